@@ -1,0 +1,148 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"github.com/atocore/atocore-backup/internal/dirlock"
+	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/internal/retention"
+	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/validate"
+)
+
+// Retention types, re-exported: see the retention rules in SPEC.md.
+type (
+	// Policy is how many daily, weekly and monthly snapshots to keep, and
+	// in which time zone days, weeks and months are counted.
+	Policy = retention.Policy
+	// Plan is what a prune keeps (with reasons), removes, and found invalid.
+	Plan = retention.Plan
+)
+
+// DefaultPolicy keeps 7 daily, 4 weekly and 6 monthly snapshots, in UTC.
+func DefaultPolicy() Policy { return retention.DefaultPolicy() }
+
+// PruneOptions tunes a prune. The zero Policy keeps only the newest valid
+// snapshot (and young pre-restore anchors): start from DefaultPolicy.
+type PruneOptions struct {
+	Policy Policy
+	// DryRun computes and returns the plan and changes nothing (and takes
+	// no lock).
+	DryRun bool
+	// PruneInvalid also removes invalid or incomplete snapshots.
+	PruneInvalid bool
+	// Wait waits for the backup directory's lock instead of failing with ErrBusy.
+	Wait bool
+	// Now is the clock for the age of pre-restore anchors; nil is time.Now.
+	Now func() time.Time
+}
+
+// PruneResult is the outcome of a prune. Its JSON is the output of
+// `atocore-backup prune`: kept, removed (or, in a dry run, to be removed;
+// invalid snapshots too when PruneInvalid) and invalid stamps, oldest first.
+type PruneResult struct {
+	Kept    []string `json:"kept"`
+	Removed []string `json:"removed"`
+	Invalid []string `json:"invalid"`
+	DryRun  bool     `json:"dry_run"`
+	// Plan carries the reasons each snapshot is kept.
+	Plan Plan `json:"-"`
+}
+
+// Prune applies a retention policy to cfg's backup directory.
+func Prune(ctx context.Context, cfg Config, opts PruneOptions) (*PruneResult, error) {
+	cfg, err := cfg.Resolved()
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	return PruneDir(ctx, cfg.FS, cfg.BackupDir, opts)
+}
+
+// PruneDir applies a retention policy to any location that holds
+// snapshots/ (the local backup directory, an off-site target). Under the
+// location's lock it lists and checks the snapshots, plans, and removes each
+// condemned snapshot by first moving it out of snapshots/ (one rename) and
+// then deleting it, so that a crash mid-delete never leaves half a snapshot
+// under a valid stamp; the next run deletes the leftover.
+//
+// Snapshot validity here is the quick check (every file present with its
+// manifest size, metadata and registry parse): reading every byte of every
+// snapshot on each prune would cost more than the backups. Run validate for
+// the full check.
+func PruneDir(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOptions) (*PruneResult, error) {
+	if err := opts.Policy.Validate(); err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	if !opts.DryRun {
+		l, err := dirlock.Acquire(ctx, fsys, backupDir, "prune", opts.Wait)
+		if err != nil {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
+		defer l.Release()
+		if err := RemoveLeftovers(fsys, backupDir); err != nil {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
+	}
+	plan, err := PlanDir(ctx, fsys, backupDir, opts.Policy, now())
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	res := &PruneResult{Kept: plan.Kept(), Removed: slices.Clone(plan.Remove), Invalid: plan.Invalid, DryRun: opts.DryRun, Plan: plan}
+	if opts.PruneInvalid {
+		res.Removed = append(res.Removed, plan.Invalid...)
+		slices.Sort(res.Removed)
+	}
+	if opts.DryRun {
+		return res, nil
+	}
+	for _, stamp := range res.Removed {
+		if err := removeSnapshot(fsys, backupDir, stamp); err != nil {
+			return res, fmt.Errorf("prune: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// PlanDir lists and quick-checks the snapshots of a location and computes
+// the retention plan. It changes nothing.
+func PlanDir(ctx context.Context, fsys afero.Fs, backupDir string, p Policy, now time.Time) (Plan, error) {
+	snaps, err := ListDir(ctx, fsys, backupDir)
+	if err != nil {
+		return Plan{}, err
+	}
+	items := make([]retention.Item, 0, len(snaps))
+	for _, s := range snaps {
+		res, err := validate.Dir(ctx, fsys, s.Path, s.Stamp, validate.Options{Quick: true})
+		if err != nil {
+			return Plan{}, err
+		}
+		items = append(items, retention.Item{Stamp: s.Stamp, Time: s.Time, Kind: s.Kind(), Valid: res.Valid})
+	}
+	return retention.Compute(items, p, now), nil
+}
+
+// removeSnapshot moves snapshots/<stamp> to a trash name (atomic), syncs,
+// then deletes the trash.
+func removeSnapshot(fsys afero.Fs, backupDir, stamp string) error {
+	trash := filepath.Join(backupDir, snapshot.TrashPrefix+stamp)
+	if err := fsys.Rename(snapshot.Dir(backupDir, stamp), trash); err != nil {
+		return fmt.Errorf("move snapshot %s out of snapshots/: %w", stamp, err)
+	}
+	if err := durable.SyncDir(fsys, filepath.Join(backupDir, snapshot.SnapshotsDir)); err != nil {
+		return err
+	}
+	if err := fsys.RemoveAll(trash); err != nil {
+		return fmt.Errorf("delete %s (already out of snapshots/; the next run retries): %w", trash, err)
+	}
+	return nil
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/atocore/atocore-backup/backup"
+)
+
+var errHelp = errors.New("help requested")
+
+const usageText = `atocore-backup: back up, validate and restore AtoCore's runtime state.
+
+Usage: atocore-backup <command> [flags]   (flags may come before or after the command)
+
+Commands:
+  create [--include-chroma] [--kind K] [--wait] [--prune ...]   take a validated snapshot
+  list                                                           list snapshots, oldest first
+  validate STAMP                                                 check one snapshot
+  restore STAMP --confirm-service-stopped [--no-pre-snapshot] [--no-chroma | --chroma]
+  prune [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--dry-run] [--prune-invalid] [--tz ZONE]
+  demo [--dir DIR]                                               walk the whole procedure on sample data
+
+Paths (flag, else environment, else under the AtoCore root):
+  --root DIR            ATOCORE_ROOT
+  --db-path FILE        ATOCORE_DB_PATH        default ROOT/data/db/atocore.db
+  --registry-path FILE  ATOCORE_REGISTRY_PATH  default ROOT/config/project-registry.json
+  --chroma-path DIR     ATOCORE_CHROMA_PATH    default ROOT/data/chroma
+  --backup-dir DIR      ATOCORE_BACKUP_DIR     default ROOT/backups
+
+JSON goes to stdout, progress to stderr. Exit: 0 ok, 1 failed, 2 usage error or refusal.
+`
+
+// flags holds every flag of every command; parseFlags checks that each
+// one given applies to the command.
+type flags struct {
+	command string
+	args    []string
+	set     map[string]bool
+
+	root, dbPath, registryPath, chromaPath, backupDir string
+
+	includeChroma, wait, prune bool
+	kind                       string
+
+	confirm, noPreSnapshot, noChroma, chroma bool
+
+	keepDaily, keepWeekly, keepMonthly int
+	dryRun, pruneInvalid               bool
+	tz                                 string
+
+	dir string
+}
+
+var pathFlags = []string{"root", "db-path", "registry-path", "chroma-path", "backup-dir"}
+var policyFlags = []string{"keep-daily", "keep-weekly", "keep-monthly", "tz"}
+
+// allowed lists, per command, the flags beyond the path flags.
+var allowed = map[string][]string{
+	"create":   append([]string{"include-chroma", "kind", "wait", "prune", "prune-invalid"}, policyFlags...),
+	"list":     {},
+	"validate": {},
+	"restore":  {"confirm-service-stopped", "no-pre-snapshot", "no-chroma", "chroma", "wait"},
+	"prune":    append([]string{"dry-run", "prune-invalid", "wait"}, policyFlags...),
+	"demo":     {"dir"},
+}
+
+func newFlagSet(f *flags, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("atocore-backup", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&f.root, "root", "", "")
+	fs.StringVar(&f.dbPath, "db-path", "", "")
+	fs.StringVar(&f.registryPath, "registry-path", "", "")
+	fs.StringVar(&f.chromaPath, "chroma-path", "", "")
+	fs.StringVar(&f.backupDir, "backup-dir", "", "")
+	fs.BoolVar(&f.includeChroma, "include-chroma", false, "")
+	fs.StringVar(&f.kind, "kind", backup.KindManual, "")
+	fs.BoolVar(&f.wait, "wait", false, "")
+	fs.BoolVar(&f.prune, "prune", false, "")
+	fs.BoolVar(&f.confirm, "confirm-service-stopped", false, "")
+	fs.BoolVar(&f.noPreSnapshot, "no-pre-snapshot", false, "")
+	fs.BoolVar(&f.noChroma, "no-chroma", false, "")
+	fs.BoolVar(&f.chroma, "chroma", false, "")
+	fs.IntVar(&f.keepDaily, "keep-daily", 7, "")
+	fs.IntVar(&f.keepWeekly, "keep-weekly", 4, "")
+	fs.IntVar(&f.keepMonthly, "keep-monthly", 6, "")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "")
+	fs.BoolVar(&f.pruneInvalid, "prune-invalid", false, "")
+	fs.StringVar(&f.tz, "tz", "", "")
+	fs.StringVar(&f.dir, "dir", "./atocore-demo", "")
+	return fs
+}
+
+// parseFlags parses flags and positional arguments in any order: the first
+// positional argument is the command.
+func parseFlags(args []string, out io.Writer) (*flags, error) {
+	f := &flags{set: map[string]bool{}}
+	fs := newFlagSet(f, out)
+	var positional []string
+	rest := args
+	for {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, errHelp
+			}
+			return nil, usageErr(err)
+		}
+		rest = fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if rest[0] == "--" {
+			positional = append(positional, rest[1:]...)
+			break
+		}
+		positional = append(positional, rest[0])
+		rest = rest[1:]
+	}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	if len(positional) == 0 {
+		return nil, errors.New("no command given; run atocore-backup --help for the list")
+	}
+	f.command, f.args = positional[0], positional[1:]
+	if f.command == "help" {
+		return nil, errHelp
+	}
+	ok, known := allowed[f.command]
+	if !known {
+		return f, nil // run reports the unknown command
+	}
+	for name := range f.set {
+		if f.command != "demo" && slices.Contains(pathFlags, name) {
+			continue
+		}
+		if !slices.Contains(ok, name) {
+			return nil, fmt.Errorf("flag --%s does not apply to %s", name, f.command)
+		}
+	}
+	return f, nil
+}
+
+// usageErr turns the flag package's messages into one line that names the
+// flag and the fix.
+func usageErr(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "invalid value"):
+		return fmt.Errorf("%s; give a whole number of 0 or more", msg)
+	case strings.HasPrefix(msg, "flag provided but not defined"):
+		return fmt.Errorf("%s; run atocore-backup --help for the flags", msg)
+	}
+	return err
+}
+
+// wantArgs checks the number of positional arguments after the command.
+func (f *flags) wantArgs(names ...string) error {
+	if len(f.args) != len(names) {
+		if len(names) == 0 {
+			return fmt.Errorf("%s takes no arguments, got %q", f.command, strings.Join(f.args, " "))
+		}
+		return fmt.Errorf("%s needs %s, got %d argument(s)", f.command, strings.Join(names, " "), len(f.args))
+	}
+	return nil
+}
+
+// config builds the backup configuration: flag, else environment, else root.
+func (a *app) config() (backup.Config, error) {
+	pick := func(flagVal, env string) string {
+		if flagVal != "" {
+			return flagVal
+		}
+		return a.getenv(env)
+	}
+	p := backup.Paths{
+		Root:         pick(a.f.root, "ATOCORE_ROOT"),
+		DBPath:       pick(a.f.dbPath, "ATOCORE_DB_PATH"),
+		RegistryPath: pick(a.f.registryPath, "ATOCORE_REGISTRY_PATH"),
+		ChromaPath:   pick(a.f.chromaPath, "ATOCORE_CHROMA_PATH"),
+		BackupDir:    pick(a.f.backupDir, "ATOCORE_BACKUP_DIR"),
+	}
+	rp, err := p.Resolve()
+	if err != nil {
+		return backup.Config{}, err
+	}
+	return backup.Config{Paths: rp}, nil
+}

@@ -1,0 +1,85 @@
+// Command atocore-backup backs up, validates and restores the runtime state
+// of an AtoCore deployment: its SQLite database, project registry and Chroma
+// directory. It is a thin shell over the packages backup, validate and
+// restore; see SPEC.md's CLI contract and docs/runbook.md.
+//
+//	atocore-backup create --root /srv/storage/atocore --include-chroma
+//	atocore-backup list
+//	atocore-backup validate 20260407T060000Z
+//	atocore-backup restore 20260407T060000Z --confirm-service-stopped
+//	atocore-backup demo
+//
+// JSON results go to stdout; progress and one-line errors to stderr. Exit
+// codes: 0 ok, 1 failed, 2 usage error or refusal (nothing was touched).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes of the CLI contract.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// app is one invocation: its parsed flags and where its output goes.
+type app struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	f              *flags
+}
+
+// run executes one command line and returns its exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	f, err := parseFlags(args, stderr)
+	if err != nil {
+		if err == errHelp {
+			fmt.Fprint(stdout, usageText)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "atocore-backup: %v\n", err)
+		return exitUsage
+	}
+	a := &app{stdout: stdout, stderr: stderr, getenv: getenv, f: f}
+	cmd, ok := commands[f.command]
+	if !ok {
+		fmt.Fprintf(stderr, "atocore-backup: unknown command %q; run atocore-backup --help for the list\n", f.command)
+		return exitUsage
+	}
+	return cmd.run(ctx, a)
+}
+
+// fail prints a one-line error and returns the exit code for it.
+func (a *app) fail(code int, err error) int {
+	fmt.Fprintf(a.stderr, "atocore-backup %s: %v\n", a.f.command, oneLine(err.Error()))
+	return code
+}
+
+// say prints a line of human-readable progress to stderr.
+func (a *app) say(format string, args ...any) {
+	fmt.Fprintf(a.stderr, format+"\n", args...)
+}
+
+func oneLine(s string) string {
+	out := []rune{}
+	for _, r := range s {
+		if r == '\n' || r == '\r' {
+			r = ' '
+		}
+		out = append(out, r)
+	}
+	return string(out)
+}

@@ -1,0 +1,97 @@
+package durable
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+
+	"github.com/spf13/afero"
+)
+
+// BufferSize is the size of the copy buffers: large enough that a copy costs
+// few system calls, small enough that memory stays flat whatever the file.
+const BufferSize = 1 << 20
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, BufferSize); return &b }}
+
+// Digest is what a hashed copy or read learned about a file.
+type Digest struct {
+	Size   int64
+	SHA256 string
+}
+
+// CopyFile copies src into a new file dst on fsys (created with O_EXCL and
+// perm), hashing the bytes as they pass, and fsyncs dst. It checks ctx
+// between buffers; on any error dst is removed.
+func CopyFile(ctx context.Context, fsys afero.Fs, dst string, src io.Reader, perm fs.FileMode) (Digest, error) {
+	f, err := fsys.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return Digest{}, fmt.Errorf("create %s: %w", dst, err)
+	}
+	d, err := copyHashed(ctx, f, src)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = fsys.Remove(dst)
+		return Digest{}, fmt.Errorf("copy to %s: %w", dst, err)
+	}
+	return d, nil
+}
+
+// HashFile reads name from fsys and returns its size and SHA-256.
+func HashFile(ctx context.Context, fsys afero.Fs, name string) (Digest, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return Digest{}, err
+	}
+	defer f.Close()
+	d, err := copyHashed(ctx, io.Discard, f)
+	if err != nil {
+		return Digest{}, fmt.Errorf("read %s: %w", name, err)
+	}
+	return d, nil
+}
+
+// copyHashed copies src to dst through one pooled buffer, feeding a SHA-256
+// with the same bytes.
+func copyHashed(ctx context.Context, dst io.Writer, src io.Reader) (Digest, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	h := sha256.New()
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return Digest{}, err
+		}
+		r, rerr := io.ReadFull(src, buf)
+		if r > 0 {
+			h.Write(buf[:r])
+			if dst != io.Discard {
+				if _, err := dst.Write(buf[:r]); err != nil {
+					return Digest{}, err
+				}
+			}
+			n += int64(r)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return Digest{}, rerr
+		}
+	}
+	return Digest{Size: n, SHA256: hexSum(h)}, nil
+}
+
+func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }

@@ -1,0 +1,45 @@
+package sqlitedb
+
+import (
+	"database/sql"
+	"fmt"
+	"net/url"
+	"strings"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// busyTimeoutMS is how long a statement waits for another connection's lock.
+const busyTimeoutMS = 10000
+
+// dsn builds a URI filename. SQLite honours URI parameters (mode, immutable)
+// only when the name starts with "file:", so every open goes through here.
+func dsn(path string, params ...string) string {
+	u := "file:" + (&url.URL{Path: path}).EscapedPath()
+	q := append([]string{fmt.Sprintf("_pragma=busy_timeout(%d)", busyTimeoutMS)}, params...)
+	return u + "?" + strings.Join(q, "&")
+}
+
+// openReadOnly opens a database that must not change. immutable=1 also
+// keeps SQLite from creating -shm or -journal files next to it, and lets it
+// read a single file whose header still says WAL (as copies made by the
+// earlier Python implementation do).
+func openReadOnly(path string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn(path, "mode=ro", "immutable=1"))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+// openReadWrite opens a database for the few writes this package makes to
+// files it owns (journal mode of a fresh copy, a checkpoint).
+func openReadWrite(path string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}

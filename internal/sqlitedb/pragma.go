@@ -1,0 +1,101 @@
+package sqlitedb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Sidecars are the files SQLite keeps next to a database. A stale -wal
+// left beside a replaced database is replayed onto it at the next open
+// (silently mixing two databases), so restore removes them first.
+var Sidecars = []string{"-wal", "-shm", "-journal"}
+
+// RemoveSidecars removes path's -wal, -shm and -journal files, if any.
+func RemoveSidecars(path string) error {
+	var errs []error
+	for _, s := range Sidecars {
+		if err := os.Remove(path + s); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RemoveWithSidecars removes path and its sidecars, ignoring errors: it
+// cleans up files this program created.
+func RemoveWithSidecars(path string) {
+	_ = os.Remove(path)
+	_ = RemoveSidecars(path)
+}
+
+// SetJournalMode switches the database file at path, which nobody else has
+// open, to mode ("delete" or "wal") and closes it, leaving no sidecars.
+func SetJournalMode(ctx context.Context, path, mode string) error {
+	db, err := openReadWrite(path)
+	if err != nil {
+		return err
+	}
+	var got string
+	err = db.QueryRowContext(ctx, "PRAGMA journal_mode="+quoteMode(mode)).Scan(&got)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("set journal_mode=%s on %s: %w", mode, path, err)
+	}
+	if !strings.EqualFold(got, mode) {
+		return fmt.Errorf("set journal_mode=%s on %s: SQLite kept %q", mode, path, got)
+	}
+	return nil
+}
+
+func quoteMode(mode string) string {
+	switch strings.ToLower(mode) {
+	case "wal", "delete", "truncate", "persist", "memory", "off":
+		return strings.ToLower(mode)
+	}
+	return "delete"
+}
+
+// Checkpoint moves every committed WAL frame of the database at path into
+// the database file and truncates the WAL, so that its sidecars hold
+// nothing of value. It is a no-op for a database not in WAL mode.
+func Checkpoint(ctx context.Context, path string) error {
+	db, err := openReadWrite(path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var busy, logFrames, done int
+	if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if busy != 0 {
+		return fmt.Errorf("checkpoint %s: the database is in use by another process; stop the AtoCore service first", path)
+	}
+	return db.Close()
+}
+
+// JournalModeOf reads the journal mode from a database file's header without
+// opening it through SQLite: bytes 18 and 19 are 2 for WAL, 1 otherwise.
+func JournalModeOf(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	var hdr [20]byte
+	if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		return "", fmt.Errorf("read header of %s: %w", path, err)
+	}
+	if string(hdr[:16]) != "SQLite format 3\x00" {
+		return "", fmt.Errorf("%s is not a SQLite database", path)
+	}
+	if hdr[18] == 2 && hdr[19] == 2 {
+		return "wal", nil
+	}
+	return "delete", nil
+}

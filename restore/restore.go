@@ -1,0 +1,323 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/afero"
+
+	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/dirlock"
+	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/internal/sqlitedb"
+	"github.com/atocore/atocore-backup/validate"
+)
+
+// ErrServiceNotStopped is returned when Options.ConfirmServiceStopped is
+// false. Restoring under a running service corrupts SQLite state, so
+// nothing is touched.
+var ErrServiceNotStopped = errors.New("restore refused: confirm that the AtoCore service is stopped (--confirm-service-stopped); nothing was changed")
+
+// ChromaMode says whether to restore the Chroma directory.
+type ChromaMode int
+
+const (
+	// ChromaAuto restores Chroma when the snapshot has it.
+	ChromaAuto ChromaMode = iota
+	// ChromaForce restores Chroma and fails if the snapshot has none.
+	ChromaForce
+	// ChromaSkip leaves the live Chroma directory alone.
+	ChromaSkip
+)
+
+// Options tunes a restore. ConfirmServiceStopped must be set.
+type Options struct {
+	// ConfirmServiceStopped is the caller's word that the AtoCore service
+	// is stopped. Without it Run refuses and touches nothing.
+	ConfirmServiceStopped bool
+	// NoPreSnapshot skips the pre-restore safety snapshot. Use it only
+	// with another rollback path (rolling back to a pre-restore snapshot).
+	NoPreSnapshot bool
+	Chroma        ChromaMode
+	// Wait waits for the backup directory's lock instead of failing with backup.ErrBusy.
+	Wait bool
+	// Lock, when set, is the backup directory's lock, already held by the
+	// caller (the drill); Run neither takes nor releases it.
+	Lock *backup.Lock
+}
+
+// Result is what a restore did. Its JSON is the output of
+// `atocore-backup restore`.
+type Result struct {
+	Stamp string `json:"stamp"`
+	// PreRestoreSnapshot is the stamp of the safety snapshot: write it
+	// down, it is how this restore is rolled back. nil when none was taken.
+	PreRestoreSnapshot  *string `json:"pre_restore_snapshot"`
+	DBRestored          bool    `json:"db_restored"`
+	RegistryRestored    bool    `json:"registry_restored"`
+	ChromaRestored      bool    `json:"chroma_restored"`
+	RestoredIntegrityOK bool    `json:"restored_integrity_ok"`
+	// IntegrityDetail says what integrity_check found when it was not ok.
+	IntegrityDetail string `json:"integrity_detail,omitempty"`
+	// Warnings are non-fatal findings: a snapshot from other live paths
+	// (another deployment), a snapshot without manifest.
+	Warnings []string `json:"warnings"`
+}
+
+// Run restores the snapshot stamp over the live state described by cfg.
+func Run(ctx context.Context, cfg backup.Config, stamp string, opts Options) (*Result, error) {
+	if !opts.ConfirmServiceStopped {
+		return nil, ErrServiceNotStopped
+	}
+	if _, err := snapshot.ParseStamp(stamp); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	cfg, err := cfg.Resolved()
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if opts.Lock == nil {
+		l, err := dirlock.Acquire(ctx, cfg.FS, cfg.BackupDir, "restore", opts.Wait)
+		if err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		defer l.Release()
+		opts.Lock = l
+	}
+	r := &restorer{cfg: cfg, opts: opts, stamp: stamp, dir: snapshot.Dir(cfg.BackupDir, stamp),
+		res: &Result{Stamp: stamp, Warnings: []string{}}}
+	if err := r.run(ctx); err != nil {
+		return r.res, fmt.Errorf("restore %s: %w", stamp, err)
+	}
+	return r.res, nil
+}
+
+type restorer struct {
+	cfg      backup.Config
+	opts     Options
+	stamp    string
+	dir      string // the snapshot directory on cfg.FS
+	res      *Result
+	meta     *snapshot.Metadata
+	manifest map[string]snapshot.File // nil for snapshots without a manifest
+}
+
+func (r *restorer) run(ctx context.Context) error {
+	// Everything that can refuse happens before anything is touched.
+	v, err := validate.Dir(ctx, r.cfg.FS, r.dir, r.stamp, validate.Options{})
+	if err != nil {
+		return err
+	}
+	if !v.Valid {
+		return fmt.Errorf("refusing an invalid snapshot; nothing was changed: %w", v.Err())
+	}
+	r.res.Warnings = append(r.res.Warnings, v.Warnings...)
+	if err := r.readSnapshot(); err != nil {
+		return err
+	}
+	withChroma, err := r.chromaWanted()
+	if err != nil {
+		return err
+	}
+	r.warnOtherDeployment()
+
+	if err := r.preSnapshot(ctx, withChroma); err != nil {
+		return err
+	}
+	if err := r.restoreDB(ctx); err != nil {
+		return err
+	}
+	r.res.DBRestored = true
+	if err := r.restoreRegistry(ctx); err != nil {
+		return err
+	}
+	if withChroma {
+		if err := r.restoreChroma(ctx); err != nil {
+			return err
+		}
+		r.res.ChromaRestored = true
+	}
+	ic, err := sqlitedb.IntegrityCheck(ctx, r.cfg.DBPath)
+	if err != nil {
+		return err
+	}
+	r.res.RestoredIntegrityOK = ic.OK
+	r.res.IntegrityDetail = ic.Detail
+	if !ic.OK {
+		return fmt.Errorf("the restored database %s fails integrity_check (%s): do NOT start the service; "+
+			"try an older snapshot or roll back to the pre-restore snapshot", r.cfg.DBPath, ic.Detail)
+	}
+	return nil
+}
+
+func (r *restorer) readSnapshot() error {
+	data, err := afero.ReadFile(r.cfg.FS, filepath.Join(r.dir, snapshot.MetadataFile))
+	if err != nil {
+		return err
+	}
+	if r.meta, err = snapshot.DecodeMetadata(data); err != nil {
+		return err
+	}
+	if data, err := afero.ReadFile(r.cfg.FS, filepath.Join(r.dir, snapshot.ManifestFile)); err == nil {
+		m, err := snapshot.DecodeManifest(data)
+		if err != nil {
+			return err
+		}
+		r.manifest = m.Index()
+	}
+	return nil
+}
+
+// chromaWanted applies rule 7 and fails before any change when --chroma is
+// forced on a snapshot without Chroma.
+func (r *restorer) chromaWanted() (bool, error) {
+	fi, err := r.cfg.FS.Stat(filepath.Join(r.dir, snapshot.ChromaDir))
+	has := err == nil && fi.IsDir()
+	switch r.opts.Chroma {
+	case ChromaSkip:
+		return false, nil
+	case ChromaForce:
+		if !has {
+			return false, fmt.Errorf("snapshot %s has no Chroma copy to force (--chroma); nothing was changed: drop --chroma or pick a snapshot made with --include-chroma", r.stamp)
+		}
+		return true, nil
+	}
+	return has, nil
+}
+
+// warnOtherDeployment notes a snapshot taken from other live paths: its
+// data may point at files this deployment does not have.
+func (r *restorer) warnOtherDeployment() {
+	src := r.meta.Source
+	pairs := [][3]string{{"database", src.DBPath, r.cfg.DBPath}, {"registry", src.RegistryPath, r.cfg.RegistryPath}, {"Chroma", src.ChromaPath, r.cfg.ChromaPath}}
+	for _, p := range pairs {
+		if p[1] != "" && filepath.Clean(p[1]) != p[2] {
+			r.res.Warnings = append(r.res.Warnings, fmt.Sprintf(
+				"source_paths_differ: the snapshot's %s came from %s, the live path is %s: is this snapshot from another deployment?", p[0], p[1], p[2]))
+		}
+	}
+}
+
+// preSnapshot takes the safety snapshot (rule 3) under the lock already held.
+func (r *restorer) preSnapshot(ctx context.Context, withChroma bool) error {
+	if r.opts.NoPreSnapshot {
+		return nil
+	}
+	if _, err := os.Stat(r.cfg.DBPath); errors.Is(err, os.ErrNotExist) {
+		return nil // a fresh machine: nothing to protect
+	}
+	includeChroma := false
+	if withChroma {
+		_, err := os.Stat(filepath.Join(r.cfg.ChromaPath, snapshot.ChromaDBName))
+		includeChroma = err == nil
+	}
+	meta, err := backup.Create(ctx, r.cfg, backup.CreateOptions{Kind: backup.KindPreRestore, IncludeChroma: includeChroma, Lock: r.opts.Lock})
+	if err != nil {
+		return fmt.Errorf("pre-restore safety snapshot failed, nothing was changed: %w; "+
+			"if the live database is damaged beyond copying, rerun with --no-pre-snapshot", err)
+	}
+	r.res.PreRestoreSnapshot = &meta.Stamp
+	return nil
+}
+
+// snapFile opens a file of the snapshot.
+func (r *restorer) snapFile(rel string) (afero.File, error) {
+	return r.cfg.FS.Open(filepath.Join(r.dir, filepath.FromSlash(rel)))
+}
+
+// copyOut copies the snapshot file rel to a new temporary file beside
+// target on the OS filesystem, checks its digest against the manifest (the
+// snapshot could change after validation), and gives it owner o.
+func (r *restorer) copyOut(ctx context.Context, rel, tmp string, o owner) error {
+	src, err := r.snapFile(rel)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	d, err := durable.CopyFile(ctx, afero.NewOsFs(), tmp, src, 0o600)
+	if err != nil {
+		return err
+	}
+	if want, ok := r.manifest[rel]; ok && (want.SHA256 != d.SHA256 || want.Size != d.Size) {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("snapshot file %s changed after validation; nothing more was restored", rel)
+	}
+	if err := o.apply(tmp, false); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("set owner of %s: %w", tmp, err)
+	}
+	return nil
+}
+
+func (r *restorer) manifestMode(rel string) os.FileMode {
+	if f, ok := r.manifest[rel]; ok {
+		return f.FileMode()
+	}
+	return 0o600
+}
+
+// restoreDB applies rule 4.
+func (r *restorer) restoreDB(ctx context.Context) error {
+	live := r.cfg.DBPath
+	o := ownerOf(live, r.manifestMode(snapshot.DBFile))
+	if err := os.MkdirAll(filepath.Dir(live), 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(live), err)
+	}
+	tmp := durable.TempName(live, "restore")
+	if err := r.copyOut(ctx, snapshot.DBFile, tmp, o); err != nil {
+		return fmt.Errorf("copy the snapshot's database to %s: %w", filepath.Dir(live), err)
+	}
+	defer sqlitedb.RemoveWithSidecars(tmp) // a no-op once renamed
+	// Put the file back in the journal mode the service used: the copy in
+	// the snapshot is a single DELETE-mode file.
+	if r.meta.DBJournalMode == "wal" {
+		if err := sqlitedb.SetJournalMode(ctx, tmp, "wal"); err != nil {
+			return err
+		}
+		if err := o.apply(tmp, false); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Fold any committed WAL frames into the old file first, so that the
+	// sidecars removed next hold nothing of value even if this run dies
+	// before the rename. A database too damaged to checkpoint is being
+	// replaced anyway (and was copied by the pre-restore snapshot if asked).
+	if _, err := os.Stat(live); err == nil {
+		_ = sqlitedb.Checkpoint(ctx, live)
+	}
+	if err := sqlitedb.RemoveSidecars(live); err != nil {
+		return fmt.Errorf("remove stale sidecars of %s: %w", live, err)
+	}
+	if err := os.Rename(tmp, live); err != nil {
+		return fmt.Errorf("replace %s: %w", live, err)
+	}
+	return durable.SyncDir(afero.NewOsFs(), filepath.Dir(live))
+}
+
+func (r *restorer) restoreRegistry(ctx context.Context) error {
+	if _, err := r.cfg.FS.Stat(filepath.Join(r.dir, filepath.FromSlash(snapshot.RegistryFile))); err != nil {
+		return nil // the registry did not exist when the snapshot was taken
+	}
+	live := r.cfg.RegistryPath
+	o := ownerOf(live, r.manifestMode(snapshot.RegistryFile))
+	if err := os.MkdirAll(filepath.Dir(live), 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(live), err)
+	}
+	tmp := durable.TempName(live, "restore")
+	if err := r.copyOut(ctx, snapshot.RegistryFile, tmp, o); err != nil {
+		return fmt.Errorf("copy the snapshot's registry: %w", err)
+	}
+	if err := os.Rename(tmp, live); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("replace %s: %w", live, err)
+	}
+	r.res.RegistryRestored = true
+	return durable.SyncDir(afero.NewOsFs(), filepath.Dir(live))
+}

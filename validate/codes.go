@@ -1,0 +1,54 @@
+package validate
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Validation codes: the first word of every string in Result.Errors or
+// Result.Warnings. They are a contract (SPEC.md) that scripts match on.
+const (
+	CodeSnapshotMissing = "snapshot_missing"
+	CodeMetadataMissing = "metadata_missing"
+	CodeMetadataInvalid = "metadata_invalid_json"
+	CodeDBMissing       = "db_missing"
+	// CodeDBIntegrity: PRAGMA integrity_check is not "ok", or the file is
+	// not a SQLite database.
+	CodeDBIntegrity     = "db_integrity_check_failed"
+	CodeRegistryInvalid = "registry_invalid_json"
+	// CodeChromaMissing: the metadata says Chroma was included and the
+	// directory is not there.
+	CodeChromaMissing   = "chroma_snapshot_missing"
+	CodeChromaIntegrity = "chroma_integrity_check_failed"
+	// CodeManifestMismatch: a file's size or SHA-256 differs from
+	// manifest.json, a listed file is missing, or an unlisted file is present.
+	CodeManifestMismatch = "manifest_mismatch"
+
+	// Warnings.
+
+	// CodeManifestMissing: no manifest.json, as in snapshots made by the
+	// earlier Python implementation; digests cannot be checked.
+	CodeManifestMissing = "manifest_missing"
+	// CodeStampMismatch: the metadata's stamp is not the directory's name.
+	CodeStampMismatch = "metadata_stamp_mismatch"
+)
+
+// codeOrder sorts findings: the order of the checks, then by detail.
+var codeOrder = map[string]int{
+	CodeSnapshotMissing: 0, CodeMetadataMissing: 1, CodeMetadataInvalid: 2, CodeDBMissing: 3,
+	CodeDBIntegrity: 4, CodeRegistryInvalid: 5, CodeChromaMissing: 6, CodeChromaIntegrity: 7,
+	CodeManifestMismatch: 8, CodeManifestMissing: 9, CodeStampMismatch: 10,
+}
+
+func finding(code, format string, args ...any) string {
+	if format == "" {
+		return code
+	}
+	return code + ": " + fmt.Sprintf(format, args...)
+}
+
+// CodeOf returns the code a finding starts with.
+func CodeOf(finding string) string {
+	code, _, _ := strings.Cut(finding, ":")
+	return code
+}

@@ -1,0 +1,297 @@
+package validate
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/spf13/afero"
+
+	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/internal/sqlitedb"
+)
+
+// Options tunes a validation. The zero value runs every check.
+type Options struct {
+	// Quick checks structure and sizes only: no SHA-256 and no
+	// integrity_check. Retention uses it to tell complete snapshots from
+	// incomplete ones without reading gigabytes; it proves nothing about
+	// the bytes.
+	Quick bool
+}
+
+// Snapshot validates the snapshot stamp in the backup directory backupDir
+// on fsys. err is non-nil only when stamp is malformed (snapshot.ErrBadStamp)
+// or ctx ends; an absent or damaged snapshot is a Result with Valid false.
+func Snapshot(ctx context.Context, fsys afero.Fs, backupDir, stamp string) (*Result, error) {
+	if _, err := snapshot.ParseStamp(stamp); err != nil {
+		return nil, err
+	}
+	return Dir(ctx, fsys, snapshot.Dir(backupDir, stamp), stamp, Options{})
+}
+
+// Dir validates the snapshot held in directory dir (a snapshot in place, or
+// one still being built), expected to carry stamp.
+func Dir(ctx context.Context, fsys afero.Fs, dir, stamp string, opts Options) (*Result, error) {
+	v := &run{ctx: ctx, fsys: fsys, dir: dir, opts: opts, res: &Result{Stamp: stamp, Errors: []string{}, Warnings: []string{}}}
+	if err := v.check(); err != nil {
+		return nil, err
+	}
+	v.res.sort()
+	return v.res, nil
+}
+
+type run struct {
+	ctx  context.Context
+	fsys afero.Fs
+	dir  string
+	opts Options
+	res  *Result
+
+	mu    sync.Mutex
+	files map[string]fs.FileInfo // every non-directory under dir, by slash path
+}
+
+func (v *run) fail(code, format string, args ...any) {
+	v.mu.Lock()
+	v.res.Errors = append(v.res.Errors, finding(code, format, args...))
+	v.mu.Unlock()
+}
+
+func (v *run) warn(code, format string, args ...any) {
+	v.mu.Lock()
+	v.res.Warnings = append(v.res.Warnings, finding(code, format, args...))
+	v.mu.Unlock()
+}
+
+func (v *run) check() error {
+	fi, err := v.fsys.Stat(v.dir)
+	if err != nil || !fi.IsDir() {
+		v.fail(CodeSnapshotMissing, "%s does not exist", v.dir)
+		return nil
+	}
+	if err := v.walk(); err != nil {
+		return err
+	}
+	meta := v.metadata()
+	manifest := v.manifest()
+
+	var jobs []job
+	if _, ok := v.files[snapshot.DBFile]; !ok {
+		v.fail(CodeDBMissing, "%s is missing", snapshot.DBFile)
+	} else if !v.opts.Quick {
+		jobs = append(jobs, v.integrityJob(snapshot.DBFile, CodeDBIntegrity))
+	}
+	v.registry(meta)
+	if chromaDB, ok := v.chroma(meta); ok && !v.opts.Quick {
+		jobs = append(jobs, v.integrityJob(chromaDB, CodeChromaIntegrity))
+	}
+	if manifest != nil {
+		jobs = append(jobs, v.manifestJobs(manifest)...)
+	}
+	return v.runJobs(jobs)
+}
+
+// walk records every file under the snapshot directory.
+func (v *run) walk() error {
+	v.files = map[string]fs.FileInfo{}
+	return afero.Walk(v.fsys, v.dir, func(p string, info fs.FileInfo, err error) error {
+		if cerr := v.ctx.Err(); cerr != nil {
+			return cerr
+		}
+		if err != nil {
+			v.fail(CodeManifestMismatch, "cannot read %s: %v", p, err)
+			return nil
+		}
+		if info.IsDir() {
+			return nil
+		}
+		rel, rerr := filepath.Rel(v.dir, p)
+		if rerr != nil {
+			return rerr
+		}
+		v.files[filepath.ToSlash(rel)] = info
+		return nil
+	})
+}
+
+func (v *run) metadata() *snapshot.Metadata {
+	data, err := afero.ReadFile(v.fsys, filepath.Join(v.dir, snapshot.MetadataFile))
+	if errors.Is(err, os.ErrNotExist) {
+		v.fail(CodeMetadataMissing, "")
+		return nil
+	}
+	if err != nil {
+		v.fail(CodeMetadataMissing, "cannot read %s: %v", snapshot.MetadataFile, err)
+		return nil
+	}
+	m, err := snapshot.DecodeMetadata(data)
+	if err != nil {
+		v.fail(CodeMetadataInvalid, "%v", errors.Unwrap(err))
+		return nil
+	}
+	if m.Stamp != "" && v.res.Stamp != "" && m.Stamp != v.res.Stamp {
+		v.warn(CodeStampMismatch, "metadata says %s", m.Stamp)
+	}
+	return m
+}
+
+func (v *run) manifest() *snapshot.Manifest {
+	data, err := afero.ReadFile(v.fsys, filepath.Join(v.dir, snapshot.ManifestFile))
+	if errors.Is(err, os.ErrNotExist) {
+		v.warn(CodeManifestMissing, "no %s (a snapshot from the earlier implementation?); file digests not checked", snapshot.ManifestFile)
+		return nil
+	}
+	if err != nil {
+		v.fail(CodeManifestMismatch, "cannot read %s: %v", snapshot.ManifestFile, err)
+		return nil
+	}
+	m, err := snapshot.DecodeManifest(data)
+	if err != nil {
+		v.fail(CodeManifestMismatch, "%v", err)
+		return nil
+	}
+	return m
+}
+
+func (v *run) registry(meta *snapshot.Metadata) {
+	name := filepath.Join(v.dir, filepath.FromSlash(snapshot.RegistryFile))
+	data, err := afero.ReadFile(v.fsys, name)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if meta != nil && meta.HasRegistry() {
+			v.fail(CodeRegistryInvalid, "%s is missing", snapshot.RegistryFile)
+		}
+	case err != nil:
+		v.fail(CodeRegistryInvalid, "cannot read %s: %v", snapshot.RegistryFile, err)
+	case !json.Valid(data):
+		var x any
+		v.fail(CodeRegistryInvalid, "%v", json.Unmarshal(data, &x))
+	}
+}
+
+// chroma checks the Chroma copy's presence and returns the path of its
+// chroma.sqlite3 when there is one to check.
+func (v *run) chroma(meta *snapshot.Metadata) (string, bool) {
+	fi, err := v.fsys.Stat(filepath.Join(v.dir, snapshot.ChromaDir))
+	present := err == nil && fi.IsDir()
+	if !present {
+		if meta != nil && meta.HasChroma() {
+			v.fail(CodeChromaMissing, "metadata says Chroma was included; %s/ is not there", snapshot.ChromaDir)
+		}
+		return "", false
+	}
+	db := path.Join(snapshot.ChromaDir, snapshot.ChromaDBName)
+	if _, ok := v.files[db]; !ok {
+		v.fail(CodeChromaIntegrity, "%s is missing", db)
+		return "", false
+	}
+	return db, true
+}
+
+// job is one independent check; jobs run on every core, biggest first.
+type job struct {
+	size int64
+	run  func() error
+}
+
+func (v *run) integrityJob(rel, code string) job {
+	return job{size: v.files[rel].Size() * 2, run: func() error {
+		name := filepath.Join(v.dir, filepath.FromSlash(rel))
+		var res sqlitedb.Integrity
+		var err error
+		if p, ok := durable.OSPath(v.fsys, name); ok {
+			res, err = sqlitedb.IntegrityCheck(v.ctx, p)
+		} else {
+			res, err = sqlitedb.IntegrityCheckFS(v.ctx, v.fsys, name)
+		}
+		if err != nil {
+			return err
+		}
+		if !res.OK {
+			v.fail(code, "%s: %s", rel, res.Detail)
+		}
+		return nil
+	}}
+}
+
+func (v *run) manifestJobs(m *snapshot.Manifest) []job {
+	var jobs []job
+	listed := m.Index()
+	for rel := range v.files {
+		if _, ok := listed[rel]; !ok && rel != snapshot.ManifestFile {
+			v.fail(CodeManifestMismatch, "%s is not in the manifest", rel)
+		}
+	}
+	for _, want := range m.Files {
+		info, ok := v.files[want.Path]
+		switch {
+		case !ok:
+			v.fail(CodeManifestMismatch, "%s is missing", want.Path)
+		case !info.Mode().IsRegular():
+			v.fail(CodeManifestMismatch, "%s is not a regular file", want.Path)
+		case info.Size() != want.Size:
+			v.fail(CodeManifestMismatch, "%s is %d bytes, manifest says %d", want.Path, info.Size(), want.Size)
+		case !v.opts.Quick:
+			jobs = append(jobs, job{size: want.Size, run: func() error {
+				d, err := durable.HashFile(v.ctx, v.fsys, filepath.Join(v.dir, filepath.FromSlash(want.Path)))
+				if err != nil {
+					if v.ctx.Err() != nil {
+						return v.ctx.Err()
+					}
+					v.fail(CodeManifestMismatch, "%s: %v", want.Path, err)
+					return nil
+				}
+				if d.SHA256 != want.SHA256 || d.Size != want.Size {
+					v.fail(CodeManifestMismatch, "%s: sha256 differs from the manifest", want.Path)
+				}
+				return nil
+			}})
+		}
+	}
+	return jobs
+}
+
+// runJobs runs the checks on GOMAXPROCS workers, largest first so that the
+// long integrity_check of the database overlaps the hashing of everything else.
+func (v *run) runJobs(jobs []job) error {
+	slices.SortStableFunc(jobs, func(a, b job) int { return cmp.Compare(b.size, a.size) })
+	work := make(chan job)
+	errs := make(chan error, len(jobs))
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), max(len(jobs), 1)) {
+		wg.Go(func() {
+			for j := range work {
+				if err := j.run(); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	for _, j := range jobs {
+		if v.ctx.Err() != nil {
+			break
+		}
+		work <- j
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	if err := v.ctx.Err(); err != nil {
+		return err
+	}
+	for err := range errs {
+		return fmt.Errorf("validate %s: %w", v.dir, err)
+	}
+	return nil
+}
