@@ -18,6 +18,11 @@ import (
 // ingestion rewrites segment files while they are copied.
 const maxChromaAttempts = 4
 
+// chromaCopiedHook, when set (by tests), runs after each pass over the
+// segment files and before chroma.sqlite3 is copied: the moment a
+// concurrent ingestion would have to strike to make the copy inconsistent.
+var chromaCopiedHook func(attempt int)
+
 // chromaFile is a live Chroma file and what it looked like when listed.
 type chromaFile struct {
 	rel  string // slash path inside the Chroma directory
@@ -79,6 +84,9 @@ func (c *creation) copyChroma(ctx context.Context, meta *Metadata) error {
 				return err
 			}
 			digests[f.rel] = d
+		}
+		if chromaCopiedHook != nil {
+			chromaCopiedHook(attempt)
 		}
 		dbRel := path.Join(snapshot.ChromaDir, snapshot.ChromaDBName)
 		dbDst := filepath.Join(c.staging, filepath.FromSlash(dbRel))

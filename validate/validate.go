@@ -31,7 +31,7 @@ type Options struct {
 }
 
 // Snapshot validates the snapshot stamp in the backup directory backupDir
-// on fsys. err is non-nil only when stamp is malformed (snapshot.ErrBadStamp)
+// on fsys (nil means the OS filesystem). err is non-nil only when stamp is malformed (snapshot.ErrBadStamp)
 // or ctx ends; an absent or damaged snapshot is a Result with Valid false.
 func Snapshot(ctx context.Context, fsys afero.Fs, backupDir, stamp string) (*Result, error) {
 	if _, err := snapshot.ParseStamp(stamp); err != nil {
@@ -43,6 +43,9 @@ func Snapshot(ctx context.Context, fsys afero.Fs, backupDir, stamp string) (*Res
 // Dir validates the snapshot held in directory dir (a snapshot in place, or
 // one still being built), expected to carry stamp.
 func Dir(ctx context.Context, fsys afero.Fs, dir, stamp string, opts Options) (*Result, error) {
+	if fsys == nil {
+		fsys = afero.NewOsFs()
+	}
 	v := &run{ctx: ctx, fsys: fsys, dir: dir, opts: opts, res: &Result{Stamp: stamp, Errors: []string{}, Warnings: []string{}}}
 	if err := v.check(); err != nil {
 		return nil, err

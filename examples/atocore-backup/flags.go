@@ -182,9 +182,5 @@ func (a *app) config() (backup.Config, error) {
 		ChromaPath:   pick(a.f.chromaPath, "ATOCORE_CHROMA_PATH"),
 		BackupDir:    pick(a.f.backupDir, "ATOCORE_BACKUP_DIR"),
 	}
-	rp, err := p.Resolve()
-	if err != nil {
-		return backup.Config{}, err
-	}
-	return backup.Config{Paths: rp}, nil
+	return backup.Config{Paths: p}.Resolved()
 }
