@@ -1,0 +1,203 @@
+package backup_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/sample"
+	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/internal/testutil"
+)
+
+// daily creates one real snapshot a day at 06:00 UTC for n days from first,
+// and returns their stamps.
+func daily(t *testing.T, r *sample.Root, cfg backup.Config, first time.Time, n int, kind string) []string {
+	t.Helper()
+	var stamps []string
+	for i := range n {
+		at := first.AddDate(0, 0, i)
+		cfg.Now = func() time.Time { return at }
+		m, err := backup.Create(context.Background(), cfg, backup.CreateOptions{Kind: kind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stamps = append(stamps, m.Stamp)
+	}
+	return stamps
+}
+
+func listed(t *testing.T, cfg backup.Config) []string {
+	t.Helper()
+	snaps, err := backup.List(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, s := range snaps {
+		out = append(out, s.Stamp)
+	}
+	return out
+}
+
+func TestPruneAppliesThePolicyOnRealSnapshots(t *testing.T) {
+	r := testutil.Root(t)
+	cfg := testutil.Config(r)
+	stamps := daily(t, r, cfg, time.Date(2026, 3, 1, 6, 0, 0, 0, time.UTC), 40, backup.KindScheduled) // Mar 1 .. Apr 9
+	now := func() time.Time { return time.Date(2026, 4, 9, 12, 0, 0, 0, time.UTC) }
+	policy := backup.DefaultPolicy()
+
+	dry, err := backup.Prune(context.Background(), cfg, backup.PruneOptions{Policy: policy, DryRun: true, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := listed(t, cfg); !slices.Equal(got, stamps) {
+		t.Fatal("a dry run removed snapshots")
+	}
+	res, err := backup.Prune(context.Background(), cfg, backup.PruneOptions{Policy: policy, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Kept, dry.Kept) || !slices.Equal(res.Removed, dry.Removed) {
+		t.Fatalf("dry run planned %v / %v, the prune did %v / %v", dry.Kept, dry.Removed, res.Kept, res.Removed)
+	}
+	// 7 dailies Apr 3-9; Sundays Mar 15, 22, 29 and Apr 5 (Apr 5 also
+	// daily); firsts of month Mar 1 and Apr 1.
+	want := []string{"20260301T060000Z", "20260315T060000Z", "20260322T060000Z", "20260329T060000Z", "20260401T060000Z",
+		"20260403T060000Z", "20260404T060000Z", "20260405T060000Z", "20260406T060000Z", "20260407T060000Z", "20260408T060000Z", "20260409T060000Z"}
+	if !slices.Equal(res.Kept, want) {
+		t.Fatalf("kept %v\nwant %v", res.Kept, want)
+	}
+	if got := listed(t, cfg); !slices.Equal(got, want) {
+		t.Fatalf("on disk after prune: %v", got)
+	}
+	if len(res.Removed) != 40-len(want) || len(res.Invalid) != 0 {
+		t.Fatalf("removed %d, invalid %v", len(res.Removed), res.Invalid)
+	}
+	entries, _ := os.ReadDir(r.BackupDir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), snapshot.TrashPrefix) {
+			t.Fatalf("trash left behind: %s", e.Name())
+		}
+	}
+	again, err := backup.Prune(context.Background(), cfg, backup.PruneOptions{Policy: policy, Now: now})
+	if err != nil || len(again.Removed) != 0 {
+		t.Fatalf("a second prune removed %v (%v)", again.Removed, err)
+	}
+	if !strings.Contains(res.Plan.Describe(), "weekly 2026-03-15") {
+		t.Fatalf("plan lacks reasons:\n%s", res.Plan.Describe())
+	}
+}
+
+func TestPruneInvalidOnlyWhenAsked(t *testing.T) {
+	r := testutil.Root(t)
+	cfg := testutil.Config(r)
+	stamps := daily(t, r, cfg, time.Date(2026, 4, 1, 6, 0, 0, 0, time.UTC), 3, backup.KindScheduled)
+	// The newest is incomplete: it never fills a slot, and the newest valid one is kept.
+	if err := os.Remove(filepath.Join(snapshot.Dir(r.BackupDir, stamps[2]), "db", "atocore.db")); err != nil {
+		t.Fatal(err)
+	}
+	zero := backup.Policy{}
+	res, err := backup.Prune(context.Background(), cfg, backup.PruneOptions{Policy: zero})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Invalid, stamps[2:]) || !slices.Equal(res.Kept, stamps[1:2]) || !slices.Equal(res.Removed, stamps[:1]) {
+		t.Fatalf("result %+v", res)
+	}
+	if got := listed(t, cfg); !slices.Equal(got, stamps[1:]) {
+		t.Fatalf("invalid snapshot removed without --prune-invalid: %v", got)
+	}
+	res, err = backup.Prune(context.Background(), cfg, backup.PruneOptions{Policy: zero, PruneInvalid: true})
+	if err != nil || !slices.Equal(res.Removed, stamps[2:]) {
+		t.Fatalf("prune-invalid: %+v, %v", res, err)
+	}
+	if got := listed(t, cfg); !slices.Equal(got, stamps[1:2]) {
+		t.Fatalf("after --prune-invalid: %v", got)
+	}
+}
+
+func TestPruneKeepsYoungPreRestoreAnchors(t *testing.T) {
+	r := testutil.Root(t)
+	cfg := testutil.Config(r)
+	old := daily(t, r, cfg, time.Date(2026, 4, 1, 7, 0, 0, 0, time.UTC), 1, backup.KindPreRestore)
+	young := daily(t, r, cfg, time.Date(2026, 4, 8, 7, 0, 0, 0, time.UTC), 1, backup.KindPreRestore)
+	newest := daily(t, r, cfg, time.Date(2026, 4, 9, 6, 0, 0, 0, time.UTC), 1, backup.KindScheduled)
+	now := func() time.Time { return time.Date(2026, 4, 9, 12, 0, 0, 0, time.UTC) }
+	res, err := backup.Prune(context.Background(), cfg, backup.PruneOptions{Policy: backup.Policy{}, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Kept, append(young, newest...)) || !slices.Equal(res.Removed, old) {
+		t.Fatalf("kept %v removed %v", res.Kept, res.Removed)
+	}
+}
+
+func TestPruneIsBusyUnderLockAndCleansTrash(t *testing.T) {
+	r := testutil.Root(t)
+	cfg := testutil.Config(r)
+	daily(t, r, cfg, time.Date(2026, 4, 1, 6, 0, 0, 0, time.UTC), 2, backup.KindScheduled)
+	l, err := backup.LockDir(context.Background(), cfg, "create", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.Prune(context.Background(), cfg, backup.PruneOptions{Policy: backup.Policy{}}); !errors.Is(err, backup.ErrBusy) {
+		t.Fatalf("err = %v, want ErrBusy", err)
+	}
+	if got := listed(t, cfg); len(got) != 2 {
+		t.Fatal("a busy prune removed snapshots")
+	}
+	l.Release()
+	// A prune that died mid-delete left a trash directory: the next one removes it.
+	trash := filepath.Join(r.BackupDir, snapshot.TrashPrefix+"20260301T060000Z")
+	if err := os.MkdirAll(filepath.Join(trash, "db"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.Prune(context.Background(), cfg, backup.PruneOptions{Policy: backup.DefaultPolicy()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(trash); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("leftover trash survived the next prune")
+	}
+}
+
+func TestPruneRefusesNegativePolicy(t *testing.T) {
+	r := testutil.Root(t)
+	cfg := testutil.Config(r)
+	daily(t, r, cfg, time.Date(2026, 4, 1, 6, 0, 0, 0, time.UTC), 2, backup.KindScheduled)
+	_, err := backup.Prune(context.Background(), cfg, backup.PruneOptions{Policy: backup.Policy{KeepDaily: -1}})
+	if err == nil || !strings.Contains(err.Error(), "keep-daily") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(listed(t, cfg)) != 2 {
+		t.Fatal("a refused prune removed snapshots")
+	}
+}
+
+// Retention works on any location that holds snapshots/, such as an
+// in-memory target.
+func TestPruneDirOnMemMapFs(t *testing.T) {
+	r := testutil.Root(t)
+	cfg := testutil.Config(r)
+	cfg.FS = afero.NewMemMapFs()
+	daily(t, r, cfg, time.Date(2026, 4, 1, 6, 0, 0, 0, time.UTC), 5, backup.KindScheduled)
+	res, err := backup.PruneDir(context.Background(), cfg.FS, r.BackupDir, backup.PruneOptions{Policy: backup.Policy{KeepDaily: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Kept) != 2 || len(res.Removed) != 3 {
+		t.Fatalf("result %+v", res)
+	}
+	snaps, _ := backup.ListDir(context.Background(), cfg.FS, r.BackupDir)
+	if len(snaps) != 2 {
+		t.Fatalf("left %d snapshots", len(snaps))
+	}
+}
