@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/spf13/afero"
 
 	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/snapshot"
@@ -27,23 +30,57 @@ var chromaCopiedHook func(attempt int)
 type chromaFile struct {
 	rel  string // slash path inside the Chroma directory
 	live string
-	stat fileState
+	stat snapshot.SourceState
 }
 
-// fileState is what tells a changed file from an unchanged one without
-// reading it: Chroma rewrites segment files in place, which moves mtime.
-type fileState struct {
-	size  int64
-	mtime int64
-	ino   uint64
-}
+// racyWindow: a file changed this recently may change again within the
+// same timestamp tick, so its state is not recorded for linking next time
+// (git's "racily clean" problem).
+var racyWindow = 2 * time.Second
 
-func stateOf(fi fs.FileInfo) fileState {
-	st := fileState{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+func stateOf(fi fs.FileInfo) snapshot.SourceState {
+	st := snapshot.SourceState{Size: fi.Size(), MtimeNS: fi.ModTime().UnixNano()}
 	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.ino = sys.Ino
+		st.Inode, st.Device = sys.Ino, uint64(sys.Dev)
+		st.CtimeNS = sys.Ctim.Sec*1e9 + sys.Ctim.Nsec
 	}
 	return st
+}
+
+// chromaCopy is the outcome for one file.
+type chromaCopy struct {
+	digest durable.Digest
+	linked bool
+}
+
+// previous is the newest validated snapshot with a Chroma copy: its
+// unchanged files are hardlinked instead of copied.
+type previous struct {
+	dir   string
+	files map[string]snapshot.File
+}
+
+func (c *creation) previousChroma(ctx context.Context) *previous {
+	snaps, err := ListDir(ctx, c.fs, c.cfg.BackupDir)
+	if err != nil {
+		return nil
+	}
+	for i := len(snaps) - 1; i >= 0; i-- {
+		m := snaps[i].Metadata
+		if m == nil || !m.Validated || !m.IncludeChroma {
+			continue
+		}
+		data, err := afero.ReadFile(c.fs, filepath.Join(snaps[i].Path, snapshot.ManifestFile))
+		if err != nil {
+			return nil
+		}
+		man, err := snapshot.DecodeManifest(data)
+		if err != nil {
+			return nil
+		}
+		return &previous{dir: snaps[i].Path, files: man.Index()}
+	}
+	return nil
 }
 
 // copyChroma copies the live Chroma directory into the snapshot in the
@@ -53,6 +90,12 @@ func stateOf(fi fs.FileInfo) fileState {
 // chroma.sqlite3 only after writing its files, so unchanged segment files
 // plus a later database is a state Chroma recovers from; a segment that
 // changed is copied again (bounded), and then the database too.
+//
+// A segment file that looks exactly as it did when the previous snapshot
+// copied it (same size, mtime, ctime, inode, device) is hardlinked from that
+// snapshot instead of copied: each snapshot stays a complete directory that
+// survives the deletion of any other, and an unchanged 1 GiB Chroma
+// directory costs no bytes and no reading.
 func (c *creation) copyChroma(ctx context.Context, meta *Metadata) error {
 	if c.opts.IngestionLock != nil {
 		unlock, err := c.opts.IngestionLock.Lock(ctx)
@@ -70,77 +113,80 @@ func (c *creation) copyChroma(ctx context.Context, meta *Metadata) error {
 			return err
 		}
 	}
+	prev := c.previousChroma(ctx)
 	attempts := maxChromaAttempts
 	if c.opts.IngestionLock != nil {
 		attempts = 1 // nothing writes under the lock: a change is an error
 	}
-	digests := map[string]durable.Digest{}
+	done := map[string]chromaCopy{}
 	pending := files
 	for attempt := 1; ; attempt++ {
 		for i := range pending {
-			f := &pending[i]
-			d, err := c.copyChromaFile(ctx, f)
+			res, err := c.copyChromaFile(ctx, &pending[i], prev)
 			if err != nil {
 				return err
 			}
-			digests[f.rel] = d
+			done[pending[i].rel] = res
 		}
 		if chromaCopiedHook != nil {
 			chromaCopiedHook(attempt)
 		}
-		dbRel := path.Join(snapshot.ChromaDir, snapshot.ChromaDBName)
-		dbDst := filepath.Join(c.staging, filepath.FromSlash(dbRel))
+		dbDst := filepath.Join(c.staging, snapshot.ChromaDir, snapshot.ChromaDBName)
 		_ = c.fs.Remove(dbDst)
 		d, _, err := c.onlineCopy(ctx, filepath.Join(c.cfg.ChromaPath, snapshot.ChromaDBName), dbDst)
 		if err != nil {
 			return err
 		}
-		digests[snapshot.ChromaDBName] = d
+		done[snapshot.ChromaDBName] = chromaCopy{digest: d}
 
-		var changed []chromaFile
-		for _, f := range files {
-			fi, err := os.Lstat(f.live)
-			if err != nil || stateOf(fi) != f.stat {
-				changed = append(changed, f)
+		pending = pending[:0:0]
+		for i := range files {
+			fi, err := os.Lstat(files[i].live)
+			if err != nil {
+				return fmt.Errorf("Chroma file %s vanished during the copy: %w", files[i].live, err)
+			}
+			if now := stateOf(fi); now != files[i].stat {
+				files[i].stat = now
+				pending = append(pending, files[i])
 			}
 		}
-		if len(changed) == 0 {
+		if len(pending) == 0 {
 			break
 		}
 		if attempt >= attempts {
 			return fmt.Errorf("%w: %d Chroma segment file(s) (first %s) kept changing while copied, %d attempts; "+
 				"run the backup while no ingestion runs, or through the server so it holds the ingestion lock",
-				ErrChromaChanged, len(changed), changed[0].rel, attempt)
+				ErrChromaChanged, len(pending), pending[0].rel, attempt)
 		}
-		c.cfg.Logger.Info("chroma files changed during copy; copying them again", "files", len(changed), "attempt", attempt)
-		for i := range changed {
-			_ = c.fs.Remove(filepath.Join(c.staging, snapshot.ChromaDir, filepath.FromSlash(changed[i].rel)))
-			fi, err := os.Lstat(changed[i].live)
-			if err != nil {
-				return fmt.Errorf("Chroma file %s vanished during the copy: %w", changed[i].live, err)
-			}
-			changed[i].stat = stateOf(fi)
+		c.cfg.Logger.Info("chroma files changed during copy; copying them again", "files", len(pending), "attempt", attempt)
+		for _, f := range pending {
+			_ = c.fs.Remove(filepath.Join(c.staging, snapshot.ChromaDir, filepath.FromSlash(f.rel)))
 		}
-		// The unchanged files keep their states; the changed ones get new ones.
-		for _, ch := range changed {
-			for j := range files {
-				if files[j].rel == ch.rel {
-					files[j].stat = ch.stat
-				}
-			}
-		}
-		pending = changed
 	}
 
 	var total int64
+	stable := time.Now().Add(-racyWindow).UnixNano()
 	for _, f := range files {
-		d := digests[f.rel]
-		total += d.Size
-		c.addFile(path.Join(snapshot.ChromaDir, f.rel), d, liveMode(f.live))
+		res := done[f.rel]
+		total += res.digest.Size
+		var src *snapshot.SourceState
+		if f.stat.MtimeNS < stable && f.stat.CtimeNS < stable {
+			st := f.stat
+			src = &st
+		}
+		c.addChromaFile(path.Join(snapshot.ChromaDir, f.rel), res, liveMode(f.live), src)
+		if res.linked {
+			meta.ChromaFilesLinked++
+		} else {
+			meta.ChromaFilesCopied++
+			meta.ChromaBytesWritten += res.digest.Size
+		}
 	}
-	dbd := digests[snapshot.ChromaDBName]
-	total += dbd.Size
-	c.addFile(path.Join(snapshot.ChromaDir, snapshot.ChromaDBName), dbd, liveMode(filepath.Join(c.cfg.ChromaPath, snapshot.ChromaDBName)))
+	dbRes := done[snapshot.ChromaDBName]
+	total += dbRes.digest.Size
+	meta.ChromaFilesCopied++
+	meta.ChromaBytesWritten += dbRes.digest.Size
+	c.addChromaFile(path.Join(snapshot.ChromaDir, snapshot.ChromaDBName), dbRes, liveMode(filepath.Join(c.cfg.ChromaPath, snapshot.ChromaDBName)), nil)
 	p := filepath.Join(c.final, snapshot.ChromaDir)
 	meta.IncludeChroma = true
 	meta.ChromaSnapshotPath = &p
@@ -186,12 +232,30 @@ func listChroma(root string) (files []chromaFile, dirs []string, err error) {
 	return files, dirs, err
 }
 
-func (c *creation) copyChromaFile(ctx context.Context, f *chromaFile) (durable.Digest, error) {
+// copyChromaFile links f from the previous snapshot when it is unchanged
+// since that snapshot copied it, and otherwise copies it (hashing as it goes).
+func (c *creation) copyChromaFile(ctx context.Context, f *chromaFile, prev *previous) (chromaCopy, error) {
+	rel := path.Join(snapshot.ChromaDir, f.rel)
+	dst := filepath.Join(c.staging, filepath.FromSlash(rel))
+	if prev != nil {
+		if old, ok := prev.files[rel]; ok && old.Source != nil && *old.Source == f.stat {
+			src := filepath.Join(prev.dir, filepath.FromSlash(rel))
+			if err := durable.Link(c.fs, src, dst); err == nil {
+				if fi, err := c.fs.Stat(dst); err == nil && fi.Size() == old.Size {
+					c.markLinked(rel)
+					return chromaCopy{digest: durable.Digest{Size: old.Size, SHA256: old.SHA256}, linked: true}, nil
+				}
+				_ = c.fs.Remove(dst)
+			}
+			// No hardlinks here (or the old copy is damaged): copy instead.
+		}
+	}
+	c.unmarkLinked(rel)
 	src, err := os.Open(f.live)
 	if err != nil {
-		return durable.Digest{}, fmt.Errorf("read Chroma file: %w", err)
+		return chromaCopy{}, fmt.Errorf("read Chroma file: %w", err)
 	}
 	defer src.Close()
-	dst := filepath.Join(c.staging, snapshot.ChromaDir, filepath.FromSlash(f.rel))
-	return durable.CopyFile(ctx, c.fs, dst, src, 0o600)
+	d, err := durable.CopyFile(ctx, c.fs, dst, src, 0o600)
+	return chromaCopy{digest: d}, err
 }

@@ -118,8 +118,9 @@ type creation struct {
 	staging string // where the snapshot is built
 	final   string // snapshots/<stamp>
 
-	mu    sync.Mutex
-	files []snapshot.File
+	mu     sync.Mutex
+	files  []snapshot.File
+	linked map[string]bool // snapshot files hardlinked from a validated snapshot
 }
 
 // addFile records a copied file for the manifest, with the permission bits
@@ -128,6 +129,30 @@ type creation struct {
 func (c *creation) addFile(rel string, d durable.Digest, liveMode os.FileMode) {
 	c.mu.Lock()
 	c.files = append(c.files, snapshot.File{Path: rel, Size: d.Size, SHA256: d.SHA256, Mode: snapshot.ModeString(liveMode)})
+	c.mu.Unlock()
+}
+
+// addChromaFile records a Chroma file with the live state it was copied
+// from (nil when that state is too fresh to trust next time).
+func (c *creation) addChromaFile(rel string, res chromaCopy, liveMode os.FileMode, src *snapshot.SourceState) {
+	c.mu.Lock()
+	c.files = append(c.files, snapshot.File{Path: rel, Size: res.digest.Size, SHA256: res.digest.SHA256,
+		Mode: snapshot.ModeString(liveMode), Source: src})
+	c.mu.Unlock()
+}
+
+func (c *creation) markLinked(rel string) {
+	c.mu.Lock()
+	if c.linked == nil {
+		c.linked = map[string]bool{}
+	}
+	c.linked[rel] = true
+	c.mu.Unlock()
+}
+
+func (c *creation) unmarkLinked(rel string) {
+	c.mu.Lock()
+	delete(c.linked, rel)
 	c.mu.Unlock()
 }
 
@@ -198,7 +223,13 @@ func (c *creation) run(ctx context.Context, start time.Time) (*Metadata, error) 
 	if err := c.writeMetadata(meta); err != nil {
 		return nil, err
 	}
-	res, err := validate.Dir(ctx, c.fs, c.staging, c.stamp, validate.Options{})
+	// Hardlinked files are the very inodes of a snapshot that passed
+	// validation; their sizes are checked, their bytes not read again.
+	res, err := validate.Dir(ctx, c.fs, c.staging, c.stamp, validate.Options{SkipDigest: func(rel string) bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.linked[rel]
+	}})
 	if err != nil {
 		return nil, err
 	}

@@ -345,7 +345,7 @@ func TestChromaChangingDuringCopy(t *testing.T) {
 // holds the new bytes.
 func TestChromaChangedOnceIsRetried(t *testing.T) {
 	r := testutil.Root(t)
-	segs, _ := filepath.Glob(filepath.Join(r.ChromaPath, "*", "header.bin"))
+	segs, _ := filepath.Glob(filepath.Join(r.ChromaPath, "*", "data_level0.bin"))
 	var passes []int
 	defer backup.SetChromaCopiedHook(func(attempt int) {
 		passes = append(passes, attempt)
@@ -372,7 +372,7 @@ func TestChromaChangedOnceIsRetried(t *testing.T) {
 // error at once, not a retry.
 func TestChromaChangeUnderIngestionLockFails(t *testing.T) {
 	r := testutil.Root(t)
-	segs, _ := filepath.Glob(filepath.Join(r.ChromaPath, "*", "header.bin"))
+	segs, _ := filepath.Glob(filepath.Join(r.ChromaPath, "*", "data_level0.bin"))
 	defer backup.SetChromaCopiedHook(func(int) { rewrite(t, segs[0], 0x33) })()
 	lock := &countingLocker{}
 	_, err := backup.Create(context.Background(), testutil.Config(r), backup.CreateOptions{IncludeChroma: true, IngestionLock: lock})

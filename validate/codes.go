@@ -20,6 +20,13 @@ const (
 	// directory is not there.
 	CodeChromaMissing   = "chroma_snapshot_missing"
 	CodeChromaIntegrity = "chroma_integrity_check_failed"
+	// CodeChromaSegmentMissing: a vector segment that chroma.sqlite3 says
+	// holds persisted vectors has no directory, or its directory lacks
+	// index files.
+	CodeChromaSegmentMissing = "chroma_segment_missing"
+	// CodeChromaSegmentCorrupt: a segment's header.bin disagrees with the
+	// collection's dimension or with its files' sizes.
+	CodeChromaSegmentCorrupt = "chroma_segment_corrupt"
 	// CodeManifestMismatch: a file's size or SHA-256 differs from
 	// manifest.json, a listed file is missing, or an unlisted file is present.
 	CodeManifestMismatch = "manifest_mismatch"
@@ -31,13 +38,18 @@ const (
 	CodeManifestMissing = "manifest_missing"
 	// CodeStampMismatch: the metadata's stamp is not the directory's name.
 	CodeStampMismatch = "metadata_stamp_mismatch"
+	// CodeChromaSegmentOrphan: a directory in the Chroma copy that belongs
+	// to no segment. Chroma leaves these behind itself when collections are
+	// deleted; they are harmless.
+	CodeChromaSegmentOrphan = "chroma_segment_orphan"
 )
 
 // codeOrder sorts findings: the order of the checks, then by detail.
 var codeOrder = map[string]int{
 	CodeSnapshotMissing: 0, CodeMetadataMissing: 1, CodeMetadataInvalid: 2, CodeDBMissing: 3,
 	CodeDBIntegrity: 4, CodeRegistryInvalid: 5, CodeChromaMissing: 6, CodeChromaIntegrity: 7,
-	CodeManifestMismatch: 8, CodeManifestMissing: 9, CodeStampMismatch: 10,
+	CodeChromaSegmentMissing: 8, CodeChromaSegmentCorrupt: 9, CodeManifestMismatch: 10,
+	CodeManifestMissing: 11, CodeStampMismatch: 12, CodeChromaSegmentOrphan: 13,
 }
 
 func finding(code, format string, args ...any) string {

@@ -88,3 +88,25 @@ func OSPath(fsys afero.Fs, name string) (string, bool) {
 	}
 	return "", false
 }
+
+// Linker is implemented by filesystems that can make a hard link (a second
+// name for the same file), such as a local directory or an SFTP server
+// with the hardlink@openssh.com extension.
+type Linker interface {
+	Link(oldname, newname string) error
+}
+
+// Link makes newname a hard link to oldname on fsys, through fsys's own
+// Linker or, on OS paths, os.Link. It returns an error matching
+// errors.ErrUnsupported when fsys cannot link; callers then copy.
+func Link(fsys afero.Fs, oldname, newname string) error {
+	if l, ok := fsys.(Linker); ok {
+		return l.Link(oldname, newname)
+	}
+	po, ok1 := OSPath(fsys, oldname)
+	pn, ok2 := OSPath(fsys, newname)
+	if !ok1 || !ok2 {
+		return fmt.Errorf("link %s: %w", newname, errors.ErrUnsupported)
+	}
+	return os.Link(po, pn)
+}

@@ -26,8 +26,25 @@ type File struct {
 	Path   string `json:"path"`
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
-	// Mode is the permission bits in octal, e.g. "0600".
+	// Mode is the permission bits the live file had, in octal, e.g.
+	// "0600" (the snapshot's own copy is always 0600).
 	Mode string `json:"mode"`
+	// Source is what the live file looked like when it was copied, for
+	// Chroma files: the next snapshot hardlinks this copy instead of
+	// copying again when the live file still looks exactly the same.
+	Source *SourceState `json:"source,omitempty"`
+}
+
+// SourceState identifies one version of a live file without reading it.
+// Chroma rewrites segment files in place, which moves mtime and ctime;
+// ctime cannot be set back by any tool, so an equal state means an
+// unchanged file.
+type SourceState struct {
+	Size    int64  `json:"size"`
+	MtimeNS int64  `json:"mtime_ns"`
+	CtimeNS int64  `json:"ctime_ns"`
+	Inode   uint64 `json:"ino"`
+	Device  uint64 `json:"dev"`
 }
 
 // FileMode returns the permission bits of Mode, or 0600 when Mode is unset

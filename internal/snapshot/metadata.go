@@ -52,9 +52,15 @@ type Metadata struct {
 	ChromaSnapshotPath *string `json:"chroma_snapshot_path"`
 	ChromaFiles        int     `json:"chroma_files"`
 	ChromaBytes        int64   `json:"chroma_bytes"`
-	Source             Source  `json:"source"`
-	ToolVersion        string  `json:"tool_version"`
-	BuildSHA           string  `json:"build_sha"`
+	// ChromaFilesLinked counts Chroma files hardlinked from the previous
+	// snapshot (unchanged since it), ChromaFilesCopied those copied, and
+	// ChromaBytesWritten the bytes the copies wrote.
+	ChromaFilesLinked  int    `json:"chroma_files_linked"`
+	ChromaFilesCopied  int    `json:"chroma_files_copied"`
+	ChromaBytesWritten int64  `json:"chroma_bytes_written"`
+	Source             Source `json:"source"`
+	ToolVersion        string `json:"tool_version"`
+	BuildSHA           string `json:"build_sha"`
 	// Validated is true only when every check of validation passed before
 	// the snapshot was put in place.
 	Validated        bool     `json:"validated"`

@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/spf13/afero"
+
+	"github.com/atocore/atocore-backup/internal/durable"
 	"modernc.org/sqlite/vfs"
 )
 
@@ -40,10 +42,17 @@ func IntegrityCheck(ctx context.Context, path string) (Integrity, error) {
 // vfsMu serialises VFS registration: each check registers its own.
 var vfsMu sync.Mutex
 
-// IntegrityCheckFS runs PRAGMA integrity_check on name inside fsys, a
-// filesystem that has no OS paths (an in-memory one, say), through a
-// read-only SQLite VFS.
-func IntegrityCheckFS(ctx context.Context, fsys afero.Fs, name string) (Integrity, error) {
+// OpenSnapshotDB opens the database name on fsys read-only and immutable:
+// in place when fsys has OS paths, else through a read-only SQLite VFS over
+// fsys (an in-memory filesystem, say). Call closeFn when done.
+func OpenSnapshotDB(fsys afero.Fs, name string) (db *sql.DB, closeFn func(), err error) {
+	if p, ok := durable.OSPath(fsys, name); ok {
+		db, err := openReadOnly(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		return db, func() { db.Close() }, nil
+	}
 	// io/fs names have no leading slash; afero's MemMapFs keeps "/a" and
 	// "a" apart, so root the view explicitly.
 	var iofs fs.FS = afero.NewIOFS(afero.NewBasePathFs(fsys, "/"))
@@ -51,18 +60,27 @@ func IntegrityCheckFS(ctx context.Context, fsys afero.Fs, name string) (Integrit
 	id, v, err := vfs.New(iofs)
 	vfsMu.Unlock()
 	if err != nil {
-		return Integrity{}, fmt.Errorf("register read-only VFS: %w", err)
+		return nil, nil, fmt.Errorf("register read-only VFS: %w", err)
 	}
-	defer v.Close()
 	name = strings.TrimPrefix(path.Clean("/"+name), "/")
-	db, err := sql.Open("sqlite", "file:"+name+"?vfs="+id+"&mode=ro&immutable=1")
+	db, err = sql.Open("sqlite", "file:"+name+"?vfs="+id+"&mode=ro&immutable=1")
+	if err != nil {
+		v.Close()
+		return nil, nil, err
+	}
+	db.SetMaxOpenConns(1)
+	return db, func() { db.Close(); v.Close() }, nil
+}
+
+// IntegrityCheckFS runs PRAGMA integrity_check on the database name on
+// fsys, opened as OpenSnapshotDB does.
+func IntegrityCheckFS(ctx context.Context, fsys afero.Fs, name string) (Integrity, error) {
+	db, closeFn, err := OpenSnapshotDB(fsys, name)
 	if err != nil {
 		return Integrity{Detail: err.Error()}, nil
 	}
-	db.SetMaxOpenConns(1)
-	res, err := integrity(ctx, db)
-	db.Close()
-	return res, err
+	defer closeFn()
+	return integrity(ctx, db)
 }
 
 func integrity(ctx context.Context, db *sql.DB) (Integrity, error) {
