@@ -70,17 +70,22 @@ func (c *creation) previousChroma(ctx context.Context) *previous {
 		if m == nil || !m.Validated || !m.IncludeChroma {
 			continue
 		}
-		data, err := afero.ReadFile(c.fs, filepath.Join(snaps[i].Path, snapshot.ManifestFile))
-		if err != nil {
-			return nil
-		}
-		man, err := snapshot.DecodeManifest(data)
-		if err != nil {
-			return nil
-		}
-		return &previous{dir: snaps[i].Path, files: man.Index()}
+		return readPrevious(c.fs, snaps[i].Path)
 	}
 	return nil
+}
+
+// readPrevious reads the manifest of the snapshot in dir; nil when it has none.
+func readPrevious(fsys afero.Fs, dir string) *previous {
+	data, err := afero.ReadFile(fsys, filepath.Join(dir, snapshot.ManifestFile))
+	if err != nil {
+		return nil
+	}
+	man, err := snapshot.DecodeManifest(data)
+	if err != nil {
+		return nil
+	}
+	return &previous{dir: dir, files: man.Index()}
 }
 
 // copyChroma copies the live Chroma directory into the snapshot in the

@@ -219,6 +219,8 @@ func (c *creation) run(ctx context.Context, start time.Time) (*Metadata, error) 
 		return nil, err
 	}
 
+	c.dedupe(ctx, meta)
+
 	// Validate exactly what will be put in place, then record the outcome.
 	if err := c.writeMetadata(meta); err != nil {
 		return nil, err
@@ -464,4 +466,59 @@ func (c *creation) moveToFailed() error {
 		return err
 	}
 	return c.fs.Rename(c.staging, filepath.Join(parent, c.stamp))
+}
+
+// dedupe replaces each copied file whose digest equals the same path's in
+// the newest validated snapshot by a hardlink to that snapshot's file, so an
+// unchanged database or chroma.sqlite3 costs no disk. The copy was made
+// anyway (a database can only be compared by copying it consistently);
+// this saves space, not time. Failures leave the copy in place.
+func (c *creation) dedupe(ctx context.Context, meta *Metadata) {
+	snaps, err := ListDir(ctx, c.fs, c.cfg.BackupDir)
+	if err != nil {
+		return
+	}
+	var prev *previous
+	for i := len(snaps) - 1; i >= 0 && prev == nil; i-- {
+		if m := snaps[i].Metadata; m != nil && m.Validated {
+			prev = readPrevious(c.fs, snaps[i].Path)
+		}
+	}
+	if prev == nil {
+		return
+	}
+	c.mu.Lock()
+	files := append([]snapshot.File(nil), c.files...)
+	c.mu.Unlock()
+	for _, f := range files {
+		old, ok := prev.files[f.Path]
+		if !ok || c.isLinked(f.Path) || old.SHA256 != f.SHA256 || old.Size != f.Size {
+			continue
+		}
+		dst := filepath.Join(c.staging, filepath.FromSlash(f.Path))
+		tmp := durable.TempName(dst, "link")
+		if err := durable.Link(c.fs, filepath.Join(prev.dir, filepath.FromSlash(f.Path)), tmp); err != nil {
+			continue
+		}
+		if fi, err := c.fs.Stat(tmp); err != nil || fi.Size() != f.Size {
+			_ = c.fs.Remove(tmp)
+			continue
+		}
+		if err := c.fs.Rename(tmp, dst); err != nil {
+			_ = c.fs.Remove(tmp)
+			continue
+		}
+		c.markLinked(f.Path)
+		if strings.HasPrefix(f.Path, snapshot.ChromaDir+"/") {
+			meta.ChromaFilesLinked++
+			meta.ChromaFilesCopied--
+			meta.ChromaBytesWritten -= f.Size
+		}
+	}
+}
+
+func (c *creation) isLinked(rel string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.linked[rel]
 }

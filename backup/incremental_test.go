@@ -2,8 +2,10 @@ package backup_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -42,13 +44,17 @@ func TestIncrementalChromaLinksUnchangedFiles(t *testing.T) {
 		t.Fatalf("ChangeChroma: %d, %v", changed, err)
 	}
 	second := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
-	if second.ChromaFilesLinked == 0 || second.ChromaFilesCopied < 2 {
+	if second.ChromaFilesLinked == 0 || second.ChromaFilesCopied < 1 {
 		t.Fatalf("second snapshot: linked %d, copied %d", second.ChromaFilesLinked, second.ChromaFilesCopied)
 	}
-	chromaDB, _ := os.Stat(filepath.Join(second.BackupRoot, "chroma", "chroma.sqlite3"))
-	written := second.ChromaBytesWritten - chromaDB.Size()
+	// Nothing else changed: chroma.sqlite3 and the database have the
+	// digests of the first snapshot's and are linked too.
+	written := second.ChromaBytesWritten
 	if written < changed || float64(written) > 1.1*float64(changed) {
-		t.Fatalf("wrote %d segment bytes for %d changed (of %d)", written, changed, second.ChromaBytes)
+		t.Fatalf("wrote %d Chroma bytes for %d changed (of %d)", written, changed, second.ChromaBytes)
+	}
+	if inodeOf(t, first.DBSnapshotPath) != inodeOf(t, second.DBSnapshotPath) {
+		t.Fatal("the unchanged database was not linked to the first snapshot's copy")
 	}
 	// Unchanged files share the first snapshot's inode; changed ones do not,
 	// and hold the new bytes.
@@ -75,8 +81,8 @@ func TestIncrementalChromaLinksUnchangedFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if linked != second.ChromaFilesLinked || copied != second.ChromaFilesCopied-1 {
-		t.Fatalf("on disk %d linked, %d copied; metadata says %d, %d (+ chroma.sqlite3)", linked, copied, second.ChromaFilesLinked, second.ChromaFilesCopied)
+	if linked != second.ChromaFilesLinked-1 || copied != second.ChromaFilesCopied {
+		t.Fatalf("on disk %d linked, %d copied; metadata says %d, %d (chroma.sqlite3 linked too)", linked, copied, second.ChromaFilesLinked, second.ChromaFilesCopied)
 	}
 	// Deleting the first snapshot never breaks the second.
 	if err := os.RemoveAll(first.BackupRoot); err != nil {
@@ -91,18 +97,41 @@ func TestIncrementalChromaLinksUnchangedFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if third.ChromaFilesCopied != 1 || third.ChromaFilesLinked != third.ChromaFiles-1 {
+	if third.ChromaFilesCopied != 0 || third.ChromaFilesLinked != third.ChromaFiles || third.ChromaBytesWritten != 0 {
 		t.Fatalf("unchanged Chroma: linked %d, copied %d of %d", third.ChromaFilesLinked, third.ChromaFilesCopied, third.ChromaFiles)
 	}
 }
 
-// Files changed within the racy window are never recorded for linking.
-func TestFreshFilesAreNotLinked(t *testing.T) {
+// Files changed within the racy window are never recorded for linking by
+// state; older ones are.
+func TestFreshFilesAreNotRecorded(t *testing.T) {
+	sources := func(m *backup.Metadata) (with, without int) {
+		data, err := os.ReadFile(filepath.Join(m.BackupRoot, "manifest.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var man backup.Manifest
+		if err := json.Unmarshal(data, &man); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range man.Files {
+			if strings.HasPrefix(f.Path, "chroma/") && !strings.HasSuffix(f.Path, "chroma.sqlite3") {
+				if f.Source != nil {
+					with++
+				} else {
+					without++
+				}
+			}
+		}
+		return
+	}
 	r := testutil.Root(t) // files written just now
-	testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
-	second := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
-	if second.ChromaFilesLinked != 0 {
-		t.Fatalf("linked %d files whose state was too fresh to trust", second.ChromaFilesLinked)
+	if with, without := sources(testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})); with != 0 || without == 0 {
+		t.Fatalf("fresh files: %d recorded, %d not", with, without)
+	}
+	defer backup.SetRacyWindow(0)()
+	if with, without := sources(testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})); with == 0 || without != 0 {
+		t.Fatalf("settled files: %d recorded, %d not", with, without)
 	}
 }
 

@@ -275,3 +275,47 @@ func TestHelp(t *testing.T) {
 		t.Fatalf("help = %s", res.stdout)
 	}
 }
+
+func TestDrillPassesAndIsLogged(t *testing.T) {
+	r := testutil.Root(t)
+	cli(t, nil, "drill", "--root", r.Dir).want(t, 2) // needs confirmation
+	rec := cli(t, nil, "drill", "--confirm-service-stopped", "--root", r.Dir).want(t, 0).json(t)
+	if rec["pass"] != true || !stampRE.MatchString(fmt.Sprint(rec["stamp"])) || !stampRE.MatchString(fmt.Sprint(rec["pre_restore_snapshot"])) {
+		t.Fatalf("drill = %v", rec)
+	}
+	log := cli(t, nil, "drills", "--root", r.Dir).want(t, 0).json(t)
+	drills := log["drills"].([]any)
+	if len(drills) != 1 {
+		t.Fatalf("drills = %v", log)
+	}
+	d := drills[0].(map[string]any)
+	for _, k := range []string{"time", "stamp", "pre_restore_snapshot", "pass", "detail"} {
+		if _, ok := d[k]; !ok {
+			t.Errorf("drill log line lacks %q", k)
+		}
+	}
+	if n, _ := sample.CountMemories(context.Background(), r.DBPath, "drill"); n != 0 {
+		t.Fatal("the drill left its marker in the live database")
+	}
+}
+
+// A sabotaged restore fails the drill: exit 1 and a log line with pass false.
+func TestDrillFailsWhenRestoreIsSabotaged(t *testing.T) {
+	r := testutil.Root(t)
+	drillHook = func(stamp string) error {
+		// Damage the snapshot the drill is about to restore: restore refuses it.
+		testutil.Corrupt(t, filepath.Join(r.BackupDir, "snapshots", stamp, "db", "atocore.db"), 4096, 16)
+		return nil
+	}
+	defer func() { drillHook = nil }()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"drill", "--confirm-service-stopped", "--root", r.Dir}, func(string) string { return "" }, &out, &errb)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errb.String())
+	}
+	log := cli(t, nil, "drills", "--root", r.Dir).want(t, 0).json(t)
+	d := log["drills"].([]any)[0].(map[string]any)
+	if d["pass"] != false || !strings.Contains(fmt.Sprint(d["detail"]), "db_integrity_check_failed") {
+		t.Fatalf("log line = %v", d)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -28,6 +29,8 @@ func init() {
 		"restore":  {runRestore},
 		"prune":    {runPrune},
 		"demo":     {runDemo},
+		"drill":    {runDrill},
+		"drills":   {runDrills},
 	}
 }
 
@@ -241,4 +244,49 @@ func bytesText(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// drillHook lets tests sabotage a drill between its marker and its restore.
+var drillHook func(stamp string) error
+
+func runDrill(ctx context.Context, a *app) int {
+	if err := a.f.wantArgs(); err != nil {
+		return a.fail(exitUsage, err)
+	}
+	if !a.f.confirm {
+		return a.fail(exitUsage, errors.New("drill restores the live state: confirm that the AtoCore service is stopped (--confirm-service-stopped); nothing was changed"))
+	}
+	cfg, code, ok := a.setup()
+	if !ok {
+		return code
+	}
+	a.say("drill: snapshot -> marker memory -> restore -> check, on %s", cfg.DBPath)
+	rec, err := restore.Drill(ctx, cfg, restore.DrillOptions{ConfirmServiceStopped: true, Wait: a.f.wait, AfterMark: drillHook})
+	if rec != nil {
+		a.printJSON(rec)
+		for _, s := range rec.Surprises {
+			a.say("surprise: %s", s)
+		}
+	}
+	if err != nil {
+		return a.fail(exitFailed, err)
+	}
+	a.say("drill PASSED: %s; recorded in %s", rec.Detail, filepath.Join(cfg.BackupDir, restore.DrillLogFile))
+	return exitOK
+}
+
+func runDrills(ctx context.Context, a *app) int {
+	cfg, code, ok := a.setup()
+	if !ok {
+		return code
+	}
+	recs, err := restore.ReadDrillLog(cfg)
+	if err != nil {
+		return a.fail(exitFailed, err)
+	}
+	a.printJSON(struct {
+		BackupDir string                `json:"backup_dir"`
+		Drills    []restore.DrillRecord `json:"drills"`
+	}{cfg.BackupDir, recs})
+	return exitOK
 }

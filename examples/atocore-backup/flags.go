@@ -23,6 +23,8 @@ Commands:
   validate STAMP                                                 check one snapshot
   restore STAMP --confirm-service-stopped [--no-pre-snapshot] [--no-chroma | --chroma]
   prune [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--dry-run] [--prune-invalid] [--tz ZONE]
+  drill --confirm-service-stopped [--wait]                      the live restore drill, logged to drills.jsonl
+  drills                                                         print the drill log
   demo [--dir DIR]                                               walk the whole procedure on sample data
 
 Paths (flag, else environment, else under the AtoCore root):
@@ -67,6 +69,8 @@ var allowed = map[string][]string{
 	"restore":  {"confirm-service-stopped", "no-pre-snapshot", "no-chroma", "chroma", "wait"},
 	"prune":    append([]string{"dry-run", "prune-invalid", "wait"}, policyFlags...),
 	"demo":     {"dir"},
+	"drill":    {"confirm-service-stopped", "wait"},
+	"drills":   {},
 }
 
 func newFlagSet(f *flags, out io.Writer) *flag.FlagSet {

@@ -99,3 +99,25 @@ func JournalModeOf(path string) (string, error) {
 	}
 	return "delete", nil
 }
+
+// Content is a logical summary of a database: rows per table and one
+// digest over every row of every ordinary table in rowid order. Two
+// databases with equal Content hold the same data whatever their page
+// layout. Virtual tables (and their shadow tables' contents through them)
+// are left out; their shadow tables are ordinary tables and are included.
+type Content struct {
+	Rows   map[string]int64
+	Digest string
+}
+
+// ReadContent computes the Content of the database file at path, opened
+// read-only and immutable: it reads the file as it is, ignoring any -wal,
+// so use it on snapshot copies and on databases nobody has open.
+func ReadContent(ctx context.Context, path string) (Content, error) {
+	db, err := openReadOnly(path)
+	if err != nil {
+		return Content{}, err
+	}
+	defer db.Close()
+	return readContent(ctx, db)
+}

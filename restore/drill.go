@@ -1,0 +1,265 @@
+package restore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/internal/sqlitedb"
+)
+
+// DrillLogFile is the drill log, one JSON object a line, in the backup directory.
+const DrillLogFile = "drills.jsonl"
+
+// DrillRecord is one line of drills.jsonl: what a drill did and whether it passed.
+type DrillRecord struct {
+	Time               string  `json:"time"` // RFC 3339 UTC, when the drill started
+	Stamp              string  `json:"stamp"`
+	PreRestoreSnapshot *string `json:"pre_restore_snapshot"`
+	Pass               bool    `json:"pass"`
+	// Detail says what passed or what went wrong, in one line.
+	Detail string `json:"detail"`
+	// DurationsMS times each step: create, mark, restore, check, total.
+	DurationsMS map[string]int64 `json:"durations_ms"`
+	// Surprises are findings that did not fail the drill but deserve a
+	// look (warnings from restore, a Chroma directory that was skipped).
+	Surprises     []string `json:"surprises"`
+	IncludeChroma bool     `json:"include_chroma"`
+}
+
+// DrillOptions tunes a drill. ConfirmServiceStopped must be set: the drill
+// restores, and restoring under a running service corrupts it.
+type DrillOptions struct {
+	ConfirmServiceStopped bool
+	// Wait waits for the backup directory's lock instead of failing with backup.ErrBusy.
+	Wait bool
+	// AfterMark, when set, runs after the marker is written and before the
+	// restore; tests use it to sabotage the restore and see the drill fail.
+	AfterMark func(stamp string) error
+}
+
+// ErrDrillFailed is matched by errors.Is when a drill ran to the end and
+// found the restore did not do its job (see the record's Detail).
+var ErrDrillFailed = errors.New("restore drill failed")
+
+// Drill is the procedure's live drill, automated: it takes a snapshot
+// (with Chroma when there is a live Chroma directory), writes a marker
+// memory (memory_type episodic, project drill) into the live database,
+// restores the snapshot (with a pre-restore snapshot), and checks that the
+// marker is gone and the database holds exactly the snapshot's data. It
+// appends the outcome to <backup_dir>/drills.jsonl, pass or fail, and
+// holds the backup directory's lock throughout.
+func Drill(ctx context.Context, cfg backup.Config, opts DrillOptions) (*DrillRecord, error) {
+	if !opts.ConfirmServiceStopped {
+		return nil, ErrServiceNotStopped
+	}
+	cfg, err := cfg.Resolved()
+	if err != nil {
+		return nil, fmt.Errorf("drill: %w", err)
+	}
+	lock, err := backup.LockDir(ctx, cfg, "drill", opts.Wait)
+	if err != nil {
+		return nil, fmt.Errorf("drill: %w", err)
+	}
+	defer lock.Release()
+
+	start := time.Now()
+	rec := &DrillRecord{Time: start.UTC().Format(time.RFC3339), DurationsMS: map[string]int64{}, Surprises: []string{}}
+	runErr := drill(ctx, cfg, opts, lock, rec)
+	rec.DurationsMS["total"] = time.Since(start).Milliseconds()
+	if runErr != nil && rec.Detail == "" {
+		rec.Detail = runErr.Error()
+	}
+	if err := appendDrillLog(cfg, rec); err != nil {
+		return rec, fmt.Errorf("drill: record the outcome in %s: %w", DrillLogFile, err)
+	}
+	if runErr != nil {
+		return rec, fmt.Errorf("drill: %w", runErr)
+	}
+	return rec, nil
+}
+
+func drill(ctx context.Context, cfg backup.Config, opts DrillOptions, lock *backup.Lock, rec *DrillRecord) error {
+	step := func(name string, t0 time.Time) { rec.DurationsMS[name] = time.Since(t0).Milliseconds() }
+
+	t0 := time.Now()
+	_, err := os.Stat(filepath.Join(cfg.ChromaPath, snapshot.ChromaDBName))
+	rec.IncludeChroma = err == nil
+	if !rec.IncludeChroma {
+		rec.Surprises = append(rec.Surprises, "no live Chroma directory at "+cfg.ChromaPath+": drilled the database and registry only")
+	}
+	meta, err := backup.Create(ctx, cfg, backup.CreateOptions{Kind: backup.KindDrill, IncludeChroma: rec.IncludeChroma, Lock: lock})
+	if err != nil {
+		return err
+	}
+	rec.Stamp = meta.Stamp
+	baseline, err := sqlitedb.ReadContent(ctx, meta.DBSnapshotPath)
+	if err != nil {
+		return fmt.Errorf("read the snapshot's database: %w", err)
+	}
+	step("create", t0)
+
+	t0 = time.Now()
+	markerText, err := writeMarker(ctx, cfg.DBPath)
+	if err != nil {
+		return err
+	}
+	if n, err := countMarker(ctx, cfg.DBPath, markerText); err != nil || n != 1 {
+		return fmt.Errorf("the marker memory is not readable after writing it (count %d): %v", n, err)
+	}
+	if opts.AfterMark != nil {
+		if err := opts.AfterMark(meta.Stamp); err != nil {
+			return err
+		}
+	}
+	step("mark", t0)
+
+	t0 = time.Now()
+	res, err := Run(ctx, cfg, meta.Stamp, Options{ConfirmServiceStopped: true, Lock: lock})
+	if res != nil {
+		rec.PreRestoreSnapshot = res.PreRestoreSnapshot
+		rec.Surprises = append(rec.Surprises, res.Warnings...)
+	}
+	step("restore", t0)
+	if err != nil {
+		return err
+	}
+
+	t0 = time.Now()
+	defer step("check", t0)
+	n, err := countMarker(ctx, cfg.DBPath, markerText)
+	if err != nil {
+		return err
+	}
+	after, err := sqlitedb.ReadContent(ctx, cfg.DBPath)
+	if err != nil {
+		return fmt.Errorf("read the restored database: %w", err)
+	}
+	var failures []string
+	if n != 0 {
+		failures = append(failures, fmt.Sprintf("the marker memory is still in the live database (%d rows)", n))
+	}
+	if after.Digest != baseline.Digest {
+		failures = append(failures, "the restored database differs from the snapshot ("+diffRows(baseline.Rows, after.Rows)+")")
+	}
+	if !res.RestoredIntegrityOK {
+		failures = append(failures, "restored_integrity_ok is false")
+	}
+	if len(failures) > 0 {
+		rec.Detail = strings.Join(failures, "; ")
+		return fmt.Errorf("%w: %s", ErrDrillFailed, rec.Detail)
+	}
+	rec.Pass = true
+	rec.Detail = fmt.Sprintf("marker gone, %d tables identical to snapshot %s, integrity ok", len(after.Rows), meta.Stamp)
+	return nil
+}
+
+func diffRows(want, got map[string]int64) string {
+	var out []string
+	for t, n := range want {
+		if got[t] != n {
+			out = append(out, fmt.Sprintf("%s: %d rows, snapshot %d", t, got[t], n))
+		}
+	}
+	if len(out) == 0 {
+		return "same row counts, different rows"
+	}
+	return strings.Join(out, ", ")
+}
+
+// writeMarker inserts the drill's marker memory, as the procedure does
+// through POST /memory: memory_type episodic, project drill.
+func writeMarker(ctx context.Context, dbPath string) (string, error) {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	id := "drill-" + hex.EncodeToString(b[:])
+	text := "DRILL-MARKER " + id
+	db, err := sql.Open("sqlite", "file:"+dbPath+"?mode=rw&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	now := time.Now().UTC().Format(time.RFC3339)
+	_, err = db.ExecContext(ctx, `INSERT INTO memories (id, memory_type, content, project, confidence, created_at, updated_at)
+		VALUES (?, 'episodic', ?, 'drill', 1.0, ?, ?)`, id, text, now, now)
+	if err != nil {
+		return "", fmt.Errorf("write the marker memory into %s: %w", dbPath, err)
+	}
+	return text, db.Close()
+}
+
+func countMarker(ctx context.Context, dbPath, text string) (int, error) {
+	db, err := sql.Open("sqlite", "file:"+dbPath+"?mode=rw&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var n int
+	err = db.QueryRowContext(ctx, `SELECT count(*) FROM memories WHERE content = ?`, text).Scan(&n)
+	return n, err
+}
+
+// appendDrillLog appends rec to drills.jsonl and fsyncs it.
+func appendDrillLog(cfg backup.Config, rec *DrillRecord) error {
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := cfg.FS.MkdirAll(cfg.BackupDir, 0o700); err != nil {
+		return err
+	}
+	f, err := cfg.FS.OpenFile(filepath.Join(cfg.BackupDir, DrillLogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// ReadDrillLog returns the drills recorded in cfg's backup directory,
+// oldest first. A missing log is an empty one; a line that is not JSON is
+// an error naming the line.
+func ReadDrillLog(cfg backup.Config) ([]DrillRecord, error) {
+	cfg, err := cfg.Resolved()
+	if err != nil {
+		return nil, err
+	}
+	data, err := afero.ReadFile(cfg.FS, filepath.Join(cfg.BackupDir, DrillLogFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return []DrillRecord{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := []DrillRecord{}
+	for i, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var r DrillRecord
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			return nil, fmt.Errorf("%s line %d is not a drill record: %w", DrillLogFile, i+1, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
