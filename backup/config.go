@@ -85,6 +85,9 @@ func ParseStamp(s string) (time.Time, error) { return snapshot.ParseStamp(s) }
 // pass it on in CreateOptions.Lock.
 func LockDir(ctx context.Context, cfg Config, op string, wait bool) (*Lock, error) {
 	cfg, err := cfg.Resolved()
+	if err == nil {
+		err = cfg.Require(NeedBackup)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -55,6 +55,13 @@ func Create(ctx context.Context, cfg Config, opts CreateOptions) (*Metadata, err
 	if err != nil {
 		return nil, fmt.Errorf("create: %w", err)
 	}
+	needs := []string{NeedDB, NeedBackup}
+	if opts.IncludeChroma {
+		needs = append(needs, NeedChroma)
+	}
+	if err := cfg.Require(needs...); err != nil {
+		return nil, fmt.Errorf("create: %w", err)
+	}
 	if opts.Kind == "" {
 		opts.Kind = KindManual
 	}
@@ -239,12 +246,26 @@ func (c *creation) run(ctx context.Context, start time.Time) (*Metadata, error) 
 	meta.ValidationErrors = res.Errors
 	meta.DurationMS = time.Since(start).Milliseconds()
 	if !res.Valid {
-		meta.BackupRoot = filepath.Join(c.cfg.BackupDir, snapshot.FailedDir, c.stamp)
+		c.final = filepath.Join(c.cfg.BackupDir, snapshot.FailedDir, c.stamp)
+		meta.BackupRoot = c.final
+		meta.DBSnapshotPath = filepath.Join(c.final, filepath.FromSlash(snapshot.DBFile))
+		if meta.RegistrySnapshotPath != nil {
+			p := filepath.Join(c.final, filepath.FromSlash(snapshot.RegistryFile))
+			meta.RegistrySnapshotPath = &p
+		}
+		if meta.ChromaSnapshotPath != nil {
+			p := filepath.Join(c.final, snapshot.ChromaDir)
+			meta.ChromaSnapshotPath = &p
+		}
 		_ = c.writeMetadata(meta)
 		if err := c.moveToFailed(); err == nil {
 			placed = true
 		}
-		return meta, fmt.Errorf("snapshot %s failed validation (kept for inspection in %s): %w", c.stamp, meta.BackupRoot, res.Err())
+		hint := ""
+		if res.Has(validate.CodeDBIntegrity) {
+			hint = fmt.Sprintf("; the LIVE database may be damaged: check it with sqlite3 %s 'PRAGMA integrity_check'", c.cfg.DBPath)
+		}
+		return meta, fmt.Errorf("snapshot %s failed validation (kept for inspection in %s)%s: %w", c.stamp, meta.BackupRoot, hint, res.Err())
 	}
 	if err := c.writeMetadata(meta); err != nil {
 		return nil, err
@@ -373,6 +394,9 @@ func syncFile(p string) error {
 // copyRegistry copies the project registry when it exists. Its content is
 // not judged here: validation reports invalid JSON.
 func (c *creation) copyRegistry(ctx context.Context, meta *Metadata) error {
+	if c.cfg.RegistryPath == "" {
+		return nil // not configured: recorded as absent
+	}
 	data, err := os.ReadFile(c.cfg.RegistryPath)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

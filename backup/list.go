@@ -44,6 +44,9 @@ func (s Snapshot) Kind() string {
 // not exist yet holds no snapshots.
 func List(ctx context.Context, cfg Config) ([]Snapshot, error) {
 	cfg, err := cfg.Resolved()
+	if err == nil {
+		err = cfg.Require(NeedBackup)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -20,19 +20,28 @@ type Paths struct {
 	BackupDir    string `json:"backup_dir"`
 }
 
-// Resolve fills the empty fields from Root and makes every path absolute.
-// It fails, naming the missing setting, when a path has no value and there
-// is no Root to derive it from.
+// Path settings, for Require.
+const (
+	NeedDB       = "database path (--db-path / ATOCORE_DB_PATH)"
+	NeedRegistry = "registry path (--registry-path / ATOCORE_REGISTRY_PATH)"
+	NeedChroma   = "Chroma path (--chroma-path / ATOCORE_CHROMA_PATH)"
+	NeedBackup   = "backup directory (--backup-dir / ATOCORE_BACKUP_DIR)"
+)
+
+// Resolve fills the empty fields from Root (when there is one) and makes
+// every path absolute. Fields without a value and without a Root stay
+// empty: an operation that needs one says so through Require, so that
+// listing snapshots needs only a backup directory.
 func (p Paths) Resolve() (Paths, error) {
 	fields := []struct {
 		v       *string
 		under   string
 		setting string
 	}{
-		{&p.DBPath, "data/db/atocore.db", "database path (--db-path / ATOCORE_DB_PATH)"},
-		{&p.RegistryPath, "config/project-registry.json", "registry path (--registry-path / ATOCORE_REGISTRY_PATH)"},
-		{&p.ChromaPath, "data/chroma", "Chroma path (--chroma-path / ATOCORE_CHROMA_PATH)"},
-		{&p.BackupDir, "backups", "backup directory (--backup-dir / ATOCORE_BACKUP_DIR)"},
+		{&p.DBPath, "data/db/atocore.db", NeedDB},
+		{&p.RegistryPath, "config/project-registry.json", NeedRegistry},
+		{&p.ChromaPath, "data/chroma", NeedChroma},
+		{&p.BackupDir, "backups", NeedBackup},
 	}
 	if p.Root != "" {
 		abs, err := filepath.Abs(p.Root)
@@ -44,7 +53,7 @@ func (p Paths) Resolve() (Paths, error) {
 	for _, f := range fields {
 		if *f.v == "" {
 			if p.Root == "" {
-				return p, fmt.Errorf("no %s and no AtoCore root: pass --root or set ATOCORE_ROOT", f.setting)
+				continue
 			}
 			*f.v = filepath.Join(p.Root, filepath.FromSlash(f.under))
 		}
@@ -55,4 +64,16 @@ func (p Paths) Resolve() (Paths, error) {
 		*f.v = abs
 	}
 	return p, nil
+}
+
+// Require fails, naming the first missing setting and the fix, when one of
+// the given paths (NeedDB, NeedRegistry, NeedChroma, NeedBackup) is empty.
+func (p Paths) Require(needs ...string) error {
+	for _, n := range needs {
+		v := map[string]string{NeedDB: p.DBPath, NeedRegistry: p.RegistryPath, NeedChroma: p.ChromaPath, NeedBackup: p.BackupDir}[n]
+		if v == "" {
+			return fmt.Errorf("no %s and no AtoCore root: pass --root or set ATOCORE_ROOT", n)
+		}
+	}
+	return nil
 }

@@ -58,6 +58,9 @@ type PruneResult struct {
 // Prune applies a retention policy to cfg's backup directory.
 func Prune(ctx context.Context, cfg Config, opts PruneOptions) (*PruneResult, error) {
 	cfg, err := cfg.Resolved()
+	if err == nil {
+		err = cfg.Require(NeedBackup)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}

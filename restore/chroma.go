@@ -27,9 +27,9 @@ const stagingName = ".atocore-restore"
 // directory holds neither the old nor the new state is a few renames long.
 func (r *restorer) restoreChroma(ctx context.Context) error {
 	live := r.cfg.ChromaPath
-	dirOwner := ownerOf(live, 0o700)
-	if err := os.MkdirAll(live, 0o700); err != nil {
-		return fmt.Errorf("create Chroma directory %s: %w", live, err)
+	dirOwner := r.owners["chroma"]
+	if err := mkdirOwned(live, dirOwner); err != nil {
+		return err
 	}
 	staging := filepath.Join(live, stagingName)
 	if err := os.RemoveAll(staging); err != nil {

@@ -66,6 +66,9 @@ func Drill(ctx context.Context, cfg backup.Config, opts DrillOptions) (*DrillRec
 		return nil, ErrServiceNotStopped
 	}
 	cfg, err := cfg.Resolved()
+	if err == nil {
+		err = cfg.Require(backup.NeedDB, backup.NeedBackup)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("drill: %w", err)
 	}
@@ -240,6 +243,9 @@ func appendDrillLog(cfg backup.Config, rec *DrillRecord) error {
 // an error naming the line.
 func ReadDrillLog(cfg backup.Config) ([]DrillRecord, error) {
 	cfg, err := cfg.Resolved()
+	if err == nil {
+		err = cfg.Require(backup.NeedBackup)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package restore
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -54,6 +55,33 @@ func (o owner) apply(path string, isDir bool) error {
 	if o.known && (o.uid != os.Geteuid() || o.gid != os.Getegid()) {
 		if err := os.Lchown(path, o.uid, o.gid); err != nil && !errors.Is(err, syscall.EPERM) {
 			return err
+		}
+	}
+	return nil
+}
+
+// mkdirOwned creates dir and any missing parents, each 0700 and owned by
+// o's owner (the owner of the nearest existing ancestor, or of the live
+// path), so that the service user can use what a restore as root creates.
+func mkdirOwned(dir string, o owner) error {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		missing = append(missing, d)
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Mkdir(missing[i], 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("create %s: %w", missing[i], err)
+		}
+		do := o
+		do.mode = 0o700
+		if err := do.apply(missing[i], true); err != nil {
+			return fmt.Errorf("set owner of %s: %w", missing[i], err)
 		}
 	}
 	return nil

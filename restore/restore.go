@@ -77,6 +77,9 @@ func Run(ctx context.Context, cfg backup.Config, stamp string, opts Options) (*R
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	cfg, err := cfg.Resolved()
+	if err == nil {
+		err = cfg.Require(backup.NeedDB, backup.NeedBackup)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
@@ -104,6 +107,38 @@ type restorer struct {
 	res      *Result
 	meta     *snapshot.Metadata
 	manifest map[string]snapshot.File // nil for snapshots without a manifest
+	owners   map[string]owner         // of the live paths, read before any change
+}
+
+// checkRegistry refuses a snapshot with a registry when no registry path is
+// set, and warns when the snapshot has none while the live one exists.
+func (r *restorer) checkRegistry() error {
+	_, err := r.cfg.FS.Stat(filepath.Join(r.dir, filepath.FromSlash(snapshot.RegistryFile)))
+	has := err == nil
+	switch {
+	case has && r.cfg.RegistryPath == "":
+		return fmt.Errorf("snapshot %s has a project registry and no registry path is set; nothing was changed: pass --registry-path or --root", r.stamp)
+	case !has && r.cfg.RegistryPath != "":
+		if _, err := os.Stat(r.cfg.RegistryPath); err == nil {
+			r.res.Warnings = append(r.res.Warnings, fmt.Sprintf(
+				"registry_not_in_snapshot: the snapshot has no project registry; the live %s was left as it is", r.cfg.RegistryPath))
+		}
+	}
+	return nil
+}
+
+// checkNotInUse refuses when another process has the live database open
+// (the service was not really stopped): a checkpoint that cannot finish says
+// so. A database too damaged to checkpoint is what restores are for, so
+// other errors do not stop the restore.
+func (r *restorer) checkNotInUse(ctx context.Context) error {
+	if _, err := os.Stat(r.cfg.DBPath); err != nil {
+		return nil
+	}
+	if err := sqlitedb.Checkpoint(ctx, r.cfg.DBPath); errors.Is(err, sqlitedb.ErrInUse) {
+		return fmt.Errorf("%w; nothing was changed", err)
+	}
+	return nil
 }
 
 func (r *restorer) run(ctx context.Context) error {
@@ -124,6 +159,20 @@ func (r *restorer) run(ctx context.Context) error {
 		return err
 	}
 	r.warnOtherDeployment()
+	if err := r.checkRegistry(); err != nil {
+		return err
+	}
+	if err := r.checkNotInUse(ctx); err != nil {
+		return err
+	}
+	// Owners are read before anything is created: on a fresh machine the
+	// directories made below must take the owner of the existing parent
+	// (the service user), not the restoring user's.
+	r.owners = map[string]owner{
+		"db":       ownerOf(r.cfg.DBPath, r.manifestMode(snapshot.DBFile)),
+		"registry": ownerOf(r.cfg.RegistryPath, r.manifestMode(snapshot.RegistryFile)),
+		"chroma":   ownerOf(r.cfg.ChromaPath, 0o700),
+	}
 
 	if err := r.preSnapshot(ctx, withChroma); err != nil {
 		return err
@@ -181,10 +230,16 @@ func (r *restorer) chromaWanted() (bool, error) {
 	case ChromaSkip:
 		return false, nil
 	case ChromaForce:
+		if r.cfg.ChromaPath == "" {
+			return false, fmt.Errorf("no Chroma path to restore to; nothing was changed: pass --chroma-path or --root, or --no-chroma")
+		}
 		if !has {
 			return false, fmt.Errorf("snapshot %s has no Chroma copy to force (--chroma); nothing was changed: drop --chroma or pick a snapshot made with --include-chroma", r.stamp)
 		}
 		return true, nil
+	}
+	if has && r.cfg.ChromaPath == "" {
+		return false, fmt.Errorf("snapshot %s has a Chroma copy and no Chroma path is set; nothing was changed: pass --chroma-path or --root, or --no-chroma", r.stamp)
 	}
 	return has, nil
 }
@@ -195,7 +250,7 @@ func (r *restorer) warnOtherDeployment() {
 	src := r.meta.Source
 	pairs := [][3]string{{"database", src.DBPath, r.cfg.DBPath}, {"registry", src.RegistryPath, r.cfg.RegistryPath}, {"Chroma", src.ChromaPath, r.cfg.ChromaPath}}
 	for _, p := range pairs {
-		if p[1] != "" && filepath.Clean(p[1]) != p[2] {
+		if p[1] != "" && p[2] != "" && filepath.Clean(p[1]) != p[2] {
 			r.res.Warnings = append(r.res.Warnings, fmt.Sprintf(
 				"source_paths_differ: the snapshot's %s came from %s, the live path is %s: is this snapshot from another deployment?", p[0], p[1], p[2]))
 		}
@@ -263,9 +318,9 @@ func (r *restorer) manifestMode(rel string) os.FileMode {
 // restoreDB applies rule 4.
 func (r *restorer) restoreDB(ctx context.Context) error {
 	live := r.cfg.DBPath
-	o := ownerOf(live, r.manifestMode(snapshot.DBFile))
-	if err := os.MkdirAll(filepath.Dir(live), 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", filepath.Dir(live), err)
+	o := r.owners["db"]
+	if err := mkdirOwned(filepath.Dir(live), o); err != nil {
+		return err
 	}
 	tmp := durable.TempName(live, "restore")
 	if err := r.copyOut(ctx, snapshot.DBFile, tmp, o); err != nil {
@@ -306,9 +361,9 @@ func (r *restorer) restoreRegistry(ctx context.Context) error {
 		return nil // the registry did not exist when the snapshot was taken
 	}
 	live := r.cfg.RegistryPath
-	o := ownerOf(live, r.manifestMode(snapshot.RegistryFile))
-	if err := os.MkdirAll(filepath.Dir(live), 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", filepath.Dir(live), err)
+	o := r.owners["registry"]
+	if err := mkdirOwned(filepath.Dir(live), o); err != nil {
+		return err
 	}
 	tmp := durable.TempName(live, "restore")
 	if err := r.copyOut(ctx, snapshot.RegistryFile, tmp, o); err != nil {

@@ -92,7 +92,7 @@ func (v *run) check() error {
 		return err
 	}
 	meta := v.metadata()
-	manifest := v.manifest()
+	manifest := v.manifest(meta)
 
 	var jobs []job
 	if _, ok := v.files[snapshot.DBFile]; !ok {
@@ -154,8 +154,14 @@ func (v *run) metadata() *snapshot.Metadata {
 	return m
 }
 
-func (v *run) manifest() *snapshot.Manifest {
+func (v *run) manifest(meta *snapshot.Metadata) *snapshot.Manifest {
 	data, err := afero.ReadFile(v.fsys, filepath.Join(v.dir, snapshot.ManifestFile))
+	if errors.Is(err, os.ErrNotExist) && meta != nil && meta.ToolVersion != "" {
+		// This tool always writes a manifest: its absence is damage, and
+		// without it a changed file would go unnoticed.
+		v.fail(CodeManifestMismatch, "%s is missing (snapshots made by atocore-backup always have one)", snapshot.ManifestFile)
+		return nil
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		v.warn(CodeManifestMissing, "no %s (a snapshot from the earlier implementation?); file digests not checked", snapshot.ManifestFile)
 		return nil

@@ -157,6 +157,8 @@ func TestCreateListValidateRestorePrune(t *testing.T) {
 	}
 }
 
+// validate of an invalid snapshot fails (1); restore refuses it (2, a
+// refusal that touches nothing).
 func TestValidateInvalidExitsOne(t *testing.T) {
 	r := testutil.Root(t)
 	meta := cli(t, nil, "create", "--root", r.Dir).want(t, 0).json(t)
@@ -172,7 +174,7 @@ func TestValidateInvalidExitsOne(t *testing.T) {
 	}
 	// Restore refuses the invalid snapshot: exit 1, nothing touched.
 	before, _ := os.ReadFile(r.DBPath)
-	rr := cli(t, nil, "restore", stamp, "--confirm-service-stopped", "--root", r.Dir).want(t, 1)
+	rr := cli(t, nil, "restore", stamp, "--confirm-service-stopped", "--root", r.Dir).want(t, 2)
 	if !strings.Contains(rr.stderr, "db_integrity_check_failed") {
 		t.Fatalf("restore refusal does not say why: %s", rr.stderr)
 	}

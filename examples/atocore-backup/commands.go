@@ -41,6 +41,17 @@ func (a *app) printJSON(v any) {
 	_ = enc.Encode(v)
 }
 
+// needs lists the paths each command cannot do without.
+var needs = map[string][]string{
+	"create":   {backup.NeedDB, backup.NeedBackup},
+	"restore":  {backup.NeedDB, backup.NeedBackup},
+	"drill":    {backup.NeedDB, backup.NeedBackup},
+	"list":     {backup.NeedBackup},
+	"validate": {backup.NeedBackup},
+	"prune":    {backup.NeedBackup},
+	"drills":   {backup.NeedBackup},
+}
+
 // setup checks the positional arguments and builds the configuration; a
 // problem with either is a usage error.
 func (a *app) setup(argNames ...string) (backup.Config, int, bool) {
@@ -48,6 +59,9 @@ func (a *app) setup(argNames ...string) (backup.Config, int, bool) {
 		return backup.Config{}, a.fail(exitUsage, err), false
 	}
 	cfg, err := a.config()
+	if err == nil {
+		err = cfg.Require(needs[a.f.command]...)
+	}
 	if err != nil {
 		return backup.Config{}, a.fail(exitUsage, err), false
 	}
@@ -183,8 +197,11 @@ func runRestore(ctx context.Context, a *app) int {
 	case a.f.noChroma:
 		opts.Chroma = restore.ChromaSkip
 	}
-	a.say("restoring %s over %s", stamp, cfg.DBPath)
 	res, err := restore.Run(ctx, cfg, stamp, opts)
+	var invalid *validate.Error
+	if errors.As(err, &invalid) {
+		return a.fail(exitUsage, err) // a refusal: nothing was touched
+	}
 	for _, w := range warnings(res) {
 		a.say("warning: %s", w)
 	}
@@ -195,6 +212,7 @@ func runRestore(ctx context.Context, a *app) int {
 		return a.fail(exitFailed, err)
 	}
 	a.printJSON(res)
+	a.say("restored %s over %s", stamp, cfg.DBPath)
 	if res.PreRestoreSnapshot != nil {
 		a.say("restored %s; pre-restore snapshot %s (write it down: it rolls this restore back)", stamp, *res.PreRestoreSnapshot)
 	} else {

@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -64,7 +65,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // fail prints a one-line error and returns the exit code for it.
 func (a *app) fail(code int, err error) int {
-	fmt.Fprintf(a.stderr, "atocore-backup %s: %v\n", a.f.command, oneLine(err.Error()))
+	msg := oneLine(err.Error())
+	if !strings.HasPrefix(msg, a.f.command+": ") && !strings.HasPrefix(msg, a.f.command+" ") {
+		msg = a.f.command + ": " + msg
+	}
+	fmt.Fprintf(a.stderr, "atocore-backup %s\n", msg)
 	return code
 }
 

@@ -60,6 +60,10 @@ func quoteMode(mode string) string {
 	return "delete"
 }
 
+// ErrInUse is matched by errors.Is when another process holds the database
+// open and busy, so a checkpoint cannot finish.
+var ErrInUse = errors.New("the database is in use by another process; stop the AtoCore service first")
+
 // Checkpoint moves every committed WAL frame of the database at path into
 // the database file and truncates the WAL, so that its sidecars hold
 // nothing of value. It is a no-op for a database not in WAL mode.
@@ -74,7 +78,7 @@ func Checkpoint(ctx context.Context, path string) error {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	if busy != 0 {
-		return fmt.Errorf("checkpoint %s: the database is in use by another process; stop the AtoCore service first", path)
+		return fmt.Errorf("%w: %s", ErrInUse, path)
 	}
 	return db.Close()
 }
