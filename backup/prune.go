@@ -41,6 +41,30 @@ type PruneOptions struct {
 	Wait bool
 	// Now is the clock for the age of pre-restore anchors; nil is time.Now.
 	Now func() time.Time
+	// Check, when set, decides whether the snapshot in dir is valid and
+	// what kind it is; the default is QuickCheck. Off-site targets holding
+	// encrypted snapshots pass their own.
+	Check Checker
+}
+
+// Checker tells a prune whether a snapshot is sound enough to fill a slot.
+type Checker func(ctx context.Context, fsys afero.Fs, dir, stamp string) (valid bool, kind string, err error)
+
+// QuickCheck is the default Checker: every file present with its manifest
+// size, metadata and registry parse, Chroma segments consistent with
+// chroma.sqlite3 (validate.Options.Quick); the kind from the metadata.
+func QuickCheck(ctx context.Context, fsys afero.Fs, dir, stamp string) (bool, string, error) {
+	res, err := validate.Dir(ctx, fsys, dir, stamp, validate.Options{Quick: true})
+	if err != nil {
+		return false, "", err
+	}
+	kind := ""
+	if data, err := afero.ReadFile(fsys, filepath.Join(dir, snapshot.MetadataFile)); err == nil {
+		if m, err := snapshot.DecodeMetadata(data); err == nil {
+			kind = m.Kind
+		}
+	}
+	return res.Valid, kind, nil
 }
 
 // PruneResult is the outcome of a prune. Its JSON is the output of
@@ -74,10 +98,9 @@ func Prune(ctx context.Context, cfg Config, opts PruneOptions) (*PruneResult, er
 // then deleting it, so that a crash mid-delete never leaves half a snapshot
 // under a valid stamp; the next run deletes the leftover.
 //
-// Snapshot validity here is the quick check (every file present with its
-// manifest size, metadata and registry parse): reading every byte of every
-// snapshot on each prune would cost more than the backups. Run validate for
-// the full check.
+// Snapshot validity here is QuickCheck unless opts.Check says otherwise:
+// reading every byte of every snapshot on each prune would cost more than
+// the backups. Run validate for the full check.
 func PruneDir(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOptions) (*PruneResult, error) {
 	if err := opts.Policy.Validate(); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
@@ -96,7 +119,11 @@ func PruneDir(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOp
 			return nil, fmt.Errorf("prune: %w", err)
 		}
 	}
-	plan, err := PlanDir(ctx, fsys, backupDir, opts.Policy, now())
+	check := opts.Check
+	if check == nil {
+		check = QuickCheck
+	}
+	plan, err := planDir(ctx, fsys, backupDir, opts.Policy, now(), check)
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
@@ -119,17 +146,21 @@ func PruneDir(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOp
 // PlanDir lists and quick-checks the snapshots of a location and computes
 // the retention plan. It changes nothing.
 func PlanDir(ctx context.Context, fsys afero.Fs, backupDir string, p Policy, now time.Time) (Plan, error) {
+	return planDir(ctx, fsys, backupDir, p, now, QuickCheck)
+}
+
+func planDir(ctx context.Context, fsys afero.Fs, backupDir string, p Policy, now time.Time, check Checker) (Plan, error) {
 	snaps, err := ListDir(ctx, fsys, backupDir)
 	if err != nil {
 		return Plan{}, err
 	}
 	items := make([]retention.Item, 0, len(snaps))
 	for _, s := range snaps {
-		res, err := validate.Dir(ctx, fsys, s.Path, s.Stamp, validate.Options{Quick: true})
+		valid, kind, err := check(ctx, fsys, s.Path, s.Stamp)
 		if err != nil {
 			return Plan{}, err
 		}
-		items = append(items, retention.Item{Stamp: s.Stamp, Time: s.Time, Kind: s.Kind(), Valid: res.Valid})
+		items = append(items, retention.Item{Stamp: s.Stamp, Time: s.Time, Kind: kind, Valid: valid})
 	}
 	return retention.Compute(items, p, now), nil
 }

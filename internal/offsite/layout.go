@@ -1,0 +1,59 @@
+package offsite
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/atocore/atocore-backup/internal/snapshot"
+)
+
+// Names on the target, beside the snapshot layout of internal/snapshot.
+const (
+	// RemoteManifestFile, in an encrypted remote snapshot, lists every
+	// ciphertext file with its size and SHA-256: integrity without the key.
+	RemoteManifestFile = "remote-manifest.json"
+	// IncomingPrefix starts the directory a snapshot is uploaded into.
+	IncomingPrefix = ".incoming-"
+	// journalFile, inside an incoming directory, lists finished files.
+	journalFile = ".push-journal.json"
+	// partSuffix marks a file being uploaded.
+	partSuffix = ".part"
+	// stateDir, in the local backup directory, remembers what was pushed
+	// where, so that unchanged files are linked instead of sent again.
+	stateDir = ".push-state"
+)
+
+// RemoteManifest is remote-manifest.json. Kind and CreatedAt are copied from
+// the snapshot's (encrypted) metadata so that the target can keep its own
+// retention without the key.
+type RemoteManifest struct {
+	FormatVersion int    `json:"format_version"`
+	Stamp         string `json:"stamp"`
+	Kind          string `json:"kind"`
+	CreatedAt     string `json:"created_at"`
+	Encrypted     bool   `json:"encrypted"`
+	// Recipients are the public recipients the files were encrypted to
+	// (empty with a passphrase).
+	Recipients []string `json:"recipients"`
+	// KeyFile names the passphrase-encrypted session key, when a passphrase
+	// was used.
+	KeyFile string `json:"key_file,omitempty"`
+	// Files are the ciphertext files: path (with .age), size and SHA-256.
+	Files []snapshot.File `json:"files"`
+}
+
+func decodeRemoteManifest(data []byte) (*RemoteManifest, error) {
+	var m RemoteManifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", RemoteManifestFile, err)
+	}
+	for _, f := range m.Files {
+		if !snapshot.LocalPath(f.Path) || f.Path == RemoteManifestFile {
+			return nil, fmt.Errorf("parse %s: entry %q is not a file path inside the snapshot", RemoteManifestFile, f.Path)
+		}
+	}
+	if m.KeyFile != "" && !snapshot.LocalPath(m.KeyFile) {
+		return nil, fmt.Errorf("parse %s: key file %q is not a path inside the snapshot", RemoteManifestFile, m.KeyFile)
+	}
+	return &m, nil
+}

@@ -1,0 +1,316 @@
+package offsite
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/encrypt"
+	"github.com/atocore/atocore-backup/internal/sample"
+	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/internal/testutil"
+	"github.com/atocore/atocore-backup/restore"
+	"github.com/atocore/atocore-backup/validate"
+)
+
+// osRemote is a target directory on the local disk, with hardlinks.
+func osRemote(t *testing.T) Remote {
+	dir := t.TempDir()
+	return Remote{FS: afero.NewOsFs(), Root: dir, URL: "file://" + dir}
+}
+
+func keys(t *testing.T) (*encrypt.Recipients, *encrypt.Identities) {
+	t.Helper()
+	id, rcpt, err := encrypt.GenerateX25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "key.txt")
+	if err := os.WriteFile(p, []byte(id+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := encrypt.IdentitiesFromFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := encrypt.ParseRecipients(rcpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs, ids
+}
+
+func TestPushPullPlaintextRoundTrip(t *testing.T) {
+	for name, remote := range map[string]Remote{"os": osRemote(t), "mem": {FS: afero.NewMemMapFs(), Root: "/offsite", URL: "mem://"}} {
+		t.Run(name, func(t *testing.T) {
+			r := testutil.Root(t)
+			m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+			res, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Pushed) != 1 || res.Pushed[0].Stamp != m.Stamp || res.BytesSent == 0 {
+				t.Fatalf("push = %+v", res)
+			}
+			again, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{})
+			if err != nil || len(again.Pushed) != 0 || len(again.Present) != 1 {
+				t.Fatalf("second push = %+v, %v", again, err)
+			}
+			v, err := Validate(context.Background(), remote, m.Stamp, Opening{})
+			if err != nil || !v.Valid {
+				t.Fatalf("remote validate = %+v, %v", v, err)
+			}
+			// Disaster recovery: an empty machine pulls and restores.
+			fresh := t.TempDir()
+			cfg := backup.Config{Paths: backup.Paths{Root: fresh}}
+			if _, err := Pull(context.Background(), cfg, remote, m.Stamp, Opening{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := restore.Run(context.Background(), cfg, m.Stamp, restore.Options{ConfirmServiceStopped: true}); err != nil {
+				t.Fatal(err)
+			}
+			if testutil.Fingerprint(t, filepath.Join(fresh, "data", "db", "atocore.db")) != testutil.Fingerprint(t, r.DBPath) {
+				t.Fatal("restored content differs")
+			}
+		})
+	}
+}
+
+// Every byte sent to an encrypted target is scanned for plaintext from the
+// database: a backup tool once shipped an upgrade that uploaded plaintext
+// while encryption was configured.
+func TestEncryptedTargetNeverSeesPlaintext(t *testing.T) {
+	r := testutil.Root(t)
+	const marker = "PLAINTEXT-CANARY-7f3a9c"
+	if _, err := sample.InsertMemory(context.Background(), r.DBPath, sample.Memory{Type: "episodic", Content: marker, Project: "canary"}); err != nil {
+		t.Fatal(err)
+	}
+	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	rs, ids := keys(t)
+	remote := osRemote(t)
+	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: Sealing{Recipients: rs}}); err != nil {
+		t.Fatal(err)
+	}
+	plainDB, _ := os.ReadFile(filepath.Join(m.BackupRoot, "db", "atocore.db"))
+	if !bytes.Contains(plainDB, []byte(marker)) {
+		t.Fatal("the canary is not in the local snapshot: the scan would prove nothing")
+	}
+	needles := [][]byte{[]byte(marker), []byte("SQLite format 3"), []byte("p05-interferometer"), plainDB[4096:4096+64]}
+	files := 0
+	_ = filepath.Walk(remote.Root, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		files++
+		data, _ := os.ReadFile(p)
+		name := filepath.Base(p)
+		if name != RemoteManifestFile && !strings.HasSuffix(name, ".age") {
+			t.Errorf("non-encrypted file on the target: %s", p)
+		}
+		for _, n := range needles {
+			if bytes.Contains(data, n) {
+				t.Errorf("%s holds plaintext %.20q", p, n)
+			}
+		}
+		return nil
+	})
+	if files < 5 {
+		t.Fatalf("only %d files on the target", files)
+	}
+	// Integrity without the key; full validation with it.
+	v, err := Validate(context.Background(), remote, m.Stamp, Opening{})
+	if err != nil || !v.Valid || len(v.Warnings) == 0 {
+		t.Fatalf("validate without identity = %+v, %v", v, err)
+	}
+	v, err = Validate(context.Background(), remote, m.Stamp, Opening{Identities: ids})
+	if err != nil || !v.Valid || len(v.Warnings) != 0 {
+		t.Fatalf("validate with identity = %+v, %v", v, err)
+	}
+	list, err := List(context.Background(), remote)
+	if err != nil || len(list) != 1 || !list[0].Encrypted || list[0].Kind != "manual" {
+		t.Fatalf("list = %+v, %v", list, err)
+	}
+}
+
+func TestPullRefusesCorruptionAndWrongIdentity(t *testing.T) {
+	r := testutil.Root(t)
+	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	rs, ids := keys(t)
+	_, otherIDs := keys(t)
+	remote := osRemote(t)
+	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: Sealing{Recipients: rs}}); err != nil {
+		t.Fatal(err)
+	}
+	fresh := backup.Config{Paths: backup.Paths{Root: t.TempDir()}}
+	if _, err := Pull(context.Background(), fresh, remote, m.Stamp, Opening{Identities: otherIDs}); !errors.Is(err, encrypt.ErrWrongIdentity) {
+		t.Fatalf("wrong identity: %v", err)
+	}
+	if _, err := Pull(context.Background(), fresh, remote, m.Stamp, Opening{}); err == nil || !strings.Contains(err.Error(), "--age-identity") {
+		t.Fatalf("no identity: %v", err)
+	}
+	// Flip one byte of the remote database copy.
+	testutil.Corrupt(t, filepath.Join(snapshot.Dir(remote.Root, m.Stamp), "db", "atocore.db.age"), 5000, 1)
+	v, _ := Validate(context.Background(), remote, m.Stamp, Opening{})
+	if v.Valid || !v.Has(validate.CodeManifestMismatch) {
+		t.Fatalf("corrupted remote validates: %+v", v)
+	}
+	if _, err := Pull(context.Background(), fresh, remote, m.Stamp, Opening{Identities: ids}); err == nil {
+		t.Fatal("pull accepted a corrupted remote file")
+	}
+	snaps, _ := backup.List(context.Background(), fresh)
+	if len(snaps) != 0 {
+		t.Fatal("a refused pull left a snapshot")
+	}
+	entries, _ := os.ReadDir(fresh.Paths.Root + "/backups")
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".staging") {
+			t.Fatal("a refused pull left its staging directory")
+		}
+	}
+}
+
+// failingFs fails writes after a byte budget, like a dropped connection or
+// a full disk.
+type failingFs struct {
+	afero.Fs
+	budget *int64
+	err    error
+}
+
+func (f failingFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	file, err := f.Fs.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return failingFile{File: file, fs: f}, nil
+}
+func (f failingFs) Create(name string) (afero.File, error) {
+	return f.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666)
+}
+
+type failingFile struct {
+	afero.File
+	fs failingFs
+}
+
+func (f failingFile) Write(p []byte) (int, error) {
+	if *f.fs.budget <= 0 {
+		return 0, f.fs.err
+	}
+	*f.fs.budget -= int64(len(p))
+	return f.File.Write(p)
+}
+
+// An interrupted push resumes without re-sending finished files and never
+// leaves a partial snapshot under a valid stamp.
+func TestInterruptedPushResumes(t *testing.T) {
+	r, err := sample.Generate(context.Background(), t.TempDir(), sample.Options{Seed: 5, ChromaBytes: 6 << 20, Segments: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	base := osRemote(t)
+	budget := int64(m.ChromaBytes / 2)
+	broken := Remote{FS: failingFs{Fs: base.FS, budget: &budget, err: syscall.ENOSPC}, Root: base.Root, URL: base.URL}
+	_, err = Push(context.Background(), testutil.Config(r), broken, PushOptions{})
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("push onto a full disk: %v", err)
+	}
+	if list, _ := List(context.Background(), base); len(list) != 0 {
+		t.Fatal("a failed push left a snapshot under a valid stamp")
+	}
+	res, err := Push(context.Background(), testutil.Config(r), base, PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pushed[0].Resumed == 0 || res.Pushed[0].Sent == 0 {
+		t.Fatalf("resumed push = %+v", res.Pushed[0])
+	}
+	v, _ := Validate(context.Background(), base, m.Stamp, Opening{})
+	if !v.Valid {
+		t.Fatal(v.Errors)
+	}
+	if _, err := os.Stat(filepath.Join(base.Root, IncomingPrefix+m.Stamp)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("the incoming directory survived a complete push")
+	}
+}
+
+// Files unchanged since the previous pushed snapshot are linked on the
+// target, not sent again; with encryption too.
+func TestSecondPushSendsOnlyChanges(t *testing.T) {
+	for _, encrypted := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plaintext", true: "encrypted"}[encrypted], func(t *testing.T) {
+			r, err := sample.Generate(context.Background(), t.TempDir(), sample.Options{Seed: 9, ChromaBytes: 8 << 20, Segments: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var seal Sealing
+			var open Opening
+			if encrypted {
+				rs, ids := keys(t)
+				seal, open = Sealing{Recipients: rs}, Opening{Identities: ids}
+			}
+			remote := osRemote(t)
+			testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+			first, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: seal})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sample.ChangeChroma(context.Background(), r.ChromaPath, 0.25, 4); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(1100 * time.Millisecond)
+			m2 := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+			second, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: seal})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := second.Pushed[0]
+			if p.Linked == 0 || float64(second.BytesSent) > 0.5*float64(first.BytesSent) {
+				t.Fatalf("second push linked %d, sent %d bytes (first sent %d)", p.Linked, second.BytesSent, first.BytesSent)
+			}
+			v, err := Validate(context.Background(), remote, m2.Stamp, open)
+			if err != nil || !v.Valid {
+				t.Fatalf("second remote snapshot: %+v, %v", v, err)
+			}
+		})
+	}
+}
+
+func TestRemotePrune(t *testing.T) {
+	r := testutil.Root(t)
+	cfg := testutil.Config(r)
+	rs, _ := keys(t)
+	remote := osRemote(t)
+	for i := range 3 {
+		at := time.Date(2026, 4, 1+i, 6, 0, 0, 0, time.UTC)
+		c := cfg
+		c.Now = func() time.Time { return at }
+		if _, err := backup.Create(context.Background(), c, backup.CreateOptions{Kind: backup.KindScheduled}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Push(context.Background(), cfg, remote, PushOptions{Sealing: Sealing{Recipients: rs}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Prune(context.Background(), remote, backup.PruneOptions{Policy: backup.Policy{KeepDaily: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Kept) != 2 || len(res.Removed) != 1 || len(res.Invalid) != 0 {
+		t.Fatalf("remote prune = %+v", res)
+	}
+	list, _ := List(context.Background(), remote)
+	if len(list) != 2 {
+		t.Fatalf("left %d remote snapshots", len(list))
+	}
+}

@@ -1,0 +1,535 @@
+package offsite
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+
+	"github.com/spf13/afero"
+
+	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/validate"
+)
+
+var (
+	errNeedIdentity   = errors.New("the snapshot is encrypted to age recipients: pass --age-identity with a matching identity file")
+	errNeedPassphrase = errors.New("the snapshot is encrypted with a passphrase: pass --passphrase-file")
+)
+
+// Remote is a place that holds snapshots/ on its own filesystem.
+type Remote struct {
+	FS   afero.Fs
+	Root string
+	// URL names the remote in messages and results, without secrets.
+	URL string
+}
+
+// streamWriter is the optional fast upload path of a target filesystem
+// (SFTP: concurrent writes for streams of unknown length).
+type streamWriter interface {
+	WriteFileFrom(name string, r io.Reader, perm os.FileMode) (int64, error)
+}
+
+// PushOptions tunes a push.
+type PushOptions struct {
+	Sealing Sealing
+	// Stamps limits the push to these snapshots; nil means every local
+	// snapshot the remote lacks.
+	Stamps []string
+	// Progress, when set, is called with the bytes sent so far.
+	Progress func(sent int64)
+}
+
+// PushResult says what a push did. Its JSON is the output of `push`.
+type PushResult struct {
+	Target  string       `json:"target"`
+	Pushed  []PushedInfo `json:"pushed"`
+	Present []string     `json:"already_present"`
+	// BytesSent counts bytes written to the remote, all snapshots together.
+	BytesSent int64 `json:"bytes_sent"`
+}
+
+// PushedInfo describes one pushed snapshot.
+type PushedInfo struct {
+	Stamp     string `json:"stamp"`
+	Files     int    `json:"files"`
+	Sent      int    `json:"files_sent"`
+	Linked    int    `json:"files_linked"`
+	Resumed   int    `json:"files_resumed"`
+	BytesSent int64  `json:"bytes_sent"`
+	Encrypted bool   `json:"encrypted"`
+}
+
+// Push copies the local snapshots of cfg that the remote lacks. Each local
+// snapshot is validated first (an invalid one is never pushed). It holds
+// the local backup directory's lock so that no prune removes a snapshot
+// being read.
+func Push(ctx context.Context, cfg backup.Config, remote Remote, opts PushOptions) (*PushResult, error) {
+	cfg, err := cfg.Resolved()
+	if err == nil {
+		err = cfg.Require(backup.NeedBackup)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("push: %w", err)
+	}
+	lock, err := backup.LockDir(ctx, cfg, "push", true)
+	if err != nil {
+		return nil, fmt.Errorf("push: %w", err)
+	}
+	defer lock.Release()
+	local, err := backup.ListDir(ctx, cfg.FS, cfg.BackupDir)
+	if err != nil {
+		return nil, fmt.Errorf("push: %w", err)
+	}
+	res := &PushResult{Target: remote.URL, Pushed: []PushedInfo{}, Present: []string{}}
+	st := loadState(cfg.FS, cfg.BackupDir, remote.URL)
+	p := &pusher{cfg: cfg, remote: remote, opts: opts, state: st, res: res}
+	for _, s := range local {
+		if opts.Stamps != nil && !slices.Contains(opts.Stamps, s.Stamp) {
+			continue
+		}
+		if _, err := remote.FS.Stat(snapshot.Dir(remote.Root, s.Stamp)); err == nil {
+			res.Present = append(res.Present, s.Stamp)
+			continue
+		}
+		info, err := p.push(ctx, s)
+		if err != nil {
+			return res, fmt.Errorf("push %s to %s: %w", s.Stamp, remote.URL, err)
+		}
+		res.Pushed = append(res.Pushed, *info)
+	}
+	for _, want := range opts.Stamps {
+		if !slices.ContainsFunc(local, func(s backup.Snapshot) bool { return s.Stamp == want }) {
+			return res, fmt.Errorf("push: no local snapshot %s in %s", want, cfg.BackupDir)
+		}
+	}
+	return res, nil
+}
+
+type pusher struct {
+	cfg    backup.Config
+	remote Remote
+	opts   PushOptions
+	state  *pushState
+	res    *PushResult
+}
+
+// journal is the record of finished files of one incoming snapshot.
+type journal struct {
+	KeyID string                   `json:"key_id"`
+	Files map[string]snapshot.File `json:"files"` // by remote path
+}
+
+func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, error) {
+	v, err := validate.Dir(ctx, p.cfg.FS, s.Path, s.Stamp, validate.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if !v.Valid {
+		return nil, fmt.Errorf("the local snapshot is invalid, not pushing it: %w", v.Err())
+	}
+	files, err := localFiles(ctx, p.cfg.FS, s.Path)
+	if err != nil {
+		return nil, err
+	}
+	rfs, root := p.remote.FS, p.remote.Root
+	incoming := filepath.Join(root, IncomingPrefix+s.Stamp)
+	if err := rfs.MkdirAll(incoming, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s on the target: %w", incoming, err)
+	}
+	jr := readJournal(rfs, incoming)
+
+	// The session: reuse the key file of a resumed upload, else that of
+	// the previous pushed snapshot (so its files can be linked), else new.
+	prev := p.state.latest(p.remote, rfs, root)
+	var keyFile []byte
+	if p.opts.Sealing.Passphrase != nil {
+		if kf, err := afero.ReadFile(rfs, filepath.Join(incoming, encryptKeyFile)); err == nil {
+			keyFile = kf
+		} else if prev != nil && prev.KeyFile != "" {
+			if kf, err := afero.ReadFile(rfs, filepath.Join(snapshot.Dir(root, prev.Stamp), prev.KeyFile)); err == nil {
+				keyFile = kf
+			}
+		}
+	}
+	sess, err := p.opts.Sealing.open(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	if jr.KeyID != sess.keyID {
+		jr = &journal{KeyID: sess.keyID, Files: map[string]snapshot.File{}} // other keys: nothing reusable
+	}
+	if prev != nil && prev.KeyID != sess.keyID {
+		prev = nil
+	}
+	if sess.keyFile != nil {
+		if err := writeRemote(rfs, filepath.Join(incoming, encryptKeyFile), sess.keyFile); err != nil {
+			return nil, err
+		}
+	}
+
+	info := &PushedInfo{Stamp: s.Stamp, Files: len(files), Encrypted: sess.enc != nil}
+	entry := &stateEntry{Stamp: s.Stamp, KeyID: sess.keyID, Files: map[string]snapshot.File{}}
+	if sess.keyFile != nil {
+		entry.KeyFile = encryptKeyFile
+	}
+	var remoteFiles []snapshot.File
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		rel := f.Path
+		if sess.enc != nil {
+			rel += sess.enc.Suffix()
+		}
+		dst := filepath.Join(incoming, filepath.FromSlash(rel))
+		var done snapshot.File
+		switch {
+		case resumable(rfs, dst, jr.Files[rel]):
+			done = jr.Files[rel]
+			info.Resumed++
+		case p.link(prev, f, dst):
+			done = prev.Files[f.SHA256]
+			done.Path = rel
+			info.Linked++
+		default:
+			d, err := p.upload(ctx, sess, filepath.Join(s.Path, filepath.FromSlash(f.Path)), dst)
+			if err != nil {
+				return nil, err
+			}
+			done = snapshot.File{Path: rel, Size: d.Size, SHA256: d.SHA256}
+			info.Sent++
+			info.BytesSent += d.Size
+		}
+		done.Mode = f.Mode
+		jr.Files[rel] = done
+		if err := writeJournal(rfs, incoming, jr); err != nil {
+			return nil, err
+		}
+		remoteFiles = append(remoteFiles, done)
+		if f.SHA256 != "" {
+			entry.Files[f.SHA256] = done
+		}
+	}
+	if sess.enc != nil {
+		rm := RemoteManifest{FormatVersion: 1, Stamp: s.Stamp, Encrypted: true, Recipients: []string{}, Files: remoteFiles}
+		if s.Metadata != nil {
+			rm.Kind, rm.CreatedAt = s.Metadata.Kind, s.Metadata.CreatedAt
+		}
+		if p.opts.Sealing.Recipients != nil {
+			rm.Recipients = p.opts.Sealing.Recipients.List()
+		}
+		rm.KeyFile = entry.KeyFile
+		data, err := json.MarshalIndent(rm, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		if err := writeRemote(rfs, filepath.Join(incoming, RemoteManifestFile), append(data, '\n')); err != nil {
+			return nil, err
+		}
+	}
+	// Check what is there before it becomes a snapshot: every file at its
+	// size, nothing else but our own bookkeeping.
+	if err := verifyIncoming(rfs, incoming, remoteFiles, sess.keyFile != nil, sess.enc != nil); err != nil {
+		return nil, err
+	}
+	if err := rfs.Remove(filepath.Join(incoming, journalFile)); err != nil {
+		return nil, err
+	}
+	if err := rfs.MkdirAll(filepath.Join(root, snapshot.SnapshotsDir), 0o700); err != nil {
+		return nil, err
+	}
+	final := snapshot.Dir(root, s.Stamp)
+	if _, err := rfs.Stat(final); err == nil {
+		return nil, fmt.Errorf("%s appeared on the target during the push (another push?); left %s for the next run", final, incoming)
+	}
+	if err := rfs.Rename(incoming, final); err != nil {
+		return nil, fmt.Errorf("put %s in place on the target: %w", final, err)
+	}
+	_ = syncRemoteDir(rfs, filepath.Join(root, snapshot.SnapshotsDir))
+	p.res.BytesSent += info.BytesSent
+	p.state.add(entry)
+	if err := p.state.save(p.cfg.FS); err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+// encryptKeyFile is where a passphrase session key is stored in a snapshot.
+const encryptKeyFile = "key.age"
+
+// localFiles lists a local snapshot's files with their plaintext digests:
+// from its manifest (plus the manifest itself), or, for snapshots from the
+// Python implementation, by walking it (no digests: never linked).
+func localFiles(ctx context.Context, fsys afero.Fs, dir string) ([]snapshot.File, error) {
+	var out []snapshot.File
+	data, err := afero.ReadFile(fsys, filepath.Join(dir, snapshot.ManifestFile))
+	if err == nil {
+		m, err := snapshot.DecodeManifest(data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m.Files...)
+		d, err := durable.HashFile(ctx, fsys, filepath.Join(dir, snapshot.ManifestFile))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, snapshot.File{Path: snapshot.ManifestFile, Size: d.Size, SHA256: d.SHA256, Mode: "0600"})
+		slices.SortFunc(out, func(a, b snapshot.File) int { return cmpString(a.Path, b.Path) })
+		return out, nil
+	}
+	err = afero.Walk(fsys, dir, func(p string, info fs.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		out = append(out, snapshot.File{Path: filepath.ToSlash(rel), Size: info.Size(), Mode: snapshot.ModeString(info.Mode())})
+		return nil
+	})
+	return out, err
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// resumable reports whether a previous run already finished dst.
+func resumable(rfs afero.Fs, dst string, done snapshot.File) bool {
+	if done.Path == "" {
+		return false
+	}
+	fi, err := rfs.Stat(dst)
+	return err == nil && fi.Size() == done.Size
+}
+
+// link makes dst a server-side hardlink to the previous pushed snapshot's
+// copy of a file with the same plaintext digest, under the same keys.
+func (p *pusher) link(prev *stateEntry, f snapshot.File, dst string) bool {
+	if prev == nil || f.SHA256 == "" {
+		return false
+	}
+	old, ok := prev.Files[f.SHA256]
+	if !ok {
+		return false
+	}
+	src := filepath.Join(snapshot.Dir(p.remote.Root, prev.Stamp), filepath.FromSlash(old.Path))
+	if fi, err := p.remote.FS.Stat(src); err != nil || fi.Size() != old.Size {
+		return false
+	}
+	if err := p.remote.FS.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return false
+	}
+	_ = p.remote.FS.Remove(dst)
+	if err := durable.Link(p.remote.FS, src, dst); err != nil {
+		return false
+	}
+	return true
+}
+
+// upload sends one local file (encrypting it when the session does) to
+// dst.part, syncs it, renames it to dst, and returns the size and SHA-256
+// of what the remote holds.
+func (p *pusher) upload(ctx context.Context, sess *session, src, dst string) (durable.Digest, error) {
+	rfs := p.remote.FS
+	if err := rfs.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return durable.Digest{}, fmt.Errorf("create %s on the target: %w", filepath.Dir(dst), err)
+	}
+	in, err := p.cfg.FS.Open(src)
+	if err != nil {
+		return durable.Digest{}, err
+	}
+	defer in.Close()
+	plain := &ctxReader{ctx: ctx, r: in}
+	var r io.Reader = plain
+	if sess.enc != nil {
+		pr, pw := io.Pipe()
+		go func() {
+			w, err := sess.enc.Encrypt(pw)
+			if err == nil {
+				_, err = io.CopyBuffer(w, plain, make([]byte, durable.BufferSize))
+				if cerr := w.Close(); err == nil {
+					err = cerr
+				}
+			}
+			pw.CloseWithError(err)
+		}()
+		defer pr.Close()
+		r = pr
+	}
+	h := sha256.New()
+	cr := &countingReader{r: io.TeeReader(r, h), progress: p.progress}
+	part := dst + partSuffix
+	_ = rfs.Remove(part)
+	n, err := writeStream(rfs, part, cr)
+	if err != nil {
+		_ = rfs.Remove(part)
+		return durable.Digest{}, fmt.Errorf("upload %s: %w", filepath.Base(dst), err)
+	}
+	if fi, err := rfs.Stat(part); err != nil || fi.Size() != n {
+		_ = rfs.Remove(part)
+		return durable.Digest{}, fmt.Errorf("upload %s: the target holds a different size than was sent; push again", filepath.Base(dst))
+	}
+	if err := renameReplace(rfs, part, dst); err != nil {
+		return durable.Digest{}, err
+	}
+	return durable.Digest{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+func (p *pusher) progress(n int64) {
+	if p.opts.Progress != nil {
+		p.opts.Progress(n)
+	}
+}
+
+// writeStream writes r to the new file name and syncs it, through the
+// target's fast stream path when it has one.
+func writeStream(rfs afero.Fs, name string, r io.Reader) (int64, error) {
+	if sw, ok := rfs.(streamWriter); ok {
+		return sw.WriteFileFrom(name, r, 0o600)
+	}
+	f, err := rfs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.CopyBuffer(f, r, make([]byte, durable.BufferSize))
+	if err == nil {
+		if serr := f.Sync(); serr != nil && !errors.Is(serr, errors.ErrUnsupported) {
+			err = serr
+		}
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
+}
+
+// renameReplace renames old to new, replacing new: POSIX rename where the
+// target offers it (SFTP's plain rename refuses an existing name).
+func renameReplace(rfs afero.Fs, oldname, newname string) error {
+	if pr, ok := rfs.(interface{ PosixRename(string, string) error }); ok {
+		return pr.PosixRename(oldname, newname)
+	}
+	_ = rfs.Remove(newname)
+	return rfs.Rename(oldname, newname)
+}
+
+func writeRemote(rfs afero.Fs, name string, data []byte) error {
+	tmp := name + partSuffix
+	if _, err := writeStream(rfs, tmp, bytesReader(data)); err != nil {
+		_ = rfs.Remove(tmp)
+		return fmt.Errorf("write %s on the target: %w", name, err)
+	}
+	return renameReplace(rfs, tmp, name)
+}
+
+func readJournal(rfs afero.Fs, incoming string) *journal {
+	jr := &journal{Files: map[string]snapshot.File{}}
+	data, err := afero.ReadFile(rfs, filepath.Join(incoming, journalFile))
+	if err != nil || json.Unmarshal(data, jr) != nil || jr.Files == nil {
+		return &journal{Files: map[string]snapshot.File{}}
+	}
+	return jr
+}
+
+func writeJournal(rfs afero.Fs, incoming string, jr *journal) error {
+	data, err := json.Marshal(jr)
+	if err != nil {
+		return err
+	}
+	return writeRemote(rfs, filepath.Join(incoming, journalFile), data)
+}
+
+// verifyIncoming checks that the incoming directory holds exactly the
+// expected files at their sizes (plus key file, manifest and journal).
+func verifyIncoming(rfs afero.Fs, incoming string, files []snapshot.File, hasKey, encrypted bool) error {
+	want := map[string]int64{}
+	for _, f := range files {
+		want[f.Path] = f.Size
+	}
+	extra := map[string]bool{journalFile: true}
+	if hasKey {
+		extra[encryptKeyFile] = true
+	}
+	if encrypted {
+		extra[RemoteManifestFile] = true
+	}
+	seen := 0
+	err := afero.Walk(rfs, incoming, func(p string, info fs.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(incoming, p)
+		rel = filepath.ToSlash(rel)
+		size, ok := want[rel]
+		switch {
+		case extra[rel]:
+			return nil
+		case path.Ext(rel) == partSuffix:
+			return rfs.Remove(p) // an abandoned partial upload
+		case !ok:
+			return fmt.Errorf("the target's %s holds an unexpected file %s", incoming, rel)
+		case info.Size() != size:
+			return fmt.Errorf("the target's copy of %s is %d bytes, %d were sent; push again", rel, info.Size(), size)
+		}
+		seen++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if seen != len(want) {
+		return fmt.Errorf("the target's %s lacks %d file(s); push again", incoming, len(want)-seen)
+	}
+	return nil
+}
+
+func syncRemoteDir(rfs afero.Fs, dir string) error {
+	if ds, ok := rfs.(interface{ SyncDir(string) error }); ok {
+		return ds.SyncDir(dir)
+	}
+	return durable.SyncDir(rfs, dir)
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+type countingReader struct {
+	r        io.Reader
+	n        int64
+	progress func(int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.progress != nil {
+		c.progress(int64(n))
+	}
+	return n, err
+}

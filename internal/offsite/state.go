@@ -1,0 +1,78 @@
+package offsite
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"path/filepath"
+
+	"github.com/spf13/afero"
+
+	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/internal/snapshot"
+)
+
+// keepEntries bounds the push state: only recent snapshots are link sources.
+const keepEntries = 8
+
+// pushState remembers, per target, which remote file holds which plaintext
+// (by digest) under which keys. It lives in the local backup directory,
+// which already holds the plaintext; the target learns nothing from it.
+// Lost or stale, it only costs a full upload.
+type pushState struct {
+	path    string
+	Target  string        `json:"target"`
+	Entries []*stateEntry `json:"entries"` // oldest first
+}
+
+type stateEntry struct {
+	Stamp   string                   `json:"stamp"`
+	KeyID   string                   `json:"key_id"`
+	KeyFile string                   `json:"key_file,omitempty"`
+	Files   map[string]snapshot.File `json:"files"` // by plaintext SHA-256: the remote file
+}
+
+func loadState(fsys afero.Fs, backupDir, target string) *pushState {
+	sum := sha256.Sum256([]byte(target))
+	st := &pushState{path: filepath.Join(backupDir, stateDir, hex.EncodeToString(sum[:8])+".json"), Target: target}
+	data, err := afero.ReadFile(fsys, st.path)
+	if err == nil {
+		var saved pushState
+		if json.Unmarshal(data, &saved) == nil && saved.Target == target {
+			st.Entries = saved.Entries
+		}
+	}
+	return st
+}
+
+// latest returns the newest entry whose snapshot is still on the remote.
+func (st *pushState) latest(r Remote, rfs afero.Fs, root string) *stateEntry {
+	for i := len(st.Entries) - 1; i >= 0; i-- {
+		if _, err := rfs.Stat(snapshot.Dir(root, st.Entries[i].Stamp)); err == nil {
+			return st.Entries[i]
+		}
+	}
+	return nil
+}
+
+func (st *pushState) add(e *stateEntry) {
+	st.Entries = append(st.Entries, e)
+	if len(st.Entries) > keepEntries {
+		st.Entries = st.Entries[len(st.Entries)-keepEntries:]
+	}
+}
+
+func (st *pushState) save(fsys afero.Fs) error {
+	if err := fsys.MkdirAll(filepath.Dir(st.path), 0o700); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(st, "", " ")
+	if err != nil {
+		return err
+	}
+	return durable.WriteFile(fsys, st.path, data, 0o600)
+}
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

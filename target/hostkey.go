@@ -1,0 +1,164 @@
+package target
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// ErrUnknownHost is matched (errors.Is) by a *HostKeyError for a server
+// that the known_hosts file does not list.
+var ErrUnknownHost = errors.New("host not in known_hosts")
+
+// ErrHostKeyMismatch is matched (errors.Is) by a *HostKeyError for a server
+// whose key differs from the one(s) the known_hosts file lists for it, or
+// whose key is marked @revoked.
+var ErrHostKeyMismatch = errors.New("host key mismatch")
+
+// HostKeyError is a server whose host key could not be verified. The
+// connection is dropped during the key exchange: nothing is sent to such a
+// server, no authentication is attempted.
+type HostKeyError struct {
+	Addr           string        // host:port as dialled
+	KnownHostsFile string        // the file that was consulted
+	Offered        ssh.PublicKey // the key the server presented
+	// Known are the keys known_hosts lists for the host; empty when the
+	// host is unknown.
+	Known   []knownhosts.KnownKey
+	Revoked bool // Offered is marked @revoked
+}
+
+// Is matches ErrUnknownHost or ErrHostKeyMismatch.
+func (e *HostKeyError) Is(target error) bool {
+	if target == ErrUnknownHost {
+		return !e.Revoked && len(e.Known) == 0
+	}
+	return target == ErrHostKeyMismatch && (e.Revoked || len(e.Known) > 0)
+}
+
+// Error is one line that names the host, the known_hosts file, the
+// fingerprints involved and the command that fixes it.
+func (e *HostKeyError) Error() string {
+	offered := "no key"
+	if e.Offered != nil {
+		offered = e.Offered.Type() + " " + ssh.FingerprintSHA256(e.Offered)
+	}
+	host, port, _ := net.SplitHostPort(e.Addr)
+	keyscan := "ssh-keyscan "
+	if port != "22" {
+		keyscan += "-p " + port + " "
+	}
+	keyscan += host + " >> " + e.KnownHostsFile
+	switch {
+	case e.Revoked:
+		return fmt.Sprintf("sftp %s: the server's host key (%s) is marked @revoked in %s; refusing to connect",
+			e.Addr, offered, e.KnownHostsFile)
+	case len(e.Known) == 0:
+		return fmt.Sprintf("sftp %s: host is not in known_hosts file %s (the server offered %s); "+
+			"verify that fingerprint with the server's administrator, then add it: %s",
+			e.Addr, e.KnownHostsFile, offered, keyscan)
+	}
+	var known []string
+	for _, k := range e.Known {
+		known = append(known, fmt.Sprintf("%s:%d has %s %s", k.Filename, k.Line, k.Key.Type(), ssh.FingerprintSHA256(k.Key)))
+	}
+	return fmt.Sprintf("sftp %s: host key mismatch: %s, but the server offered %s; refusing to connect "+
+		"(possible man-in-the-middle). If the server's key really changed, verify the new fingerprint, then: "+
+		"ssh-keygen -R '%s' -f %s && %s",
+		e.Addr, strings.Join(known, "; "), offered, knownhosts.Normalize(e.Addr), e.KnownHostsFile, keyscan)
+}
+
+// hostKeyChecker verifies a server's key against one known_hosts file.
+type hostKeyChecker struct {
+	file string
+	addr string
+	cb   ssh.HostKeyCallback
+}
+
+func newHostKeyChecker(file, addr string) (*hostKeyChecker, error) {
+	if file == "" {
+		return nil, errors.New("sftp: no known_hosts file: pass --known-hosts FILE (SFTP targets always verify the server's host key; there is no way to skip it)")
+	}
+	if _, err := os.Stat(file); err != nil {
+		return nil, fmt.Errorf("sftp: known_hosts file %s (--known-hosts): %w; create it with the server's verified key, e.g. ssh-keyscan HOST >> %s", file, err, file)
+	}
+	cb, err := knownhosts.New(file)
+	if err != nil {
+		return nil, fmt.Errorf("sftp: read known_hosts file %s (--known-hosts): %w", file, err)
+	}
+	return &hostKeyChecker{file: file, addr: addr, cb: cb}, nil
+}
+
+// callback turns knownhosts' errors into a *HostKeyError.
+func (h *hostKeyChecker) callback(hostname string, remote net.Addr, key ssh.PublicKey) error {
+	err := h.cb(hostname, remote, key)
+	if err == nil {
+		return nil
+	}
+	var ke *knownhosts.KeyError
+	var re *knownhosts.RevokedError
+	switch {
+	case errors.As(err, &ke):
+		return &HostKeyError{Addr: h.addr, KnownHostsFile: h.file, Offered: key, Known: ke.Want}
+	case errors.As(err, &re):
+		return &HostKeyError{Addr: h.addr, KnownHostsFile: h.file, Offered: key, Revoked: true}
+	}
+	return fmt.Errorf("sftp %s: check host key against %s: %w", h.addr, h.file, err)
+}
+
+// algorithms are the host key algorithms to offer for the key types that
+// known_hosts lists for the address, or nil (library default) for an
+// unknown host. Without this, a server with several host keys may pick one
+// that known_hosts lacks (ecdsa when only ed25519 is listed) and the
+// connection fails with a spurious "key mismatch".
+func (h *hostKeyChecker) algorithms() []string {
+	err := h.cb(h.addr, probeAddr, probeKey())
+	var ke *knownhosts.KeyError
+	if !errors.As(err, &ke) {
+		return nil
+	}
+	var algos []string
+	seen := map[string]bool{}
+	add := func(a ...string) {
+		for _, x := range a {
+			if !seen[x] {
+				seen[x] = true
+				algos = append(algos, x)
+			}
+		}
+	}
+	for _, k := range ke.Want {
+		switch t := k.Key.Type(); t {
+		case ssh.KeyAlgoRSA:
+			add(ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA)
+		default:
+			add(t)
+		}
+	}
+	return algos
+}
+
+// probeAddr and probeKey ask known_hosts which keys it lists for a host:
+// a key that matches nothing yields a KeyError carrying all of them.
+// knownhosts looks at the remote address only when it has no host name, so
+// probeAddr is never consulted (and never dialled).
+var probeAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 22}
+
+var probeKey = sync.OnceValue(func() ssh.PublicKey {
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		panic(err)
+	}
+	k, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		panic(err)
+	}
+	return k
+})

@@ -1,0 +1,139 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/afero"
+)
+
+// Target is anywhere snapshots live: a directory, Root() on the filesystem
+// FS(), that holds snapshots/<STAMP>/ exactly as a local backup directory
+// does (and the lock file and temporary directories beside it). Everything
+// that works on a backup directory through an afero.Fs, such as
+// backup.ListDir, backup.PruneDir and validate.Dir, works on
+// (t.FS(), t.Root()).
+type Target interface {
+	// FS is the target's filesystem; all snapshot I/O goes through it.
+	// It may implement the optional capabilities Linker, PosixRenamer,
+	// DirSyncer, SpaceReporter and StreamWriter.
+	FS() afero.Fs
+	// Root is the directory in FS() that holds snapshots/.
+	Root() string
+	// URL is the target's address without secrets, for logs and reports:
+	// "sftp://backup@host:2222/srv/atocore-offsite", "file:///mnt/offsite".
+	URL() string
+	// Close releases the connection, if any. The FS is unusable afterwards.
+	Close() error
+}
+
+// Optional capabilities of a Target's FS(), in the style of io/fs: callers
+// discover them with a type assertion and fall back when they are absent.
+// A method may still return an error matching errors.ErrUnsupported when the
+// capability depends on the far end (an SFTP server without the OpenSSH
+// extension): treat that as absent too.
+
+// Linker makes hard links: a file unchanged since the previous snapshot is
+// linked instead of copied again. On SFTP it is server-side
+// (hardlink@openssh.com), so no bytes cross the network.
+type Linker interface {
+	Link(oldname, newname string) error
+}
+
+// PosixRenamer renames with rename(2)'s semantics: an existing newname is
+// replaced atomically. On SFTP it is posix-rename@openssh.com; the
+// protocol's own rename refuses an existing target, so an SFTP FS's plain
+// Rename replaces files only where the server offers the extension. Use it
+// when a file must be replaced in one step.
+type PosixRenamer interface {
+	PosixRename(oldname, newname string) error
+}
+
+// DirSyncer fsyncs a directory, so that the names created, renamed or
+// removed in it survive a power loss. Only local targets can.
+type DirSyncer interface {
+	SyncDir(name string) error
+}
+
+// SpaceReporter tells how many bytes are free for the caller on the
+// filesystem that holds path (statvfs), so that a push can refuse to start
+// rather than fill the disk halfway.
+type SpaceReporter interface {
+	FreeSpace(path string) (uint64, error)
+}
+
+// StreamWriter creates name (which must not exist) with perm, copies r into
+// it as fast as the medium allows, makes it durable where it can and closes
+// it. On error the partial file is removed (when the connection still
+// allows: after a dropped SFTP connection it stays, under the temporary
+// name the caller chose, for the next run to clean). It exists for SFTP, where a
+// plain io.Copy sends one 32 KiB packet per round trip: see WriteFileFrom.
+type StreamWriter interface {
+	WriteFileFrom(name string, r io.Reader, perm os.FileMode) (int64, error)
+}
+
+// WriteFileFrom creates name on fsys (it must not exist: errors.Is(err,
+// os.ErrExist) when it does) with perm, copies r into it, syncs and closes
+// it, and returns the number of bytes written. It uses fsys's StreamWriter
+// when there is one, else an ordinary create, copy and Sync. On error the
+// partial file is removed: a failed concurrent upload can leave holes.
+func WriteFileFrom(fsys afero.Fs, name string, r io.Reader, perm os.FileMode) (int64, error) {
+	if sw, ok := fsys.(StreamWriter); ok {
+		return sw.WriteFileFrom(name, r, perm)
+	}
+	f, err := fsys.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(f, r)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = fsys.Remove(name)
+		return n, fmt.Errorf("write %s: %w", name, err)
+	}
+	return n, nil
+}
+
+// Options are what Open needs besides the URL to reach an SFTP target.
+// Local targets ignore them.
+type Options struct {
+	// KnownHostsFile is the OpenSSH known_hosts file that must list the
+	// server's host key. Required for sftp:// URLs.
+	KnownHostsFile string
+	// KeyFile is the private key (unencrypted OpenSSH or PEM).
+	KeyFile string
+	// UseAgent authenticates with the keys of the agent at SSH_AUTH_SOCK.
+	UseAgent bool
+}
+
+// Open opens the target at rawURL: "sftp://user@host[:port]/abs/path",
+// "file:///abs/path", or a bare absolute path (a local directory). A local
+// directory is created (0700) when missing; so is an SFTP directory.
+func Open(ctx context.Context, rawURL string, o Options) (Target, error) {
+	u, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	switch u.Scheme {
+	case SchemeFile:
+		return Local(u.Path)
+	case SchemeSFTP:
+		return DialSFTP(ctx, SFTPConfig{
+			Addr:           u.Addr(),
+			User:           u.User,
+			Path:           u.Path,
+			KnownHostsFile: o.KnownHostsFile,
+			KeyFile:        o.KeyFile,
+			UseAgent:       o.UseAgent,
+		})
+	}
+	return nil, errors.New("target: unreachable scheme " + u.Scheme)
+}
