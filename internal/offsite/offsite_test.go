@@ -104,7 +104,7 @@ func TestEncryptedTargetNeverSeesPlaintext(t *testing.T) {
 	if !bytes.Contains(plainDB, []byte(marker)) {
 		t.Fatal("the canary is not in the local snapshot: the scan would prove nothing")
 	}
-	needles := [][]byte{[]byte(marker), []byte("SQLite format 3"), []byte("p05-interferometer"), plainDB[4096:4096+64]}
+	needles := [][]byte{[]byte(marker), []byte("SQLite format 3"), []byte("p05-interferometer"), plainDB[4096 : 4096+64]}
 	files := 0
 	_ = filepath.Walk(remote.Root, func(p string, info os.FileInfo, err error) error {
 		if err != nil || info.IsDir() {
