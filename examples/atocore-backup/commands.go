@@ -31,6 +31,9 @@ func init() {
 		"demo":     {runDemo},
 		"drill":    {runDrill},
 		"drills":   {runDrills},
+		"push":     {runPush},
+		"pull":     {runPull},
+		"remote":   {runRemote},
 	}
 }
 
@@ -50,6 +53,8 @@ var needs = map[string][]string{
 	"validate": {backup.NeedBackup},
 	"prune":    {backup.NeedBackup},
 	"drills":   {backup.NeedBackup},
+	"push":     {backup.NeedBackup},
+	"pull":     {backup.NeedBackup},
 }
 
 // setup checks the positional arguments and builds the configuration; a

@@ -27,6 +27,12 @@ Commands:
   drills                                                         print the drill log
   demo [--dir DIR]                                               walk the whole procedure on sample data
 
+Off-site (--target sftp://user@host:port/path | file:///path, or ATOCORE_BACKUP_TARGET;
+SFTP needs --known-hosts FILE and --ssh-key FILE or --ssh-agent):
+  push [--recipient age1...|ssh-ed25519... ]... [--recipients-file F] [--passphrase-file F]
+  pull STAMP [--age-identity F] [--passphrase-file F]           fetch, decrypt, validate into the backup directory
+  remote list | remote validate STAMP [--age-identity F] | remote prune [policy flags] [--dry-run]
+
 Paths (flag, else environment, else under the AtoCore root):
   --root DIR            ATOCORE_ROOT
   --db-path FILE        ATOCORE_DB_PATH        default ROOT/data/db/atocore.db
@@ -56,9 +62,15 @@ type flags struct {
 	tz                                 string
 
 	dir string
+
+	target, knownHosts, sshKey                  string
+	sshAgent                                    bool
+	recipients                                  []string
+	recipientsFile, passphraseFile, ageIdentity string
 }
 
 var pathFlags = []string{"root", "db-path", "registry-path", "chroma-path", "backup-dir"}
+var targetFlags = []string{"target", "known-hosts", "ssh-key", "ssh-agent"}
 var policyFlags = []string{"keep-daily", "keep-weekly", "keep-monthly", "tz"}
 
 // allowed lists, per command, the flags beyond the path flags.
@@ -71,6 +83,9 @@ var allowed = map[string][]string{
 	"demo":     {"dir"},
 	"drill":    {"confirm-service-stopped", "wait"},
 	"drills":   {},
+	"push":     append([]string{"recipient", "recipients-file", "passphrase-file"}, targetFlags...),
+	"pull":     append([]string{"age-identity", "passphrase-file"}, targetFlags...),
+	"remote":   append(append([]string{"age-identity", "passphrase-file", "dry-run", "prune-invalid"}, policyFlags...), targetFlags...),
 }
 
 func newFlagSet(f *flags, out io.Writer) *flag.FlagSet {
@@ -96,6 +111,14 @@ func newFlagSet(f *flags, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&f.pruneInvalid, "prune-invalid", false, "")
 	fs.StringVar(&f.tz, "tz", "", "")
 	fs.StringVar(&f.dir, "dir", "./atocore-demo", "")
+	fs.StringVar(&f.target, "target", "", "")
+	fs.StringVar(&f.knownHosts, "known-hosts", "", "")
+	fs.StringVar(&f.sshKey, "ssh-key", "", "")
+	fs.BoolVar(&f.sshAgent, "ssh-agent", false, "")
+	fs.Func("recipient", "", func(s string) error { f.recipients = append(f.recipients, s); return nil })
+	fs.StringVar(&f.recipientsFile, "recipients-file", "", "")
+	fs.StringVar(&f.passphraseFile, "passphrase-file", "", "")
+	fs.StringVar(&f.ageIdentity, "age-identity", "", "")
 	return fs
 }
 

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/atocore/atocore-backup/encrypt"
+	"github.com/atocore/atocore-backup/internal/sample"
+	"github.com/atocore/atocore-backup/internal/testutil"
+)
+
+// The disaster-recovery path through the CLI: push encrypted to a target,
+// then on an empty machine pull with the identity and restore.
+func TestPushPullRestoreEncrypted(t *testing.T) {
+	r := testutil.Root(t)
+	id, rcpt, err := encrypt.GenerateX25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idFile := filepath.Join(t.TempDir(), "identity.txt")
+	if err := os.WriteFile(idFile, []byte(id+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tgtDir := t.TempDir()
+	tgt := "--target=file://" + tgtDir
+	meta := cli(t, nil, "create", "--include-chroma", "--root", r.Dir).want(t, 0).json(t)
+	stamp := meta["stamp"].(string)
+
+	push := cli(t, nil, "push", tgt, "--recipient", rcpt, "--root", r.Dir).want(t, 0).json(t)
+	if len(push["pushed"].([]any)) != 1 || push["target"] != "file://"+tgtDir {
+		t.Fatalf("push = %v", push)
+	}
+	list := cli(t, []string{"ATOCORE_BACKUP_TARGET=file://" + tgtDir}, "remote", "list").want(t, 0).json(t)
+	if list["target"] != "file://"+tgtDir || len(list["backups"].([]any)) != 1 || list["backups"].([]any)[0].(map[string]any)["stamp"] != stamp {
+		t.Fatalf("remote list = %v", list)
+	}
+	v := cli(t, nil, "remote", "validate", stamp, tgt).want(t, 0).json(t)
+	if v["valid"] != true || v["stamp"] != stamp {
+		t.Fatalf("remote validate = %v", v)
+	}
+	cli(t, nil, "remote", "validate", stamp, tgt, "--age-identity", idFile).want(t, 0)
+
+	// The age tool alone can open every remote file.
+	age := testutil.Tool(t, "age")
+	out, err := exec.Command(age, "-d", "-i", idFile, filepath.Join(tgtDir, "snapshots", stamp, "db", "atocore.db.age")).Output()
+	if err != nil || !strings.HasPrefix(string(out), "SQLite format 3") {
+		t.Fatalf("age -d of the pushed database: %v", err)
+	}
+
+	fresh := t.TempDir()
+	cli(t, nil, "pull", stamp, tgt, "--root", fresh).want(t, 1) // no identity
+	p := cli(t, nil, "pull", stamp, tgt, "--age-identity", idFile, "--root", fresh).want(t, 0).json(t)
+	if p["valid"] != true {
+		t.Fatalf("pull = %v", p)
+	}
+	cli(t, nil, "restore", stamp, "--confirm-service-stopped", "--root", fresh).want(t, 0)
+	if testutil.Fingerprint(t, filepath.Join(fresh, "data", "db", "atocore.db")) != testutil.Fingerprint(t, r.DBPath) {
+		t.Fatal("the disaster-recovery restore differs from the original")
+	}
+	if n, _ := sample.CountMemories(context.Background(), filepath.Join(fresh, "data", "db", "atocore.db"), ""); n != r.Counts.Memories {
+		t.Fatalf("restored %d memories, want %d", n, r.Counts.Memories)
+	}
+
+	pr := cli(t, nil, "remote", "prune", tgt, "--keep-daily", "0", "--keep-weekly", "0", "--keep-monthly", "0").want(t, 0).json(t)
+	if len(pr["kept"].([]any)) != 1 {
+		t.Fatalf("remote prune = %v", pr)
+	}
+}
+
+func TestOffsiteUsageErrors(t *testing.T) {
+	r := testutil.Root(t)
+	for _, args := range [][]string{
+		{"push", "--root", r.Dir},                                       // no target
+		{"push", "--target", "ftp://x/y", "--root", r.Dir},              // bad scheme
+		{"push", "--target", "sftp://u@127.0.0.1:1/x", "--root", r.Dir}, // no known_hosts
+		{"push", "--target", "file:///tmp/x", "--recipient", "age1notakey", "--root", r.Dir},
+		{"remote", "--target", "file:///tmp/x"},
+		{"remote", "frob", "--target", "file:///tmp/x"},
+		{"remote", "validate", "../x", "--target", "file:///tmp/x"},
+		{"pull", "../x", "--target", "file:///tmp/x", "--root", r.Dir},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			cli(t, nil, args...).want(t, 2)
+		})
+	}
+}

@@ -1,0 +1,159 @@
+// Command offsite-sync is the cron job that replaces "rsync the snapshots
+// to another host": it pushes the local snapshots the target lacks
+// (encrypted when given recipients or a passphrase), applies the retention
+// policy on the target, and validates the newest remote copy. It prints a
+// JSON report on stdout and exits non-zero with a one-line reason on any
+// failure.
+//
+//	offsite-sync --root /srv/storage/atocore \
+//	    --target sftp://backup@offsite.example:22/srv/atocore-offsite \
+//	    --known-hosts /etc/atocore/known_hosts --ssh-key /etc/atocore/id_ed25519 \
+//	    --recipients-file /etc/atocore/backup-recipients.txt
+//
+// Exit codes: 0 ok, 1 failed (push, prune or validation), 2 bad flags.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/encrypt"
+	"github.com/atocore/atocore-backup/target"
+	"github.com/atocore/atocore-backup/validate"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// report is the JSON printed on stdout.
+type report struct {
+	Target   string              `json:"target"`
+	Push     *target.PushResult  `json:"push"`
+	Prune    *backup.PruneResult `json:"prune"`
+	Newest   string              `json:"newest_remote"`
+	Validate *validate.Result    `json:"validate"`
+	OK       bool                `json:"ok"`
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("offsite-sync", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	root := fs.String("root", getenv("ATOCORE_ROOT"), "")
+	backupDir := fs.String("backup-dir", getenv("ATOCORE_BACKUP_DIR"), "")
+	tgt := fs.String("target", getenv("ATOCORE_BACKUP_TARGET"), "")
+	knownHosts := fs.String("known-hosts", "", "")
+	sshKey := fs.String("ssh-key", "", "")
+	sshAgent := fs.Bool("ssh-agent", false, "")
+	var recipients []string
+	fs.Func("recipient", "", func(s string) error { recipients = append(recipients, s); return nil })
+	recipientsFile := fs.String("recipients-file", "", "")
+	passphraseFile := fs.String("passphrase-file", "", "")
+	identity := fs.String("age-identity", "", "")
+	daily := fs.Int("keep-daily", 7, "")
+	weekly := fs.Int("keep-weekly", 4, "")
+	monthly := fs.Int("keep-monthly", 6, "")
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "offsite-sync: "+format+"\n", a...)
+		return 2
+	}
+	failed := func(err error) int {
+		fmt.Fprintf(stderr, "offsite-sync: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+		return 1
+	}
+	if err := fs.Parse(args); err != nil {
+		return usage("%v (flags: --root --backup-dir --target --known-hosts --ssh-key --ssh-agent --recipient --recipients-file --passphrase-file --age-identity --keep-daily/weekly/monthly)", err)
+	}
+	if fs.NArg() != 0 {
+		return usage("unexpected arguments %q", fs.Args())
+	}
+	if *tgt == "" {
+		return usage("no target: pass --target or set ATOCORE_BACKUP_TARGET")
+	}
+	policy := backup.Policy{KeepDaily: *daily, KeepWeekly: *weekly, KeepMonthly: *monthly}
+	if err := policy.Validate(); err != nil {
+		return usage("--%v", err)
+	}
+	cfg, err := backup.Config{Paths: backup.Paths{Root: *root, BackupDir: *backupDir}}.Resolved()
+	if err == nil {
+		err = cfg.Require(backup.NeedBackup)
+	}
+	if err != nil {
+		return usage("%v", err)
+	}
+	var seal target.Sealing
+	var open target.Opening
+	if len(recipients) > 0 || *recipientsFile != "" {
+		if *recipientsFile != "" {
+			data, err := os.ReadFile(*recipientsFile)
+			if err != nil {
+				return usage("--recipients-file: %v", err)
+			}
+			recipients = append(recipients, strings.Split(string(data), "\n")...)
+		}
+		if seal.Recipients, err = encrypt.ParseRecipients(recipients...); err != nil {
+			return usage("%v", err)
+		}
+	}
+	if *passphraseFile != "" {
+		if seal.Recipients != nil {
+			return usage("--passphrase-file excludes --recipient/--recipients-file")
+		}
+		if seal.Passphrase, err = encrypt.PassphraseFromFile(*passphraseFile); err != nil {
+			return usage("%v", err)
+		}
+		open.Passphrase = seal.Passphrase
+	}
+	if *identity != "" {
+		if open.Identities, err = encrypt.IdentitiesFromFile(*identity); err != nil {
+			return usage("%v", err)
+		}
+	}
+
+	t, err := target.Open(ctx, *tgt, target.Options{KnownHostsFile: *knownHosts, KeyFile: *sshKey, UseAgent: *sshAgent})
+	if err != nil {
+		return failed(err)
+	}
+	defer t.Close()
+	rep := &report{Target: t.URL()}
+	defer func() {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+	}()
+	if rep.Push, err = target.Push(ctx, cfg, t, target.PushOptions{Sealing: seal}); err != nil {
+		return failed(err)
+	}
+	if rep.Prune, err = target.RemotePrune(ctx, t, backup.PruneOptions{Policy: policy}); err != nil {
+		return failed(err)
+	}
+	list, err := target.RemoteList(ctx, t)
+	if err != nil {
+		return failed(err)
+	}
+	if len(list) == 0 {
+		return failed(errors.New("the target holds no snapshot after the push: create one first (atocore-backup create)"))
+	}
+	rep.Newest = list[len(list)-1].Stamp
+	if rep.Validate, err = target.RemoteValidate(ctx, t, rep.Newest, open); err != nil {
+		return failed(err)
+	}
+	if !rep.Validate.Valid {
+		return failed(fmt.Errorf("newest remote snapshot %s is invalid: %s", rep.Newest, strings.Join(rep.Validate.Errors, "; ")))
+	}
+	rep.OK = true
+	fmt.Fprintf(stderr, "offsite-sync: pushed %d, kept %d and removed %d on %s; newest %s valid\n",
+		len(rep.Push.Pushed), len(rep.Prune.Kept), len(rep.Prune.Removed), t.URL(), rep.Newest)
+	return 0
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/encrypt"
+	"github.com/atocore/atocore-backup/internal/testutil"
+	"github.com/atocore/atocore-backup/target/sshdtest"
+)
+
+func sync(t *testing.T, args ...string) (int, map[string]any, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, func(string) string { return "" }, &out, &errb)
+	var rep map[string]any
+	if out.Len() > 0 {
+		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+			t.Fatalf("stdout is not JSON: %v\n%s", err, out.String())
+		}
+	}
+	return code, rep, errb.String()
+}
+
+// The cron job against a real sshd: push (encrypted), prune, validate the
+// newest; then a damaged remote copy makes it fail with one line.
+func TestOffsiteSyncOverSSH(t *testing.T) {
+	s := sshdtest.Start(t)
+	r := testutil.Root(t)
+	testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	_, rcpt, err := encrypt.GenerateX25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--root", r.Dir, "--target", s.URL(filepath.Join(s.Dir, "offsite")), "--known-hosts", s.KnownHostsFile, "--ssh-key", s.KeyFile, "--recipient", rcpt}
+	code, rep, stderr := sync(t, args...)
+	if code != 0 || rep["ok"] != true {
+		t.Fatalf("exit %d: %s\n%v", code, stderr, rep)
+	}
+	newest := rep["newest_remote"].(string)
+	// Damage the remote copy: the next run must fail, with one line.
+	matches, _ := filepath.Glob(filepath.Join(s.Dir, "offsite", "snapshots", newest, "db", "*.age"))
+	if len(matches) != 1 {
+		t.Fatalf("remote db copy: %v", matches)
+	}
+	testutil.Corrupt(t, matches[0], 300, 1)
+	code, _, stderr = sync(t, args...)
+	if code != 1 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "manifest_mismatch") {
+		t.Fatalf("damaged remote: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestOffsiteSyncUsage(t *testing.T) {
+	for _, args := range [][]string{{}, {"--target", "file:///x", "--keep-daily", "-2"}, {"--target", "file:///x", "--bogus"}, {"--target", "file:///x"}} {
+		if code, _, stderr := sync(t, args...); code != 2 || stderr == "" {
+			t.Errorf("%q: exit %d, %q", args, code, stderr)
+		}
+	}
+}

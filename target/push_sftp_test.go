@@ -1,0 +1,109 @@
+package target_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/encrypt"
+	"github.com/atocore/atocore-backup/internal/sample"
+	"github.com/atocore/atocore-backup/internal/testutil"
+	"github.com/atocore/atocore-backup/restore"
+	"github.com/atocore/atocore-backup/target"
+	"github.com/atocore/atocore-backup/target/sshdtest"
+)
+
+func sftpTarget(t *testing.T, s *sshdtest.Server, addr string) target.Target {
+	t.Helper()
+	known := s.KnownHostsFile
+	if addr != s.Addr { // through a proxy: the same host key under the proxy's address
+		known = filepath.Join(t.TempDir(), "known_hosts")
+		line := knownhosts.Line([]string{knownhosts.Normalize(addr)}, s.HostKey)
+		if err := os.WriteFile(known, []byte(line+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tg, err := target.DialSFTP(context.Background(), target.SFTPConfig{Addr: addr, User: s.User, Path: filepath.Join(s.Dir, "offsite"),
+		KnownHostsFile: known, KeyFile: s.KeyFile, Timeout: 5 * time.Second, KeepAlive: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tg.Close() })
+	return tg
+}
+
+// Push, remote validate, pull and restore through a real OpenSSH sshd,
+// encrypted: the disaster-recovery path from an empty machine.
+func TestPushPullOverOpenSSH(t *testing.T) {
+	s := sshdtest.Start(t)
+	r := testutil.Root(t)
+	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	id, rcpt, err := encrypt.GenerateX25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, _ := encrypt.ParseRecipients(rcpt)
+	idFile := filepath.Join(t.TempDir(), "id.txt")
+	_ = os.WriteFile(idFile, []byte(id+"\n"), 0o600)
+	ids, err := encrypt.IdentitiesFromFile(idFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := sftpTarget(t, s, s.Addr)
+	res, err := target.Push(context.Background(), testutil.Config(r), tg, target.PushOptions{Sealing: target.Sealing{Recipients: rs}})
+	if err != nil || len(res.Pushed) != 1 {
+		t.Fatalf("push = %+v, %v", res, err)
+	}
+	v, err := target.RemoteValidate(context.Background(), tg, m.Stamp, target.Opening{Identities: ids})
+	if err != nil || !v.Valid {
+		t.Fatalf("remote validate = %+v, %v", v, err)
+	}
+	fresh := backup.Config{Paths: backup.Paths{Root: t.TempDir()}}
+	if _, err := target.Pull(context.Background(), fresh, tg, m.Stamp, target.Opening{Identities: ids}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restore.Run(context.Background(), fresh, m.Stamp, restore.Options{ConfirmServiceStopped: true}); err != nil {
+		t.Fatal(err)
+	}
+	if testutil.Fingerprint(t, filepath.Join(fresh.Root, "data", "db", "atocore.db")) != testutil.Fingerprint(t, r.DBPath) {
+		t.Fatal("restored content differs")
+	}
+}
+
+// A connection dropped mid-upload fails the push; the next push completes
+// the snapshot without re-sending what was finished.
+func TestPushAfterDroppedConnection(t *testing.T) {
+	s := sshdtest.Start(t)
+	r, err := sample.Generate(context.Background(), t.TempDir(), sample.Options{Seed: 2, ChromaBytes: 24 << 20, Segments: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	proxy := sshdtest.NewProxy(t, s.Addr, 12<<20, sshdtest.Cut)
+	cut := sftpTarget(t, s, proxy.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := target.Push(ctx, testutil.Config(r), cut, target.PushOptions{}); err == nil {
+		t.Fatal("push through a cut connection succeeded")
+	}
+	tg := sftpTarget(t, s, s.Addr)
+	if list, _ := target.RemoteList(context.Background(), tg); len(list) != 0 {
+		t.Fatal("the cut push left a snapshot under a valid stamp")
+	}
+	res, err := target.Push(context.Background(), testutil.Config(r), tg, target.PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pushed[0].Resumed == 0 {
+		t.Fatalf("the second push re-sent everything: %+v", res.Pushed[0])
+	}
+	v, err := target.RemoteValidate(context.Background(), tg, m.Stamp, target.Opening{})
+	if err != nil || !v.Valid {
+		t.Fatalf("remote validate = %+v, %v", v, err)
+	}
+}
