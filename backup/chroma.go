@@ -261,6 +261,6 @@ func (c *creation) copyChromaFile(ctx context.Context, f *chromaFile, prev *prev
 		return chromaCopy{}, fmt.Errorf("read Chroma file: %w", err)
 	}
 	defer src.Close()
-	d, err := durable.CopyFile(ctx, c.fs, dst, src, 0o600)
+	d, err := durable.CopyFileUnsynced(ctx, c.fs, dst, src, 0o600) // made durable by place()
 	return chromaCopy{digest: d}, err
 }

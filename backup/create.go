@@ -357,9 +357,7 @@ func (c *creation) onlineCopy(ctx context.Context, live, dst string) (durable.Di
 		if err := os.Chmod(p, 0o600); err != nil {
 			return durable.Digest{}, "", err
 		}
-		if err := syncFile(p); err != nil {
-			return durable.Digest{}, "", err
-		}
+		// SQLite synced the copy when it committed it.
 		d, err := durable.HashFile(ctx, c.fs, dst)
 		return d, mode, err
 	}
@@ -382,17 +380,6 @@ func (c *creation) onlineCopy(ctx context.Context, live, dst string) (durable.Di
 	return d, mode, err
 }
 
-func syncFile(p string) error {
-	f, err := os.OpenFile(p, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
 
 // copyRegistry copies the project registry when it exists. Its content is
 // not judged here: validation reports invalid JSON.
@@ -456,6 +443,9 @@ func (c *creation) writeMetadata(meta *Metadata) error {
 // snapshots/<stamp> and syncs the parents: after this returns, the snapshot
 // survives a power cut, and before it, no directory with its stamp exists.
 func (c *creation) place() error {
+	if err := durable.SyncTree(c.fs, c.staging); err != nil {
+		return err
+	}
 	var dirs []string
 	err := afero.Walk(c.fs, c.staging, func(p string, info os.FileInfo, err error) error {
 		if err == nil && info.IsDir() {
