@@ -321,3 +321,27 @@ func TestDrillFailsWhenRestoreIsSabotaged(t *testing.T) {
 		t.Fatalf("log line = %v", d)
 	}
 }
+
+// create --prune prunes after a successful create, never after a failed one.
+func TestCreatePrune(t *testing.T) {
+	r := testutil.Root(t)
+	for range 2 {
+		cli(t, nil, "create", "--root", r.Dir).want(t, 0)
+		time.Sleep(1100 * time.Millisecond)
+	}
+	// A broken registry makes the next create fail validation: nothing is pruned.
+	good, _ := os.ReadFile(r.RegistryPath)
+	_ = os.WriteFile(r.RegistryPath, []byte("{"), 0o600)
+	cli(t, nil, "create", "--prune", "--keep-daily=0", "--keep-weekly=0", "--keep-monthly=0", "--root", r.Dir).want(t, 1)
+	if n := len(cli(t, nil, "list", "--root", r.Dir).want(t, 0).json(t)["backups"].([]any)); n != 2 {
+		t.Fatalf("a failed create pruned: %d snapshots left", n)
+	}
+	_ = os.WriteFile(r.RegistryPath, good, 0o600)
+	res := cli(t, nil, "create", "--prune", "--keep-daily=0", "--keep-weekly=0", "--keep-monthly=0", "--root", r.Dir).want(t, 0)
+	if !strings.Contains(res.stderr, "newest") {
+		t.Fatalf("create --prune did not print the plan: %s", res.stderr)
+	}
+	if n := len(cli(t, nil, "list", "--root", r.Dir).want(t, 0).json(t)["backups"].([]any)); n != 1 {
+		t.Fatalf("create --prune with all flags 0 left %d snapshots", n)
+	}
+}
