@@ -206,12 +206,16 @@ func (c *creation) run(ctx context.Context, start time.Time) (*Metadata, error) 
 	var wg sync.WaitGroup
 	var dbErr, chromaErr error
 	wg.Go(func() {
+		t0 := time.Now()
+		defer func() { c.cfg.Logger.Debug("database copied", "duration", time.Since(t0), "err", dbErr) }()
 		if dbErr = c.copyDB(ctx, meta); dbErr != nil {
 			cancel(dbErr)
 		}
 	})
 	if c.opts.IncludeChroma {
 		wg.Go(func() {
+			t0 := time.Now()
+			defer func() { c.cfg.Logger.Debug("chroma copied", "duration", time.Since(t0), "err", chromaErr) }()
 			if chromaErr = c.copyChroma(ctx, meta); chromaErr != nil {
 				cancel(chromaErr)
 			}
@@ -226,7 +230,10 @@ func (c *creation) run(ctx context.Context, start time.Time) (*Metadata, error) 
 		return nil, err
 	}
 
+	t0 := time.Now()
 	c.dedupe(ctx, meta)
+	c.cfg.Logger.Debug("deduplicated against the previous snapshot", "duration", time.Since(t0))
+	t0 = time.Now()
 
 	// Validate exactly what will be put in place, then record the outcome.
 	if err := c.writeMetadata(meta); err != nil {
@@ -273,6 +280,9 @@ func (c *creation) run(ctx context.Context, start time.Time) (*Metadata, error) 
 	if err := c.writeMetadata(meta); err != nil {
 		return nil, err
 	}
+	c.cfg.Logger.Debug("validated", "duration", time.Since(t0), "valid", res.Valid)
+	t0 = time.Now()
+	defer func() { c.cfg.Logger.Debug("synced and placed", "duration", time.Since(t0)) }()
 	if err := c.place(); err != nil {
 		return nil, err
 	}
@@ -379,7 +389,6 @@ func (c *creation) onlineCopy(ctx context.Context, live, dst string) (durable.Di
 	d, err := durable.CopyFile(ctx, c.fs, dst, f, 0o600)
 	return d, mode, err
 }
-
 
 // copyRegistry copies the project registry when it exists. Its content is
 // not judged here: validation reports invalid JSON.

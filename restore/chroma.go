@@ -18,28 +18,22 @@ import (
 // snapshot's Chroma files are copied into before they replace the old ones.
 const stagingName = ".atocore-restore"
 
-// restoreChroma applies rule 5. The live Chroma directory may be a bind
-// mount: unlinking or renaming a mount point fails with "device or resource
-// busy", so the directory itself stays (its inode unchanged). The snapshot's
-// files are first copied into a staging directory inside it (same
-// filesystem, so the later renames are atomic), then the old contents are
-// removed and the staged entries moved up. The window in which the
-// directory holds neither the old nor the new state is a few renames long.
-func (r *restorer) restoreChroma(ctx context.Context) error {
+// stageChroma copies the snapshot's Chroma files into a staging
+// directory inside the live Chroma directory (same filesystem, so the
+// later renames are atomic), owned as the directory is.
+func (r *restorer) stageChroma(ctx context.Context) (string, error) {
 	live := r.cfg.ChromaPath
 	dirOwner := r.owners["chroma"]
 	if err := mkdirOwned(live, dirOwner); err != nil {
-		return err
+		return "", err
 	}
 	staging := filepath.Join(live, stagingName)
 	if err := os.RemoveAll(staging); err != nil {
-		return fmt.Errorf("remove leftover %s: %w", staging, err)
+		return "", fmt.Errorf("remove leftover %s: %w", staging, err)
 	}
 	if err := os.Mkdir(staging, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", staging, err)
+		return "", fmt.Errorf("create %s: %w", staging, err)
 	}
-	defer os.RemoveAll(staging)
-
 	src := filepath.Join(r.dir, snapshot.ChromaDir)
 	err := afero.Walk(r.cfg.FS, src, func(p string, info fs.FileInfo, err error) error {
 		if err != nil {
@@ -50,29 +44,33 @@ func (r *restorer) restoreChroma(ctx context.Context) error {
 			return err
 		}
 		dst := filepath.Join(staging, rel)
-		fileOwner := dirOwner
 		switch {
 		case info.IsDir():
 			if err := os.Mkdir(dst, 0o700); err != nil {
 				return err
 			}
-			dirOwner := dirOwner
-			dirOwner.mode = dirOwner.mode | 0o700
 			return dirOwner.apply(dst, true)
 		case !info.Mode().IsRegular():
 			return fmt.Errorf("snapshot holds %s, which is not a regular file", p)
 		}
-		fileOwner.mode = r.manifestMode(path.Join(snapshot.ChromaDir, filepath.ToSlash(rel)))
-		return r.copyOut(ctx, path.Join(snapshot.ChromaDir, filepath.ToSlash(rel)), dst, fileOwner)
+		slash := path.Join(snapshot.ChromaDir, filepath.ToSlash(rel))
+		fileOwner := dirOwner
+		fileOwner.mode = r.manifestMode(slash)
+		return r.copyOut(ctx, slash, dst, fileOwner)
 	})
 	if err != nil {
-		return fmt.Errorf("copy the snapshot's Chroma files into %s: %w", staging, err)
+		return staging, fmt.Errorf("copy the snapshot's Chroma files into %s: %w", staging, err)
 	}
-	if err := syncTree(staging); err != nil {
-		return err
-	}
+	return staging, nil
+}
 
-	// Swap: clear the old contents (never the directory), move the new up.
+// commitChroma applies rule 5. The live Chroma directory may be a bind
+// mount: unlinking or renaming a mount point fails with "device or
+// resource busy", so the directory itself stays (its inode unchanged): its
+// old contents are removed and the staged entries moved up. The window in
+// which it holds neither the old nor the new state is a few renames long.
+func (r *restorer) commitChroma(staging string) error {
+	live := r.cfg.ChromaPath
 	old, err := os.ReadDir(live)
 	if err != nil {
 		return err
@@ -98,25 +96,4 @@ func (r *restorer) restoreChroma(ctx context.Context) error {
 		return err
 	}
 	return durable.SyncDir(afero.NewOsFs(), live)
-}
-
-// syncTree fsyncs every directory under root, deepest first.
-func syncTree(root string) error {
-	var dirs []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			dirs = append(dirs, p)
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	osfs := afero.NewOsFs()
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := durable.SyncDir(osfs, dirs[i]); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -67,7 +67,7 @@ func TestDrillFailsOnSabotage(t *testing.T) {
 		t.Fatalf("refused restore changed the live database (%d markers)", n)
 	}
 	log, _ := restore.ReadDrillLog(cfg)
-	if len(log) != 1 || log[0].Pass || !strings.Contains(log[0].Detail, "db_integrity_check_failed") {
+	if len(log) != 1 || log[0].Pass || !strings.Contains(log[0].Detail, "manifest_mismatch") {
 		t.Fatalf("log = %+v", log)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/spf13/afero"
 
@@ -143,15 +144,7 @@ func (r *restorer) checkNotInUse(ctx context.Context) error {
 
 func (r *restorer) run(ctx context.Context) error {
 	// Everything that can refuse happens before anything is touched.
-	v, err := validate.Dir(ctx, r.cfg.FS, r.dir, r.stamp, validate.Options{})
-	if err != nil {
-		return err
-	}
-	if !v.Valid {
-		return fmt.Errorf("refusing an invalid snapshot; nothing was changed: %w", v.Err())
-	}
-	r.res.Warnings = append(r.res.Warnings, v.Warnings...)
-	if err := r.readSnapshot(); err != nil {
+	if err := r.check(ctx); err != nil {
 		return err
 	}
 	withChroma, err := r.chromaWanted()
@@ -177,15 +170,30 @@ func (r *restorer) run(ctx context.Context) error {
 	if err := r.preSnapshot(ctx, withChroma); err != nil {
 		return err
 	}
-	if err := r.restoreDB(ctx); err != nil {
+	// Stage: copy everything next to where it goes (same filesystem),
+	// database and Chroma at once on two cores, each file's digest checked
+	// against the manifest as it is copied. Nothing live has changed yet.
+	st, err := r.stage(ctx, withChroma)
+	if err != nil {
+		st.discard()
+		return err
+	}
+	// Commit: a few renames. The database first (its sidecars removed),
+	// then the registry, then Chroma's contents.
+	if err := r.commitDB(ctx, st.db); err != nil {
+		st.discard()
 		return err
 	}
 	r.res.DBRestored = true
-	if err := r.restoreRegistry(ctx); err != nil {
-		return err
+	if st.registry != "" {
+		if err := commitFile(st.registry, r.cfg.RegistryPath); err != nil {
+			st.discard()
+			return err
+		}
+		r.res.RegistryRestored = true
 	}
 	if withChroma {
-		if err := r.restoreChroma(ctx); err != nil {
+		if err := r.commitChroma(st.chroma); err != nil {
 			return err
 		}
 		r.res.ChromaRestored = true
@@ -201,6 +209,28 @@ func (r *restorer) run(ctx context.Context) error {
 			"try an older snapshot or roll back to the pre-restore snapshot", r.cfg.DBPath, ic.Detail)
 	}
 	return nil
+}
+
+// check applies rule 2: the snapshot is validated before anything is
+// touched. For a snapshot made and validated by this tool (its metadata
+// says validated, it has a manifest) every file's SHA-256 is checked, and
+// bytes equal to those that passed integrity_check at creation need no
+// second integrity_check before the one on the restored database (rule 6).
+// Any other snapshot (from the Python implementation, say) gets every check.
+func (r *restorer) check(ctx context.Context) error {
+	if err := r.readSnapshot(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		r.meta, r.manifest = nil, nil
+	}
+	opts := validate.Options{TrustIntegrity: r.meta != nil && r.meta.Validated && r.manifest != nil}
+	v, err := validate.Dir(ctx, r.cfg.FS, r.dir, r.stamp, opts)
+	if err != nil {
+		return err
+	}
+	if !v.Valid {
+		return fmt.Errorf("refusing an invalid snapshot; nothing was changed: %w", v.Err())
+	}
+	r.res.Warnings = append(r.res.Warnings, v.Warnings...)
+	return r.readSnapshot()
 }
 
 func (r *restorer) readSnapshot() error {
@@ -293,13 +323,14 @@ func (r *restorer) copyOut(ctx context.Context, rel, tmp string, o owner) error 
 		return err
 	}
 	defer src.Close()
-	d, err := durable.CopyFile(ctx, afero.NewOsFs(), tmp, src, 0o600)
+	d, err := durable.CopyFileUnsynced(ctx, afero.NewOsFs(), tmp, src, 0o600) // synced with the rest by stage
 	if err != nil {
 		return err
 	}
 	if want, ok := r.manifest[rel]; ok && (want.SHA256 != d.SHA256 || want.Size != d.Size) {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("snapshot file %s changed after validation; nothing more was restored", rel)
+		return fmt.Errorf("refusing an invalid snapshot; nothing was changed: %w", &validate.Error{Stamp: r.stamp,
+			Errors: []string{validate.CodeManifestMismatch + ": " + rel + ": sha256 differs from the manifest"}})
 	}
 	if err := o.apply(tmp, false); err != nil {
 		_ = os.Remove(tmp)
@@ -315,31 +346,100 @@ func (r *restorer) manifestMode(rel string) os.FileMode {
 	return 0o600
 }
 
-// restoreDB applies rule 4.
-func (r *restorer) restoreDB(ctx context.Context) error {
+// staged is what stage copied: temporary names beside the live files.
+type staged struct {
+	db, registry, chroma string
+}
+
+// discard removes whatever was staged and not yet committed.
+func (st *staged) discard() {
+	if st.db != "" {
+		sqlitedb.RemoveWithSidecars(st.db)
+	}
+	if st.registry != "" {
+		_ = os.Remove(st.registry)
+	}
+	if st.chroma != "" {
+		_ = os.RemoveAll(st.chroma)
+	}
+}
+
+func (r *restorer) stage(ctx context.Context, withChroma bool) (*staged, error) {
+	st := &staged{}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	var dbErr, chromaErr error
+	wg.Go(func() {
+		if st.db, dbErr = r.stageDB(ctx); dbErr != nil {
+			cancel(dbErr)
+		}
+	})
+	if withChroma {
+		wg.Go(func() {
+			if st.chroma, chromaErr = r.stageChroma(ctx); chromaErr != nil {
+				cancel(chromaErr)
+			}
+		})
+	}
+	regTmp, regErr := r.stageRegistry(ctx)
+	st.registry = regTmp
+	wg.Wait()
+	for _, err := range []error{dbErr, chromaErr, regErr} {
+		var ve *validate.Error
+		if errors.As(err, &ve) {
+			return st, err // a refusal explains itself best
+		}
+	}
+	for _, err := range []error{dbErr, chromaErr, regErr} {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return st, err
+		}
+	}
+	if err := errors.Join(dbErr, chromaErr, regErr, ctx.Err()); err != nil {
+		return st, err
+	}
+	// One flush of each filesystem instead of a wait per file.
+	osfs := afero.NewOsFs()
+	if err := durable.SyncTree(osfs, filepath.Dir(r.cfg.DBPath)); err != nil {
+		return st, err
+	}
+	if withChroma {
+		if err := durable.SyncTree(osfs, st.chroma); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// stageDB copies the snapshot's database beside the live one, in the
+// journal mode the service used (the snapshot's copy is a single
+// DELETE-mode file), owned as the live file is.
+func (r *restorer) stageDB(ctx context.Context) (string, error) {
 	live := r.cfg.DBPath
 	o := r.owners["db"]
 	if err := mkdirOwned(filepath.Dir(live), o); err != nil {
-		return err
+		return "", err
 	}
 	tmp := durable.TempName(live, "restore")
 	if err := r.copyOut(ctx, snapshot.DBFile, tmp, o); err != nil {
-		return fmt.Errorf("copy the snapshot's database to %s: %w", filepath.Dir(live), err)
+		return "", fmt.Errorf("copy the snapshot's database to %s: %w", filepath.Dir(live), err)
 	}
-	defer sqlitedb.RemoveWithSidecars(tmp) // a no-op once renamed
-	// Put the file back in the journal mode the service used: the copy in
-	// the snapshot is a single DELETE-mode file.
 	if r.meta.DBJournalMode == "wal" {
 		if err := sqlitedb.SetJournalMode(ctx, tmp, "wal"); err != nil {
-			return err
+			return tmp, err
 		}
 		if err := o.apply(tmp, false); err != nil {
-			return err
+			return tmp, err
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+	return tmp, ctx.Err()
+}
+
+// commitDB applies rule 4: the staged database replaces the live one in one
+// rename, after the live file's stale sidecars are gone.
+func (r *restorer) commitDB(ctx context.Context, tmp string) error {
+	live := r.cfg.DBPath
 	// Fold any committed WAL frames into the old file first, so that the
 	// sidecars removed next hold nothing of value even if this run dies
 	// before the rename. A database too damaged to checkpoint is being
@@ -356,23 +456,27 @@ func (r *restorer) restoreDB(ctx context.Context) error {
 	return durable.SyncDir(afero.NewOsFs(), filepath.Dir(live))
 }
 
-func (r *restorer) restoreRegistry(ctx context.Context) error {
+// stageRegistry copies the snapshot's registry beside the live one; "" when
+// the snapshot has none.
+func (r *restorer) stageRegistry(ctx context.Context) (string, error) {
 	if _, err := r.cfg.FS.Stat(filepath.Join(r.dir, filepath.FromSlash(snapshot.RegistryFile))); err != nil {
-		return nil // the registry did not exist when the snapshot was taken
+		return "", nil // the registry did not exist when the snapshot was taken
 	}
 	live := r.cfg.RegistryPath
 	o := r.owners["registry"]
 	if err := mkdirOwned(filepath.Dir(live), o); err != nil {
-		return err
+		return "", err
 	}
 	tmp := durable.TempName(live, "restore")
 	if err := r.copyOut(ctx, snapshot.RegistryFile, tmp, o); err != nil {
-		return fmt.Errorf("copy the snapshot's registry: %w", err)
+		return "", fmt.Errorf("copy the snapshot's registry: %w", err)
 	}
+	return tmp, nil
+}
+
+func commitFile(tmp, live string) error {
 	if err := os.Rename(tmp, live); err != nil {
-		_ = os.Remove(tmp)
 		return fmt.Errorf("replace %s: %w", live, err)
 	}
-	r.res.RegistryRestored = true
 	return durable.SyncDir(afero.NewOsFs(), filepath.Dir(live))
 }

@@ -253,7 +253,7 @@ func TestRefusalsTouchNothing(t *testing.T) {
 	testutil.Corrupt(t, filepath.Join(snap.BackupRoot, "db", "atocore.db"), 4096, 16)
 	before = snapshotState(t, r)
 	_, err := restore.Run(context.Background(), cfg, snap.Stamp, confirmed)
-	if err == nil || !strings.Contains(err.Error(), "db_integrity_check_failed") || !strings.Contains(err.Error(), "nothing was changed") {
+	if err == nil || !strings.Contains(err.Error(), "manifest_mismatch: db/atocore.db") || !strings.Contains(err.Error(), "nothing was changed") {
 		t.Fatalf("invalid snapshot: %v", err)
 	}
 	assertUnchanged(t, r, before)
@@ -397,6 +397,20 @@ func TestRestoreIsBusyWhileCreateRuns(t *testing.T) {
 	defer cancel()
 	if _, err := restore.Run(ctx, testutil.Config(r), snap.Stamp, confirmed); !errors.Is(err, backup.ErrBusy) {
 		t.Fatalf("err = %v, want ErrBusy", err)
+	}
+	assertUnchanged(t, r, before)
+}
+
+// A snapshot without a manifest gets every check before the restore,
+// integrity_check included.
+func TestDamagedPythonSnapshotIsRefused(t *testing.T) {
+	r := testutil.Root(t)
+	dir := testutil.PythonSnapshot(t, r, "20260407T060000Z", false)
+	testutil.Corrupt(t, filepath.Join(dir, "db", "atocore.db"), 4096, 16)
+	before := snapshotState(t, r)
+	_, err := restore.Run(context.Background(), testutil.Config(r), "20260407T060000Z", confirmed)
+	if err == nil || !strings.Contains(err.Error(), "db_integrity_check_failed") {
+		t.Fatalf("err = %v", err)
 	}
 	assertUnchanged(t, r, before)
 }

@@ -175,7 +175,7 @@ func TestValidateInvalidExitsOne(t *testing.T) {
 	// Restore refuses the invalid snapshot: exit 1, nothing touched.
 	before, _ := os.ReadFile(r.DBPath)
 	rr := cli(t, nil, "restore", stamp, "--confirm-service-stopped", "--root", r.Dir).want(t, 2)
-	if !strings.Contains(rr.stderr, "db_integrity_check_failed") {
+	if !strings.Contains(rr.stderr, "manifest_mismatch") {
 		t.Fatalf("restore refusal does not say why: %s", rr.stderr)
 	}
 	after, _ := os.ReadFile(r.DBPath)
@@ -317,7 +317,7 @@ func TestDrillFailsWhenRestoreIsSabotaged(t *testing.T) {
 	}
 	log := cli(t, nil, "drills", "--root", r.Dir).want(t, 0).json(t)
 	d := log["drills"].([]any)[0].(map[string]any)
-	if d["pass"] != false || !strings.Contains(fmt.Sprint(d["detail"]), "db_integrity_check_failed") {
+	if d["pass"] != false || !strings.Contains(fmt.Sprint(d["detail"]), "manifest_mismatch") {
 		t.Fatalf("log line = %v", d)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -40,6 +41,7 @@ Paths (flag, else environment, else under the AtoCore root):
   --chroma-path DIR     ATOCORE_CHROMA_PATH    default ROOT/data/chroma
   --backup-dir DIR      ATOCORE_BACKUP_DIR     default ROOT/backups
 
+-v / --verbose logs each step with its duration on stderr.
 JSON goes to stdout, progress to stderr. Exit: 0 ok, 1 failed, 2 usage error or refusal.
 `
 
@@ -61,7 +63,8 @@ type flags struct {
 	dryRun, pruneInvalid               bool
 	tz                                 string
 
-	dir string
+	dir     string
+	verbose bool
 
 	target, knownHosts, sshKey                  string
 	sshAgent                                    bool
@@ -111,6 +114,8 @@ func newFlagSet(f *flags, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&f.pruneInvalid, "prune-invalid", false, "")
 	fs.StringVar(&f.tz, "tz", "", "")
 	fs.StringVar(&f.dir, "dir", "./atocore-demo", "")
+	fs.BoolVar(&f.verbose, "verbose", false, "")
+	fs.BoolVar(&f.verbose, "v", false, "")
 	fs.StringVar(&f.target, "target", "", "")
 	fs.StringVar(&f.knownHosts, "known-hosts", "", "")
 	fs.StringVar(&f.sshKey, "ssh-key", "", "")
@@ -160,7 +165,7 @@ func parseFlags(args []string, out io.Writer) (*flags, error) {
 		return f, nil // run reports the unknown command
 	}
 	for name := range f.set {
-		if f.command != "demo" && slices.Contains(pathFlags, name) {
+		if (f.command != "demo" && slices.Contains(pathFlags, name)) || name == "verbose" || name == "v" {
 			continue
 		}
 		if !slices.Contains(ok, name) {
@@ -209,5 +214,9 @@ func (a *app) config() (backup.Config, error) {
 		ChromaPath:   pick(a.f.chromaPath, "ATOCORE_CHROMA_PATH"),
 		BackupDir:    pick(a.f.backupDir, "ATOCORE_BACKUP_DIR"),
 	}
-	return backup.Config{Paths: p}.Resolved()
+	cfg := backup.Config{Paths: p}
+	if a.f.verbose {
+		cfg.Logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return cfg.Resolved()
 }
