@@ -217,6 +217,8 @@ func listChroma(root string) (files []chromaFile, dirs []string, err error) {
 		switch {
 		case rel == ".":
 			return nil
+		case rel == snapshot.ChromaRestoreStaging:
+			return filepath.SkipDir // a restore in progress stages files here
 		case d.Type()&fs.ModeSymlink != 0:
 			return fmt.Errorf("Chroma directory holds a symbolic link %s; Chroma never makes links: remove it, or back up without Chroma", p)
 		case d.IsDir():

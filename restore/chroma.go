@@ -16,7 +16,7 @@ import (
 
 // stagingName is the directory, inside the live Chroma directory, that the
 // snapshot's Chroma files are copied into before they replace the old ones.
-const stagingName = ".atocore-restore"
+const stagingName = snapshot.ChromaRestoreStaging
 
 // stageChroma copies the snapshot's Chroma files into a staging
 // directory inside the live Chroma directory (same filesystem, so the

@@ -167,14 +167,16 @@ func (r *restorer) run(ctx context.Context) error {
 		"chroma":   ownerOf(r.cfg.ChromaPath, 0o700),
 	}
 
-	if err := r.preSnapshot(ctx, withChroma); err != nil {
-		return err
-	}
 	// Stage: copy everything next to where it goes (same filesystem),
 	// database and Chroma at once on two cores, each file's digest checked
-	// against the manifest as it is copied. Nothing live has changed yet.
+	// against the manifest as it is copied. Nothing live has changed yet,
+	// and a mismatch is a refusal.
 	st, err := r.stage(ctx, withChroma)
 	if err != nil {
+		st.discard()
+		return err
+	}
+	if err := r.preSnapshot(ctx, withChroma); err != nil {
 		st.discard()
 		return err
 	}
@@ -213,15 +215,23 @@ func (r *restorer) run(ctx context.Context) error {
 
 // check applies rule 2: the snapshot is validated before anything is
 // touched. For a snapshot made and validated by this tool (its metadata
-// says validated, it has a manifest) every file's SHA-256 is checked, and
-// bytes equal to those that passed integrity_check at creation need no
-// second integrity_check before the one on the restored database (rule 6).
-// Any other snapshot (from the Python implementation, say) gets every check.
+// says validated, it has a manifest) the structure, sizes, registry and
+// Chroma segments are checked here and every file's SHA-256 while it is
+// staged (still before any live change): bytes equal to those that passed
+// integrity_check at creation need no second integrity_check before the one
+// on the restored database (rule 6). Any other snapshot (from the Python
+// implementation, say) gets every check here.
 func (r *restorer) check(ctx context.Context) error {
 	if err := r.readSnapshot(); err != nil && !errors.Is(err, os.ErrNotExist) {
 		r.meta, r.manifest = nil, nil
 	}
-	opts := validate.Options{TrustIntegrity: r.meta != nil && r.meta.Validated && r.manifest != nil}
+	trusted := r.meta != nil && r.meta.Validated && r.manifest != nil
+	// For a trusted snapshot the digests are checked while staging, before
+	// anything live changes; reading every byte twice would double the cost.
+	opts := validate.Options{TrustIntegrity: trusted}
+	if trusted {
+		opts.SkipDigest = func(string) bool { return true }
+	}
 	v, err := validate.Dir(ctx, r.cfg.FS, r.dir, r.stamp, opts)
 	if err != nil {
 		return err

@@ -28,11 +28,11 @@ type Options struct {
 	// incomplete ones without reading gigabytes; it proves nothing about
 	// the bytes.
 	Quick bool
-	// TrustIntegrity skips integrity_check for databases whose SHA-256 is
-	// checked against the manifest in this run: equal bytes to those that
-	// passed integrity_check when the snapshot was validated at creation.
-	// Restore uses it for snapshots whose metadata says validated; it
-	// changes nothing for a snapshot without a manifest.
+	// TrustIntegrity skips integrity_check for databases listed in the
+	// manifest, whose SHA-256 the caller checks (here, or itself before it
+	// uses the bytes, as restore does while staging): bytes equal to those
+	// that passed integrity_check when the snapshot was validated at
+	// creation. It changes nothing for a snapshot without a manifest.
 	TrustIntegrity bool
 	// SkipDigest, when set, names files whose bytes are already known to
 	// match the manifest: create passes the files it hardlinked from a
@@ -123,7 +123,7 @@ func (v *run) trusted(m *snapshot.Manifest, rel string) bool {
 		return false
 	}
 	_, listed := m.Lookup(rel)
-	return listed && (v.opts.SkipDigest == nil || !v.opts.SkipDigest(rel))
+	return listed
 }
 
 // walk records every file under the snapshot directory.

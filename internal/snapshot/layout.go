@@ -35,6 +35,10 @@ const (
 	FailedDir = "failed"
 	// LockFile is the advisory lock of a backup directory.
 	LockFile = ".lock"
+	// ChromaRestoreStaging is the directory, inside a live Chroma
+	// directory, where restore stages the snapshot's files before swapping
+	// them in. Backups never copy it.
+	ChromaRestoreStaging = ".atocore-restore"
 )
 
 // Dir returns the directory of the snapshot stamp inside backupDir. The
