@@ -314,3 +314,18 @@ func TestRemotePrune(t *testing.T) {
 		t.Fatalf("left %d remote snapshots", len(list))
 	}
 }
+
+// A local snapshot whose bytes no longer match its manifest is never pushed.
+func TestDamagedLocalSnapshotIsNotPushed(t *testing.T) {
+	r := testutil.Root(t)
+	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	testutil.Corrupt(t, filepath.Join(m.BackupRoot, "db", "atocore.db"), 4096, 16)
+	remote := osRemote(t)
+	_, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{})
+	if err == nil || !strings.Contains(err.Error(), "does not match its manifest") {
+		t.Fatalf("push of a damaged snapshot: %v", err)
+	}
+	if list, _ := List(context.Background(), remote); len(list) != 0 {
+		t.Fatal("a damaged snapshot appeared on the target")
+	}
+}

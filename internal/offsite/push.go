@@ -132,7 +132,15 @@ type journal struct {
 }
 
 func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, error) {
-	v, err := validate.Dir(ctx, p.cfg.FS, s.Path, s.Stamp, validate.Options{})
+	// A snapshot this tool validated at creation gets the structural checks
+	// here and its digests checked as its bytes stream to the target (a
+	// mismatch stops it before it is renamed into place); any other gets
+	// the full validation first.
+	opts := validate.Options{}
+	if s.Metadata != nil && s.Metadata.Validated {
+		opts = validate.Options{TrustIntegrity: true, SkipDigest: func(string) bool { return true }}
+	}
+	v, err := validate.Dir(ctx, p.cfg.FS, s.Path, s.Stamp, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +212,7 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 			done.Path = rel
 			info.Linked++
 		default:
-			d, err := p.upload(ctx, sess, filepath.Join(s.Path, filepath.FromSlash(f.Path)), dst)
+			d, err := p.upload(ctx, sess, filepath.Join(s.Path, filepath.FromSlash(f.Path)), dst, f.SHA256)
 			if err != nil {
 				return nil, err
 			}
@@ -346,7 +354,7 @@ func (p *pusher) link(prev *stateEntry, f snapshot.File, dst string) bool {
 // upload sends one local file (encrypting it when the session does) to
 // dst.part, syncs it, renames it to dst, and returns the size and SHA-256
 // of what the remote holds.
-func (p *pusher) upload(ctx context.Context, sess *session, src, dst string) (durable.Digest, error) {
+func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain string) (durable.Digest, error) {
 	rfs := p.remote.FS
 	if err := rfs.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return durable.Digest{}, fmt.Errorf("create %s on the target: %w", filepath.Dir(dst), err)
@@ -356,7 +364,8 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst string) (du
 		return durable.Digest{}, err
 	}
 	defer in.Close()
-	plain := &ctxReader{ctx: ctx, r: in}
+	plainHash := sha256.New()
+	plain := io.TeeReader(&ctxReader{ctx: ctx, r: in}, plainHash)
 	var r io.Reader = plain
 	if sess.enc != nil {
 		pr, pw := io.Pipe()
@@ -385,6 +394,10 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst string) (du
 	if fi, err := rfs.Stat(part); err != nil || fi.Size() != n {
 		_ = rfs.Remove(part)
 		return durable.Digest{}, fmt.Errorf("upload %s: the target holds a different size than was sent; push again", filepath.Base(dst))
+	}
+	if wantPlain != "" && hex.EncodeToString(plainHash.Sum(nil)) != wantPlain {
+		_ = rfs.Remove(part)
+		return durable.Digest{}, fmt.Errorf("the local file %s does not match its manifest (sha256 differs): not pushing this snapshot; run atocore-backup validate", src)
 	}
 	if err := renameReplace(rfs, part, dst); err != nil {
 		return durable.Digest{}, err
