@@ -246,9 +246,10 @@ func (c *creation) run(ctx context.Context, start time.Time) (*Metadata, error) 
 	// hardlink, is that of a snapshot validated before), and reading them
 	// back from the page cache a moment later would prove nothing while
 	// doubling the cost. `validate` re-reads every byte.
-	res, err := validate.Dir(ctx, c.fs, c.staging, c.stamp, validate.Options{SkipDigest: func(rel string) bool {
-		return rel != snapshot.MetadataFile
-	}})
+	res, err := validate.Dir(ctx, c.fs, c.staging, c.stamp, validate.Options{
+		SkipDigest: func(rel string) bool { return rel != snapshot.MetadataFile },
+		KnownGood:  c.isLinked,
+	})
 	if err != nil {
 		return nil, err
 	}
