@@ -53,11 +53,31 @@ type chromaCopy struct {
 	linked bool
 }
 
-// previous is the newest validated snapshot with a Chroma copy: its
-// unchanged files are hardlinked instead of copied.
+// previous is an earlier validated snapshot whose unchanged files are
+// hardlinked instead of copied.
 type previous struct {
 	dir   string
 	files map[string]snapshot.File
+	meta  *Metadata
+}
+
+// previousSnapshot is the newest validated snapshot (read once per create).
+func (c *creation) previousSnapshot(ctx context.Context) *previous {
+	c.prevOnce.Do(func() {
+		snaps, err := ListDir(ctx, c.fs, c.cfg.BackupDir)
+		if err != nil {
+			return
+		}
+		for i := len(snaps) - 1; i >= 0; i-- {
+			if m := snaps[i].Metadata; m != nil && m.Validated {
+				if c.prev = readPrevious(c.fs, snaps[i].Path); c.prev != nil {
+					c.prev.meta = m
+				}
+				return
+			}
+		}
+	})
+	return c.prev
 }
 
 func (c *creation) previousChroma(ctx context.Context) *previous {
@@ -124,6 +144,7 @@ func (c *creation) copyChroma(ctx context.Context, meta *Metadata) error {
 		attempts = 1 // nothing writes under the lock: a change is an error
 	}
 	done := map[string]chromaCopy{}
+	var dbSrc, dbWAL *snapshot.SourceState
 	pending := files
 	for attempt := 1; ; attempt++ {
 		for i := range pending {
@@ -138,11 +159,13 @@ func (c *creation) copyChroma(ctx context.Context, meta *Metadata) error {
 		}
 		dbDst := filepath.Join(c.staging, snapshot.ChromaDir, snapshot.ChromaDBName)
 		_ = c.fs.Remove(dbDst)
-		d, _, err := c.onlineCopy(ctx, filepath.Join(c.cfg.ChromaPath, snapshot.ChromaDBName), dbDst)
+		c.unmarkLinked(path.Join(snapshot.ChromaDir, snapshot.ChromaDBName))
+		dbRes, err := c.copyDatabase(ctx, filepath.Join(c.cfg.ChromaPath, snapshot.ChromaDBName), path.Join(snapshot.ChromaDir, snapshot.ChromaDBName))
 		if err != nil {
 			return err
 		}
-		done[snapshot.ChromaDBName] = chromaCopy{digest: d}
+		done[snapshot.ChromaDBName] = chromaCopy{digest: dbRes.digest, linked: dbRes.linked}
+		dbSrc, dbWAL = dbRes.src, dbRes.wal
 
 		pending = pending[:0:0]
 		for i := range files {
@@ -189,9 +212,14 @@ func (c *creation) copyChroma(ctx context.Context, meta *Metadata) error {
 	}
 	dbRes := done[snapshot.ChromaDBName]
 	total += dbRes.digest.Size
-	meta.ChromaFilesCopied++
-	meta.ChromaBytesWritten += dbRes.digest.Size
-	c.addChromaFile(path.Join(snapshot.ChromaDir, snapshot.ChromaDBName), dbRes, liveMode(filepath.Join(c.cfg.ChromaPath, snapshot.ChromaDBName)), nil)
+	if dbRes.linked {
+		meta.ChromaFilesLinked++
+	} else {
+		meta.ChromaFilesCopied++
+		meta.ChromaBytesWritten += dbRes.digest.Size
+	}
+	c.addChromaFile(path.Join(snapshot.ChromaDir, snapshot.ChromaDBName), dbRes, liveMode(filepath.Join(c.cfg.ChromaPath, snapshot.ChromaDBName)), dbSrc)
+	c.setSourceWAL(path.Join(snapshot.ChromaDir, snapshot.ChromaDBName), dbWAL)
 	p := filepath.Join(c.final, snapshot.ChromaDir)
 	meta.IncludeChroma = true
 	meta.ChromaSnapshotPath = &p

@@ -128,6 +128,20 @@ type creation struct {
 	mu     sync.Mutex
 	files  []snapshot.File
 	linked map[string]bool // snapshot files hardlinked from a validated snapshot
+
+	prevOnce sync.Once
+	prev     *previous
+}
+
+// setSourceWAL records the -wal state of a database file already added.
+func (c *creation) setSourceWAL(rel string, wal *snapshot.SourceState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.files {
+		if c.files[i].Path == rel {
+			c.files[i].SourceWAL = wal
+		}
+	}
 }
 
 // addFile records a copied file for the manifest, with the permission bits
@@ -345,14 +359,86 @@ func (c *creation) copyDB(ctx context.Context, meta *Metadata) error {
 	if err := c.mkdir("db"); err != nil {
 		return err
 	}
-	d, mode, err := c.onlineCopy(ctx, c.cfg.DBPath, filepath.Join(c.staging, filepath.FromSlash(snapshot.DBFile)))
+	res, err := c.copyDatabase(ctx, c.cfg.DBPath, snapshot.DBFile)
 	if err != nil {
 		return err
 	}
-	meta.DBJournalMode = mode
-	meta.DBSizeBytes = d.Size
-	c.addFile(snapshot.DBFile, d, liveMode(c.cfg.DBPath))
+	meta.DBJournalMode = res.mode
+	meta.DBSizeBytes = res.digest.Size
+	c.mu.Lock()
+	c.files = append(c.files, snapshot.File{Path: snapshot.DBFile, Size: res.digest.Size, SHA256: res.digest.SHA256,
+		Mode: snapshot.ModeString(liveMode(c.cfg.DBPath)), Source: res.src, SourceWAL: res.wal})
+	c.mu.Unlock()
 	return nil
+}
+
+// dbCopy is the outcome of copyDatabase.
+type dbCopy struct {
+	digest   durable.Digest
+	mode     string // the live journal mode
+	linked   bool
+	src, wal *snapshot.SourceState // the live state copied, when settled enough to record
+}
+
+// copyDatabase copies the live SQLite database live into the snapshot at
+// rel. When the database file and its -wal look exactly as they did when
+// the newest validated snapshot copied them (size, mtime, ctime, inode; a
+// commit always moves one of them), nothing was written since: that copy
+// is hardlinked instead of copying the database again.
+func (c *creation) copyDatabase(ctx context.Context, live, rel string) (dbCopy, error) {
+	dst := filepath.Join(c.staging, filepath.FromSlash(rel))
+	src, wal := dbState(live)
+	if prev := c.previousSnapshot(ctx); prev != nil && src != nil {
+		old, ok := prev.files[rel]
+		if ok && old.Source != nil && old.SourceWAL != nil && *old.Source == *src && *old.SourceWAL == *wal {
+			if err := durable.Link(c.fs, filepath.Join(prev.dir, filepath.FromSlash(rel)), dst); err == nil {
+				if fi, err := c.fs.Stat(dst); err == nil && fi.Size() == old.Size {
+					c.markLinked(rel)
+					mode := ""
+					if prev.meta != nil {
+						mode = prev.meta.DBJournalMode
+					}
+					return dbCopy{digest: durable.Digest{Size: old.Size, SHA256: old.SHA256}, mode: mode, linked: true, src: src, wal: wal}, nil
+				}
+				_ = c.fs.Remove(dst)
+			}
+		}
+	}
+	d, mode, err := c.onlineCopy(ctx, live, dst)
+	if err != nil {
+		return dbCopy{}, err
+	}
+	res := dbCopy{digest: d, mode: mode}
+	// Record the state seen before the copy only if it had settled: a
+	// write during the copy, or one within the same timestamp tick, must
+	// not be mistaken for "unchanged" next time.
+	if src != nil && settled(src) && settled(wal) {
+		res.src, res.wal = src, wal
+	}
+	return res, nil
+}
+
+// dbState returns the state of a database file and of its -wal ({Size: -1}
+// when there is none); nil when the database cannot be read.
+func dbState(path string) (*snapshot.SourceState, *snapshot.SourceState) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, nil
+	}
+	src := stateOf(fi)
+	wal := snapshot.SourceState{Size: -1}
+	if wfi, err := os.Stat(path + "-wal"); err == nil {
+		wal = stateOf(wfi)
+	}
+	return &src, &wal
+}
+
+func settled(st *snapshot.SourceState) bool {
+	if st.Size < 0 {
+		return true
+	}
+	stable := time.Now().Add(-racyWindow).UnixNano()
+	return st.MtimeNS < stable && st.CtimeNS < stable
 }
 
 // onlineCopy copies the live SQLite database live to dst in the snapshot

@@ -156,3 +156,25 @@ func TestIncrementalFallsBackToCopy(t *testing.T) {
 		t.Fatal(res.Errors)
 	}
 }
+
+// An unchanged database is linked by its file state without being copied;
+// one write makes the next snapshot copy it again.
+func TestUnchangedDatabaseIsLinkedChangedIsCopied(t *testing.T) {
+	defer backup.SetRacyWindow(0)()
+	r := testutil.Root(t)
+	first := testutil.Create(t, r, backup.CreateOptions{})
+	second := testutil.Create(t, r, backup.CreateOptions{})
+	if inodeOf(t, first.DBSnapshotPath) != inodeOf(t, second.DBSnapshotPath) || second.DBJournalMode != "wal" {
+		t.Fatalf("an unchanged database was copied again (journal mode %q)", second.DBJournalMode)
+	}
+	if _, err := sample.InsertMemory(context.Background(), r.DBPath, sample.Memory{Content: "after", Project: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	third := testutil.Create(t, r, backup.CreateOptions{})
+	if inodeOf(t, third.DBSnapshotPath) == inodeOf(t, second.DBSnapshotPath) {
+		t.Fatal("a changed database was linked to the old copy")
+	}
+	if testutil.Fingerprint(t, third.DBSnapshotPath) != testutil.Fingerprint(t, r.DBPath) {
+		t.Fatal("the third snapshot does not hold the write")
+	}
+}

@@ -33,6 +33,10 @@ type File struct {
 	// Chroma files: the next snapshot hardlinks this copy instead of
 	// copying again when the live file still looks exactly the same.
 	Source *SourceState `json:"source,omitempty"`
+	// SourceWAL is the state of a live SQLite database's -wal file when
+	// the database was copied ({"size": -1} when there was none): with
+	// Source, it tells an unchanged database without copying it.
+	SourceWAL *SourceState `json:"source_wal,omitempty"`
 }
 
 // SourceState identifies one version of a live file without reading it.
