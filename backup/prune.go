@@ -135,11 +135,25 @@ func PruneDir(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOp
 	if opts.DryRun {
 		return res, nil
 	}
+	invalid := map[string]bool{}
+	for _, s := range plan.Invalid {
+		invalid[s] = true
+	}
+	removed := res.Removed[:0:0]
 	for _, stamp := range res.Removed {
+		// An invalid snapshot is deleted only if it is still invalid when
+		// checked again: a transient read error must never cost a good
+		// backup. (Valid snapshots condemned by the policy need no recheck.)
+		if invalid[stamp] && !stillInvalid(ctx, fsys, backupDir, stamp, check) {
+			continue
+		}
 		if err := removeSnapshot(fsys, backupDir, stamp); err != nil {
+			res.Removed = removed
 			return res, fmt.Errorf("prune: %w", err)
 		}
+		removed = append(removed, stamp)
 	}
+	res.Removed = removed
 	return res, nil
 }
 
@@ -163,6 +177,20 @@ func planDir(ctx context.Context, fsys afero.Fs, backupDir string, p Policy, now
 		items = append(items, retention.Item{Stamp: s.Stamp, Time: s.Time, Kind: kind, Valid: valid})
 	}
 	return retention.Compute(items, p, now), nil
+}
+
+// recheckInvalid is how many more times an invalid snapshot is checked
+// before --prune-invalid deletes it.
+const recheckInvalid = 2
+
+func stillInvalid(ctx context.Context, fsys afero.Fs, backupDir, stamp string, check Checker) bool {
+	for range recheckInvalid {
+		valid, _, err := check(ctx, fsys, snapshot.Dir(backupDir, stamp), stamp)
+		if err != nil || valid {
+			return false
+		}
+	}
+	return true
 }
 
 // removeSnapshot moves snapshots/<stamp> to a trash name (atomic), syncs,

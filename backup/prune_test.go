@@ -201,3 +201,26 @@ func TestPruneDirOnMemMapFs(t *testing.T) {
 		t.Fatalf("left %d snapshots", len(snaps))
 	}
 }
+
+// --prune-invalid deletes a snapshot only if it is still invalid when
+// checked again: one transient read error must not cost a good backup.
+func TestPruneInvalidRechecksBeforeDeleting(t *testing.T) {
+	r := testutil.Root(t)
+	cfg := testutil.Config(r)
+	stamps := daily(t, r, cfg, time.Date(2026, 4, 1, 6, 0, 0, 0, time.UTC), 2, backup.KindScheduled)
+	calls := map[string]int{}
+	flaky := func(ctx context.Context, fsys afero.Fs, dir, stamp string) (bool, string, error) {
+		calls[stamp]++
+		if stamp == stamps[0] && calls[stamp] == 1 {
+			return false, "", nil // a read error the first time only
+		}
+		return backup.QuickCheck(ctx, fsys, dir, stamp)
+	}
+	res, err := backup.Prune(context.Background(), cfg, backup.PruneOptions{Policy: backup.DefaultPolicy(), PruneInvalid: true, Check: flaky})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Removed) != 0 || len(listed(t, cfg)) != 2 {
+		t.Fatalf("a snapshot invalid only once was deleted: %+v", res)
+	}
+}

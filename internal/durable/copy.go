@@ -89,8 +89,13 @@ func copyHashed(ctx context.Context, dst io.Writer, src io.Reader) (Digest, erro
 		if r > 0 {
 			h.Write(buf[:r])
 			if dst != io.Discard {
-				if _, err := dst.Write(buf[:r]); err != nil {
+				// A writer that takes fewer bytes than given without an
+				// error breaks io.Writer's contract; some network
+				// filesystems do it. Never count such a copy as complete.
+				if w, err := dst.Write(buf[:r]); err != nil {
 					return Digest{}, err
+				} else if w != r {
+					return Digest{}, io.ErrShortWrite
 				}
 			}
 			n += int64(r)

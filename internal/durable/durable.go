@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -32,7 +33,10 @@ func WriteFile(fsys afero.Fs, name string, data []byte, perm fs.FileMode) error 
 	if err != nil {
 		return fmt.Errorf("create %s: %w", tmp, err)
 	}
-	_, err = f.Write(data)
+	n, err := f.Write(data)
+	if err == nil && n != len(data) {
+		err = io.ErrShortWrite
+	}
 	if err == nil {
 		err = f.Sync()
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -94,5 +95,18 @@ func TestOSPath(t *testing.T) {
 	}
 	if _, ok := OSPath(afero.NewMemMapFs(), "/a"); ok {
 		t.Fatal("MemMapFs reported an OS path")
+	}
+}
+
+// shortWriter takes half of every buffer and claims no error, as some
+// network filesystems do.
+type shortWriter struct{}
+
+func (shortWriter) Write(p []byte) (int, error) { return len(p) / 2, nil }
+
+func TestSilentShortWriteIsAnError(t *testing.T) {
+	_, err := copyHashed(context.Background(), shortWriter{}, bytes.NewReader(make([]byte, 4096)))
+	if !errors.Is(err, io.ErrShortWrite) {
+		t.Fatalf("err = %v, want io.ErrShortWrite", err)
 	}
 }
