@@ -2,8 +2,13 @@ package target
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
 
 	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/encrypt"
 	"github.com/atocore/atocore-backup/internal/offsite"
 	"github.com/atocore/atocore-backup/validate"
 )
@@ -62,4 +67,60 @@ func RemoteValidate(ctx context.Context, t Target, stamp string, open Opening) (
 // RemotePrune applies a retention policy on t.
 func RemotePrune(ctx context.Context, t Target, opts backup.PruneOptions) (*backup.PruneResult, error) {
 	return offsite.Prune(ctx, remoteOf(t), opts)
+}
+
+// SealingFrom builds the encryption of a push from the usual settings:
+// recipient lines (age1..., ssh-ed25519 ..., ssh-rsa ...), a recipients
+// file in the format of `age -R`, or a file holding a passphrase. All
+// empty means plaintext copies. A passphrase excludes recipients (age
+// cannot mix them).
+func SealingFrom(recipients []string, recipientsFile, passphraseFile string) (Sealing, error) {
+	var s Sealing
+	if len(recipients) > 0 || recipientsFile != "" {
+		lines := append([]string(nil), recipients...)
+		if recipientsFile != "" {
+			data, err := os.ReadFile(recipientsFile)
+			if err != nil {
+				return s, fmt.Errorf("recipients file: %w", err)
+			}
+			lines = append(lines, strings.Split(string(data), "\n")...)
+		}
+		rs, err := encrypt.ParseRecipients(lines...)
+		if err != nil {
+			return s, err
+		}
+		s.Recipients = rs
+	}
+	if passphraseFile != "" {
+		if s.Recipients != nil {
+			return s, errors.New("a passphrase file and recipients exclude each other: age cannot mix a passphrase with recipients")
+		}
+		p, err := encrypt.PassphraseFromFile(passphraseFile)
+		if err != nil {
+			return s, err
+		}
+		s.Passphrase = p
+	}
+	return s, nil
+}
+
+// OpeningFrom builds the decryption of a pull or a remote validation from an
+// identity file (as `age -i` reads) and/or a passphrase file.
+func OpeningFrom(identityFile, passphraseFile string) (Opening, error) {
+	var o Opening
+	if identityFile != "" {
+		ids, err := encrypt.IdentitiesFromFile(identityFile)
+		if err != nil {
+			return o, err
+		}
+		o.Identities = ids
+	}
+	if passphraseFile != "" {
+		p, err := encrypt.PassphraseFromFile(passphraseFile)
+		if err != nil {
+			return o, err
+		}
+		o.Passphrase = p
+	}
+	return o, nil
 }

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/atocore/atocore-backup/backup"
-	"github.com/atocore/atocore-backup/encrypt"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/target"
 )
@@ -42,53 +41,12 @@ func (a *app) openTarget(ctx context.Context) (target.Target, int, bool) {
 // sealing builds the encryption of a push from --recipient,
 // --recipients-file and --passphrase-file.
 func (a *app) sealing() (target.Sealing, error) {
-	var s target.Sealing
-	if len(a.f.recipients) > 0 || a.f.recipientsFile != "" {
-		lines := append([]string(nil), a.f.recipients...)
-		if a.f.recipientsFile != "" {
-			data, err := os.ReadFile(a.f.recipientsFile)
-			if err != nil {
-				return s, fmt.Errorf("--recipients-file: %w", err)
-			}
-			lines = append(lines, strings.Split(string(data), "\n")...)
-		}
-		rs, err := encrypt.ParseRecipients(lines...)
-		if err != nil {
-			return s, err
-		}
-		s.Recipients = rs
-	}
-	if a.f.passphraseFile != "" {
-		if s.Recipients != nil {
-			return s, errors.New("--passphrase-file and --recipient/--recipients-file exclude each other: age cannot mix a passphrase with recipients")
-		}
-		p, err := encrypt.PassphraseFromFile(a.f.passphraseFile)
-		if err != nil {
-			return s, err
-		}
-		s.Passphrase = p
-	}
-	return s, nil
+	return target.SealingFrom(a.f.recipients, a.f.recipientsFile, a.f.passphraseFile)
 }
 
 // opening builds the decryption of a pull or remote validate.
 func (a *app) opening() (target.Opening, error) {
-	var o target.Opening
-	if a.f.ageIdentity != "" {
-		ids, err := encrypt.IdentitiesFromFile(a.f.ageIdentity)
-		if err != nil {
-			return o, err
-		}
-		o.Identities = ids
-	}
-	if a.f.passphraseFile != "" {
-		p, err := encrypt.PassphraseFromFile(a.f.passphraseFile)
-		if err != nil {
-			return o, err
-		}
-		o.Passphrase = p
-	}
-	return o, nil
+	return target.OpeningFrom(a.f.ageIdentity, a.f.passphraseFile)
 }
 
 func runPush(ctx context.Context, a *app) int {

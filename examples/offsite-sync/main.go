@@ -26,7 +26,6 @@ import (
 	"syscall"
 
 	"github.com/atocore/atocore-backup/backup"
-	"github.com/atocore/atocore-backup/encrypt"
 	"github.com/atocore/atocore-backup/target"
 	"github.com/atocore/atocore-backup/validate"
 )
@@ -92,35 +91,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return usage("%v", err)
 	}
-	var seal target.Sealing
-	var open target.Opening
-	if len(recipients) > 0 || *recipientsFile != "" {
-		if *recipientsFile != "" {
-			data, err := os.ReadFile(*recipientsFile)
-			if err != nil {
-				return usage("--recipients-file: %v", err)
-			}
-			recipients = append(recipients, strings.Split(string(data), "\n")...)
-		}
-		if seal.Recipients, err = encrypt.ParseRecipients(recipients...); err != nil {
-			return usage("%v", err)
-		}
+	seal, err := target.SealingFrom(recipients, *recipientsFile, *passphraseFile)
+	if err != nil {
+		return usage("%v", err)
 	}
-	if *passphraseFile != "" {
-		if seal.Recipients != nil {
-			return usage("--passphrase-file excludes --recipient/--recipients-file")
-		}
-		if seal.Passphrase, err = encrypt.PassphraseFromFile(*passphraseFile); err != nil {
-			return usage("%v", err)
-		}
-		open.Passphrase = seal.Passphrase
+	open, err := target.OpeningFrom(*identity, *passphraseFile)
+	if err != nil {
+		return usage("%v", err)
 	}
-	if *identity != "" {
-		if open.Identities, err = encrypt.IdentitiesFromFile(*identity); err != nil {
-			return usage("%v", err)
-		}
-	}
-
 	t, err := target.Open(ctx, *tgt, target.Options{KnownHostsFile: *knownHosts, KeyFile: *sshKey, UseAgent: *sshAgent})
 	if err != nil {
 		return failed(err)
