@@ -88,3 +88,16 @@ func TestOffsiteUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// remote list gives paths as list does: absolute paths on a local target.
+func TestRemoteListPathsAreAbsolute(t *testing.T) {
+	r := testutil.Root(t)
+	cli(t, nil, "create", "--root", r.Dir).want(t, 0)
+	tgtDir := t.TempDir()
+	cli(t, nil, "push", "--target", "file://"+tgtDir, "--root", r.Dir).want(t, 0)
+	l := cli(t, nil, "remote", "list", "--target", "file://"+tgtDir).want(t, 0).json(t)
+	p := l["backups"].([]any)[0].(map[string]any)["path"].(string)
+	if !strings.HasPrefix(p, tgtDir+"/snapshots/") {
+		t.Fatalf("remote list path %q, want under %s", p, tgtDir)
+	}
+}

@@ -38,6 +38,9 @@ func List(ctx context.Context, remote Remote) ([]RemoteSnapshot, error) {
 	out := []RemoteSnapshot{}
 	for _, s := range snaps {
 		e := RemoteSnapshot{Stamp: s.Stamp, Path: s.Path, Metadata: s.RawMetadata}
+		if p, ok := durable.OSPath(remote.FS, s.Path); ok {
+			e.Path = p // a local target: the path on this machine, as `list` gives
+		}
 		if s.Metadata != nil {
 			e.Kind, e.CreatedAt = s.Metadata.Kind, s.Metadata.CreatedAt
 		}
