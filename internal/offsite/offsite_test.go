@@ -329,3 +329,31 @@ func TestDamagedLocalSnapshotIsNotPushed(t *testing.T) {
 		t.Fatal("a damaged snapshot appeared on the target")
 	}
 }
+
+// A snapshot the target's retention removed is not pushed again.
+func TestPrunedOnTargetIsNotPushedAgain(t *testing.T) {
+	r := testutil.Root(t)
+	cfg := testutil.Config(r)
+	for i := range 2 {
+		at := time.Date(2026, 4, 1+i, 6, 0, 0, 0, time.UTC)
+		c := cfg
+		c.Now = func() time.Time { return at }
+		if _, err := backup.Create(context.Background(), c, backup.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remote := osRemote(t)
+	if _, err := Push(context.Background(), cfg, remote, PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Prune(context.Background(), remote, backup.PruneOptions{Policy: backup.Policy{}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Push(context.Background(), cfg, remote, PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Pushed) != 0 || len(res.Pruned) != 1 || res.Pruned[0] != "20260401T060000Z" {
+		t.Fatalf("push after a remote prune = %+v", res)
+	}
+}

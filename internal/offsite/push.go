@@ -56,6 +56,9 @@ type PushResult struct {
 	Target  string       `json:"target"`
 	Pushed  []PushedInfo `json:"pushed"`
 	Present []string     `json:"already_present"`
+	// Pruned lists snapshots pushed before and since removed by the
+	// target's retention: they are not sent again (unless named in Stamps).
+	Pruned []string `json:"pruned_on_target"`
 	// BytesSent counts bytes written to the remote, all snapshots together.
 	BytesSent int64 `json:"bytes_sent"`
 }
@@ -92,7 +95,7 @@ func Push(ctx context.Context, cfg backup.Config, remote Remote, opts PushOption
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
-	res := &PushResult{Target: remote.URL, Pushed: []PushedInfo{}, Present: []string{}}
+	res := &PushResult{Target: remote.URL, Pushed: []PushedInfo{}, Present: []string{}, Pruned: []string{}}
 	st := loadState(cfg.FS, cfg.BackupDir, remote.URL)
 	p := &pusher{cfg: cfg, remote: remote, opts: opts, state: st, res: res}
 	for _, s := range local {
@@ -101,6 +104,10 @@ func Push(ctx context.Context, cfg backup.Config, remote Remote, opts PushOption
 		}
 		if _, err := remote.FS.Stat(snapshot.Dir(remote.Root, s.Stamp)); err == nil {
 			res.Present = append(res.Present, s.Stamp)
+			continue
+		}
+		if opts.Stamps == nil && slices.Contains(st.Pushed, s.Stamp) {
+			res.Pruned = append(res.Pruned, s.Stamp)
 			continue
 		}
 		info, err := p.push(ctx, s)

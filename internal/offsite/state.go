@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/afero"
 
@@ -17,6 +18,9 @@ import (
 // keepEntries bounds the push state: only recent snapshots are link sources.
 const keepEntries = 8
 
+// maxPushed bounds the list of pushed stamps (years of daily pushes).
+const maxPushed = 4000
+
 // pushState remembers, per target, which remote file holds which plaintext
 // (by digest) under which keys. It lives in the local backup directory,
 // which already holds the plaintext; the target learns nothing from it.
@@ -25,6 +29,9 @@ type pushState struct {
 	path    string
 	Target  string        `json:"target"`
 	Entries []*stateEntry `json:"entries"` // oldest first
+	// Pushed lists every stamp pushed to this target: one the target no
+	// longer has was removed by its own retention and is not sent again.
+	Pushed []string `json:"pushed"`
 }
 
 type stateEntry struct {
@@ -42,6 +49,7 @@ func loadState(fsys afero.Fs, backupDir, target string) *pushState {
 		var saved pushState
 		if json.Unmarshal(data, &saved) == nil && saved.Target == target {
 			st.Entries = saved.Entries
+			st.Pushed = saved.Pushed
 		}
 	}
 	return st
@@ -58,6 +66,12 @@ func (st *pushState) latest(r Remote, rfs afero.Fs, root string) *stateEntry {
 }
 
 func (st *pushState) add(e *stateEntry) {
+	if !slices.Contains(st.Pushed, e.Stamp) {
+		st.Pushed = append(st.Pushed, e.Stamp)
+		if len(st.Pushed) > maxPushed {
+			st.Pushed = st.Pushed[len(st.Pushed)-maxPushed:]
+		}
+	}
 	st.Entries = append(st.Entries, e)
 	if len(st.Entries) > keepEntries {
 		st.Entries = st.Entries[len(st.Entries)-keepEntries:]
