@@ -129,8 +129,16 @@ func (c *creation) copyChroma(ctx context.Context, meta *Metadata) error {
 		}
 		defer unlock()
 	}
-	files, dirs, err := listChroma(c.cfg.ChromaPath)
+	// The Chroma path may be a symbolic link (to a volume): read through it.
+	chromaRoot, err := filepath.EvalSymlinks(c.cfg.ChromaPath)
 	if err != nil {
+		return fmt.Errorf("Chroma directory %s: %w", c.cfg.ChromaPath, err)
+	}
+	files, dirs, err := listChroma(chromaRoot)
+	if err != nil {
+		return err
+	}
+	if err := c.mkdir(snapshot.ChromaDir); err != nil {
 		return err
 	}
 	for _, d := range dirs {
@@ -160,7 +168,7 @@ func (c *creation) copyChroma(ctx context.Context, meta *Metadata) error {
 		dbDst := filepath.Join(c.staging, snapshot.ChromaDir, snapshot.ChromaDBName)
 		_ = c.fs.Remove(dbDst)
 		c.unmarkLinked(path.Join(snapshot.ChromaDir, snapshot.ChromaDBName))
-		dbRes, err := c.copyDatabase(ctx, filepath.Join(c.cfg.ChromaPath, snapshot.ChromaDBName), path.Join(snapshot.ChromaDir, snapshot.ChromaDBName))
+		dbRes, err := c.copyDatabase(ctx, filepath.Join(chromaRoot, snapshot.ChromaDBName), path.Join(snapshot.ChromaDir, snapshot.ChromaDBName))
 		if err != nil {
 			return err
 		}
@@ -218,7 +226,7 @@ func (c *creation) copyChroma(ctx context.Context, meta *Metadata) error {
 		meta.ChromaFilesCopied++
 		meta.ChromaBytesWritten += dbRes.digest.Size
 	}
-	c.addChromaFile(path.Join(snapshot.ChromaDir, snapshot.ChromaDBName), dbRes, liveMode(filepath.Join(c.cfg.ChromaPath, snapshot.ChromaDBName)), dbSrc)
+	c.addChromaFile(path.Join(snapshot.ChromaDir, snapshot.ChromaDBName), dbRes, liveMode(filepath.Join(chromaRoot, snapshot.ChromaDBName)), dbSrc)
 	c.setSourceWAL(path.Join(snapshot.ChromaDir, snapshot.ChromaDBName), dbWAL)
 	p := filepath.Join(c.final, snapshot.ChromaDir)
 	meta.IncludeChroma = true

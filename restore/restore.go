@@ -109,6 +109,33 @@ type restorer struct {
 	meta     *snapshot.Metadata
 	manifest map[string]snapshot.File // nil for snapshots without a manifest
 	owners   map[string]owner         // of the live paths, read before any change
+	// interrupted is set when a previous restore died during its Chroma
+	// swap: the live Chroma directory is half old, half new, and that
+	// restore's own pre-restore snapshot holds what was there before.
+	interrupted bool
+}
+
+// removeStaleTemps removes the staged copies a killed restore left beside
+// the live database and registry (they are never the live data), and
+// notes a Chroma swap that was interrupted.
+func (r *restorer) removeStaleTemps() {
+	for _, live := range []string{r.cfg.DBPath, r.cfg.RegistryPath} {
+		if live == "" {
+			continue
+		}
+		pattern := filepath.Join(filepath.Dir(live), "."+filepath.Base(live)+".restore-*")
+		matches, _ := filepath.Glob(pattern)
+		for _, m := range matches {
+			sqlitedb.RemoveWithSidecars(m)
+		}
+	}
+	if r.cfg.ChromaPath != "" {
+		if _, err := os.Stat(filepath.Join(r.cfg.ChromaPath, stagingName)); err == nil {
+			r.interrupted = true
+			r.res.Warnings = append(r.res.Warnings, "interrupted_restore: a previous restore stopped while swapping the Chroma directory; "+
+				"this restore replaces it, and its pre-restore snapshot leaves Chroma out (the earlier restore's pre-restore snapshot holds it)")
+		}
+	}
 }
 
 // checkRegistry refuses a snapshot with a registry when no registry path is
@@ -167,6 +194,7 @@ func (r *restorer) run(ctx context.Context) error {
 		"chroma":   ownerOf(r.cfg.ChromaPath, 0o700),
 	}
 
+	r.removeStaleTemps()
 	// Stage: copy everything next to where it goes (same filesystem),
 	// database and Chroma at once on two cores, each file's digest checked
 	// against the manifest as it is copied. Nothing live has changed yet,
@@ -306,14 +334,14 @@ func (r *restorer) preSnapshot(ctx context.Context, withChroma bool) error {
 		return nil // a fresh machine: nothing to protect
 	}
 	includeChroma := false
-	if withChroma {
+	if withChroma && !r.interrupted {
 		_, err := os.Stat(filepath.Join(r.cfg.ChromaPath, snapshot.ChromaDBName))
 		includeChroma = err == nil
 	}
 	meta, err := backup.Create(ctx, r.cfg, backup.CreateOptions{Kind: backup.KindPreRestore, IncludeChroma: includeChroma, Lock: r.opts.Lock})
 	if err != nil {
 		return fmt.Errorf("pre-restore safety snapshot failed, nothing was changed: %w; "+
-			"if the live database is damaged beyond copying, rerun with --no-pre-snapshot", err)
+			"if the live state is damaged beyond copying (or an earlier pre-restore snapshot already holds it), rerun with --no-pre-snapshot", err)
 	}
 	r.res.PreRestoreSnapshot = &meta.Stamp
 	return nil

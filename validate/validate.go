@@ -152,6 +152,11 @@ func (v *run) walk() error {
 		if rerr != nil {
 			return rerr
 		}
+		if !info.Mode().IsRegular() {
+			// Snapshots hold regular files only; a link could make a
+			// restore read (and copy into the live state) anything.
+			v.fail(CodeManifestMismatch, "%s is not a regular file (%s)", filepath.ToSlash(rel), info.Mode().Type())
+		}
 		v.files[filepath.ToSlash(rel)] = info
 		return nil
 	})
