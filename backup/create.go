@@ -288,7 +288,8 @@ func (c *creation) run(ctx context.Context, start time.Time) (*Metadata, error) 
 		}
 		hint := ""
 		if res.Has(validate.CodeDBIntegrity) {
-			hint = fmt.Sprintf("; the LIVE database may be damaged: check it with sqlite3 %s 'PRAGMA integrity_check'", c.cfg.DBPath)
+			hint = fmt.Sprintf("; the copy fails integrity_check, so the LIVE database (or the backup disk) may be damaged: "+
+				"check it with sqlite3 %s 'PRAGMA integrity_check'", c.cfg.DBPath)
 		}
 		return meta, fmt.Errorf("snapshot %s failed validation (kept for inspection in %s)%s: %w", c.stamp, meta.BackupRoot, hint, res.Err())
 	}

@@ -72,7 +72,7 @@ func (e *URLError) Error() string {
 // *URLError.
 func ParseURL(raw string) (URL, error) {
 	bad := func(reason string) (URL, error) {
-		return URL{}, &URLError{URL: redactURL(raw), Reason: reason}
+		return URL{}, &URLError{URL: redactQuery(redactURL(raw)), Reason: reason}
 	}
 	if raw == "" {
 		return bad("empty address")
@@ -93,7 +93,7 @@ func ParseURL(raw string) (URL, error) {
 	if err != nil {
 		reason := "not a valid URL"
 		var ue *url.Error
-		if errors.As(err, &ue) && redactURL(raw) == raw {
+		if errors.As(err, &ue) && redactQuery(redactURL(raw)) == raw {
 			reason += " (" + ue.Err.Error() + ")"
 		}
 		return bad(reason)
@@ -191,4 +191,13 @@ func redactURL(raw string) string {
 		return raw
 	}
 	return raw[:i] + userinfo[:colon] + ":xxxxx" + raw[i+at:]
+}
+
+// redactQuery hides a query and a fragment, which are never part of a
+// target address and may carry a secret (?password=...).
+func redactQuery(raw string) string {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		return raw[:i] + raw[i:i+1] + "xxxxx"
+	}
+	return raw
 }
