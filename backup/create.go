@@ -588,16 +588,7 @@ func (c *creation) moveToFailed() error {
 // anyway (a database can only be compared by copying it consistently);
 // this saves space, not time. Failures leave the copy in place.
 func (c *creation) dedupe(ctx context.Context, meta *Metadata) {
-	snaps, err := ListDir(ctx, c.fs, c.cfg.BackupDir)
-	if err != nil {
-		return
-	}
-	var prev *previous
-	for i := len(snaps) - 1; i >= 0 && prev == nil; i-- {
-		if m := snaps[i].Metadata; m != nil && m.Validated {
-			prev = readPrevious(c.fs, snaps[i].Path)
-		}
-	}
+	prev := c.previousSnapshot(ctx)
 	if prev == nil {
 		return
 	}
