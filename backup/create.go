@@ -83,7 +83,7 @@ func Create(ctx context.Context, cfg Config, opts CreateOptions) (*Metadata, err
 		}
 		defer l.Release()
 	}
-	c := &creation{cfg: cfg, opts: opts, fs: cfg.FS}
+	c := &creation{cfg: cfg, opts: opts, fs: cfg.FS, chromaCopied: make(chan struct{})}
 	if err := RemoveLeftovers(cfg.FS, cfg.BackupDir); err != nil {
 		return nil, fmt.Errorf("create: %w", err)
 	}
@@ -128,6 +128,12 @@ type creation struct {
 	mu     sync.Mutex
 	files  []snapshot.File
 	linked map[string]bool // snapshot files hardlinked from a validated snapshot
+	// checked names database copies that passed integrity_check as soon as
+	// they were written; their digest was computed from the same file.
+	checked map[string]bool
+	// chromaCopied is closed when the Chroma copy has ended (or was never
+	// started); see hashAndCheck.
+	chromaCopied chan struct{}
 
 	prevOnce sync.Once
 	prev     *previous
@@ -171,9 +177,12 @@ func (c *creation) markLinked(rel string) {
 	c.mu.Unlock()
 }
 
+// unmarkLinked forgets what was known of rel (linked or checked) before
+// it is copied again.
 func (c *creation) unmarkLinked(rel string) {
 	c.mu.Lock()
 	delete(c.linked, rel)
+	delete(c.checked, rel)
 	c.mu.Unlock()
 }
 
@@ -228,12 +237,16 @@ func (c *creation) run(ctx context.Context, start time.Time) (*Metadata, error) 
 	})
 	if c.opts.IncludeChroma {
 		wg.Go(func() {
+			defer close(c.chromaCopied)
 			t0 := time.Now()
 			defer func() { c.cfg.Logger.Debug("chroma copied", "duration", time.Since(t0), "err", chromaErr) }()
 			if chromaErr = c.copyChroma(ctx, meta); chromaErr != nil {
 				cancel(chromaErr)
 			}
 		})
+	}
+	if !c.opts.IncludeChroma {
+		close(c.chromaCopied)
 	}
 	regErr := c.copyRegistry(ctx, meta)
 	wg.Wait()
@@ -262,7 +275,7 @@ func (c *creation) run(ctx context.Context, start time.Time) (*Metadata, error) 
 	// doubling the cost. `validate` re-reads every byte.
 	res, err := validate.Dir(ctx, c.fs, c.staging, c.stamp, validate.Options{
 		SkipDigest: func(rel string) bool { return rel != snapshot.MetadataFile },
-		KnownGood:  c.isLinked,
+		KnownGood:  c.knownGood,
 	})
 	if err != nil {
 		return nil, err
@@ -452,11 +465,7 @@ func (c *creation) onlineCopy(ctx context.Context, live, dst string) (durable.Di
 		if err != nil {
 			return durable.Digest{}, "", fmt.Errorf("copy database %s: %w", live, err)
 		}
-		if err := os.Chmod(p, 0o600); err != nil {
-			return durable.Digest{}, "", err
-		}
-		// SQLite synced the copy when it committed it.
-		d, err := durable.HashFile(ctx, c.fs, dst)
+		d, err := c.hashAndCheck(ctx, dst, p, func() (durable.Digest, error) { return durable.HashFile(ctx, c.fs, dst) })
 		return d, mode, err
 	}
 	tmp, err := os.MkdirTemp("", "atocore-backup-")
@@ -474,8 +483,43 @@ func (c *creation) onlineCopy(ctx context.Context, live, dst string) (durable.Di
 		return durable.Digest{}, "", err
 	}
 	defer f.Close()
-	d, err := durable.CopyFile(ctx, c.fs, dst, f, 0o600)
+	d, err := c.hashAndCheck(ctx, dst, tp, func() (durable.Digest, error) { return durable.CopyFile(ctx, c.fs, dst, f, 0o600) })
 	return d, mode, err
+}
+
+// hashAndCheck runs digest (which reads the database copy at dst, or
+// writes it there) and integrity_check of the same bytes at the OS path p
+// at the same time, and marks dst checked when it passed. A copy that
+// fails is left for validation to report.
+//
+// integrity_check of the main database is the longest step of a create:
+// it starts as soon as the copy exists and keeps a core to itself, while
+// the database's digest waits for the Chroma copy to leave the other core.
+func (c *creation) hashAndCheck(ctx context.Context, dst, p string, digest func() (durable.Digest, error)) (durable.Digest, error) {
+	var ic sqlitedb.Integrity
+	var icErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { ic, icErr = sqlitedb.IntegrityCheck(ctx, p) })
+	if dst == filepath.Join(c.staging, filepath.FromSlash(snapshot.DBFile)) {
+		select {
+		case <-c.chromaCopied:
+		case <-ctx.Done():
+		}
+	}
+	d, err := digest()
+	wg.Wait()
+	if err != nil {
+		return durable.Digest{}, err
+	}
+	if icErr != nil {
+		return durable.Digest{}, icErr
+	}
+	if ic.OK {
+		if rel, rerr := filepath.Rel(c.staging, dst); rerr == nil {
+			c.markChecked(filepath.ToSlash(rel))
+		}
+	}
+	return d, nil
 }
 
 // copyRegistry copies the project registry when it exists. Its content is
@@ -626,4 +670,21 @@ func (c *creation) isLinked(rel string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.linked[rel]
+}
+
+func (c *creation) markChecked(rel string) {
+	c.mu.Lock()
+	if c.checked == nil {
+		c.checked = map[string]bool{}
+	}
+	c.checked[rel] = true
+	c.mu.Unlock()
+}
+
+// knownGood names the files validation need not read again: hardlinks to a
+// validated snapshot, and database copies already checked (markChecked).
+func (c *creation) knownGood(rel string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.linked[rel] || c.checked[rel]
 }
