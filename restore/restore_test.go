@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/afero"
 	_ "modernc.org/sqlite"
 
 	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/sample"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/testutil"
@@ -410,6 +412,47 @@ func TestDamagedPythonSnapshotIsRefused(t *testing.T) {
 	before := snapshotState(t, r)
 	_, err := restore.Run(context.Background(), testutil.Config(r), "20260407T060000Z", confirmed)
 	if err == nil || !strings.Contains(err.Error(), "db_integrity_check_failed") {
+		t.Fatalf("err = %v", err)
+	}
+	assertUnchanged(t, r, before)
+}
+
+// A snapshot whose database was damaged and whose manifest was rewritten
+// to match (so only integrity_check can tell) is refused while staged,
+// before anything live changes, with the validation code that says why.
+func TestDamagedDatabaseWithMatchingManifestIsRefused(t *testing.T) {
+	r := testutil.Root(t)
+	snap := testutil.Create(t, r, backup.CreateOptions{})
+	dbFile := filepath.Join(snap.BackupRoot, "db", "atocore.db")
+	testutil.Corrupt(t, dbFile, 4096, 16)
+	mpath := filepath.Join(snap.BackupRoot, snapshot.ManifestFile)
+	data, err := os.ReadFile(mpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := snapshot.DecodeManifest(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := durable.HashFile(context.Background(), afero.NewOsFs(), dbFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range m.Files {
+		if m.Files[i].Path == snapshot.DBFile {
+			m.Files[i].SHA256, m.Files[i].Size = d.SHA256, d.Size
+		}
+	}
+	if data, err = m.Encode(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mpath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	marker(t, r)
+	before := snapshotState(t, r)
+	_, err = restore.Run(context.Background(), testutil.Config(r), snap.Stamp, confirmed)
+	if err == nil || !strings.Contains(err.Error(), "db_integrity_check_failed") || !strings.Contains(err.Error(), "nothing was changed") {
 		t.Fatalf("err = %v", err)
 	}
 	assertUnchanged(t, r, before)
