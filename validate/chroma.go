@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 
 	"io"
 	"path"
@@ -232,6 +233,9 @@ func (v *run) checkLinkLists(rel string, cur, unit, size int64, bad func(string,
 	buf := make([]byte, 64<<10)
 	for i := int64(0); i < cur; i++ {
 		if err := binary.Read(r, binary.LittleEndian, &n); err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				return bad("read link_lists.bin: %v", err)
+			}
 			return bad("link_lists.bin ends after %d of %d elements", i, cur)
 		}
 		if int64(n)%unit != 0 || r.n+int64(n) > size {

@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/spf13/afero"
 
@@ -47,7 +48,8 @@ type PushOptions struct {
 	// Stamps limits the push to these snapshots; nil means every local
 	// snapshot the remote lacks.
 	Stamps []string
-	// Progress, when set, is called with the bytes sent so far.
+	// Progress, when set, is called with the number of bytes sent since its
+	// previous call (never by two goroutines at once).
 	Progress func(sent int64)
 }
 
@@ -130,6 +132,8 @@ type pusher struct {
 	opts   PushOptions
 	state  *pushState
 	res    *PushResult
+
+	progressMu sync.Mutex
 }
 
 // journal is the record of finished files of one incoming snapshot.
@@ -199,15 +203,38 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	if sess.keyFile != nil {
 		entry.KeyFile = encryptKeyFile
 	}
-	var remoteFiles []snapshot.File
-	for _, f := range files {
+	// Files already on the target (resumed, or linked to the previous
+	// pushed snapshot) are recorded at once; the others are uploaded
+	// uploadStreams at a time.
+	remoteFiles := make([]snapshot.File, len(files))
+	var uploads []int
+	var mu sync.Mutex // guards jr, info, entry and remoteFiles from here on
+	record := func(i int, done snapshot.File) error {
+		mu.Lock()
+		defer mu.Unlock()
+		f := files[i]
+		done.Mode = f.Mode
+		jr.Files[done.Path] = done
+		if err := writeJournal(rfs, incoming, jr); err != nil {
+			return err
+		}
+		remoteFiles[i] = done
+		if f.SHA256 != "" {
+			entry.Files[f.SHA256] = done
+		}
+		return nil
+	}
+	remoteName := func(f snapshot.File) string {
+		if sess.enc != nil {
+			return f.Path + sess.enc.Suffix()
+		}
+		return f.Path
+	}
+	for i, f := range files {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		rel := f.Path
-		if sess.enc != nil {
-			rel += sess.enc.Suffix()
-		}
+		rel := remoteName(f)
 		dst := filepath.Join(incoming, filepath.FromSlash(rel))
 		var done snapshot.File
 		switch {
@@ -219,23 +246,31 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 			done.Path = rel
 			info.Linked++
 		default:
-			d, err := p.upload(ctx, sess, filepath.Join(s.Path, filepath.FromSlash(f.Path)), dst, f.SHA256)
-			if err != nil {
-				return nil, err
+			if err := rfs.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+				return nil, fmt.Errorf("create %s on the target: %w", filepath.Dir(dst), err)
 			}
-			done = snapshot.File{Path: rel, Size: d.Size, SHA256: d.SHA256}
-			info.Sent++
-			info.BytesSent += d.Size
+			uploads = append(uploads, i)
+			continue
 		}
-		done.Mode = f.Mode
-		jr.Files[rel] = done
-		if err := writeJournal(rfs, incoming, jr); err != nil {
+		if err := record(i, done); err != nil {
 			return nil, err
 		}
-		remoteFiles = append(remoteFiles, done)
-		if f.SHA256 != "" {
-			entry.Files[f.SHA256] = done
+	}
+	err = p.uploadAll(ctx, uploads, func(ctx context.Context, i int) error {
+		f := files[i]
+		rel := remoteName(f)
+		d, err := p.upload(ctx, sess, filepath.Join(s.Path, filepath.FromSlash(f.Path)), filepath.Join(incoming, filepath.FromSlash(rel)), f.SHA256)
+		if err != nil {
+			return err
 		}
+		mu.Lock()
+		info.Sent++
+		info.BytesSent += d.Size
+		mu.Unlock()
+		return record(i, snapshot.File{Path: rel, Size: d.Size, SHA256: d.SHA256})
+	})
+	if err != nil {
+		return nil, err
 	}
 	if sess.enc != nil {
 		rm := RemoteManifest{FormatVersion: 1, Stamp: s.Stamp, Encrypted: true, Recipients: []string{}, Files: remoteFiles}
@@ -361,11 +396,43 @@ func (p *pusher) link(prev *stateEntry, f snapshot.File, dst string) bool {
 // upload sends one local file (encrypting it when the session does) to
 // dst.part, syncs it, renames it to dst, and returns the size and SHA-256
 // of what the remote holds.
+// uploadStreams is how many files a push uploads at once: encryption,
+// hashing and SSH's own cipher keep a core busy per stream, and two
+// streams keep both cores of a small server busy where one left one idle
+// (bench/push.sh).
+const uploadStreams = 2
+
+// uploadAll runs up(i) for every i of idx, uploadStreams at a time, and
+// returns the first error (the others are then cancelled).
+func (p *pusher) uploadAll(ctx context.Context, idx []int, up func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(uploadStreams, len(idx)) {
+		wg.Go(func() {
+			for i := range next {
+				if err := up(ctx, i); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+feed:
+	for _, i := range idx {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
 func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain string) (durable.Digest, error) {
 	rfs := p.remote.FS
-	if err := rfs.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return durable.Digest{}, fmt.Errorf("create %s on the target: %w", filepath.Dir(dst), err)
-	}
 	in, err := p.cfg.FS.Open(src)
 	if err != nil {
 		return durable.Digest{}, err
@@ -412,9 +479,13 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain 
 	return durable.Digest{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
+// progress reports n more bytes sent; uploads run at once, the callback
+// is called by one at a time.
 func (p *pusher) progress(n int64) {
 	if p.opts.Progress != nil {
+		p.progressMu.Lock()
 		p.opts.Progress(n)
+		p.progressMu.Unlock()
 	}
 }
 
@@ -452,6 +523,7 @@ func renameReplace(rfs afero.Fs, oldname, newname string) error {
 
 func writeRemote(rfs afero.Fs, name string, data []byte) error {
 	tmp := name + partSuffix
+	_ = rfs.Remove(tmp) // a push cut off while writing it left it
 	if _, err := writeStream(rfs, tmp, bytesReader(data)); err != nil {
 		_ = rfs.Remove(tmp)
 		return fmt.Errorf("write %s on the target: %w", name, err)
