@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestEndToEnd runs the whole comparison at 4 MiB, one run, every tool
+// installed: about a minute. It only runs with ATOCORE_BENCH_COMPARE=1,
+// so that go test ./bench/... stays fast.
+func TestEndToEnd(t *testing.T) {
+	if os.Getenv("ATOCORE_BENCH_COMPARE") != "1" {
+		t.Skip("set ATOCORE_BENCH_COMPARE=1 to run the whole comparison at 4 MiB (about a minute)")
+	}
+	out := t.TempDir()
+	var stderr bytes.Buffer
+	code := run(context.Background(), []string{"-sizes", "4", "-runs", "1", "-out", out}, &stderr)
+	t.Logf("stderr:\n%s", stderr.String())
+	if code != exitOK {
+		t.Fatalf("exit code %d; want 0", code)
+	}
+	res, err := readResults(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range allOps {
+		found := false
+		for _, m := range res.Measurements {
+			if m.Tool == toolOurs && m.Op == o && m.ok() && m.WallSeconds > 0 {
+				found = true
+			}
+			if o.network() && m.Op == o && m.ok() && m.SentBytes <= 0 {
+				t.Errorf("%s %s: no bytes sent through the proxy", m.Tool, o)
+			}
+		}
+		if !found {
+			t.Errorf("no successful measurement of ours' %s", o)
+		}
+	}
+	for _, tool := range res.Config.Tools {
+		n := 0
+		for _, m := range res.Measurements {
+			if m.Tool == tool {
+				n++
+			}
+		}
+		spec, _ := specFor(tool)
+		if n != len(spec.ops) {
+			t.Errorf("%s: %d measurements; want one per operation, %d", tool, n, len(spec.ops))
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(out, "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "| full backup | ours |") {
+		t.Errorf("results.md has no row for ours' full backup:\n%s", md)
+	}
+	svg, err := os.ReadFile(filepath.Join(out, "compare.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := panels(t, svg); len(got) != len(allOps) {
+		t.Errorf("compare.svg has %d panels; want %d", len(got), len(allOps))
+	}
+
+	// -plot-only redraws the same report from results.json.
+	if err := os.Remove(filepath.Join(out, "results.md")); err != nil {
+		t.Fatal(err)
+	}
+	if code := run(context.Background(), []string{"-plot-only", "-out", out}, &stderr); code != exitOK {
+		t.Fatalf("-plot-only: exit code %d", code)
+	}
+	again, err := os.ReadFile(filepath.Join(out, "results.md"))
+	if err != nil || !bytes.Equal(again, md) {
+		t.Errorf("-plot-only wrote a different results.md (%v)", err)
+	}
+}

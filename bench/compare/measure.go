@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+)
+
+// round times o for every tool that takes part, in this run's order.
+func (b *bench) round(ctx context.Context, e *runEnv, o op, order []string, tools map[string]tool, broken map[string]string, run int) {
+	pos := 0
+	for _, name := range order {
+		if spec, _ := specFor(name); !spec.supports(o) {
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		pos++
+		m := measurement{SizeMiB: e.root.size, Run: run + 1, Position: pos, Tool: name, Op: o}
+		if why, ok := broken[name]; ok {
+			m.Error = "skipped: " + why
+		} else {
+			b.measure(ctx, e, tools[name], &m)
+		}
+		if ctx.Err() != nil {
+			return // interrupted: a half-run command is no measurement
+		}
+		if !m.ok() && (o == opFull || o == opPushFull) {
+			broken[name] = "its " + o.title() + " failed"
+		}
+		b.record(m)
+	}
+}
+
+// measure prepares, times and checks one step.
+func (b *bench) measure(ctx context.Context, e *runEnv, t tool, m *measurement) {
+	st, err := t.step(ctx, m.Op)
+	if err != nil {
+		m.Error = err.Error()
+		return
+	}
+	m.Command = st.cmd.String()
+	before, _ := diskUsage(st.dest...)
+	var up0, down0 int64
+	var cpu0 time.Duration
+	if m.Op.network() {
+		_ = b.net.settle()
+		up0, down0 = b.net.proxy.counts()
+		cpu0, _ = b.net.serverCPU()
+	}
+	syscall.Sync() // nobody pays for another's write-back
+	m.Started = time.Now().UTC().Format(time.RFC3339)
+	out := b.r.run(ctx, fmt.Sprintf("%s-%s-%s", e.label, m.Tool, m.Op), st.cmd)
+	if m.Op.network() {
+		if err := b.net.settle(); err != nil {
+			b.say("warning: %s %s: %v: bytes sent may be short", m.Tool, m.Op, err)
+		}
+		up1, down1 := b.net.proxy.counts()
+		cpu1, _ := b.net.serverCPU()
+		m.SentBytes, m.ReceivedBytes = up1-up0, down1-down0
+		m.ServerCPUSeconds = (cpu1 - cpu0).Seconds()
+	}
+	after, _ := diskUsage(st.dest...)
+	m.WallSeconds = out.wall.Seconds()
+	m.UserSeconds, m.SysSeconds = out.user.Seconds(), out.sys.Seconds()
+	m.MaxRSSKiB, m.IOWriteBytes = out.maxRSSKiB, out.ioWrite
+	m.DiskGrowthBytes = after - before
+	switch {
+	case out.err != nil:
+		m.Error = out.err.Error()
+	case st.verify != nil:
+		if err := st.verify(out, m); err != nil {
+			m.Error = "after a clean exit: " + err.Error()
+		}
+	}
+	for _, p := range st.cleanup {
+		_ = os.RemoveAll(p)
+	}
+}
+
+// record prints one measurement and keeps it when its operation is chosen.
+func (b *bench) record(m measurement) {
+	if !m.ok() {
+		b.failures++
+		b.say("FAILED %s %s (%d MiB, run %d): %s", m.Tool, m.Op.title(), m.SizeMiB, m.Run, m.Error)
+	} else {
+		where := fmt.Sprintf("%d MiB run %d: %-16s %-10s", m.SizeMiB, m.Run, m.Op.title(), m.Tool)
+		line := fmt.Sprintf("%s %7.2f s  cpu %6.2f s  rss %6.1f MiB  written %8.1f MiB",
+			where, m.WallSeconds, m.cpuSeconds(), float64(m.MaxRSSKiB)/1024, mib(float64(m.DiskGrowthBytes)))
+		if m.Op.network() {
+			line += fmt.Sprintf("  sent %8.1f MiB", mib(float64(m.SentBytes)))
+		}
+		b.say("%s", line)
+	}
+	if b.selected(m.Op) {
+		b.res.Measurements = append(b.res.Measurements, m)
+	}
+}
+
+func mib(bytes float64) float64 { return bytes / (1 << 20) }
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

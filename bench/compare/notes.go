@@ -1,0 +1,35 @@
+package main
+
+import "fmt"
+
+// methodNotes say how every figure of the report is obtained and where it
+// is approximate. They go into results.json and results.md.
+var methodNotes = []string{
+	"Order: within each operation the tools run one after the other, in an order rotated by run/2 and reversed on odd runs, so that drift on the machine hits all of them. An untimed sync runs before every timed command; every file of the root is read once at the start of each phase, so the page cache is warm (as on a server where the data is in use).",
+	"Phases: each run has a local phase (full backup, change, incremental, check, restore) and a push phase (push full, change, push incremental), each with fresh repositories, copies and remote directories. The change step is bench/change -chroma 0.01 -rows 0.01 (1% of the Chroma bytes, whole segments first, and 1% of the database rows), followed by a 1.1 s wait (ours copies files modified within the second before a snapshot starts). It runs once per phase, before that phase's incrementals, so all tools of a phase back up the same content; the push phase has its own so that the local repositories are deleted before the remote copies are made, and each tool's remote copy is deleted after its push incremental (peak disk about 7x the data size instead of 10.5x).",
+	"ours: atocore-backup create --include-chroma (validation included) into ROOT/backups; check = validate STAMP; restore = restore STAMP --confirm-service-stopped --no-pre-snapshot of the latest snapshot over a scratch copy of the live paths (--db-path, --registry-path, --chroma-path point into it, so ours warns that the paths differ from the snapshot's source); push = push to a fresh sftp:// directory, age-encrypted to a throwaway X25519 recipient. The push phase's snapshots are made untimed.",
+	"sqlite3+cp: sqlite3 DB \".backup OUT/atocore.db\" && cp -a REGISTRY CHROMA OUT/ && sync. It has no incremental: its incremental is another full copy into a new directory. Check = PRAGMA integrity_check + openssl dgst -sha256 of every file (there are no stored digests to compare with). Restore = remove the old WAL sidecars and Chroma directory, cp -a back over a scratch copy of the live paths, sync, integrity_check.",
+	"restic and borg back up ROOT/data and ROOT/config, copying the live SQLite file as it is: not crash-consistent on a running server (ours and sqlite3+cp use SQLite's online backup); fine here, where nothing writes during a backup. restic: repository format 2 (compression auto), check --read-data, restore latest into an empty directory. borg: repokey-blake2 with the default lz4 compression, check --verify-data, extract into an empty directory. Repository init is untimed. Their push full/incremental are backups into an sftp: repository (restic, through ssh -s sftp) or an ssh:// repository served by borg serve, on the loopback sshd.",
+	"rsync: rsync -aH -e ssh of ours' snapshots directory to a fresh remote directory, plaintext at rest (ours' push is age-encrypted). The incremental runs once the directory holds the second snapshot: -H recreates the unchanged Chroma files as hardlinks instead of sending them; the new database copy is a new file, sent whole.",
+	"The loopback sshd (OpenSSH, throwaway keys, internal-sftp) sets SHLVL=1 in its sessions so that the user's login shell does not read ~/.bashrc: on the development machine that file costs about a second per connection, which would be charged to rsync and borg (their remote side starts through the shell) and not to sftp clients. The server shares the machine with the clients: loopback has no network latency or bandwidth limit, so push times are a lower bound.",
+	"Restores: every tool restores its latest backup (the incremental, or the full when no incremental ran), which all hold the root as it is after the change step; each restored tree is checked untimed against the live root's file names and sizes.",
+	"Wall time: from start to exit of the client command. Peak RSS: ru_maxrss from wait4, for a pipeline (sh -c) the largest single process among those waited for. CPU s: user + system time of the command and its waited-for descendants (ssh included). Server-side processes (sshd, internal-sftp, the remote rsync, borg serve) are in neither; their CPU time is the server CPU s column (growth of sshd's cutime + cstime, 10 ms resolution).",
+	"Bytes written: growth of the disk usage (st_blocks x 512, a hardlinked inode counted once) of the destination: ours' backup directory (and, for push, the remote directory), the copy directory, the repository plus its cache or base directory, the remote directory, the restore target. A restore over an existing copy (ours, sqlite3+cp) replaces files, so its growth is about 0; disk writes MiB is what the client processes wrote (rusage ru_oublock x 512: page-cache writes when made, server side excluded).",
+	"Bytes sent: bytes from client to server through an in-process TCP proxy between every client and the loopback sshd (SSH framing and encryption included), measured the same way for every tool; ours' own bytes_sent (payload) is reported_sent_bytes in results.json.",
+	"Ratios: ours ÷ tool is ours' median wall time divided by the tool's (below 1: ours is faster); tool ÷ ours is the inverse (above 1: ours is faster). Medians are over the successful runs; peak RSS is the largest of them.",
+}
+
+// notes returns the method notes and what is particular to this run.
+func notes(res *results) []string {
+	n := append([]string{}, methodNotes...)
+	if res.Interrupted {
+		n = append(n, "The run was interrupted: some operations have fewer runs than asked.")
+	}
+	if len(res.Config.SizesMiB) > 0 && res.Machine.MemoryMiB > 0 {
+		largest := res.Config.SizesMiB[len(res.Config.SizesMiB)-1]
+		if int64(4*2*largest) > res.Machine.MemoryMiB {
+			n = append(n, fmt.Sprintf("At %d MiB the files in use at once (about %d MiB) exceed the %d MiB of memory: the page cache was not entirely warm.", largest, 4*2*largest, res.Machine.MemoryMiB))
+		}
+	}
+	return n
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// row finds the table row of one operation and tool in md, split in cells.
+func row(t *testing.T, md, size string, o op, tool string) []string {
+	t.Helper()
+	_, section, ok := strings.Cut(md, "## "+size+" database")
+	if !ok {
+		t.Fatalf("no section for %s", size)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	prefix := "| " + o.title() + " | " + tool + " |"
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			cells := strings.Split(strings.Trim(line, "|"), "|")
+			for i := range cells {
+				cells[i] = strings.TrimSpace(cells[i])
+			}
+			return cells
+		}
+	}
+	t.Fatalf("no row %q in the %s table", prefix, size)
+	return nil
+}
+
+func TestRenderMarkdown(t *testing.T) {
+	md := renderMarkdown(fixtureResults())
+	for _, want := range []string{
+		"## 256 MiB database + 256 MiB Chroma", "## 1 GiB database", "## 4 GiB database",
+		tableHeader, "## Failures", "## Notes", "restic 0.14.0", "borg missing", "Test CPU",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("results.md lacks %q", want)
+		}
+	}
+
+	// Columns: operation, tool, median wall, ours÷tool, tool÷ours, RSS,
+	// CPU, server CPU, written, disk writes, sent, runs.
+	ours := row(t, md, "1 GiB", opFull, toolOurs)
+	if ours[2] != "2.30" || ours[3] != "1" || ours[4] != "1" {
+		t.Errorf("ours' full backup at 1 GiB: %q; want median 2.30 and ratios 1", ours)
+	}
+	restic := row(t, md, "1 GiB", opFull, "restic")
+	// restic is the 4th tool: 4 × 2 × 1.15 = 9.2 s; ours 2.3 s.
+	if restic[2] != "9.20" || restic[3] != "0.25" || restic[4] != "4.00" {
+		t.Errorf("restic's full backup at 1 GiB: %q; want 9.20 s, ours÷tool 0.25, tool÷ours 4.00", restic)
+	}
+	if restic[5] != "4.0" || restic[6] != "1.50" || restic[7] != "—" || restic[8] != "1024.0" || restic[10] != "—" {
+		t.Errorf("restic's full backup at 1 GiB: %q; want RSS 4.0, CPU 1.50, no server CPU, 1024.0 written, nothing sent", restic)
+	}
+	if restic[11] != "8.80, 9.60" {
+		t.Errorf("restic's runs at 1 GiB: %q; want 8.80, 9.60", restic[11])
+	}
+	push := row(t, md, "1 GiB", opPushIncr, "rsync")
+	if push[7] != "0.25" || push[10] != "1024.0" {
+		t.Errorf("rsync's push incremental at 1 GiB: %q; want server CPU 0.25 and 1024.0 MiB sent", push)
+	}
+	failed := row(t, md, "4 GiB", opCheck, "borg")
+	if failed[2] != "failed" || failed[11] != "failed, failed" {
+		t.Errorf("borg's check at 4 GiB: %q; want failed", failed)
+	}
+	if !strings.Contains(md, `broken \| pipe`) {
+		t.Error("a failure's | is not escaped in the failures list")
+	}
+	small, _, _ := strings.Cut(md, "## 1 GiB")
+	if strings.Contains(small, "| push full | rsync |") {
+		t.Error("the 256 MiB table has a row for rsync, which has no measurement there")
+	}
+}
+
+func TestSizeLabel(t *testing.T) {
+	for in, want := range map[int]string{4: "4 MiB", 256: "256 MiB", 1024: "1 GiB", 1536: "1536 MiB", 4096: "4 GiB"} {
+		if got := sizeLabel(in); got != want {
+			t.Errorf("sizeLabel(%d) = %q; want %q", in, got, want)
+		}
+	}
+}
+
+func TestShortVersion(t *testing.T) {
+	cases := map[[2]string]string{
+		{"restic", "restic 0.14.0 compiled with go1.19.8 on linux/amd64"}:      "restic 0.14.0",
+		{"ssh", "OpenSSH_9.2p1 Debian-2+deb12u10, OpenSSL 3.0.19 27 Jan 2026"}: "ssh 9.2p1",
+		{"sqlite3", "3.40.1 2022-12-28 14:03:47 df5c"}:                         "sqlite3 3.40.1",
+		{"age", "unknown"}: "age",
+	}
+	for in, want := range cases {
+		if got := shortVersion(in[0], in[1]); got != want {
+			t.Errorf("shortVersion(%q, %q) = %q; want %q", in[0], in[1], got, want)
+		}
+	}
+}

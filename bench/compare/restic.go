@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+)
+
+// resticPassword is the throwaway repository password of every run.
+const resticPassword = "atocore-compare"
+
+// resticTool is restic with a local repository (full, incremental, check,
+// restore) and an sftp: repository on the loopback server (push full and
+// incremental). It reads the live database file by file: not crash
+// consistent on a live server, fine for timing.
+type resticTool struct {
+	e     *runEnv
+	local bool // the local repository exists
+	push  bool // the sftp repository exists
+}
+
+// repo is the local or the sftp repository, with its own cache directory,
+// and the extra arguments that reach it.
+type resticRepo struct {
+	url   string
+	cache string
+	dirs  []string // what it writes on disk: repository and cache
+	args  []string
+}
+
+func (t *resticTool) repo(network bool) resticRepo {
+	if !network {
+		dir := t.e.path("restic-repo")
+		cache := t.e.path("restic-cache")
+		return resticRepo{url: dir, cache: cache, dirs: []string{dir, cache}}
+	}
+	n := t.e.net
+	dir := t.e.path("remote-restic")
+	cache := t.e.path("restic-cache-sftp")
+	sftp := fmt.Sprintf("%s %s@%s -s sftp", n.sshCommand(true), n.user, n.host())
+	return resticRepo{
+		url:   fmt.Sprintf("sftp:%s@%s:%s", n.user, n.host(), dir),
+		cache: cache, dirs: []string{dir, cache},
+		args: []string{"-o", "sftp.command=" + sftp},
+	}
+}
+
+func (t *resticTool) cmd(r resticRepo, args ...string) command {
+	argv := append([]string{"restic", "-r", r.url}, r.args...)
+	return command{
+		argv: append(argv, args...),
+		env:  []string{"RESTIC_PASSWORD=" + resticPassword, "RESTIC_CACHE_DIR=" + r.cache},
+	}
+}
+
+func (t *resticTool) step(ctx context.Context, o op) (*step, error) {
+	r := t.repo(o.network())
+	backup := append([]string{"backup"}, t.e.root.sources()...)
+	switch o {
+	case opFull, opPushFull:
+		// A fresh repository: init is untimed (a one-off in real life).
+		if err := t.e.untimed(ctx, "restic-init", t.cmd(r, "init")); err != nil {
+			return nil, err
+		}
+		if o.network() {
+			t.push = true
+		} else {
+			t.local = true
+		}
+		return &step{cmd: t.cmd(r, backup...), dest: r.dirs}, nil
+	case opIncr, opPushIncr:
+		if (o.network() && !t.push) || (!o.network() && !t.local) {
+			return nil, errors.New("no repository: the full backup did not run")
+		}
+		st := &step{cmd: t.cmd(r, backup...), dest: r.dirs}
+		if o == opPushIncr {
+			st.cleanup = r.dirs // the last use: free the disk for the next tool
+		}
+		return st, nil
+	case opCheck:
+		return &step{cmd: t.cmd(r, "check", "--read-data"), dest: r.dirs}, nil
+	case opRestore:
+		target := t.e.path("restore-restic")
+		// restic restores absolute paths under the target.
+		restored := filepath.Join(target, t.e.root.dir)
+		verify := func(outcome, *measurement) error { return t.e.sameShapeAsRoot(restored) }
+		return &step{cmd: t.cmd(r, "restore", "latest", "--target", target), dest: []string{target}, verify: verify, cleanup: []string{target}}, nil
+	}
+	return nil, fmt.Errorf("restic has no %s", o)
+}
