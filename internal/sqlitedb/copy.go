@@ -44,7 +44,8 @@ const copyChunk = 64 << 20
 //     over pages as they were read, before or after such a checkpoint,
 //     and stops at the first frame that was being written (checksums), so
 //     the copy is the last commit whose frames were complete when the -wal
-//     was read. The copy is then checkpointed and switched to DELETE.
+//     was read. The copy is then checkpointed and switched to DELETE. (A
+//     -wal restarted during the copy is dropped: see copyUnderRead.)
 //
 // On any error dst (and its sidecars) is removed.
 func OnlineCopy(ctx context.Context, src, dst string) (journalMode string, err error) {
@@ -134,7 +135,48 @@ func copyUnderRead(ctx context.Context, src, dst string, wal bool) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // no -wal: everything is in the database file
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// A writer restarts the -wal (rewrites it from its start, under a new
+	// header) only while no reader uses a frame of it: if that happened
+	// during the copy, this transaction read the database file alone,
+	// which therefore holds its whole snapshot, and the copied -wal may mix
+	// two generations of frames. Keep the database file alone then.
+	if !sameWALHeader(src+"-wal", dst+"-wal") {
+		return os.Remove(dst + "-wal")
+	}
+	return nil
+}
+
+// walHeaderSize is the size of a -wal file's header; it changes (salts,
+// checkpoint sequence) exactly when the -wal restarts.
+const walHeaderSize = 32
+
+// sameWALHeader reports whether the -wal files a and b start with the
+// same header; a file too short to have one has no frames to replay and
+// counts as the same.
+func sameWALHeader(a, b string) bool {
+	ha, erra := readHead(a)
+	hb, errb := readHead(b)
+	if errb == nil && len(hb) < walHeaderSize {
+		return true
+	}
+	return erra == nil && errb == nil && string(ha) == string(hb)
+}
+
+func readHead(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, walHeaderSize)
+	n, err := io.ReadFull(f, buf)
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return buf[:n], err
 }
 
 // copyRaw copies the bytes of src to the new file dst (mode 0600).

@@ -207,3 +207,36 @@ func TestOnlineCopyCancelled(t *testing.T) {
 		}
 	}
 }
+
+func TestSameWALHeader(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	head := make([]byte, walHeaderSize+100)
+	for i := range head {
+		head[i] = byte(i)
+	}
+	restarted := append([]byte(nil), head...)
+	restarted[16]++ // salt-1
+	a := write("a-wal", head)
+	same := write("b-wal", append(append([]byte(nil), head[:walHeaderSize]...), 7, 7))
+	other := write("c-wal", restarted)
+	empty := write("d-wal", nil)
+	if !sameWALHeader(a, same) {
+		t.Error("equal headers reported different")
+	}
+	if sameWALHeader(a, other) {
+		t.Error("a restarted -wal (new salt) reported the same")
+	}
+	if !sameWALHeader(a, empty) {
+		t.Error("an empty copy has nothing to replay: want same")
+	}
+	if sameWALHeader(filepath.Join(dir, "gone-wal"), same) {
+		t.Error("a -wal removed during the copy reported the same")
+	}
+}
