@@ -5,10 +5,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/spf13/afero"
 
+	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/encrypt"
+	"github.com/atocore/atocore-backup/internal/sample"
+	"github.com/atocore/atocore-backup/internal/testutil"
 	"github.com/atocore/atocore-backup/target"
 	"github.com/atocore/atocore-backup/target/sshdtest"
 )
@@ -75,4 +80,52 @@ func copyThrough(fsys afero.Fs, name string, r io.Reader, bufSize int) error {
 		err = cerr
 	}
 	return err
+}
+
+// BenchmarkPush pushes one snapshot (a generated root, 64 MiB database and
+// 64 MiB Chroma by default; ATOCORE_BENCH_DB_MIB and ATOCORE_BENCH_CHROMA_MIB
+// change them) age-encrypted to a fresh directory of a real sshd on
+// loopback: the whole push path, for profiles of where its time goes.
+//
+//	go test ./target -run '^$' -bench Push -benchtime 3x -cpuprofile /tmp/push.prof
+func BenchmarkPush(b *testing.B) {
+	srv := sshdtest.Start(b)
+	dbMiB, chromaMiB := envMiB("ATOCORE_BENCH_DB_MIB", 64), envMiB("ATOCORE_BENCH_CHROMA_MIB", 64)
+	r, err := sample.Generate(b.Context(), b.TempDir(), sample.Options{Seed: 3, DBBytes: dbMiB << 20, ChromaBytes: chromaMiB << 20, Segments: 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	testutil.Create(b, r, backup.CreateOptions{IncludeChroma: true})
+	_, rcpt, err := encrypt.GenerateX25519()
+	if err != nil {
+		b.Fatal(err)
+	}
+	rs, err := encrypt.ParseRecipients(rcpt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes((dbMiB + chromaMiB) << 20)
+	for i := range b.N {
+		b.StopTimer()
+		tgt, err := target.DialSFTP(b.Context(), sftpConfig(srv, filepath.Join(srv.Dir, fmt.Sprintf("push-%d", i))))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = os.RemoveAll(filepath.Join(r.BackupDir, ".push-state"))
+		b.StartTimer()
+		if _, err := target.Push(b.Context(), testutil.Config(r), tgt, target.PushOptions{Sealing: target.Sealing{Recipients: rs}}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		tgt.Close()
+		_ = os.RemoveAll(filepath.Join(srv.Dir, fmt.Sprintf("push-%d", i)))
+		b.StartTimer()
+	}
+}
+
+func envMiB(name string, def int64) int64 {
+	if v, err := strconv.ParseInt(os.Getenv(name), 10, 64); err == nil && v > 0 {
+		return v
+	}
+	return def
 }

@@ -20,6 +20,15 @@ const BufferSize = 1 << 20
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, BufferSize); return &b }}
 
+// Copy is io.Copy through a pooled buffer of BufferSize bytes: a push or a
+// restore copies hundreds of files, and a fresh megabyte for each one costs
+// page faults and the collector's work.
+func Copy(dst io.Writer, src io.Reader) (int64, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	return io.CopyBuffer(dst, src, *bp)
+}
+
 // Digest is what a hashed copy or read learned about a file.
 type Digest struct {
 	Size   int64

@@ -446,7 +446,7 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain 
 		go func() {
 			w, err := sess.enc.Encrypt(pw)
 			if err == nil {
-				_, err = io.CopyBuffer(w, plain, make([]byte, durable.BufferSize))
+				_, err = durable.Copy(w, plain)
 				if cerr := w.Close(); err == nil {
 					err = cerr
 				}
@@ -499,7 +499,7 @@ func writeStream(rfs afero.Fs, name string, r io.Reader) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := io.CopyBuffer(f, r, make([]byte, durable.BufferSize))
+	n, err := durable.Copy(f, r)
 	if err == nil {
 		if serr := f.Sync(); serr != nil && !errors.Is(serr, errors.ErrUnsupported) {
 			err = serr
