@@ -442,7 +442,8 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain 
 	plain := io.TeeReader(&ctxReader{ctx: ctx, r: in}, plainHash)
 	var r io.Reader = plain
 	if sess.enc != nil {
-		pr, pw := io.Pipe()
+		pw := newAheadPipe()
+		pr := pw
 		go func() {
 			w, err := sess.enc.Encrypt(pw)
 			if err == nil {
