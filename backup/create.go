@@ -83,7 +83,7 @@ func Create(ctx context.Context, cfg Config, opts CreateOptions) (*Metadata, err
 		}
 		defer l.Release()
 	}
-	c := &creation{cfg: cfg, opts: opts, fs: cfg.FS, chromaCopied: make(chan struct{})}
+	c := &creation{cfg: cfg, opts: opts, fs: cfg.FS, chromaCopied: make(chan struct{}), dbCopied: make(chan struct{})}
 	if err := RemoveLeftovers(cfg.FS, cfg.BackupDir); err != nil {
 		return nil, fmt.Errorf("create: %w", err)
 	}
@@ -134,6 +134,12 @@ type creation struct {
 	// chromaCopied is closed when the Chroma copy has ended (or was never
 	// started); see hashAndCheck.
 	chromaCopied chan struct{}
+	// dbCopied is closed when the main database's bytes are copied (or its
+	// copy ended otherwise): the Chroma copy waits for it, so that the
+	// database copy, which integrity_check waits for, has the disk and a
+	// core to itself.
+	dbCopied     chan struct{}
+	dbCopiedOnce sync.Once
 
 	prevOnce sync.Once
 	prev     *previous
@@ -230,6 +236,7 @@ func (c *creation) run(ctx context.Context, start time.Time) (*Metadata, error) 
 	var dbErr, chromaErr error
 	wg.Go(func() {
 		t0 := time.Now()
+		defer c.signalDBCopied()
 		defer func() { c.cfg.Logger.Debug("database copied", "duration", time.Since(t0), "err", dbErr) }()
 		if dbErr = c.copyDB(ctx, meta); dbErr != nil {
 			cancel(dbErr)
@@ -238,6 +245,10 @@ func (c *creation) run(ctx context.Context, start time.Time) (*Metadata, error) 
 	if c.opts.IncludeChroma {
 		wg.Go(func() {
 			defer close(c.chromaCopied)
+			select {
+			case <-c.dbCopied:
+			case <-ctx.Done():
+			}
 			t0 := time.Now()
 			defer func() { c.cfg.Logger.Debug("chroma copied", "duration", time.Since(t0), "err", chromaErr) }()
 			if chromaErr = c.copyChroma(ctx, meta); chromaErr != nil {
@@ -487,6 +498,8 @@ func (c *creation) onlineCopy(ctx context.Context, live, dst string) (durable.Di
 	return d, mode, err
 }
 
+func (c *creation) signalDBCopied() { c.dbCopiedOnce.Do(func() { close(c.dbCopied) }) }
+
 // hashAndCheck runs digest (which reads the database copy at dst, or
 // writes it there) and integrity_check of the same bytes at the OS path p
 // at the same time, and marks dst checked when it passed. A copy that
@@ -501,6 +514,7 @@ func (c *creation) hashAndCheck(ctx context.Context, dst, p string, digest func(
 	var wg sync.WaitGroup
 	wg.Go(func() { ic, icErr = sqlitedb.IntegrityCheck(ctx, p) })
 	if dst == filepath.Join(c.staging, filepath.FromSlash(snapshot.DBFile)) {
+		c.signalDBCopied() // its bytes are there: let Chroma start
 		select {
 		case <-c.chromaCopied:
 		case <-ctx.Done():
