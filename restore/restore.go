@@ -386,14 +386,23 @@ func (r *restorer) copyOut(ctx context.Context, rel, tmp string, o owner) error 
 	if err != nil {
 		return err
 	}
-	if want, ok := r.manifest[rel]; ok && (want.SHA256 != d.SHA256 || want.Size != d.Size) {
+	if err := r.checkDigest(rel, d); err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("refusing an invalid snapshot; nothing was changed: %w", &validate.Error{Stamp: r.stamp,
-			Errors: []string{validate.CodeManifestMismatch + ": " + rel + ": sha256 differs from the manifest"}})
+		return err
 	}
 	if err := o.apply(tmp, false); err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("set owner of %s: %w", tmp, err)
+	}
+	return nil
+}
+
+// checkDigest refuses a staged copy of rel whose digest d is not the
+// manifest's (the snapshot changed after it was validated).
+func (r *restorer) checkDigest(rel string, d durable.Digest) error {
+	if want, ok := r.manifest[rel]; ok && (want.SHA256 != d.SHA256 || want.Size != d.Size) {
+		return fmt.Errorf("refusing an invalid snapshot; nothing was changed: %w", &validate.Error{Stamp: r.stamp,
+			Errors: []string{validate.CodeManifestMismatch + ": " + rel + ": sha256 differs from the manifest"}})
 	}
 	return nil
 }
@@ -481,8 +490,11 @@ func (r *restorer) stageDB(ctx context.Context) (string, error) {
 		return "", err
 	}
 	tmp := durable.TempName(live, "restore")
-	if err := r.copyOut(ctx, snapshot.DBFile, tmp, o); err != nil {
-		return "", fmt.Errorf("copy the snapshot's database to %s: %w", filepath.Dir(live), err)
+	if err := r.copyDBOut(ctx, tmp, o); err != nil {
+		return tmp, fmt.Errorf("copy the snapshot's database to %s: %w", filepath.Dir(live), err)
+	}
+	if err := o.apply(tmp, false); err != nil {
+		return tmp, fmt.Errorf("set owner of %s: %w", tmp, err)
 	}
 	if r.meta.DBJournalMode == "wal" {
 		if err := sqlitedb.SetJournalMode(ctx, tmp, "wal"); err != nil {
@@ -492,23 +504,50 @@ func (r *restorer) stageDB(ctx context.Context) (string, error) {
 			return tmp, err
 		}
 	}
-	// integrity_check of the file that the commit renames into place (rule
-	// 6), run now, while Chroma is still being staged on the other core:
-	// a database that fails it is refused before anything live changes.
-	ic, err := sqlitedb.IntegrityCheck(ctx, tmp)
-	if err != nil {
-		return tmp, err
-	}
-	if !ic.OK {
-		return tmp, fmt.Errorf("refusing an invalid snapshot; nothing was changed: %w", &validate.Error{Stamp: r.stamp,
-			Errors: []string{validate.CodeDBIntegrity + ": " + ic.Detail}})
-	}
 	fi, err := os.Stat(tmp)
 	if err != nil {
 		return tmp, err
 	}
 	r.checked = fi
 	return tmp, ctx.Err()
+}
+
+// copyDBOut copies the snapshot's database to tmp, then checks its digest
+// against the manifest and runs integrity_check on it (rule 6) at the same
+// time, one core each, while Chroma is still being staged: a database that
+// fails either is refused before anything live changes. The commit renames
+// this very file into place; the only change to it after the check is
+// SQLite's own switch of its header to WAL mode. Where the snapshot is not
+// on the OS filesystem, the copy hashes as it goes.
+func (r *restorer) copyDBOut(ctx context.Context, tmp string, o owner) error {
+	src, onOS := durable.OSPath(r.cfg.FS, filepath.Join(r.dir, filepath.FromSlash(snapshot.DBFile)))
+	var d durable.Digest
+	var hashErr error
+	var wg sync.WaitGroup
+	if onOS {
+		if err := durable.CopyRaw(ctx, src, tmp, 0o600); err != nil {
+			return err
+		}
+		wg.Go(func() { d, hashErr = durable.HashFile(ctx, afero.NewOsFs(), tmp) })
+	} else if err := r.copyOut(ctx, snapshot.DBFile, tmp, o); err != nil {
+		return err
+	}
+	ic, err := sqlitedb.IntegrityCheck(ctx, tmp)
+	wg.Wait()
+	if err == nil {
+		err = hashErr
+	}
+	if err == nil && onOS {
+		err = r.checkDigest(snapshot.DBFile, d)
+	}
+	if err == nil && !ic.OK {
+		err = fmt.Errorf("refusing an invalid snapshot; nothing was changed: %w", &validate.Error{Stamp: r.stamp,
+			Errors: []string{validate.CodeDBIntegrity + ": " + ic.Detail}})
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
+	return err
 }
 
 // commitDB applies rule 4: the staged database replaces the live one in one

@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/atocore/atocore-backup/internal/durable"
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -17,10 +18,6 @@ import (
 // maxBusyRetries bounds how often starting the read transaction of a copy
 // is retried after SQLite reported the database busy or locked.
 const maxBusyRetries = 20
-
-// copyChunk is how much of a file is copied between two looks at the
-// context.
-const copyChunk = 64 << 20
 
 // OnlineCopy writes a consistent copy of the live database src to the new
 // file dst while other connections keep reading and writing src, and
@@ -125,13 +122,13 @@ func beginRead(ctx context.Context, conn *sql.Conn) error {
 
 // copyUnderRead copies the database file, then (in WAL mode) its -wal.
 func copyUnderRead(ctx context.Context, src, dst string, wal bool) error {
-	if err := copyRaw(ctx, src, dst); err != nil {
+	if err := durable.CopyRaw(ctx, src, dst, 0o600); err != nil {
 		return err
 	}
 	if !wal {
 		return nil
 	}
-	err := copyRaw(ctx, src+"-wal", dst+"-wal")
+	err := durable.CopyRaw(ctx, src+"-wal", dst+"-wal", 0o600)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // no -wal: everything is in the database file
 	}
@@ -177,39 +174,6 @@ func readHead(name string) ([]byte, error) {
 		err = nil
 	}
 	return buf[:n], err
-}
-
-// copyRaw copies the bytes of src to the new file dst (mode 0600).
-func copyRaw(ctx context.Context, src, dst string) (err error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n, err := io.CopyN(out, in, copyChunk)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("write %s: %w", dst, err)
-		}
-		if n < copyChunk {
-			return nil
-		}
-	}
 }
 
 // isBusy reports whether err is SQLite's BUSY or LOCKED, which a retry cures.
