@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -123,6 +124,7 @@ func DialSFTP(ctx context.Context, c SFTPConfig) (Target, error) {
 	_ = conn.SetDeadline(time.Time{})
 
 	t := &sftpTarget{url: u, conn: sc, fs: newSFTPFS(sc.sftp), done: make(chan struct{})}
+	t.fs.lendWriters(sc.uploads)
 	if err := t.prepareRoot(); err != nil {
 		t.Close()
 		return nil, err
@@ -137,13 +139,40 @@ func DialSFTP(ctx context.Context, c SFTPConfig) (Target, error) {
 	return t, nil
 }
 
-// session is an SSH connection with its SFTP client.
+// session is an SSH connection with its SFTP client, and the extra SFTP
+// sessions that whole-file uploads borrow (see sftpFS.writers).
 type session struct {
-	ssh  *ssh.Client
-	sftp *sftp.Client
+	ssh     *ssh.Client
+	sftp    *sftp.Client
+	uploads []*sftp.Client
 }
 
+// sftpWriteSize is the payload of one SFTP write of an upload session to
+// an OpenSSH server: 128 KiB, four times the SFTP default, cuts the
+// requests and replies both sides handle per byte (12% less client and 13%
+// less server CPU in a 512 MiB push, bench/compare). 32 of them in flight
+// per file keep 4 MiB on the way.
+const sftpWriteSize = 128 << 10
+
+// largeWrites reports whether the server takes writes of sftpWriteSize.
+// The SFTP protocol leaves the limit to the server and some (pkg/sftp's
+// own server) silently keep only the first 32 KiB of a longer write; so
+// only OpenSSH's sftp-server qualifies, recognised by its version string
+// and by its limits@openssh.com extension (OpenSSH 8.7 and later, whose
+// limit is 256 KiB per message).
+func largeWrites(c *ssh.Client, sc *sftp.Client) bool {
+	_, limits := sc.HasExtension("limits@openssh.com")
+	return limits && strings.HasPrefix(string(c.ServerVersion()), "SSH-2.0-OpenSSH_")
+}
+
+// uploadSessions is how many extra SFTP sessions a target opens for
+// uploads: one per stream of a push (offsite's uploadStreams).
+const uploadSessions = 2
+
 func (s *session) close() error {
+	for _, c := range s.uploads {
+		_ = c.Close()
+	}
 	err := s.sftp.Close()
 	if cerr := s.ssh.Close(); err == nil && !errors.Is(cerr, net.ErrClosed) {
 		err = cerr
@@ -157,15 +186,26 @@ func startSFTP(conn net.Conn, addr string, cfg *ssh.ClientConfig) (*session, err
 		return nil, err
 	}
 	client := ssh.NewClient(cc, chans, reqs)
-	sc, err := sftp.NewClient(client,
-		sftp.UseConcurrentWrites(true),
-		sftp.MaxConcurrentRequestsPerFile(64),
-	)
+	opts := []sftp.ClientOption{sftp.UseConcurrentWrites(true), sftp.MaxConcurrentRequestsPerFile(64)}
+	sc, err := sftp.NewClient(client, opts...)
 	if err != nil {
 		client.Close()
 		return nil, fmt.Errorf("start the sftp subsystem: %w", err)
 	}
-	return &session{ssh: client, sftp: sc}, nil
+	s := &session{ssh: client, sftp: sc}
+	if largeWrites(client, sc) {
+		opts = []sftp.ClientOption{sftp.UseConcurrentWrites(true), sftp.MaxConcurrentRequestsPerFile(32), sftp.MaxPacketUnchecked(sftpWriteSize)}
+	}
+	// A server that limits sessions per connection gets fewer: uploads
+	// then share what there is.
+	for range uploadSessions {
+		uc, err := sftp.NewClient(client, opts...)
+		if err != nil {
+			break
+		}
+		s.uploads = append(s.uploads, uc)
+	}
+	return s, nil
 }
 
 type sftpTarget struct {

@@ -43,6 +43,27 @@ type sftpFS struct {
 	posixRename bool
 	hardlink    bool
 	statvfs     bool
+
+	// writers, when set, lends each WriteFileFrom an SFTP session of its
+	// own. OpenSSH serves every session in a process of its own and
+	// handles a session's requests one at a time: on a single session,
+	// one upload's fsync (seconds, for a large file) holds up every other
+	// upload's writes.
+	writers chan *sftpFS
+}
+
+// lendWriters gives WriteFileFrom the SFTP sessions cs (on the same
+// server) to upload through.
+func (s *sftpFS) lendWriters(cs []*sftp.Client) {
+	if len(cs) == 0 {
+		return
+	}
+	s.writers = make(chan *sftpFS, len(cs))
+	for _, c := range cs {
+		w := *s
+		w.c, w.writers = c, nil
+		s.writers <- &w
+	}
 }
 
 var (
@@ -307,6 +328,11 @@ func (s *sftpFS) FreeSpace(name string) (uint64, error) {
 // length one packet per round trip), fsyncs it when the server can, and
 // closes it. A failed upload is removed: concurrent writes can leave holes.
 func (s *sftpFS) WriteFileFrom(name string, r io.Reader, perm os.FileMode) (int64, error) {
+	if s.writers != nil {
+		w := <-s.writers
+		defer func() { s.writers <- w }()
+		return w.WriteFileFrom(name, r, perm)
+	}
 	af, err := s.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return 0, err
