@@ -58,8 +58,10 @@ const (
 // authentication is attempted. c.Path is created when missing and must be
 // a directory.
 //
-// The connection uploads with concurrent writes (64 requests in flight per
-// file) and fsyncs files when the server offers fsync@openssh.com.
+// The connection uploads with concurrent writes (64 requests of 32 KiB in
+// flight per file; on OpenSSH, 32 of 128 KiB), each whole-file upload on
+// an SFTP session of its own (uploadSessions), and fsyncs files when the
+// server offers fsync@openssh.com.
 func DialSFTP(ctx context.Context, c SFTPConfig) (Target, error) {
 	addr, host, port, err := splitAddr(c.Addr)
 	if err != nil {

@@ -323,7 +323,7 @@ func (s *sftpFS) FreeSpace(name string) (uint64, error) {
 	return st.Bavail * st.Frsize, nil
 }
 
-// WriteFileFrom uploads r into the new file name with up to 64 write
+// WriteFileFrom uploads r into the new file name with many write
 // requests in flight whatever r is (io.Copy would send a stream of unknown
 // length one packet per round trip), fsyncs it when the server can, and
 // closes it. A failed upload is removed: concurrent writes can leave holes.
