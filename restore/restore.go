@@ -438,16 +438,19 @@ func (r *restorer) stage(ctx context.Context, withChroma bool) (*staged, error) 
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	var dbErr, chromaErr error
+	t0 := time.Now()
 	wg.Go(func() {
 		if st.db, dbErr = r.stageDB(ctx); dbErr != nil {
 			cancel(dbErr)
 		}
+		r.cfg.Logger.Debug("database staged and checked", "duration", time.Since(t0), "err", dbErr)
 	})
 	if withChroma {
 		wg.Go(func() {
 			if st.chroma, chromaErr = r.stageChroma(ctx); chromaErr != nil {
 				cancel(chromaErr)
 			}
+			r.cfg.Logger.Debug("Chroma staged", "duration", time.Since(t0), "err", chromaErr)
 		})
 	}
 	regTmp, regErr := r.stageRegistry(ctx)
@@ -468,6 +471,8 @@ func (r *restorer) stage(ctx context.Context, withChroma bool) (*staged, error) 
 		return st, err
 	}
 	// One flush of each filesystem instead of a wait per file.
+	t0 = time.Now()
+	defer func() { r.cfg.Logger.Debug("staged files synced", "duration", time.Since(t0)) }()
 	osfs := afero.NewOsFs()
 	if err := durable.SyncTree(osfs, filepath.Dir(r.cfg.DBPath)); err != nil {
 		return st, err
@@ -528,7 +533,7 @@ func (r *restorer) copyDBOut(ctx context.Context, tmp string, o owner) error {
 		if err := durable.CopyRaw(ctx, src, tmp, 0o600); err != nil {
 			return err
 		}
-		wg.Go(func() { d, hashErr = durable.HashFile(ctx, afero.NewOsFs(), tmp) })
+			wg.Go(func() { d, hashErr = durable.HashFile(ctx, afero.NewOsFs(), tmp) })
 	} else if err := r.copyOut(ctx, snapshot.DBFile, tmp, o); err != nil {
 		return err
 	}
