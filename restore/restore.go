@@ -533,7 +533,7 @@ func (r *restorer) copyDBOut(ctx context.Context, tmp string, o owner) error {
 		if err := durable.CopyRaw(ctx, src, tmp, 0o600); err != nil {
 			return err
 		}
-			wg.Go(func() { d, hashErr = durable.HashFile(ctx, afero.NewOsFs(), tmp) })
+		wg.Go(func() { d, hashErr = durable.HashFile(ctx, afero.NewOsFs(), tmp) })
 	} else if err := r.copyOut(ctx, snapshot.DBFile, tmp, o); err != nil {
 		return err
 	}

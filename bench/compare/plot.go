@@ -61,7 +61,7 @@ func renderSVG(res *results) []byte {
 		writePanel(&b, x, y, o, res.Config.SizesMiB, tools, sums)
 	}
 	fmt.Fprintf(&b, `<text x="8" y="%d" fill="#555">%s</text>`+"\n", h-8,
-		esc(fmt.Sprintf("medians of %s run(s) per size; commit %s; %s; see results.md for the method", runsText(res.Config), res.Machine.GitCommit, res.FinishedUTC)))
+		esc(fmt.Sprintf("medians of %s run(s) per size; commit %.12s; %s; method: results.md", runsText(res.Config), res.Machine.GitCommit, res.FinishedUTC)))
 	b.WriteString("</svg>\n")
 	return b.Bytes()
 }
