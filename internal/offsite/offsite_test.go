@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -182,7 +183,7 @@ func TestPullRefusesCorruptionAndWrongIdentity(t *testing.T) {
 // a full disk.
 type failingFs struct {
 	afero.Fs
-	budget *int64
+	budget *atomic.Int64 // uploads run two at a time
 	err    error
 }
 
@@ -203,10 +204,9 @@ type failingFile struct {
 }
 
 func (f failingFile) Write(p []byte) (int, error) {
-	if *f.fs.budget <= 0 {
+	if f.fs.budget.Add(-int64(len(p))) < 0 {
 		return 0, f.fs.err
 	}
-	*f.fs.budget -= int64(len(p))
 	return f.File.Write(p)
 }
 
@@ -219,7 +219,8 @@ func TestInterruptedPushResumes(t *testing.T) {
 	}
 	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
 	base := osRemote(t)
-	budget := int64(m.ChromaBytes / 2)
+	var budget atomic.Int64
+	budget.Store(int64(m.ChromaBytes / 2))
 	broken := Remote{FS: failingFs{Fs: base.FS, budget: &budget, err: syscall.ENOSPC}, Root: base.Root, URL: base.URL}
 	_, err = Push(context.Background(), testutil.Config(r), broken, PushOptions{})
 	if !errors.Is(err, syscall.ENOSPC) {
