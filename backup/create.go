@@ -174,13 +174,16 @@ func (c *creation) addChromaFile(rel string, res chromaCopy, liveMode os.FileMod
 	c.mu.Unlock()
 }
 
-func (c *creation) markLinked(rel string) {
+func (c *creation) markLinked(rel string) { c.mark(&c.linked, rel) }
+
+// mark adds rel to the set (linked or checked), under c.mu.
+func (c *creation) mark(set *map[string]bool, rel string) {
 	c.mu.Lock()
-	if c.linked == nil {
-		c.linked = map[string]bool{}
+	defer c.mu.Unlock()
+	if *set == nil {
+		*set = map[string]bool{}
 	}
-	c.linked[rel] = true
-	c.mu.Unlock()
+	(*set)[rel] = true
 }
 
 // unmarkLinked forgets what was known of rel (linked or checked) before
@@ -686,14 +689,7 @@ func (c *creation) isLinked(rel string) bool {
 	return c.linked[rel]
 }
 
-func (c *creation) markChecked(rel string) {
-	c.mu.Lock()
-	if c.checked == nil {
-		c.checked = map[string]bool{}
-	}
-	c.checked[rel] = true
-	c.mu.Unlock()
-}
+func (c *creation) markChecked(rel string) { c.mark(&c.checked, rel) }
 
 // knownGood names the files validation need not read again: hardlinks to a
 // validated snapshot, and database copies already checked (markChecked).

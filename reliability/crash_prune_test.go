@@ -2,7 +2,6 @@ package reliability_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -98,19 +97,7 @@ func TestCrashPrune(t *testing.T) {
 	for i := range crashTrials() {
 		p.reset(t)
 		kr := runAndKill(t, delayIn(rnd, rt.killRange()), args...)
-		c.trials++
-		fail := func(format string, a ...any) {
-			c.violations++
-			t.Errorf("prune trial %d (kill at %v, killed=%v): %s", i, kr.delay, kr.killed, fmt.Sprintf(format, a...))
-		}
-		if kr.killed {
-			c.killed++
-		} else {
-			c.finishedFirst++
-			if kr.exitCode != 0 {
-				fail("finished with exit %d: %s", kr.exitCode, kr.stderr)
-			}
-		}
+		fail := c.record(t, i, kr)
 		if len(leftovers(t, p.backupDir)) > 0 {
 			c.leftoversAfterKill++
 		}

@@ -2,7 +2,6 @@ package reliability_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -73,19 +72,7 @@ func TestCrashPush(t *testing.T) {
 	for i := range crashTrials() {
 		reset()
 		kr := runAndKill(t, delayIn(rnd, rt.killRange()), args...)
-		c.trials++
-		fail := func(format string, a ...any) {
-			c.violations++
-			t.Errorf("push trial %d (kill at %v, killed=%v): %s", i, kr.delay, kr.killed, fmt.Sprintf(format, a...))
-		}
-		if kr.killed {
-			c.killed++
-		} else {
-			c.finishedFirst++
-			if kr.exitCode != 0 {
-				fail("finished with exit %d: %s", kr.exitCode, kr.stderr)
-			}
-		}
+		fail := c.record(t, i, kr)
 		if entries, _ := os.ReadDir(tgtDir); slices.ContainsFunc(entries, func(e os.DirEntry) bool { return strings.HasPrefix(e.Name(), ".incoming-") }) {
 			c.leftoversAfterKill++
 		}

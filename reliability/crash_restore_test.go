@@ -51,19 +51,7 @@ func TestCrashRestore(t *testing.T) {
 			t.Fatal("the live state did not change before the trial")
 		}
 		kr := runAndKill(t, delayIn(rnd, rt.killRange()), args...)
-		c.trials++
-		fail := func(format string, a ...any) {
-			c.violations++
-			t.Errorf("restore trial %d (kill at %v, killed=%v): %s", i, kr.delay, kr.killed, fmt.Sprintf(format, a...))
-		}
-		if kr.killed {
-			c.killed++
-		} else {
-			c.finishedFirst++
-			if kr.exitCode != 0 {
-				fail("finished with exit %d: %s", kr.exitCode, kr.stderr)
-			}
-		}
+		fail := c.record(t, i, kr)
 		if len(leftovers(t, r.BackupDir)) > 0 || len(liveLeftovers(t, r)) > 0 {
 			c.leftoversAfterKill++
 		}

@@ -148,6 +148,27 @@ type tally struct {
 	duration           time.Duration
 }
 
+// record counts trial i, killed or finished first (a finish must exit 0),
+// and returns the function that reports a violation of that trial.
+func (c *tally) record(t *testing.T, i int, kr killRun) (fail func(format string, a ...any)) {
+	t.Helper()
+	c.trials++
+	fail = func(format string, a ...any) {
+		t.Helper()
+		c.violations++
+		t.Errorf("%s trial %d (kill at %v, killed=%v): %s", c.op, i, kr.delay, kr.killed, fmt.Sprintf(format, a...))
+	}
+	if kr.killed {
+		c.killed++
+	} else {
+		c.finishedFirst++
+		if kr.exitCode != 0 {
+			fail("finished with exit %d: %s", kr.exitCode, kr.stderr)
+		}
+	}
+	return fail
+}
+
 func (c tally) log(t *testing.T) {
 	t.Logf("FIGURE crash %s: trials=%d killed=%d finished-before-kill=%d leftovers-after-kill=%d live-changed=%d chroma-mid-swap=%d rerun-blocked=%d live-temp-left=%d violations=%d (kills drawn from [0, %.2fs] at the end)",
 		c.op, c.trials, c.killed, c.finishedFirst, c.leftoversAfterKill, c.changedLive, c.chromaMidSwap, c.blocked, c.liveTempLeft, c.violations, c.duration.Seconds())
@@ -188,19 +209,7 @@ func TestCrashCreate(t *testing.T) {
 		fp := fingerprint(t, r.DBPath)
 		before := stampEntries(t, r.BackupDir)
 		kr := runAndKill(t, delayIn(rnd, rt.killRange()), args...)
-		c.trials++
-		fail := func(format string, a ...any) {
-			c.violations++
-			t.Errorf("create trial %d (kill at %v, killed=%v): %s", i, kr.delay, kr.killed, fmt.Sprintf(format, a...))
-		}
-		if kr.killed {
-			c.killed++
-		} else {
-			c.finishedFirst++
-			if kr.exitCode != 0 {
-				fail("finished with exit %d: %s", kr.exitCode, kr.stderr)
-			}
-		}
+		fail := c.record(t, i, kr)
 		if len(leftovers(t, r.BackupDir)) > 0 {
 			c.leftoversAfterKill++
 		}
