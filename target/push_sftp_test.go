@@ -2,6 +2,7 @@ package target_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -84,7 +85,10 @@ func TestPushAfterDroppedConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
-	proxy := sshdtest.NewProxy(t, s.Addr, 12<<20, sshdtest.Cut)
+	// Cut three quarters in, once the push journal lists a finished file
+	// (files are synced and journaled beside the uploads, a little behind).
+	proxy := sshdtest.NewProxy(t, s.Addr, (m.DBSizeBytes+m.ChromaBytes)*3/4, sshdtest.Cut)
+	proxy.Ready = func() bool { return journaled(filepath.Join(s.Dir, "offsite")) > 0 }
 	cut := sftpTarget(t, s, proxy.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -106,4 +110,19 @@ func TestPushAfterDroppedConnection(t *testing.T) {
 	if err != nil || !v.Valid {
 		t.Fatalf("remote validate = %+v, %v", v, err)
 	}
+}
+
+// journaled counts the files listed in the push journals under root.
+func journaled(root string) int {
+	paths, _ := filepath.Glob(filepath.Join(root, ".incoming-*", ".push-journal.json"))
+	n := 0
+	for _, p := range paths {
+		var j struct {
+			Files map[string]json.RawMessage `json:"files"`
+		}
+		if data, err := os.ReadFile(p); err == nil && json.Unmarshal(data, &j) == nil {
+			n += len(j.Files)
+		}
+	}
+	return n
 }

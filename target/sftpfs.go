@@ -328,10 +328,21 @@ func (s *sftpFS) FreeSpace(name string) (uint64, error) {
 // length one packet per round trip), fsyncs it when the server can, and
 // closes it. A failed upload is removed: concurrent writes can leave holes.
 func (s *sftpFS) WriteFileFrom(name string, r io.Reader, perm os.FileMode) (int64, error) {
+	return s.writeFrom(name, r, perm, true)
+}
+
+// WriteFileFromNoSync is WriteFileFrom without the fsync: the caller syncs
+// the file later (through another session, say: an fsync holds up the
+// session it runs on), before relying on it.
+func (s *sftpFS) WriteFileFromNoSync(name string, r io.Reader, perm os.FileMode) (int64, error) {
+	return s.writeFrom(name, r, perm, false)
+}
+
+func (s *sftpFS) writeFrom(name string, r io.Reader, perm os.FileMode, sync bool) (int64, error) {
 	if s.writers != nil {
 		w := <-s.writers
 		defer func() { s.writers <- w }()
-		return w.WriteFileFrom(name, r, perm)
+		return w.writeFrom(name, r, perm, sync)
 	}
 	af, err := s.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
@@ -339,7 +350,7 @@ func (s *sftpFS) WriteFileFrom(name string, r io.Reader, perm os.FileMode) (int6
 	}
 	f := af.(*sftpFile)
 	n, err := f.f.ReadFromWithConcurrency(r, 0)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

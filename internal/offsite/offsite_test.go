@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -180,11 +183,12 @@ func TestPullRefusesCorruptionAndWrongIdentity(t *testing.T) {
 }
 
 // failingFs fails writes after a byte budget, like a dropped connection or
-// a full disk.
+// a full disk; with ready set, only once ready also returns true.
 type failingFs struct {
 	afero.Fs
 	budget *atomic.Int64 // uploads run two at a time
 	err    error
+	ready  func() bool
 }
 
 func (f failingFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
@@ -204,7 +208,7 @@ type failingFile struct {
 }
 
 func (f failingFile) Write(p []byte) (int, error) {
-	if f.fs.budget.Add(-int64(len(p))) < 0 {
+	if f.fs.budget.Add(-int64(len(p))) < 0 && (f.fs.ready == nil || f.fs.ready()) {
 		return 0, f.fs.err
 	}
 	return f.File.Write(p)
@@ -220,8 +224,13 @@ func TestInterruptedPushResumes(t *testing.T) {
 	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
 	base := osRemote(t)
 	var budget atomic.Int64
-	budget.Store(int64(m.ChromaBytes / 2))
-	broken := Remote{FS: failingFs{Fs: base.FS, budget: &budget, err: syscall.ENOSPC}, Root: base.Root, URL: base.URL}
+	// Fill the disk three quarters in, once the journal lists a finished
+	// file (files are synced and journaled beside the uploads, a little
+	// behind them).
+	budget.Store((m.DBSizeBytes + m.ChromaBytes) * 3 / 4)
+	journal := filepath.Join(base.Root, IncomingPrefix+m.Stamp, journalFile)
+	ready := func() bool { return len(readJournal(base.FS, filepath.Dir(journal)).Files) > 0 }
+	broken := Remote{FS: failingFs{Fs: base.FS, budget: &budget, err: syscall.ENOSPC, ready: ready}, Root: base.Root, URL: base.URL}
 	_, err = Push(context.Background(), testutil.Config(r), broken, PushOptions{})
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("push onto a full disk: %v", err)
@@ -356,5 +365,105 @@ func TestPrunedOnTargetIsNotPushedAgain(t *testing.T) {
 	}
 	if len(res.Pushed) != 0 || len(res.Pruned) != 1 || res.Pruned[0] != "20260401T060000Z" {
 		t.Fatalf("push after a remote prune = %+v", res)
+	}
+}
+
+// recordingFs notes the order in which upload files (".part", not the
+// journal) are created, and fails Sync on names ending in failSync.
+type recordingFs struct {
+	afero.Fs
+	failSync string
+
+	mu      sync.Mutex
+	created []string
+}
+
+func (f *recordingFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	file, err := f.Fs.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	if flag&os.O_CREATE != 0 && strings.HasSuffix(name, partSuffix) && !strings.Contains(name, journalFile) {
+		f.mu.Lock()
+		f.created = append(f.created, filepath.Base(strings.TrimSuffix(name, partSuffix)))
+		f.mu.Unlock()
+	}
+	return syncFailFile{File: file, fail: f.failSync != "" && strings.HasSuffix(name, f.failSync)}, nil
+}
+
+func (f *recordingFs) Open(name string) (afero.File, error) { return f.OpenFile(name, os.O_RDONLY, 0) }
+
+type syncFailFile struct {
+	afero.File
+	fail bool
+}
+
+func (f syncFailFile) Sync() error {
+	if f.fail {
+		return syscall.EIO
+	}
+	return f.File.Sync()
+}
+
+// Uploads start with the largest files: the two streams then end at about
+// the same time instead of one sending the database alone at the end.
+func TestPushSendsLargestFirst(t *testing.T) {
+	r := testutil.Root(t)
+	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	base := osRemote(t)
+	rec := &recordingFs{Fs: base.FS}
+	if _, err := Push(context.Background(), testutil.Config(r), Remote{FS: rec, Root: base.Root, URL: base.URL}, PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int64
+	data, err := os.ReadFile(filepath.Join(m.BackupRoot, snapshot.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	man, err := snapshot.DecodeManifest(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := map[string]int64{}
+	for _, f := range man.Files {
+		size[path.Base(f.Path)] = max(size[path.Base(f.Path)], f.Size)
+		sizes = append(sizes, f.Size)
+	}
+	slices.Sort(sizes)
+	slices.Reverse(sizes)
+	if len(rec.created) < 3 {
+		t.Fatalf("uploads = %v", rec.created)
+	}
+	// Two streams: the first two to start are the two largest files.
+	for _, name := range rec.created[:2] {
+		if size[name] < sizes[1] {
+			t.Fatalf("upload order %v: %s (%d bytes) started before larger files %v", rec.created, name, size[name], sizes[:2])
+		}
+	}
+}
+
+// A file the target cannot sync fails the push before anything appears
+// under a valid stamp, and is never put in place unsynced; the next push
+// completes.
+func TestPushSyncFailure(t *testing.T) {
+	r := testutil.Root(t)
+	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	base := osRemote(t)
+	bad := Remote{FS: &recordingFs{Fs: base.FS, failSync: "atocore.db" + partSuffix}, Root: base.Root, URL: base.URL}
+	_, err := Push(context.Background(), testutil.Config(r), bad, PushOptions{})
+	if !errors.Is(err, syscall.EIO) || !strings.Contains(err.Error(), "atocore.db") {
+		t.Fatalf("push onto a target that cannot sync: %v", err)
+	}
+	if list, _ := List(context.Background(), base); len(list) != 0 {
+		t.Fatal("a failed push left a snapshot under a valid stamp")
+	}
+	if _, err := os.Stat(filepath.Join(base.Root, IncomingPrefix+m.Stamp, "db", "atocore.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the unsynced database was put in place: %v", err)
+	}
+	if _, err := Push(context.Background(), testutil.Config(r), base, PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := Validate(context.Background(), base, m.Stamp, Opening{}); !v.Valid {
+		t.Fatal(v.Errors)
 	}
 }

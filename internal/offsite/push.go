@@ -1,6 +1,7 @@
 package offsite
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -40,6 +41,11 @@ type Remote struct {
 // (SFTP: concurrent writes for streams of unknown length).
 type streamWriter interface {
 	WriteFileFrom(name string, r io.Reader, perm os.FileMode) (int64, error)
+}
+
+// unsyncedStreamWriter is the same path leaving the fsync to the caller.
+type unsyncedStreamWriter interface {
+	WriteFileFromNoSync(name string, r io.Reader, perm os.FileMode) (int64, error)
 }
 
 // PushOptions tunes a push.
@@ -256,19 +262,33 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 			return nil, err
 		}
 	}
+	// Largest first: the database alone is about half of the bytes, and
+	// left to the end it would be one stream running while the other idles.
+	slices.SortStableFunc(uploads, func(a, b int) int { return cmp.Compare(files[b].Size, files[a].Size) })
+	sy := startSyncer(rfs, len(uploads))
+	defer sy.stop()
 	err = p.uploadAll(ctx, uploads, func(ctx context.Context, i int) error {
 		f := files[i]
 		rel := remoteName(f)
-		d, err := p.upload(ctx, sess, filepath.Join(s.Path, filepath.FromSlash(f.Path)), filepath.Join(incoming, filepath.FromSlash(rel)), f.SHA256)
+		dst := filepath.Join(incoming, filepath.FromSlash(rel))
+		d, err := p.upload(ctx, sess, filepath.Join(s.Path, filepath.FromSlash(f.Path)), dst, f.SHA256)
 		if err != nil {
 			return err
 		}
-		mu.Lock()
-		info.Sent++
-		info.BytesSent += d.Size
-		mu.Unlock()
-		return record(i, snapshot.File{Path: rel, Size: d.Size, SHA256: d.SHA256})
+		return sy.submit(dst+partSuffix, dst, func() error {
+			mu.Lock()
+			info.Sent++
+			info.BytesSent += d.Size
+			mu.Unlock()
+			return record(i, snapshot.File{Path: rel, Size: d.Size, SHA256: d.SHA256})
+		})
 	})
+	// Whatever happened, every file that was sent is synced, in place and
+	// in the journal before we go on or return: the next push resumes
+	// from it.
+	if serr := sy.stop(); err == nil {
+		err = serr
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -393,9 +413,6 @@ func (p *pusher) link(prev *stateEntry, f snapshot.File, dst string) bool {
 	return true
 }
 
-// upload sends one local file (encrypting it when the session does) to
-// dst.part, syncs it, renames it to dst, and returns the size and SHA-256
-// of what the remote holds.
 // uploadStreams is how many files a push uploads at once: encryption,
 // hashing and SSH's own cipher keep a core busy per stream, and two
 // streams keep both cores of a small server busy where one left one idle
@@ -431,6 +448,10 @@ feed:
 	return context.Cause(ctx)
 }
 
+// upload sends one local file (encrypting it when the session does) to
+// dst.part, checks its size there and the local file's digest, and returns
+// the size and SHA-256 of what the remote holds. The file is not synced:
+// the caller hands it to the syncer, which syncs it and renames it to dst.
 func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain string) (durable.Digest, error) {
 	rfs := p.remote.FS
 	in, err := p.cfg.FS.Open(src)
@@ -461,7 +482,7 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain 
 	cr := &countingReader{r: io.TeeReader(r, h), progress: p.progress}
 	part := dst + partSuffix
 	_ = rfs.Remove(part)
-	n, err := writeStream(rfs, part, cr)
+	n, err := writeStream(rfs, part, cr, false)
 	if err != nil {
 		_ = rfs.Remove(part)
 		return durable.Digest{}, fmt.Errorf("upload %s: %w", filepath.Base(dst), err)
@@ -473,9 +494,6 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain 
 	if wantPlain != "" && hex.EncodeToString(plainHash.Sum(nil)) != wantPlain {
 		_ = rfs.Remove(part)
 		return durable.Digest{}, fmt.Errorf("the local file %s does not match its manifest (sha256 differs): not pushing this snapshot; run atocore-backup validate", src)
-	}
-	if err := renameReplace(rfs, part, dst); err != nil {
-		return durable.Digest{}, err
 	}
 	return durable.Digest{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
@@ -490,9 +508,12 @@ func (p *pusher) progress(n int64) {
 	}
 }
 
-// writeStream writes r to the new file name and syncs it, through the
-// target's fast stream path when it has one.
-func writeStream(rfs afero.Fs, name string, r io.Reader) (int64, error) {
+// writeStream writes r to the new file name, and syncs it when asked,
+// through the target's fast stream path when it has one.
+func writeStream(rfs afero.Fs, name string, r io.Reader, sync bool) (int64, error) {
+	if sw, ok := rfs.(unsyncedStreamWriter); ok && !sync {
+		return sw.WriteFileFromNoSync(name, r, 0o600)
+	}
 	if sw, ok := rfs.(streamWriter); ok {
 		return sw.WriteFileFrom(name, r, 0o600)
 	}
@@ -501,15 +522,108 @@ func writeStream(rfs afero.Fs, name string, r io.Reader) (int64, error) {
 		return 0, err
 	}
 	n, err := durable.Copy(f, r)
-	if err == nil {
-		if serr := f.Sync(); serr != nil && !errors.Is(serr, errors.ErrUnsupported) {
-			err = serr
-		}
+	if err == nil && sync {
+		err = syncOpen(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	return n, err
+}
+
+// syncOpen syncs f; a target that cannot sync is not an error.
+func syncOpen(f afero.File) error {
+	if err := f.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		return err
+	}
+	return nil
+}
+
+// syncFile opens name on the target and syncs it.
+func syncFile(rfs afero.Fs, name string) error {
+	f, err := rfs.Open(name)
+	if err != nil {
+		return err
+	}
+	err = syncOpen(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// syncer finishes the uploads on a goroutine of its own: it syncs each
+// uploaded file, renames it into place and records it, in the order the
+// uploads ended. An fsync waits for the target's disk; done here, it no
+// longer holds up the upload stream that wrote the file (on SFTP it runs
+// on the main session, not on the upload's).
+type syncer struct {
+	rfs  afero.Fs
+	jobs chan syncJob
+	done chan struct{}
+	once sync.Once
+
+	mu  sync.Mutex
+	err error // the first failure
+}
+
+type syncJob struct {
+	part, dst string
+	then      func() error // after the rename
+}
+
+func startSyncer(rfs afero.Fs, capacity int) *syncer {
+	s := &syncer{rfs: rfs, jobs: make(chan syncJob, max(capacity, 1)), done: make(chan struct{})}
+	go s.run()
+	return s
+}
+
+// submit queues part for syncing and renaming to dst, then for then. It
+// returns the syncer's first failure, if any, instead: the upload stream
+// then stops.
+func (s *syncer) submit(part, dst string, then func() error) error {
+	if err := s.failed(); err != nil {
+		return err
+	}
+	s.jobs <- syncJob{part: part, dst: dst, then: then}
+	return nil
+}
+
+func (s *syncer) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (s *syncer) run() {
+	defer close(s.done)
+	for j := range s.jobs {
+		if s.failed() != nil {
+			continue // the push is failing: leave the rest for the next run
+		}
+		err := syncFile(s.rfs, j.part)
+		if err == nil {
+			err = renameReplace(s.rfs, j.part, j.dst)
+		}
+		if err == nil {
+			err = j.then()
+		}
+		if err != nil {
+			s.mu.Lock()
+			if s.err == nil {
+				s.err = fmt.Errorf("upload %s: %w", filepath.Base(j.dst), err)
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// stop waits for the queued files and returns the first failure. Call it
+// once no upload is running; later calls only return the failure.
+func (s *syncer) stop() error {
+	s.once.Do(func() { close(s.jobs) })
+	<-s.done
+	return s.failed()
 }
 
 // renameReplace renames old to new, replacing new: POSIX rename where the
@@ -525,7 +639,7 @@ func renameReplace(rfs afero.Fs, oldname, newname string) error {
 func writeRemote(rfs afero.Fs, name string, data []byte) error {
 	tmp := name + partSuffix
 	_ = rfs.Remove(tmp) // a push cut off while writing it left it
-	if _, err := writeStream(rfs, tmp, bytesReader(data)); err != nil {
+	if _, err := writeStream(rfs, tmp, bytesReader(data), true); err != nil {
 		_ = rfs.Remove(tmp)
 		return fmt.Errorf("write %s on the target: %w", name, err)
 	}

@@ -26,6 +26,10 @@ type Proxy struct {
 	Addr       string
 	AfterBytes int64
 	Fault      Fault
+	// Ready, when set, holds the fault back until it returns true (it is
+	// asked before each forwarded read once AfterBytes have passed): a
+	// test can wait for a state of the server, not only a byte count.
+	Ready func() bool
 
 	target string
 	l      net.Listener
@@ -124,8 +128,13 @@ func (p *Proxy) forward(client, server net.Conn) {
 	// Client to server: counted, and cut or stalled at the budget.
 	budget := p.AfterBytes
 	buf := make([]byte, 32<<10)
-	for budget > 0 {
-		n, err := client.Read(buf[:min(int64(len(buf)), budget)])
+	held := func() bool { return budget <= 0 && p.Ready != nil && !p.Ready() }
+	for budget > 0 || held() {
+		want := int64(len(buf))
+		if budget > 0 {
+			want = min(want, budget)
+		}
+		n, err := client.Read(buf[:want])
 		if n > 0 {
 			if _, werr := server.Write(buf[:n]); werr != nil {
 				break
