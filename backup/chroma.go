@@ -299,6 +299,15 @@ func (c *creation) copyChromaFile(ctx context.Context, f *chromaFile, prev *prev
 		return chromaCopy{}, fmt.Errorf("read Chroma file: %w", err)
 	}
 	defer src.Close()
-	d, err := durable.CopyFileUnsynced(ctx, c.fs, dst, src, 0o600) // made durable by place()
+	// Made durable by place(). On the OS filesystem the copy goes around
+	// the page cache: nothing reads a segment file back during create
+	// (its digest is taken as it is written), and a gigabyte of new cache
+	// pages would cost more than the disk write (durable.CopyFileDirect).
+	var d durable.Digest
+	if p, ok := durable.OSPath(c.fs, dst); ok {
+		d, err = durable.CopyFileDirect(ctx, p, src, 0o600)
+	} else {
+		d, err = durable.CopyFileUnsynced(ctx, c.fs, dst, src, 0o600)
+	}
 	return chromaCopy{digest: d}, err
 }

@@ -382,7 +382,7 @@ func (r *restorer) copyOut(ctx context.Context, rel, tmp string, o owner) error 
 		return err
 	}
 	defer src.Close()
-	d, err := durable.CopyFileUnsynced(ctx, afero.NewOsFs(), tmp, src, 0o600) // synced with the rest by stage
+	d, err := durable.CopyFileDirect(ctx, tmp, src, 0o600) // synced with the rest by stage
 	if err != nil {
 		return err
 	}
@@ -517,31 +517,48 @@ func (r *restorer) stageDB(ctx context.Context) (string, error) {
 	return tmp, ctx.Err()
 }
 
-// copyDBOut copies the snapshot's database to tmp, then checks its digest
-// against the manifest and runs integrity_check on it (rule 6) at the same
-// time, one core each, while Chroma is still being staged: a database that
-// fails either is refused before anything live changes. The commit renames
-// this very file into place; the only change to it after the check is
-// SQLite's own switch of its header to WAL mode. Where the snapshot is not
-// on the OS filesystem, the copy hashes as it goes.
+// copyDBOut copies the snapshot's database to tmp, checks the copy's
+// digest against the manifest and runs integrity_check (rule 6), while
+// Chroma is still being staged: a database that fails either is refused
+// before anything live changes. The commit renames this very file into
+// place; the only change to it after the check is SQLite's own switch of
+// its header to WAL mode.
+//
+// When the manifest lists the database, integrity_check runs on the
+// snapshot's own file from the start, beside the copy, and the copy is
+// written around the page cache (durable.CopyFileDirect) with the digest
+// of the bytes written: equal to the manifest's, it proves that the staged
+// file holds the very bytes checked (the snapshot is not written to, and
+// the backup directory's lock keeps prune away). The check no longer waits
+// for the copy, and nothing reads the copy back. Without a manifest (a
+// snapshot from the Python implementation) the staged copy itself is
+// checked. Where the snapshot is not on the OS filesystem, the copy hashes
+// as it goes and is checked.
 func (r *restorer) copyDBOut(ctx context.Context, tmp string, o owner) error {
 	src, onOS := durable.OSPath(r.cfg.FS, filepath.Join(r.dir, filepath.FromSlash(snapshot.DBFile)))
-	var d durable.Digest
-	var hashErr error
-	var wg sync.WaitGroup
-	if onOS {
-		if err := durable.CopyRaw(ctx, src, tmp, 0o600); err != nil {
-			return err
+	_, listed := r.manifest[snapshot.DBFile]
+	var (
+		ic           sqlitedb.Integrity
+		d            durable.Digest
+		icErr, cpErr error
+		wg           sync.WaitGroup
+	)
+	switch {
+	case onOS && listed:
+		wg.Go(func() { ic, icErr = sqlitedb.IntegrityCheck(ctx, src) })
+		d, cpErr = copyOSFile(ctx, src, tmp)
+	case onOS:
+		if cpErr = durable.CopyRaw(ctx, src, tmp, 0o600); cpErr == nil {
+			wg.Go(func() { d, cpErr = durable.HashFile(ctx, afero.NewOsFs(), tmp) })
+			ic, icErr = sqlitedb.IntegrityCheck(ctx, tmp)
 		}
-		wg.Go(func() { d, hashErr = durable.HashFile(ctx, afero.NewOsFs(), tmp) })
-	} else if err := r.copyOut(ctx, snapshot.DBFile, tmp, o); err != nil {
-		return err
+	default:
+		if cpErr = r.copyOut(ctx, snapshot.DBFile, tmp, o); cpErr == nil {
+			ic, icErr = sqlitedb.IntegrityCheck(ctx, tmp)
+		}
 	}
-	ic, err := sqlitedb.IntegrityCheck(ctx, tmp)
 	wg.Wait()
-	if err == nil {
-		err = hashErr
-	}
+	err := errors.Join(cpErr, icErr)
 	if err == nil && onOS {
 		err = r.checkDigest(snapshot.DBFile, d)
 	}
@@ -553,6 +570,17 @@ func (r *restorer) copyDBOut(ctx context.Context, tmp string, o owner) error {
 		_ = os.Remove(tmp)
 	}
 	return err
+}
+
+// copyOSFile copies the OS file src to the new file dst with
+// durable.CopyFileDirect and returns the digest of the bytes written.
+func copyOSFile(ctx context.Context, src, dst string) (durable.Digest, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return durable.Digest{}, err
+	}
+	defer in.Close()
+	return durable.CopyFileDirect(ctx, dst, in, 0o600)
 }
 
 // commitDB applies rule 4: the staged database replaces the live one in one
