@@ -19,6 +19,7 @@ import (
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/encrypt"
+	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/sample"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/testutil"
@@ -374,8 +375,9 @@ type recordingFs struct {
 	afero.Fs
 	failSync string
 
-	mu      sync.Mutex
-	created []string
+	mu       sync.Mutex
+	created  []string
+	journals int // journal writes
 }
 
 func (f *recordingFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
@@ -383,15 +385,24 @@ func (f *recordingFs) OpenFile(name string, flag int, perm os.FileMode) (afero.F
 	if err != nil {
 		return nil, err
 	}
-	if flag&os.O_CREATE != 0 && strings.HasSuffix(name, partSuffix) && !strings.Contains(name, journalFile) {
+	if flag&os.O_CREATE != 0 && strings.HasSuffix(name, partSuffix) {
 		f.mu.Lock()
-		f.created = append(f.created, filepath.Base(strings.TrimSuffix(name, partSuffix)))
+		if strings.Contains(name, journalFile) {
+			f.journals++
+		} else {
+			f.created = append(f.created, filepath.Base(strings.TrimSuffix(name, partSuffix)))
+		}
 		f.mu.Unlock()
 	}
 	return syncFailFile{File: file, fail: f.failSync != "" && strings.HasSuffix(name, f.failSync)}, nil
 }
 
 func (f *recordingFs) Open(name string) (afero.File, error) { return f.OpenFile(name, os.O_RDONLY, 0) }
+
+// Link passes hardlinks through to the wrapped filesystem.
+func (f *recordingFs) Link(oldname, newname string) error {
+	return durable.Link(f.Fs, oldname, newname)
+}
 
 type syncFailFile struct {
 	afero.File
@@ -465,5 +476,38 @@ func TestPushSyncFailure(t *testing.T) {
 	}
 	if v, _ := Validate(context.Background(), base, m.Stamp, Opening{}); !v.Valid {
 		t.Fatal(v.Errors)
+	}
+}
+
+// The journal is written once for all the files linked to the previous
+// snapshot, not once per file: each write is a synced file on the target.
+func TestLinkedFilesShareOneJournalWrite(t *testing.T) {
+	r, err := sample.Generate(context.Background(), t.TempDir(), sample.Options{Seed: 4, ChromaBytes: 4 << 20, Segments: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := osRemote(t)
+	testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	if _, err := Push(context.Background(), testutil.Config(r), base, PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sample.ChangeChroma(context.Background(), r.ChromaPath, 0.1, 4); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	rec := &recordingFs{Fs: base.FS}
+	res, err := Push(context.Background(), testutil.Config(r), Remote{FS: rec, Root: base.Root, URL: base.URL}, PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := res.Pushed[0]
+	if p.Linked < 10 || p.Sent == 0 {
+		t.Fatalf("second push = %+v", p)
+	}
+	// One write after the links, then one per batch of finished uploads
+	// (at most one per upload).
+	if rec.journals < 2 || rec.journals > 1+p.Sent {
+		t.Fatalf("%d journal writes for %d linked and %d sent files", rec.journals, p.Linked, p.Sent)
 	}
 }

@@ -215,21 +215,26 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	remoteFiles := make([]snapshot.File, len(files))
 	var uploads []int
 	var mu sync.Mutex // guards jr, info, entry and remoteFiles from here on
-	record := func(i int, done snapshot.File) error {
+	// note records a file that is on the target for good; saveJournal
+	// writes what was noted to the journal on the target (once for many
+	// files: each write is a synced file of its own).
+	note := func(i int, done snapshot.File) {
 		mu.Lock()
 		defer mu.Unlock()
 		f := files[i]
 		done.Mode = f.Mode
 		jr.Files[done.Path] = done
-		if err := writeJournal(rfs, incoming, jr); err != nil {
-			return err
-		}
 		remoteFiles[i] = done
 		if f.SHA256 != "" {
 			entry.Files[f.SHA256] = done
 		}
-		return nil
 	}
+	saveJournal := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return writeJournal(rfs, incoming, jr)
+	}
+	noted := 0
 	remoteName := func(f snapshot.File) string {
 		if sess.enc != nil {
 			return f.Path + sess.enc.Suffix()
@@ -258,14 +263,18 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 			uploads = append(uploads, i)
 			continue
 		}
-		if err := record(i, done); err != nil {
+		note(i, done)
+		noted++
+	}
+	if noted > 0 {
+		if err := saveJournal(); err != nil {
 			return nil, err
 		}
 	}
 	// Largest first: the database alone is about half of the bytes, and
 	// left to the end it would be one stream running while the other idles.
 	slices.SortStableFunc(uploads, func(a, b int) int { return cmp.Compare(files[b].Size, files[a].Size) })
-	sy := startSyncer(rfs, len(uploads))
+	sy := startSyncer(rfs, len(uploads), saveJournal)
 	defer sy.stop()
 	err = p.uploadAll(ctx, uploads, func(ctx context.Context, i int) error {
 		f := files[i]
@@ -275,12 +284,12 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		if err != nil {
 			return err
 		}
-		return sy.submit(dst+partSuffix, dst, func() error {
+		return sy.submit(dst+partSuffix, dst, func() {
+			note(i, snapshot.File{Path: rel, Size: d.Size, SHA256: d.SHA256})
 			mu.Lock()
 			info.Sent++
 			info.BytesSent += d.Size
 			mu.Unlock()
-			return record(i, snapshot.File{Path: rel, Size: d.Size, SHA256: d.SHA256})
 		})
 	})
 	// Whatever happened, every file that was sent is synced, in place and
@@ -553,12 +562,14 @@ func syncFile(rfs afero.Fs, name string) error {
 }
 
 // syncer finishes the uploads on a goroutine of its own: it syncs each
-// uploaded file, renames it into place and records it, in the order the
-// uploads ended. An fsync waits for the target's disk; done here, it no
-// longer holds up the upload stream that wrote the file (on SFTP it runs
-// on the main session, not on the upload's).
+// uploaded file, renames it into place and notes it, in the order the
+// uploads ended, and saves the journal once for all the files that were
+// waiting together. An fsync waits for the target's disk; done here, it
+// no longer holds up the upload stream that wrote the file (on SFTP it
+// runs on the main session, not on the upload's).
 type syncer struct {
 	rfs  afero.Fs
+	save func() error // writes the journal
 	jobs chan syncJob
 	done chan struct{}
 	once sync.Once
@@ -569,11 +580,14 @@ type syncer struct {
 
 type syncJob struct {
 	part, dst string
-	then      func() error // after the rename
+	then      func() // after the rename: note the file for the journal
 }
 
-func startSyncer(rfs afero.Fs, capacity int) *syncer {
-	s := &syncer{rfs: rfs, jobs: make(chan syncJob, max(capacity, 1)), done: make(chan struct{})}
+// syncBatch caps how many files one journal write covers.
+const syncBatch = 64
+
+func startSyncer(rfs afero.Fs, capacity int, save func() error) *syncer {
+	s := &syncer{rfs: rfs, save: save, jobs: make(chan syncJob, max(capacity, 1)), done: make(chan struct{})}
 	go s.run()
 	return s
 }
@@ -581,7 +595,7 @@ func startSyncer(rfs afero.Fs, capacity int) *syncer {
 // submit queues part for syncing and renaming to dst, then for then. It
 // returns the syncer's first failure, if any, instead: the upload stream
 // then stops.
-func (s *syncer) submit(part, dst string, then func() error) error {
+func (s *syncer) submit(part, dst string, then func()) error {
 	if err := s.failed(); err != nil {
 		return err
 	}
@@ -598,20 +612,46 @@ func (s *syncer) failed() error {
 func (s *syncer) run() {
 	defer close(s.done)
 	for j := range s.jobs {
+		batch := []syncJob{j}
+	more:
+		for len(batch) < syncBatch {
+			select {
+			case next, ok := <-s.jobs:
+				if !ok {
+					break more
+				}
+				batch = append(batch, next)
+			default:
+				break more
+			}
+		}
 		if s.failed() != nil {
 			continue // the push is failing: leave the rest for the next run
 		}
-		err := syncFile(s.rfs, j.part)
-		if err == nil {
-			err = renameReplace(s.rfs, j.part, j.dst)
+		// The files put in place are saved to the journal even when a
+		// later one fails: the next push resumes from them.
+		var err error
+		placed := 0
+		for _, j := range batch {
+			if err = syncFile(s.rfs, j.part); err == nil {
+				err = renameReplace(s.rfs, j.part, j.dst)
+			}
+			if err != nil {
+				err = fmt.Errorf("upload %s: %w", filepath.Base(j.dst), err)
+				break
+			}
+			j.then()
+			placed++
 		}
-		if err == nil {
-			err = j.then()
+		if placed > 0 {
+			if serr := s.save(); err == nil {
+				err = serr
+			}
 		}
 		if err != nil {
 			s.mu.Lock()
 			if s.err == nil {
-				s.err = fmt.Errorf("upload %s: %w", filepath.Base(j.dst), err)
+				s.err = err
 			}
 			s.mu.Unlock()
 		}
