@@ -112,7 +112,7 @@ func writeDirect(ctx context.Context, f *os.File, src io.Reader) (Digest, error)
 			clear(buf[n:padded])
 			inFlight = true
 			go func(b []byte) {
-				w, err := f.Write(b)
+				w, err := writeDirectChunk(f, b)
 				if err == nil && w != len(b) {
 					err = io.ErrShortWrite
 				}

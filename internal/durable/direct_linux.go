@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // directWrites can be turned off by tests, to run the buffered path.
@@ -34,4 +36,22 @@ func openDirect(name string, perm fs.FileMode) (f *os.File, direct bool, err err
 // mapAnon returns n bytes of page-aligned anonymous memory.
 func mapAnon(n int) ([]byte, error) {
 	return syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+}
+
+// writeDirectChunk writes b to f, opened with O_DIRECT. A device whose
+// blocks are larger than directAlign refuses the write (EINVAL); f then
+// goes on without O_DIRECT, through the page cache, rather than fail.
+func writeDirectChunk(f *os.File, b []byte) (int, error) {
+	n, err := f.Write(b)
+	if n != 0 || !errors.Is(err, syscall.EINVAL) {
+		return n, err
+	}
+	flags, ferr := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+	if ferr != nil {
+		return 0, err
+	}
+	if _, ferr := unix.FcntlInt(f.Fd(), unix.F_SETFL, flags&^unix.O_DIRECT); ferr != nil {
+		return 0, err
+	}
+	return f.Write(b)
 }
