@@ -299,15 +299,9 @@ func (c *creation) copyChromaFile(ctx context.Context, f *chromaFile, prev *prev
 		return chromaCopy{}, fmt.Errorf("read Chroma file: %w", err)
 	}
 	defer src.Close()
-	// Made durable by place(). On the OS filesystem the copy goes around
-	// the page cache: nothing reads a segment file back during create
-	// (its digest is taken as it is written), and a gigabyte of new cache
-	// pages would cost more than the disk write (durable.CopyFileDirect).
-	var d durable.Digest
-	if p, ok := durable.OSPath(c.fs, dst); ok {
-		d, err = durable.CopyFileDirect(ctx, p, src, 0o600)
-	} else {
-		d, err = durable.CopyFileUnsynced(ctx, c.fs, dst, src, 0o600)
-	}
+	// Made durable by place(), through the page cache: O_DIRECT here
+	// (durable.CopyFileDirect) made create slower at 256 MiB (1.80 s
+	// against 1.46 s) and no faster at 1 GiB; see docs/performance.md.
+	d, err := durable.CopyFileUnsynced(ctx, c.fs, dst, src, 0o600)
 	return chromaCopy{digest: d}, err
 }

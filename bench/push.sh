@@ -88,5 +88,5 @@ echo "| --- | ---: | ---: | ---: |"
 awk -v a="$ot" -v b="$pt" 'BEGIN { printf "| full push, median s | %.2f | %.2f | %.2f |\n", a, b, a/b }'
 awk -v a="$om" -v b="$pm" 'BEGIN { printf "| peak RSS MiB | %.1f | %.1f | |\n", a/1024, b/1024 }'
 echo
-awk -v s="$sent" -v i="$isent" -v t="$it" -v m="$im" 'BEGIN { printf "incremental push after 1%% of Chroma changed: %.2f s, %d bytes sent = %.2f%% of the full push (%d bytes); peak RSS %.1f MiB\n", t, i, 100*i/s, s, m/1024 }'
+awk -v s="$sent" -v i="$isent" -v t="$it" -v m="$im" 'BEGIN { printf "incremental push after 1%% of Chroma changed: %.2f s, %.0f bytes sent = %.2f%% of the full push (%.0f bytes); peak RSS %.1f MiB\n", t, i, 100*i/s, s, m/1024 }'
 echo "runs (s): ours ${ours_t[*]}; rsync ${peer_t[*]}"
