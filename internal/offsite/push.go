@@ -271,9 +271,7 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 			return nil, err
 		}
 	}
-	// Largest first: the database alone is about half of the bytes, and
-	// left to the end it would be one stream running while the other idles.
-	slices.SortStableFunc(uploads, func(a, b int) int { return cmp.Compare(files[b].Size, files[a].Size) })
+	largestFirst(files, uploads)
 	sy := startSyncer(rfs, len(uploads), saveJournal)
 	defer sy.stop()
 	err = p.uploadAll(ctx, uploads, func(ctx context.Context, i int) error {
@@ -420,6 +418,13 @@ func (p *pusher) link(prev *stateEntry, f snapshot.File, dst string) bool {
 		return false
 	}
 	return true
+}
+
+// largestFirst orders idx (indexes into files) by size, largest first:
+// the database alone is about half of the bytes, and left to the end it
+// would be one stream running while the other idles.
+func largestFirst(files []snapshot.File, idx []int) {
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(files[b].Size, files[a].Size) })
 }
 
 // uploadStreams is how many files a push uploads at once: encryption,
