@@ -547,9 +547,8 @@ func (r *restorer) copyDBOut(ctx context.Context, tmp string, o owner) error {
 	case onOS && listed:
 		wg.Go(func() { ic, icErr = sqlitedb.IntegrityCheck(ctx, src) })
 		d, cpErr = copyOSFile(ctx, src, tmp)
-	case onOS:
+	case onOS: // no digest to compare with: the copy itself is checked
 		if cpErr = durable.CopyRaw(ctx, src, tmp, 0o600); cpErr == nil {
-			wg.Go(func() { d, cpErr = durable.HashFile(ctx, afero.NewOsFs(), tmp) })
 			ic, icErr = sqlitedb.IntegrityCheck(ctx, tmp)
 		}
 	default:
@@ -559,7 +558,7 @@ func (r *restorer) copyDBOut(ctx context.Context, tmp string, o owner) error {
 	}
 	wg.Wait()
 	err := errors.Join(cpErr, icErr)
-	if err == nil && onOS {
+	if err == nil && onOS && listed {
 		err = r.checkDigest(snapshot.DBFile, d)
 	}
 	if err == nil && !ic.OK {

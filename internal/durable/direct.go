@@ -3,7 +3,6 @@ package durable
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -33,7 +32,7 @@ const (
 
 // directBufs holds page-aligned buffers (anonymous memory maps, which are
 // always page-aligned), reused across copies.
-var directBufs = sync.Pool{New: func() any {
+var directBufs = &sync.Pool{New: func() any {
 	b, err := mapAnon(directChunk)
 	if err != nil {
 		return nil
@@ -75,8 +74,11 @@ func writeDirect(ctx context.Context, f *os.File, src io.Reader) (Digest, error)
 	var bufs [2][]byte
 	for i := range bufs {
 		bp, _ := directBufs.Get().(*[]byte)
-		if bp == nil {
-			return copyHashed(ctx, f, src) // no memory map: write through the cache
+		if bp == nil { // no aligned memory: write through the page cache
+			if err := clearDirect(f); err != nil {
+				return Digest{}, err
+			}
+			return copyHashed(ctx, f, src)
 		}
 		defer directBufs.Put(bp)
 		bufs[i] = *bp
@@ -133,6 +135,3 @@ func writeDirect(ctx context.Context, f *os.File, src io.Reader) (Digest, error)
 	}
 	return Digest{Size: total, SHA256: hexSum(h)}, nil
 }
-
-// errNoDirect says that O_DIRECT is not available here.
-var errNoDirect = errors.New("O_DIRECT is not available")

@@ -46,12 +46,18 @@ func writeDirectChunk(f *os.File, b []byte) (int, error) {
 	if n != 0 || !errors.Is(err, syscall.EINVAL) {
 		return n, err
 	}
-	flags, ferr := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
-	if ferr != nil {
-		return 0, err
-	}
-	if _, ferr := unix.FcntlInt(f.Fd(), unix.F_SETFL, flags&^unix.O_DIRECT); ferr != nil {
+	if clearDirect(f) != nil {
 		return 0, err
 	}
 	return f.Write(b)
+}
+
+// clearDirect turns O_DIRECT off on f: its writes go through the page
+// cache from then on, with no alignment to keep.
+func clearDirect(f *os.File) error {
+	flags, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+	if err == nil {
+		_, err = unix.FcntlInt(f.Fd(), unix.F_SETFL, flags&^unix.O_DIRECT)
+	}
+	return err
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 )
 
@@ -130,5 +131,22 @@ func TestDirectWriteFallsBack(t *testing.T) {
 	got, err := os.ReadFile(f.Name())
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("file holds %d bytes, %v", len(got), err)
+	}
+}
+
+// Without aligned buffers (no memory map), a file already opened with
+// O_DIRECT is written through the page cache, whatever its length.
+func TestCopyFileDirectWithoutAlignedBuffers(t *testing.T) {
+	old := directBufs
+	directBufs = &sync.Pool{New: func() any { return nil }}
+	t.Cleanup(func() { directBufs = old })
+	data := bytes.Repeat([]byte("atocore"), 1000) // 7000 bytes: not a multiple of the alignment
+	dst := filepath.Join(t.TempDir(), "f")
+	d, err := CopyFileDirect(context.Background(), dst, bytes.NewReader(data), 0o600)
+	if err != nil || d.Size != int64(len(data)) {
+		t.Fatalf("copy = %+v, %v", d, err)
+	}
+	if got, _ := os.ReadFile(dst); !bytes.Equal(got, data) {
+		t.Fatal("the file does not hold the source's bytes")
 	}
 }

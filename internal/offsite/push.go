@@ -617,19 +617,7 @@ func (s *syncer) failed() error {
 func (s *syncer) run() {
 	defer close(s.done)
 	for j := range s.jobs {
-		batch := []syncJob{j}
-	more:
-		for len(batch) < syncBatch {
-			select {
-			case next, ok := <-s.jobs:
-				if !ok {
-					break more
-				}
-				batch = append(batch, next)
-			default:
-				break more
-			}
-		}
+		batch := s.waiting(j)
 		if s.failed() != nil {
 			continue // the push is failing: leave the rest for the next run
 		}
@@ -661,6 +649,23 @@ func (s *syncer) run() {
 			s.mu.Unlock()
 		}
 	}
+}
+
+// waiting returns first and the jobs queued behind it, up to syncBatch.
+func (s *syncer) waiting(first syncJob) []syncJob {
+	batch := []syncJob{first}
+	for len(batch) < syncBatch {
+		select {
+		case next, ok := <-s.jobs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, next)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // stop waits for the queued files and returns the first failure. Call it
