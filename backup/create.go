@@ -516,7 +516,8 @@ func (c *creation) hashAndCheck(ctx context.Context, dst, p string, digest func(
 	var icErr error
 	var wg sync.WaitGroup
 	wg.Go(func() { ic, icErr = sqlitedb.IntegrityCheck(ctx, p) })
-	if dst == filepath.Join(c.staging, filepath.FromSlash(snapshot.DBFile)) {
+	mainDB := dst == filepath.Join(c.staging, filepath.FromSlash(snapshot.DBFile))
+	if mainDB {
 		c.signalDBCopied() // its bytes are there: let Chroma start
 		select {
 		case <-c.chromaCopied:
@@ -524,6 +525,13 @@ func (c *creation) hashAndCheck(ctx context.Context, dst, p string, digest func(
 		}
 	}
 	d, err := digest()
+	if err == nil && mainDB && ctx.Err() == nil {
+		// Every large file of the snapshot is written now: send it to the
+		// disk while integrity_check still runs, so that place()'s sync
+		// (which runs anyway) finds little left to write. An error here
+		// fails the create: a failed writeback is reported only once.
+		err = durable.SyncTree(c.fs, c.staging)
+	}
 	wg.Wait()
 	if err != nil {
 		return durable.Digest{}, err

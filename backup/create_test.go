@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -465,5 +466,53 @@ func TestSnapshotPassesSqlite3CLI(t *testing.T) {
 	res, _ := validate.Snapshot(context.Background(), afero.NewOsFs(), r.BackupDir, m.Stamp)
 	if !res.Valid {
 		t.Fatal(res.Errors)
+	}
+}
+
+// syncFailFs is an in-memory filesystem whose disk "fails to write back"
+// the Chroma segment files: every Sync of a .bin file returns EIO.
+type syncFailFs struct{ afero.Fs }
+
+func (f syncFailFs) Open(name string) (afero.File, error) {
+	return f.OpenFile(name, os.O_RDONLY, 0)
+}
+func (f syncFailFs) Create(name string) (afero.File, error) {
+	return f.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666)
+}
+func (f syncFailFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	file, err := f.Fs.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return syncFailFile{file}, nil
+}
+
+type syncFailFile struct{ afero.File }
+
+func (f syncFailFile) Sync() error {
+	if strings.HasSuffix(f.Name(), ".bin") {
+		return &os.PathError{Op: "fsync", Path: f.Name(), Err: syscall.EIO}
+	}
+	return f.File.Sync()
+}
+
+// A snapshot whose files cannot be made durable is never put in place, and
+// the error says which file.
+func TestCreateFailsWhenFilesCannotBeSynced(t *testing.T) {
+	r := testutil.Root(t)
+	cfg := testutil.Config(r)
+	cfg.FS = syncFailFs{afero.NewMemMapFs()}
+	m, err := backup.Create(context.Background(), cfg, backup.CreateOptions{IncludeChroma: true})
+	if err == nil || !strings.Contains(err.Error(), ".bin") || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Create = %+v, %v; want an EIO naming a segment file", m, err)
+	}
+	entries, _ := afero.ReadDir(cfg.FS, r.BackupDir)
+	for _, e := range entries {
+		if e.Name() != "snapshots" && e.Name() != ".lock" {
+			t.Errorf("left behind %s", e.Name())
+		}
+	}
+	if snaps, _ := backup.List(context.Background(), cfg); len(snaps) != 0 {
+		t.Fatalf("List = %+v after a failed sync", snaps)
 	}
 }

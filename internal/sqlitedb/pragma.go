@@ -2,6 +2,7 @@ package sqlitedb
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -33,11 +34,17 @@ func RemoveWithSidecars(path string) {
 
 // SetJournalMode switches the database file at path, which nobody else has
 // open, to mode ("delete" or "wal") and closes it, leaving no sidecars.
+//
+// It does not sync: the file is a fresh copy that its caller syncs (with
+// the rest of a snapshot or a restore) before relying on it. With SQLite's
+// default synchronous=FULL the switch ended in an fsync that wrote back the
+// whole copy just made, on the critical path of create (0.87 s of 1 GiB).
 func SetJournalMode(ctx context.Context, path, mode string) error {
-	db, err := openReadWrite(path)
+	db, err := sql.Open("sqlite", dsn(path, "_pragma=synchronous(off)"))
 	if err != nil {
 		return err
 	}
+	db.SetMaxOpenConns(1)
 	var got string
 	err = db.QueryRowContext(ctx, "PRAGMA journal_mode="+quoteMode(mode)).Scan(&got)
 	if cerr := db.Close(); err == nil {
