@@ -3,8 +3,10 @@ package backup
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/spf13/afero"
@@ -41,16 +43,20 @@ type PruneOptions struct {
 	Wait bool
 	// Now is the clock for the age of pre-restore anchors; nil is time.Now.
 	Now func() time.Time
+	// Quick judges snapshots by QuickCheck (structure and sizes) instead
+	// of the full validation: much cheaper, but a snapshot whose bytes
+	// changed and not their sizes then counts as valid.
+	Quick bool
 	// Check, when set, decides whether the snapshot in dir is valid and
-	// what kind it is; the default is QuickCheck. Off-site targets holding
-	// encrypted snapshots pass their own.
+	// what kind it is; the default is a FullCheck (QuickCheck with Quick).
+	// Off-site targets holding encrypted snapshots pass their own.
 	Check Checker
 }
 
 // Checker tells a prune whether a snapshot is sound enough to fill a slot.
 type Checker func(ctx context.Context, fsys afero.Fs, dir, stamp string) (valid bool, kind string, err error)
 
-// QuickCheck is the default Checker: every file present with its manifest
+// QuickCheck is the cheap Checker (PruneOptions.Quick): every file present with its manifest
 // size, metadata and registry parse, Chroma segments consistent with
 // chroma.sqlite3 (validate.Options.Quick); the kind from the metadata.
 func QuickCheck(ctx context.Context, fsys afero.Fs, dir, stamp string) (bool, string, error) {
@@ -58,13 +64,77 @@ func QuickCheck(ctx context.Context, fsys afero.Fs, dir, stamp string) (bool, st
 	if err != nil {
 		return false, "", err
 	}
-	kind := ""
+	return res.Valid, metadataKind(fsys, dir), nil
+}
+
+// FullCheck returns the default Checker of a prune: every check of
+// validate (SPEC: retention works over the valid snapshots, and a valid
+// snapshot is one that passes every check), made affordable for the many
+// snapshots a prune looks at by checking each file's bytes once per
+// Checker: a file that is the very inode (same device, inode, size, mtime
+// and ctime) of a file of a snapshot that passed, with the same digest in
+// its own manifest, is not read again. Unchanged Chroma files and
+// databases are such hardlinks from one snapshot to the next, so each
+// distinct copy is hashed and checked once.
+func FullCheck() Checker {
+	var mu sync.Mutex
+	good := map[snapshot.SourceState]string{} // inode state -> verified SHA-256
+	return func(ctx context.Context, fsys afero.Fs, dir, stamp string) (bool, string, error) {
+		var files map[string]snapshot.File
+		if data, err := afero.ReadFile(fsys, filepath.Join(dir, snapshot.ManifestFile)); err == nil {
+			if m, err := snapshot.DecodeManifest(data); err == nil {
+				files = m.Index()
+			}
+		}
+		known := func(rel string) bool {
+			f, listed := files[rel]
+			st, ok := inodeState(fsys, filepath.Join(dir, filepath.FromSlash(rel)))
+			if !listed || !ok {
+				return false
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			return good[st] == f.SHA256
+		}
+		res, err := validate.Dir(ctx, fsys, dir, stamp, validate.Options{KnownGood: known})
+		if err != nil {
+			return false, "", err
+		}
+		if res.Valid {
+			mu.Lock()
+			for rel, f := range files {
+				if st, ok := inodeState(fsys, filepath.Join(dir, filepath.FromSlash(rel))); ok {
+					good[st] = f.SHA256
+				}
+			}
+			mu.Unlock()
+		}
+		return res.Valid, metadataKind(fsys, dir), nil
+	}
+}
+
+// inodeState identifies a file on an OS filesystem by what any change to
+// it moves (size, mtime, ctime) and by its inode.
+func inodeState(fsys afero.Fs, name string) (snapshot.SourceState, bool) {
+	p, ok := durable.OSPath(fsys, name)
+	if !ok {
+		return snapshot.SourceState{}, false
+	}
+	fi, err := os.Lstat(p)
+	if err != nil || !fi.Mode().IsRegular() {
+		return snapshot.SourceState{}, false
+	}
+	st := stateOf(fi)
+	return st, st.Inode != 0
+}
+
+func metadataKind(fsys afero.Fs, dir string) string {
 	if data, err := afero.ReadFile(fsys, filepath.Join(dir, snapshot.MetadataFile)); err == nil {
 		if m, err := snapshot.DecodeMetadata(data); err == nil {
-			kind = m.Kind
+			return m.Kind
 		}
 	}
-	return res.Valid, kind, nil
+	return ""
 }
 
 // PruneResult is the outcome of a prune. Its JSON is the output of
@@ -98,9 +168,8 @@ func Prune(ctx context.Context, cfg Config, opts PruneOptions) (*PruneResult, er
 // then deleting it, so that a crash mid-delete never leaves half a snapshot
 // under a valid stamp; the next run deletes the leftover.
 //
-// Snapshot validity here is QuickCheck unless opts.Check says otherwise:
-// reading every byte of every snapshot on each prune would cost more than
-// the backups. Run validate for the full check.
+// Snapshot validity here is FullCheck's (each distinct file read once)
+// unless opts.Quick or opts.Check says otherwise.
 func PruneDir(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOptions) (*PruneResult, error) {
 	if err := opts.Policy.Validate(); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
@@ -120,8 +189,12 @@ func PruneDir(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOp
 		}
 	}
 	check := opts.Check
-	if check == nil {
+	switch {
+	case check != nil:
+	case opts.Quick:
 		check = QuickCheck
+	default:
+		check = FullCheck()
 	}
 	plan, err := planDir(ctx, fsys, backupDir, opts.Policy, now(), check)
 	if err != nil {
@@ -157,10 +230,13 @@ func PruneDir(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOp
 	return res, nil
 }
 
-// PlanDir lists and quick-checks the snapshots of a location and computes
-// the retention plan. It changes nothing.
-func PlanDir(ctx context.Context, fsys afero.Fs, backupDir string, p Policy, now time.Time) (Plan, error) {
-	return planDir(ctx, fsys, backupDir, p, now, QuickCheck)
+// PlanDir lists and checks the snapshots of a location with check (nil:
+// FullCheck) and computes the retention plan. It changes nothing.
+func PlanDir(ctx context.Context, fsys afero.Fs, backupDir string, p Policy, now time.Time, check Checker) (Plan, error) {
+	if check == nil {
+		check = FullCheck()
+	}
+	return planDir(ctx, fsys, backupDir, p, now, check)
 }
 
 func planDir(ctx context.Context, fsys afero.Fs, backupDir string, p Policy, now time.Time, check Checker) (Plan, error) {

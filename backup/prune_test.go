@@ -224,3 +224,73 @@ func TestPruneInvalidRechecksBeforeDeleting(t *testing.T) {
 		t.Fatalf("a snapshot invalid only once was deleted: %+v", res)
 	}
 }
+
+// Retention works over the valid snapshots, and valid means passing every
+// check of validate: a database whose bytes changed but not its size is
+// invalid to a prune (QuickCheck, which --quick selects, cannot see it).
+func TestPruneJudgesByTheFullValidation(t *testing.T) {
+	r := testutil.Root(t)
+	cfg := testutil.Config(r)
+	stamps := daily(t, r, cfg, time.Date(2026, 4, 1, 6, 0, 0, 0, time.UTC), 3, backup.KindScheduled)
+	db := filepath.Join(snapshot.Dir(r.BackupDir, stamps[2]), "db", "atocore.db")
+	data, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its own inode (the live database did not change, so the snapshots
+	// share one), then damage of the same size.
+	if err := os.Remove(db); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(db, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Corrupt(t, db, 4096, 16)
+	zero := backup.Policy{}
+	quick, err := backup.Prune(context.Background(), cfg, backup.PruneOptions{Policy: zero, DryRun: true, Quick: true})
+	if err != nil || len(quick.Invalid) != 0 || !slices.Equal(quick.Kept, stamps[2:]) {
+		t.Fatalf("quick: %+v, %v (the quick check was expected to miss the damage)", quick, err)
+	}
+	full, err := backup.Prune(context.Background(), cfg, backup.PruneOptions{Policy: zero, DryRun: true})
+	if err != nil || !slices.Equal(full.Invalid, stamps[2:]) || !slices.Equal(full.Kept, stamps[1:2]) {
+		t.Fatalf("full: %+v, %v; want %s invalid and %s kept as the newest valid", full, err, stamps[2], stamps[1])
+	}
+}
+
+// The full check reads a file shared by several snapshots (one inode)
+// once, but still compares it with each snapshot's own manifest.
+func TestPruneFullCheckTrustsNoOtherManifest(t *testing.T) {
+	r := testutil.Root(t)
+	cfg := testutil.Config(r)
+	stamps := daily(t, r, cfg, time.Date(2026, 4, 1, 6, 0, 0, 0, time.UTC), 2, backup.KindScheduled)
+	dbOf := func(s string) string { return filepath.Join(snapshot.Dir(r.BackupDir, s), "db", "atocore.db") }
+	a, err1 := os.Stat(dbOf(stamps[0]))
+	b, err2 := os.Stat(dbOf(stamps[1]))
+	if err1 != nil || err2 != nil || !os.SameFile(a, b) {
+		t.Fatalf("the two snapshots were expected to share the database's inode (%v, %v)", err1, err2)
+	}
+	mp := filepath.Join(snapshot.Dir(r.BackupDir, stamps[1]), snapshot.ManifestFile)
+	data, err := os.ReadFile(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := snapshot.DecodeManifest(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range m.Files {
+		if m.Files[i].Path == snapshot.DBFile {
+			m.Files[i].SHA256 = strings.Repeat("0", 64)
+		}
+	}
+	if data, err = m.Encode(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := backup.Prune(context.Background(), cfg, backup.PruneOptions{Policy: backup.Policy{}, DryRun: true})
+	if err != nil || !slices.Equal(res.Invalid, stamps[1:]) || !slices.Equal(res.Kept, stamps[:1]) {
+		t.Fatalf("prune: %+v, %v; want %s invalid (its manifest disagrees with the shared file)", res, err, stamps[1])
+	}
+}

@@ -351,8 +351,8 @@ func (r *restorer) preSnapshot(ctx context.Context, withChroma bool) error {
 	if r.opts.NoPreSnapshot {
 		return nil
 	}
-	if _, err := os.Stat(r.cfg.DBPath); errors.Is(err, os.ErrNotExist) {
-		return nil // a fresh machine: nothing to protect
+	if fi, err := os.Stat(r.cfg.DBPath); errors.Is(err, os.ErrNotExist) || (err == nil && fi.Size() == 0) {
+		return nil // a fresh machine (or an empty file): nothing to protect
 	}
 	includeChroma := false
 	if withChroma && !r.interrupted {

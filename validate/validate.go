@@ -185,14 +185,16 @@ func (v *run) metadata() *snapshot.Metadata {
 
 func (v *run) manifest(meta *snapshot.Metadata) *snapshot.Manifest {
 	data, err := afero.ReadFile(v.fsys, filepath.Join(v.dir, snapshot.ManifestFile))
-	if errors.Is(err, os.ErrNotExist) && meta != nil && meta.ToolVersion != "" {
-		// This tool always writes a manifest: its absence is damage, and
-		// without it a changed file would go unnoticed.
-		v.fail(CodeManifestMismatch, "%s is missing (snapshots made by atocore-backup always have one)", snapshot.ManifestFile)
-		return nil
-	}
 	if errors.Is(err, os.ErrNotExist) {
-		v.warn(CodeManifestMissing, "no %s (a snapshot from the earlier implementation?); file digests not checked", snapshot.ManifestFile)
+		// SPEC: a snapshot without a manifest validates with this warning
+		// (the earlier Python implementation wrote none). Every other
+		// check still runs; only the digests cannot be compared.
+		detail := "no %s (a snapshot from the earlier implementation?); file digests not checked"
+		if meta != nil && meta.ToolVersion != "" {
+			detail = "no %s, though atocore-backup " + meta.ToolVersion + " made this snapshot and always writes one: " +
+				"file digests not checked; if it was removed by accident, take a new snapshot"
+		}
+		v.warn(CodeManifestMissing, detail, snapshot.ManifestFile)
 		return nil
 	}
 	if err != nil {

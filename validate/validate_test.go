@@ -2,6 +2,7 @@ package validate_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -75,6 +76,11 @@ func TestEveryCodeFromARealCorruption(t *testing.T) {
 		}, []string{validate.CodeDBIntegrity, validate.CodeManifestMismatch}},
 		{"truncated db", func(t *testing.T, f fixture) {
 			if err := os.Truncate(f.path(snapshot.DBFile), 4096*3+100); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{validate.CodeDBIntegrity, validate.CodeManifestMismatch}},
+		{"db truncated to nothing", func(t *testing.T, f fixture) {
+			if err := os.Truncate(f.path(snapshot.DBFile), 0); err != nil {
 				t.Fatal(err)
 			}
 		}, []string{validate.CodeDBIntegrity, validate.CodeManifestMismatch}},
@@ -233,5 +239,45 @@ func remove(t *testing.T, p string) {
 	t.Helper()
 	if err := os.Remove(p); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// SPEC: a snapshot without manifest.json validates with the warning
+// manifest_missing, whoever made it; the other checks still run.
+func TestManifestRemovedFromOurSnapshotIsAWarning(t *testing.T) {
+	f := newFixture(t)
+	remove(t, f.path(snapshot.ManifestFile))
+	res := f.validate(t)
+	if !res.Valid || len(res.Errors) != 0 || !res.Has(validate.CodeManifestMissing) {
+		t.Fatalf("snapshot without its manifest: %+v", res)
+	}
+	testutil.Corrupt(t, f.path(snapshot.DBFile), 4096, 16)
+	if res := f.validate(t); res.Valid || !res.Has(validate.CodeDBIntegrity) {
+		t.Fatalf("damaged database without a manifest: %+v", res)
+	}
+}
+
+// Older writers put "" for "no registry" and "no Chroma".
+func TestEmptyPathsInMetadataMeanAbsent(t *testing.T) {
+	f := newFixture(t)
+	remove(t, f.path(snapshot.ManifestFile))
+	if err := os.RemoveAll(f.path(snapshot.ChromaDir)); err != nil {
+		t.Fatal(err)
+	}
+	remove(t, f.path(snapshot.RegistryFile))
+	p := f.path(snapshot.MetadataFile)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["include_chroma"], m["chroma_snapshot_path"], m["registry_snapshot_path"] = false, "", ""
+	data, _ = json.Marshal(m)
+	writeFile(t, p, string(data))
+	if res := f.validate(t); !res.Valid {
+		t.Fatalf("metadata with empty paths: %+v", res)
 	}
 }

@@ -272,9 +272,10 @@ func TestDemo(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
+	// Human-readable text goes to stderr; stdout stays empty (SPEC).
 	res := cli(t, nil, "--help").want(t, 0)
-	if !strings.Contains(res.stdout, "restore STAMP --confirm-service-stopped") {
-		t.Fatalf("help = %s", res.stdout)
+	if !strings.Contains(res.stderr, "restore STAMP --confirm-service-stopped") || res.stdout != "" {
+		t.Fatalf("help: stdout %q, stderr %s", res.stdout, res.stderr)
 	}
 }
 

@@ -127,7 +127,7 @@ func runCreate(ctx context.Context, a *app) int {
 	a.say("snapshot %s created and validated: db %s, %d chroma files (%s), %d ms",
 		meta.Stamp, bytesText(meta.DBSizeBytes), meta.ChromaFiles, bytesText(meta.ChromaBytes), meta.DurationMS)
 	if a.f.prune {
-		res, err := backup.Prune(ctx, cfg, backup.PruneOptions{Policy: policy, PruneInvalid: a.f.pruneInvalid, Wait: true})
+		res, err := backup.Prune(ctx, cfg, backup.PruneOptions{Policy: policy, PruneInvalid: a.f.pruneInvalid, Quick: a.f.quick, Wait: true})
 		if err != nil {
 			return a.fail(exitFailed, fmt.Errorf("snapshot %s was created, but pruning failed: %w", meta.Stamp, err))
 		}
@@ -242,7 +242,7 @@ func runPrune(ctx context.Context, a *app) int {
 	if err != nil {
 		return a.fail(exitUsage, err)
 	}
-	res, err := backup.Prune(ctx, cfg, backup.PruneOptions{Policy: p, DryRun: a.f.dryRun, PruneInvalid: a.f.pruneInvalid, Wait: a.f.wait})
+	res, err := backup.Prune(ctx, cfg, backup.PruneOptions{Policy: p, DryRun: a.f.dryRun, PruneInvalid: a.f.pruneInvalid, Quick: a.f.quick, Wait: a.f.wait})
 	if err != nil {
 		if res != nil {
 			a.printJSON(res)

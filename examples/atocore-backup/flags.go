@@ -23,7 +23,8 @@ Commands:
   list                                                           list snapshots, oldest first
   validate STAMP                                                 check one snapshot
   restore STAMP --confirm-service-stopped [--no-pre-snapshot] [--no-chroma | --chroma]
-  prune [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--dry-run] [--prune-invalid] [--tz ZONE]
+  prune [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--dry-run] [--prune-invalid] [--tz ZONE] [--quick]
+        (a snapshot is valid when it passes every check of validate; --quick checks structure and sizes only)
   drill --confirm-service-stopped [--wait]                      the live restore drill, logged to drills.jsonl
   drills                                                         print the drill log
   demo [--dir DIR]                                               walk the whole procedure on sample data
@@ -60,7 +61,7 @@ type flags struct {
 	confirm, noPreSnapshot, noChroma, chroma bool
 
 	keepDaily, keepWeekly, keepMonthly int
-	dryRun, pruneInvalid               bool
+	dryRun, pruneInvalid, quick        bool
 	tz                                 string
 
 	dir     string
@@ -78,11 +79,11 @@ var policyFlags = []string{"keep-daily", "keep-weekly", "keep-monthly", "tz"}
 
 // allowed lists, per command, the flags beyond the path flags.
 var allowed = map[string][]string{
-	"create":   append([]string{"include-chroma", "kind", "wait", "prune", "prune-invalid"}, policyFlags...),
+	"create":   append([]string{"include-chroma", "kind", "wait", "prune", "prune-invalid", "quick"}, policyFlags...),
 	"list":     {},
 	"validate": {},
 	"restore":  {"confirm-service-stopped", "no-pre-snapshot", "no-chroma", "chroma", "wait"},
-	"prune":    append([]string{"dry-run", "prune-invalid", "wait"}, policyFlags...),
+	"prune":    append([]string{"dry-run", "prune-invalid", "wait", "quick"}, policyFlags...),
 	"demo":     {"dir"},
 	"drill":    {"confirm-service-stopped", "wait"},
 	"drills":   {},
@@ -112,6 +113,7 @@ func newFlagSet(f *flags, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&f.keepMonthly, "keep-monthly", 6, "")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "")
 	fs.BoolVar(&f.pruneInvalid, "prune-invalid", false, "")
+	fs.BoolVar(&f.quick, "quick", false, "")
 	fs.StringVar(&f.tz, "tz", "", "")
 	fs.StringVar(&f.dir, "dir", "./atocore-demo", "")
 	fs.BoolVar(&f.verbose, "verbose", false, "")

@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // --tz works on hosts without a zoneinfo database
 )
 
 // Exit codes of the CLI contract.
@@ -48,7 +49,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	f, err := parseFlags(args, stderr)
 	if err != nil {
 		if err == errHelp {
-			fmt.Fprint(stdout, usageText)
+			fmt.Fprint(stderr, usageText) // human-readable: stderr, as SPEC asks of all such text
 			return exitOK
 		}
 		fmt.Fprintf(stderr, "atocore-backup: %v\n", err)

@@ -87,11 +87,16 @@ func (m *Metadata) Time() time.Time {
 	return t
 }
 
-// HasRegistry reports whether the snapshot holds a registry copy.
-func (m *Metadata) HasRegistry() bool { return m.RegistrySnapshotPath != nil }
+// HasRegistry reports whether the snapshot holds a registry copy. An empty
+// path, as older writers put for "none", means none.
+func (m *Metadata) HasRegistry() bool {
+	return m.RegistrySnapshotPath != nil && *m.RegistrySnapshotPath != ""
+}
 
 // HasChroma reports whether the snapshot says it holds a Chroma copy.
-func (m *Metadata) HasChroma() bool { return m.IncludeChroma || m.ChromaSnapshotPath != nil }
+func (m *Metadata) HasChroma() bool {
+	return m.IncludeChroma || (m.ChromaSnapshotPath != nil && *m.ChromaSnapshotPath != "")
+}
 
 // DecodeMetadata parses backup-metadata.json. Unknown fields are accepted:
 // newer and older writers add fields.

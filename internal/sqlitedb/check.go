@@ -3,8 +3,11 @@ package sqlitedb
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"os"
 	"path"
 	"strings"
 	"sync"
@@ -31,6 +34,9 @@ const maxIntegrityErrors = 10
 // that is not a database is reported as not OK, not as an error; err is
 // only for cancellation.
 func IntegrityCheck(ctx context.Context, path string) (Integrity, error) {
+	if bad, ok := checkHeader(os.Open(path)); !ok {
+		return bad, nil
+	}
 	db, err := openReadOnly(path)
 	if err != nil {
 		return Integrity{Detail: err.Error()}, nil
@@ -75,12 +81,40 @@ func OpenSnapshotDB(fsys afero.Fs, name string) (db *sql.DB, closeFn func(), err
 // IntegrityCheckFS runs PRAGMA integrity_check on the database name on
 // fsys, opened as OpenSnapshotDB does.
 func IntegrityCheckFS(ctx context.Context, fsys afero.Fs, name string) (Integrity, error) {
+	if bad, ok := checkHeader(fsys.Open(name)); !ok {
+		return bad, nil
+	}
 	db, closeFn, err := OpenSnapshotDB(fsys, name)
 	if err != nil {
 		return Integrity{Detail: err.Error()}, nil
 	}
 	defer closeFn()
 	return integrity(ctx, db)
+}
+
+// sqliteHeader starts every SQLite database file.
+const sqliteHeader = "SQLite format 3\x00"
+
+// checkHeader reads the start of an opened file and reports whether it is
+// a SQLite database; when not, bad says why. SQLite itself takes an empty
+// file for an empty database and passes it: a snapshot's database is
+// never empty, so an empty or truncated-to-nothing copy fails here.
+func checkHeader(f io.ReadCloser, err error) (bad Integrity, ok bool) {
+	if err != nil {
+		return Integrity{Detail: oneLine(err.Error())}, false
+	}
+	defer f.Close()
+	head := make([]byte, len(sqliteHeader))
+	n, err := io.ReadFull(f, head)
+	switch {
+	case n == 0:
+		return Integrity{Detail: "the file is empty: not a SQLite database"}, false
+	case err != nil && !errors.Is(err, io.ErrUnexpectedEOF):
+		return Integrity{Detail: oneLine(err.Error())}, false
+	case string(head[:n]) != sqliteHeader:
+		return Integrity{Detail: "file is not a database (no SQLite header)"}, false
+	}
+	return Integrity{}, true
 }
 
 func integrity(ctx context.Context, db *sql.DB) (Integrity, error) {
