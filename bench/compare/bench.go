@@ -23,6 +23,9 @@ type bench struct {
 	r        *runner
 	res      *results
 	failures int
+	// dropCaches: empty the page cache before each timed command (root
+	// only; see warmFor).
+	dropCaches bool
 }
 
 // binaries are the programs built from the module.

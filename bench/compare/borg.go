@@ -98,7 +98,7 @@ func (t *borgTool) step(ctx context.Context, o op) (*step, error) {
 		c := t.cmd(r, "extract", r.url+"::"+t.archive)
 		c.dir = target
 		verify := func(outcome, *measurement) error { return t.e.sameShapeAsRoot(restored) }
-		return &step{cmd: c, dest: []string{target}, verify: verify, cleanup: []string{target}}, nil
+		return &step{cmd: c, dest: []string{target}, reads: r.dirs, verify: verify, cleanup: []string{target}}, nil
 	}
 	return nil, fmt.Errorf("borg has no %s", o)
 }

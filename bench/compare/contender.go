@@ -22,6 +22,10 @@ type step struct {
 	// dest are the directories the command writes: the growth of their
 	// disk usage is the measurement's bytes written.
 	dest []string
+	// reads are the directories the command reads besides the root and
+	// dest (the repository a restore reads from); with dest and the
+	// root they are put in the page cache before the command (see warmFor).
+	reads []string
 	// verify, if set, checks the result untimed (an "ok" from
 	// integrity_check, a restored tree of the right shape) and may add
 	// to the measurement (ours' own count of bytes sent).

@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if cfg.plotOnly {
 		return plotOnly(cfg, stderr)
 	}
-	b := &bench{cfg: cfg, log: stderr}
+	b := &bench{cfg: cfg, log: stderr, dropCaches: os.Geteuid() == 0}
 	code, err := b.run(ctx, args)
 	if err != nil {
 		fmt.Fprintf(stderr, "compare: %v\n", err)

@@ -70,7 +70,7 @@ func (t *oursTool) restore(ctx context.Context) (*step, error) {
 		}
 		return t.e.sameShapeAsRoot(scratch)
 	}
-	return &step{cmd: c, dest: []string{scratch}, verify: verify, cleanup: []string{scratch}}, nil
+	return &step{cmd: c, dest: []string{scratch}, reads: []string{t.e.root.backups()}, verify: verify, cleanup: []string{scratch}}, nil
 }
 
 // readStamp keeps the stamp of the snapshot create printed.

@@ -61,7 +61,7 @@ func (t *plainTool) step(ctx context.Context, o op) (*step, error) {
 			}
 			return t.e.sameShapeAsRoot(scratch)
 		}
-		return &step{cmd: sh(plainRestore, t.latest, scratch), dest: []string{scratch}, verify: verify, cleanup: []string{scratch}}, nil
+		return &step{cmd: sh(plainRestore, t.latest, scratch), dest: []string{scratch}, reads: []string{t.latest}, verify: verify, cleanup: []string{scratch}}, nil
 	}
 	return nil, fmt.Errorf("sqlite3+cp has no %s", o)
 }

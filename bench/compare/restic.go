@@ -85,7 +85,7 @@ func (t *resticTool) step(ctx context.Context, o op) (*step, error) {
 		// restic restores absolute paths under the target.
 		restored := filepath.Join(target, t.e.root.dir)
 		verify := func(outcome, *measurement) error { return t.e.sameShapeAsRoot(restored) }
-		return &step{cmd: t.cmd(r, "restore", "latest", "--target", target), dest: []string{target}, verify: verify, cleanup: []string{target}}, nil
+		return &step{cmd: t.cmd(r, "restore", "latest", "--target", target), dest: []string{target}, reads: r.dirs, verify: verify, cleanup: []string{target}}, nil
 	}
 	return nil, fmt.Errorf("restic has no %s", o)
 }

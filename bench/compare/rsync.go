@@ -29,7 +29,7 @@ func (t *rsyncTool) step(_ context.Context, o op) (*step, error) {
 	n := t.e.net
 	c := command{argv: []string{"rsync", "-aH", "-e", n.sshCommand(true),
 		t.e.root.backups() + "/snapshots", fmt.Sprintf("%s@%s:%s/", n.user, n.host(), t.remote)}}
-	st := &step{cmd: c, dest: []string{t.remote}}
+	st := &step{cmd: c, dest: []string{t.remote}, reads: []string{t.e.root.backups()}}
 	if o == opPushIncr {
 		st.cleanup = []string{t.remote} // the last use: free the disk for the next tool
 	}
