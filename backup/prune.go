@@ -72,13 +72,21 @@ func QuickCheck(ctx context.Context, fsys afero.Fs, dir, stamp string) (bool, st
 // snapshot is one that passes every check), made affordable for the many
 // snapshots a prune looks at by checking each file's bytes once per
 // Checker: a file that is the very inode (same device, inode, size, mtime
-// and ctime) of a file of a snapshot that passed, with the same digest in
-// its own manifest, is not read again. Unchanged Chroma files and
+// and ctime) of the same path in a snapshot that passed, with the same
+// digest in its own manifest, is not read again. Unchanged Chroma files and
 // databases are such hardlinks from one snapshot to the next, so each
 // distinct copy is hashed and checked once.
 func FullCheck() Checker {
 	var mu sync.Mutex
-	good := map[snapshot.SourceState]string{} // inode state -> verified SHA-256
+	// verified maps a file (its path in the snapshot, as create links
+	// only a path to the same path, and its inode state) to the SHA-256
+	// its bytes were found to have; databases there also passed
+	// integrity_check.
+	type verified struct {
+		rel string
+		st  snapshot.SourceState
+	}
+	good := map[verified]string{}
 	return func(ctx context.Context, fsys afero.Fs, dir, stamp string) (bool, string, error) {
 		var files map[string]snapshot.File
 		if data, err := afero.ReadFile(fsys, filepath.Join(dir, snapshot.ManifestFile)); err == nil {
@@ -94,7 +102,16 @@ func FullCheck() Checker {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			return good[st] == f.SHA256
+			sum, ok := good[verified{rel, st}]
+			return ok && sum == f.SHA256
+		}
+		// The states seen before validation: a file that changes while it
+		// is read must not be remembered as verified under its new state.
+		before := map[string]snapshot.SourceState{}
+		for rel := range files {
+			if st, ok := inodeState(fsys, filepath.Join(dir, filepath.FromSlash(rel))); ok {
+				before[rel] = st
+			}
 		}
 		res, err := validate.Dir(ctx, fsys, dir, stamp, validate.Options{KnownGood: known})
 		if err != nil {
@@ -103,8 +120,11 @@ func FullCheck() Checker {
 		if res.Valid {
 			mu.Lock()
 			for rel, f := range files {
-				if st, ok := inodeState(fsys, filepath.Join(dir, filepath.FromSlash(rel))); ok {
-					good[st] = f.SHA256
+				st, ok := inodeState(fsys, filepath.Join(dir, filepath.FromSlash(rel)))
+				// Unchanged while it was read, and not written within the
+				// timestamp tick before (a write then could leave no trace).
+				if ok && st == before[rel] && settled(&st) && f.SHA256 != "" {
+					good[verified{rel, st}] = f.SHA256
 				}
 			}
 			mu.Unlock()

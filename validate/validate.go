@@ -189,12 +189,12 @@ func (v *run) manifest(meta *snapshot.Metadata) *snapshot.Manifest {
 		// SPEC: a snapshot without a manifest validates with this warning
 		// (the earlier Python implementation wrote none). Every other
 		// check still runs; only the digests cannot be compared.
-		detail := "no %s (a snapshot from the earlier implementation?); file digests not checked"
 		if meta != nil && meta.ToolVersion != "" {
-			detail = "no %s, though atocore-backup " + meta.ToolVersion + " made this snapshot and always writes one: " +
-				"file digests not checked; if it was removed by accident, take a new snapshot"
+			v.warn(CodeManifestMissing, "no %s, though atocore-backup %s made this snapshot and always writes one: "+
+				"file digests not checked; if it was removed by accident, take a new snapshot", snapshot.ManifestFile, meta.ToolVersion)
+		} else {
+			v.warn(CodeManifestMissing, "no %s (a snapshot from the earlier implementation?); file digests not checked", snapshot.ManifestFile)
 		}
-		v.warn(CodeManifestMissing, detail, snapshot.ManifestFile)
 		return nil
 	}
 	if err != nil {

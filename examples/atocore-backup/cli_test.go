@@ -204,6 +204,7 @@ func TestUsageErrorsExitTwoAndTouchNothing(t *testing.T) {
 		{"prune", "--tz", "Mars/Olympus", "--root", r.Dir},
 		{"create", "--kind", "hourly", "--root", r.Dir},
 		{"create", "--dry-run", "--root", r.Dir},
+		{"create", "--quick", "--root", r.Dir}, // a prune flag without --prune
 		{"list", "extra", "--root", r.Dir},
 		{"list"}, // no root, no environment
 		{"create", "--no-such-flag", "--root", r.Dir},

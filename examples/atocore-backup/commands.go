@@ -112,7 +112,7 @@ func runCreate(ctx context.Context, a *app) int {
 			return a.fail(exitUsage, err)
 		}
 		policy = p
-	} else if a.f.set["keep-daily"] || a.f.set["keep-weekly"] || a.f.set["keep-monthly"] || a.f.set["tz"] || a.f.set["prune-invalid"] {
+	} else if a.f.set["keep-daily"] || a.f.set["keep-weekly"] || a.f.set["keep-monthly"] || a.f.set["tz"] || a.f.set["prune-invalid"] || a.f.set["quick"] {
 		return a.fail(exitUsage, errors.New("retention flags need --prune"))
 	}
 	a.say("creating snapshot of %s (chroma: %v) in %s", cfg.DBPath, a.f.includeChroma, cfg.BackupDir)

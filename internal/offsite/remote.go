@@ -147,7 +147,9 @@ func checkCiphertext(ctx context.Context, rfs afero.Fs, dir string, rm *RemoteMa
 
 // Prune applies a retention policy on the remote. Encrypted snapshots are
 // judged by their remote manifest (every file present at its size),
-// plaintext ones by the usual quick check.
+// plaintext ones by the usual quick check. Unlike a local prune, it never
+// reads the snapshots' bytes: that would download the whole target on
+// every run; remote validate does.
 func Prune(ctx context.Context, remote Remote, opts backup.PruneOptions) (*backup.PruneResult, error) {
 	opts.Check = func(ctx context.Context, fsys afero.Fs, dir, stamp string) (bool, string, error) {
 		rm, err := readRemoteManifest(fsys, dir)
