@@ -94,24 +94,23 @@ func FullCheck() Checker {
 				files = m.Index()
 			}
 		}
-		known := func(rel string) bool {
-			f, listed := files[rel]
-			st, ok := inodeState(fsys, filepath.Join(dir, filepath.FromSlash(rel)))
-			if !listed || !ok {
-				return false
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			sum, ok := good[verified{rel, st}]
-			return ok && sum == f.SHA256
-		}
-		// The states seen before validation: a file that changes while it
-		// is read must not be remembered as verified under its new state.
+		// The states seen before validation: what known looks up, and what
+		// a file must still have afterwards to be remembered as verified.
 		before := map[string]snapshot.SourceState{}
 		for rel := range files {
 			if st, ok := inodeState(fsys, filepath.Join(dir, filepath.FromSlash(rel))); ok {
 				before[rel] = st
 			}
+		}
+		known := func(rel string) bool {
+			st, ok := before[rel]
+			if !ok {
+				return false
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			sum, ok := good[verified{rel, st}]
+			return ok && sum == files[rel].SHA256
 		}
 		res, err := validate.Dir(ctx, fsys, dir, stamp, validate.Options{KnownGood: known})
 		if err != nil {
@@ -123,7 +122,7 @@ func FullCheck() Checker {
 				st, ok := inodeState(fsys, filepath.Join(dir, filepath.FromSlash(rel)))
 				// Unchanged while it was read, and not written within the
 				// timestamp tick before (a write then could leave no trace).
-				if ok && st == before[rel] && settled(&st) && f.SHA256 != "" {
+				if ok && st == before[rel] && settled(&st) {
 					good[verified{rel, st}] = f.SHA256
 				}
 			}

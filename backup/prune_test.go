@@ -270,26 +270,11 @@ func TestPruneFullCheckTrustsNoOtherManifest(t *testing.T) {
 	if err1 != nil || err2 != nil || !os.SameFile(a, b) {
 		t.Fatalf("the two snapshots were expected to share the database's inode (%v, %v)", err1, err2)
 	}
-	mp := filepath.Join(snapshot.Dir(r.BackupDir, stamps[1]), snapshot.ManifestFile)
-	data, err := os.ReadFile(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := snapshot.DecodeManifest(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range m.Files {
-		if m.Files[i].Path == snapshot.DBFile {
-			m.Files[i].SHA256 = strings.Repeat("0", 64)
+	testutil.EditManifest(t, snapshot.Dir(r.BackupDir, stamps[1]), func(f *snapshot.File) {
+		if f.Path == snapshot.DBFile {
+			f.SHA256 = strings.Repeat("0", 64)
 		}
-	}
-	if data, err = m.Encode(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(mp, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	})
 	res, err := backup.Prune(context.Background(), cfg, backup.PruneOptions{Policy: backup.Policy{}, DryRun: true})
 	if err != nil || !slices.Equal(res.Invalid, stamps[1:]) || !slices.Equal(res.Kept, stamps[:1]) {
 		t.Fatalf("prune: %+v, %v; want %s invalid (its manifest disagrees with the shared file)", res, err, stamps[1])

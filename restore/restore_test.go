@@ -425,30 +425,15 @@ func TestDamagedDatabaseWithMatchingManifestIsRefused(t *testing.T) {
 	snap := testutil.Create(t, r, backup.CreateOptions{})
 	dbFile := filepath.Join(snap.BackupRoot, "db", "atocore.db")
 	testutil.Corrupt(t, dbFile, 4096, 16)
-	mpath := filepath.Join(snap.BackupRoot, snapshot.ManifestFile)
-	data, err := os.ReadFile(mpath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := snapshot.DecodeManifest(data)
-	if err != nil {
-		t.Fatal(err)
-	}
 	d, err := durable.HashFile(context.Background(), afero.NewOsFs(), dbFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range m.Files {
-		if m.Files[i].Path == snapshot.DBFile {
-			m.Files[i].SHA256, m.Files[i].Size = d.SHA256, d.Size
+	testutil.EditManifest(t, snap.BackupRoot, func(f *snapshot.File) {
+		if f.Path == snapshot.DBFile {
+			f.SHA256, f.Size = d.SHA256, d.Size
 		}
-	}
-	if data, err = m.Encode(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(mpath, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	})
 	marker(t, r)
 	before := snapshotState(t, r)
 	_, err = restore.Run(context.Background(), testutil.Config(r), snap.Stamp, confirmed)

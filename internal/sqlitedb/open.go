@@ -35,8 +35,8 @@ func openReadOnly(path string) (*sql.DB, error) {
 
 // openReadWrite opens a database for the few writes this package makes to
 // files it owns (journal mode of a fresh copy, a checkpoint).
-func openReadWrite(path string) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", dsn(path))
+func openReadWrite(path string, params ...string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn(path, params...))
 	if err != nil {
 		return nil, err
 	}

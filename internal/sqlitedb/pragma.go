@@ -2,7 +2,6 @@ package sqlitedb
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -40,11 +39,10 @@ func RemoveWithSidecars(path string) {
 // default synchronous=FULL the switch ended in an fsync that wrote back the
 // whole copy just made, on the critical path of create (0.87 s of 1 GiB).
 func SetJournalMode(ctx context.Context, path, mode string) error {
-	db, err := sql.Open("sqlite", dsn(path, "_pragma=synchronous(off)"))
+	db, err := openReadWrite(path, "_pragma=synchronous(off)")
 	if err != nil {
 		return err
 	}
-	db.SetMaxOpenConns(1)
 	var got string
 	err = db.QueryRowContext(ctx, "PRAGMA journal_mode="+quoteMode(mode)).Scan(&got)
 	if cerr := db.Close(); err == nil {

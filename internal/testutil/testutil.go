@@ -14,6 +14,7 @@ import (
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/sample"
+	"github.com/atocore/atocore-backup/internal/snapshot"
 )
 
 // Root generates a small sample AtoCore root (WAL database, registry,
@@ -142,6 +143,31 @@ func Corrupt(t testing.TB, path string, off int64, n int) {
 		buf[i] ^= 0xA5
 	}
 	if _, err := f.WriteAt(buf, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// EditManifest rewrites the manifest.json of the snapshot directory dir,
+// applying edit to each file it lists: a snapshot whose manifest agrees
+// (or disagrees) with bytes a test changed.
+func EditManifest(t testing.TB, dir string, edit func(f *snapshot.File)) {
+	t.Helper()
+	p := filepath.Join(dir, snapshot.ManifestFile)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := snapshot.DecodeManifest(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range m.Files {
+		edit(&m.Files[i])
+	}
+	if data, err = m.Encode(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
