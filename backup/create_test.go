@@ -258,7 +258,8 @@ func TestCreateRefusesBadInput(t *testing.T) {
 	if _, err := backup.Create(context.Background(), noChroma, backup.CreateOptions{IncludeChroma: true}); err == nil {
 		t.Fatal("missing Chroma directory accepted")
 	}
-	if _, err := backup.Create(context.Background(), backup.Config{}, backup.CreateOptions{}); err == nil || !strings.Contains(err.Error(), "ATOCORE_ROOT") {
+	var missing *backup.MissingPathError
+	if _, err := backup.Create(context.Background(), backup.Config{}, backup.CreateOptions{}); !errors.As(err, &missing) || missing.What != backup.WhatDB {
 		t.Fatalf("no paths: %v", err)
 	}
 	if snaps, _ := backup.List(context.Background(), cfg); len(snaps) != 0 {

@@ -1,8 +1,13 @@
 package backup
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
+
+	"github.com/spf13/afero"
 )
 
 // Paths locates the live state of one AtoCore deployment and its backup
@@ -22,10 +27,10 @@ type Paths struct {
 
 // Path settings, for Require.
 const (
-	NeedDB       = "database path (--db-path / ATOCORE_DB_PATH)"
-	NeedRegistry = "registry path (--registry-path / ATOCORE_REGISTRY_PATH)"
-	NeedChroma   = "Chroma path (--chroma-path / ATOCORE_CHROMA_PATH)"
-	NeedBackup   = "backup directory (--backup-dir / ATOCORE_BACKUP_DIR)"
+	NeedDB       = WhatDB
+	NeedRegistry = WhatRegistry
+	NeedChroma   = WhatChroma
+	NeedBackup   = WhatBackupDir
 )
 
 // Resolve fills the empty fields from Root (when there is one) and makes
@@ -66,13 +71,48 @@ func (p Paths) Resolve() (Paths, error) {
 	return p, nil
 }
 
-// Require fails, naming the first missing setting and the fix, when one of
-// the given paths (NeedDB, NeedRegistry, NeedChroma, NeedBackup) is empty.
+// Require returns a *MissingPathError naming the first of the given paths
+// (NeedDB, NeedRegistry, NeedChroma, NeedBackup) that is empty.
 func (p Paths) Require(needs ...string) error {
 	for _, n := range needs {
 		v := map[string]string{NeedDB: p.DBPath, NeedRegistry: p.RegistryPath, NeedChroma: p.ChromaPath, NeedBackup: p.BackupDir}[n]
 		if v == "" {
-			return fmt.Errorf("no %s and no AtoCore root: pass --root or set ATOCORE_ROOT", n)
+			return &MissingPathError{What: n}
+		}
+	}
+	return nil
+}
+
+// RequireExisting returns a *NotFoundError when the AtoCore root (if one is
+// set) or one of the given paths (NeedDB, NeedBackup, NeedChroma,
+// NeedRegistry) does not exist, after Require's check. Operations that must
+// not create anything under a mistyped path call it first. The backup
+// directory is looked up on cfg.FS, the live paths on the OS filesystem.
+func (cfg Config) RequireExisting(needs ...string) error {
+	p := cfg.Paths
+	if err := p.Require(needs...); err != nil {
+		return err
+	}
+	if p.Root != "" {
+		if err := existsDirOn(afero.NewOsFs(), WhatRoot, p.Root); err != nil {
+			return err
+		}
+	}
+	for _, n := range needs {
+		var err error
+		switch n {
+		case NeedBackup:
+			err = existsDirOn(cfg.fs(), WhatBackupDir, p.BackupDir)
+		case NeedChroma:
+			err = existsDirOn(afero.NewOsFs(), WhatChroma, p.ChromaPath)
+		case NeedDB, NeedRegistry:
+			path := map[string]string{NeedDB: p.DBPath, NeedRegistry: p.RegistryPath}[n]
+			if _, serr := os.Stat(path); errors.Is(serr, fs.ErrNotExist) {
+				err = &NotFoundError{What: n, Path: path}
+			}
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil

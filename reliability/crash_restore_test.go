@@ -165,7 +165,8 @@ func removeLiveTemps(t *testing.T, r *sample.Root) {
 // killed in the middle of its Chroma swap leaves it (the crash trials hit
 // that window about once in 50 kills): the database already restored, the
 // live Chroma directory partly cleared, the staged copy complete in
-// .atocore-restore. Running the same restore again must finish the job.
+// .atocore-restore, and its journal in the swap phase. Running the same
+// restore again must finish the job.
 func TestCrashRestoreAfterChromaSwapKill(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -178,9 +179,13 @@ func TestCrashRestoreAfterChromaSwapKill(t *testing.T) {
 	mutateLive(t, r, 0)
 	// The killed run took its pre-restore snapshot, committed the database,
 	// staged Chroma and had removed half of the old Chroma entries.
-	if _, err := backup.Create(ctx, cfg, backup.CreateOptions{Kind: backup.KindPreRestore, IncludeChroma: true}); err != nil {
+	p, err := backup.Create(ctx, cfg, backup.CreateOptions{Kind: backup.KindPreRestore, IncludeChroma: true})
+	if err != nil {
 		t.Fatal(err)
 	}
+	// Its journal said that the swap had begun (rule 10).
+	journal, _ := json.Marshal(map[string]any{"stamp": s.Stamp, "phase": "swapping", "pre_restore_snapshot": p.Stamp})
+	must(t, os.WriteFile(filepath.Join(r.BackupDir, restore.JournalFile), journal, 0o600))
 	if _, err := restore.Run(ctx, cfg, s.Stamp, restore.Options{ConfirmServiceStopped: true, NoPreSnapshot: true, Chroma: restore.ChromaSkip}); err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ const stagingName = snapshot.ChromaRestoreStaging
 // directory inside the live Chroma directory (same filesystem, so the
 // later renames are atomic), owned as the directory is.
 func (r *restorer) stageChroma(ctx context.Context) (string, error) {
-	live := r.cfg.ChromaPath
+	live := r.live.ChromaPath
 	dirOwner := r.owners["chroma"]
 	if err := mkdirOwned(live, dirOwner); err != nil {
 		return "", err
@@ -70,7 +70,7 @@ func (r *restorer) stageChroma(ctx context.Context) (string, error) {
 // old contents are removed and the staged entries moved up. The window in
 // which it holds neither the old nor the new state is a few renames long.
 func (r *restorer) commitChroma(staging string) error {
-	live := r.cfg.ChromaPath
+	live := r.live.ChromaPath
 	old, err := os.ReadDir(live)
 	if err != nil {
 		return err

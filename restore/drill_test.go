@@ -81,7 +81,7 @@ func TestDrillNeedsConfirmation(t *testing.T) {
 	if len(log) != 0 {
 		t.Fatal("a refused drill was logged")
 	}
-	if !strings.Contains(restore.ErrServiceNotStopped.Error(), "--confirm-service-stopped") {
-		t.Fatal("the refusal does not name the fix")
+	if !strings.Contains(restore.ErrServiceNotStopped.Error(), "confirm that the AtoCore service is stopped") || !errors.Is(restore.ErrServiceNotStopped, restore.ErrRefused) {
+		t.Fatal("the refusal does not say what to confirm, or is not a refusal")
 	}
 }

@@ -243,7 +243,8 @@ func TestRefusalsTouchNothing(t *testing.T) {
 			t.Fatalf("stamp %q: %v", s, err)
 		}
 	}
-	if _, err := restore.Run(context.Background(), cfg, "20200101T000000Z", confirmed); err == nil || !strings.Contains(err.Error(), "snapshot_missing") {
+	var nf *backup.NotFoundError
+	if _, err := restore.Run(context.Background(), cfg, "20200101T000000Z", confirmed); !errors.As(err, &nf) || nf.What != backup.WhatSnapshot {
 		t.Fatalf("unknown stamp: %v", err)
 	}
 	if _, err := restore.Run(context.Background(), cfg, noChroma, restore.Options{ConfirmServiceStopped: true, Chroma: restore.ChromaForce}); err == nil || !strings.Contains(err.Error(), "no Chroma copy") {

@@ -238,14 +238,14 @@ func TestEnvironmentAndFlagPrecedence(t *testing.T) {
 	}
 }
 
-func TestBusyCreateExitsOne(t *testing.T) {
+func TestBusyCreateExitsEleven(t *testing.T) {
 	r := testutil.Root(t)
 	l, err := lockFor(r.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l()
-	res := cli(t, nil, "create", "--root", r.Dir).want(t, 1)
+	res := cli(t, nil, "create", "--root", r.Dir).want(t, 11)
 	if !strings.Contains(res.stderr, "busy") || !strings.Contains(res.stderr, "--wait") {
 		t.Fatalf("busy error = %q", res.stderr)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,31 +45,40 @@ func (a *app) printJSON(v any) {
 	_ = enc.Encode(v)
 }
 
-// needs lists the paths each command cannot do without.
-var needs = map[string][]string{
-	"create":   {backup.NeedDB, backup.NeedBackup},
-	"restore":  {backup.NeedDB, backup.NeedBackup},
-	"drill":    {backup.NeedDB, backup.NeedBackup},
-	"list":     {backup.NeedBackup},
-	"validate": {backup.NeedBackup},
-	"prune":    {backup.NeedBackup},
-	"drills":   {backup.NeedBackup},
-	"push":     {backup.NeedBackup},
-	"pull":     {backup.NeedBackup},
+// needs lists, per command, the paths it cannot do without, and which of
+// them must already exist. A command whose path does not exist fails with
+// exit 10 and creates nothing: create makes the backup directory only when
+// the live database exists; restore and pull may fill an empty machine.
+var needs = map[string]struct{ set, exist []string }{
+	"create":   {[]string{backup.NeedDB, backup.NeedBackup}, []string{backup.NeedDB}},
+	"restore":  {[]string{backup.NeedDB, backup.NeedBackup}, nil},
+	"drill":    {[]string{backup.NeedDB, backup.NeedBackup}, []string{backup.NeedDB}},
+	"list":     {[]string{backup.NeedBackup}, []string{backup.NeedBackup}},
+	"validate": {[]string{backup.NeedBackup}, []string{backup.NeedBackup}},
+	"prune":    {[]string{backup.NeedBackup}, []string{backup.NeedBackup}},
+	"drills":   {[]string{backup.NeedBackup}, []string{backup.NeedBackup}},
+	"push":     {[]string{backup.NeedBackup}, []string{backup.NeedBackup}},
+	"pull":     {[]string{backup.NeedBackup}, nil},
 }
 
 // setup checks the positional arguments and builds the configuration; a
-// problem with either is a usage error.
+// problem with either is a usage error, a path that does not exist is
+// "not found".
 func (a *app) setup(argNames ...string) (backup.Config, int, bool) {
 	if err := a.f.wantArgs(argNames...); err != nil {
 		return backup.Config{}, a.fail(exitUsage, err), false
 	}
 	cfg, err := a.config()
 	if err == nil {
-		err = cfg.Require(needs[a.f.command]...)
+		err = cfg.Require(needs[a.f.command].set...)
 	}
 	if err != nil {
 		return backup.Config{}, a.fail(exitUsage, err), false
+	}
+	if exist := needs[a.f.command].exist; exist != nil {
+		if err := cfg.RequireExisting(exist...); err != nil {
+			return backup.Config{}, a.fail(exitFailed, err), false
+		}
 	}
 	return cfg, 0, true
 }
@@ -166,6 +176,9 @@ func runValidate(ctx context.Context, a *app) int {
 		return a.fail(exitFailed, err)
 	}
 	a.printJSON(res)
+	if !res.Valid && slices.ContainsFunc(res.Errors, func(e string) bool { return strings.HasPrefix(e, validate.CodeSnapshotMissing) }) {
+		return a.fail(exitNotFound, fmt.Errorf("snapshot %s does not exist in %s; run list to see the snapshots there", stamp, cfg.BackupDir))
+	}
 	if !res.Valid {
 		a.say("snapshot %s is INVALID: %s", stamp, strings.Join(res.Errors, "; "))
 		return exitFailed
@@ -290,6 +303,9 @@ func runDrill(ctx context.Context, a *app) int {
 		for _, s := range rec.Surprises {
 			a.say("surprise: %s", s)
 		}
+	}
+	if err != nil && rec != nil && rec.Stamp != "" {
+		return a.failAs(exitFailed, err) // the drill ran and failed: not a refusal
 	}
 	if err != nil {
 		return a.fail(exitFailed, err)

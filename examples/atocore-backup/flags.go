@@ -43,7 +43,8 @@ Paths (flag, else environment, else under the AtoCore root):
   --backup-dir DIR      ATOCORE_BACKUP_DIR     default ROOT/backups
 
 -v / --verbose logs each step with its duration on stderr.
-JSON goes to stdout, progress to stderr. Exit: 0 ok, 1 failed, 2 usage error or refusal.
+JSON goes to stdout, progress to stderr. Exit: 0 ok, 1 failed, 2 usage error or refusal,
+10 not found (root, database, backup directory, target, stamp), 11 busy, 12 wrong key, 130 interrupted.
 `
 
 // flags holds every flag of every command; parseFlags checks that each
@@ -201,20 +202,27 @@ func (f *flags) wantArgs(names ...string) error {
 	return nil
 }
 
-// config builds the backup configuration: flag, else environment, else root.
+// config builds the backup configuration: flag, else environment, else
+// root, and records where each path came from for error messages.
 func (a *app) config() (backup.Config, error) {
-	pick := func(flagVal, env string) string {
-		if flagVal != "" {
+	pick := func(what, flagVal, name, env string) string {
+		switch {
+		case flagVal != "":
+			a.sources[what] = "--" + name
 			return flagVal
+		case a.getenv(env) != "":
+			a.sources[what] = "the environment (" + env + ")"
+			return a.getenv(env)
 		}
-		return a.getenv(env)
+		a.sources[what] = "the default under the AtoCore root"
+		return ""
 	}
 	p := backup.Paths{
-		Root:         pick(a.f.root, "ATOCORE_ROOT"),
-		DBPath:       pick(a.f.dbPath, "ATOCORE_DB_PATH"),
-		RegistryPath: pick(a.f.registryPath, "ATOCORE_REGISTRY_PATH"),
-		ChromaPath:   pick(a.f.chromaPath, "ATOCORE_CHROMA_PATH"),
-		BackupDir:    pick(a.f.backupDir, "ATOCORE_BACKUP_DIR"),
+		Root:         pick(backup.WhatRoot, a.f.root, "root", "ATOCORE_ROOT"),
+		DBPath:       pick(backup.WhatDB, a.f.dbPath, "db-path", "ATOCORE_DB_PATH"),
+		RegistryPath: pick(backup.WhatRegistry, a.f.registryPath, "registry-path", "ATOCORE_REGISTRY_PATH"),
+		ChromaPath:   pick(backup.WhatChroma, a.f.chromaPath, "chroma-path", "ATOCORE_CHROMA_PATH"),
+		BackupDir:    pick(backup.WhatBackupDir, a.f.backupDir, "backup-dir", "ATOCORE_BACKUP_DIR"),
 	}
 	cfg := backup.Config{Paths: p}
 	if a.f.verbose {

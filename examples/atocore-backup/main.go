@@ -10,7 +10,8 @@
 //	atocore-backup demo
 //
 // JSON results go to stdout; progress and one-line errors to stderr. Exit
-// codes: 0 ok, 1 failed, 2 usage error or refusal (nothing was touched).
+// codes: 0 ok, 1 failed, 2 usage error or refusal (nothing was touched),
+// 10 not found, 11 busy, 12 wrong key or passphrase, 130 interrupted.
 package main
 
 import (
@@ -24,13 +25,6 @@ import (
 	_ "time/tzdata" // --tz works on hosts without a zoneinfo database
 )
 
-// Exit codes of the CLI contract.
-const (
-	exitOK     = 0
-	exitFailed = 1
-	exitUsage  = 2
-)
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -39,9 +33,14 @@ func main() {
 
 // app is one invocation: its parsed flags and where its output goes.
 type app struct {
+	ctx            context.Context
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	f              *flags
+	// sources says, per path (backup.WhatRoot, WhatDB, ...), where its
+	// setting came from: a flag, the environment, or the default under
+	// the root; set by config.
+	sources map[string]string
 }
 
 // run executes one command line and returns its exit code.
@@ -55,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "atocore-backup: %v\n", err)
 		return exitUsage
 	}
-	a := &app{stdout: stdout, stderr: stderr, getenv: getenv, f: f}
+	a := &app{ctx: ctx, stdout: stdout, stderr: stderr, getenv: getenv, f: f, sources: map[string]string{}}
 	cmd, ok := commands[f.command]
 	if !ok {
 		fmt.Fprintf(stderr, "atocore-backup: unknown command %q; run atocore-backup --help for the list\n", f.command)
@@ -64,9 +63,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return cmd.run(ctx, a)
 }
 
-// fail prints a one-line error and returns the exit code for it.
+// fail prints a one-line error, with the CLI's hint, and returns the exit
+// code for it: code, or for exitFailed the code the error's type calls for.
 func (a *app) fail(code int, err error) int {
+	return a.failAs(exitCode(a.ctx, code, err), err)
+}
+
+// failAs is fail with exactly the exit code given.
+func (a *app) failAs(code int, err error) int {
 	msg := oneLine(err.Error())
+	if h := a.hint(err); h != "" {
+		msg += "; " + h
+	}
 	if !strings.HasPrefix(msg, a.f.command+": ") && !strings.HasPrefix(msg, a.f.command+" ") {
 		msg = a.f.command + ": " + msg
 	}

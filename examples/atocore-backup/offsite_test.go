@@ -73,6 +73,9 @@ func TestPushPullRestoreEncrypted(t *testing.T) {
 
 func TestOffsiteUsageErrors(t *testing.T) {
 	r := testutil.Root(t)
+	if err := os.MkdirAll(r.BackupDir, 0o700); err != nil { // a usage error, not "not found"
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
 		{"push", "--root", r.Dir},                                       // no target
 		{"push", "--target", "ftp://x/y", "--root", r.Dir},              // bad scheme

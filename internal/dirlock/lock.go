@@ -46,7 +46,7 @@ func (e *BusyError) Error() string {
 	if h := e.Holder; h != nil && h.Operation != "" {
 		who = fmt.Sprintf("%s (pid %d on %s, since %s)", h.Operation, h.PID, h.Host, h.Since.UTC().Format(time.RFC3339))
 	}
-	return fmt.Sprintf("backup directory %s is busy: %s holds its lock; try again when it finishes, or pass --wait", e.Dir, who)
+	return fmt.Sprintf("backup directory %s is busy: %s holds its lock; try again when it finishes", e.Dir, who)
 }
 
 // Is makes errors.Is(err, ErrBusy) true.

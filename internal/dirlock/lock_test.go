@@ -30,7 +30,7 @@ func TestSecondCallerIsBusyThenWaits(t *testing.T) {
 			if !errors.Is(err, ErrBusy) || !errors.As(err, &be) {
 				t.Fatalf("second Acquire err = %v, want BusyError", err)
 			}
-			if !strings.Contains(err.Error(), "create (pid") || !strings.Contains(err.Error(), "--wait") {
+			if !strings.Contains(err.Error(), "create (pid") || !strings.Contains(err.Error(), "try again when it finishes") || strings.Contains(err.Error(), "--") {
 				t.Fatalf("busy error does not name the holder and the fix: %q", err)
 			}
 			got := make(chan error, 1)

@@ -1,0 +1,59 @@
+package backup
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// LayoutError says that the live paths overlap in a way that would make an
+// operation copy, clear or replace one of them as part of another: a
+// Chroma path set one level too high holds the database, the registry and
+// every snapshot.
+type LayoutError struct {
+	Detail string
+}
+
+func (e *LayoutError) Error() string { return "unsafe layout: " + e.Detail }
+
+// CheckLayout refuses a Chroma path that equals, contains or lies inside the
+// database path, the registry path or the backup directory, whether as
+// given or once symbolic links are resolved. Create calls it before a
+// Chroma copy and restore before it clears the live Chroma directory.
+func (p Paths) CheckLayout() error {
+	if p.ChromaPath == "" {
+		return nil
+	}
+	real, err := p.Real()
+	if err != nil {
+		return fmt.Errorf("resolve the live paths: %w", err)
+	}
+	others := []struct{ name, given, real string }{
+		{WhatDB, p.DBPath, real.DBPath},
+		{WhatRegistry, p.RegistryPath, real.RegistryPath},
+		{WhatBackupDir, p.BackupDir, real.BackupDir},
+	}
+	for _, o := range others {
+		for _, pair := range [][2]string{{p.ChromaPath, o.given}, {real.ChromaPath, o.real}} {
+			chroma, other := pair[0], pair[1]
+			if other == "" {
+				continue
+			}
+			switch {
+			case chroma == other:
+				return &LayoutError{fmt.Sprintf("the Chroma directory %s is the %s", p.ChromaPath, o.name)}
+			case within(other, chroma):
+				return &LayoutError{fmt.Sprintf("the Chroma directory %s contains the %s %s; set the Chroma path to the Chroma directory itself", p.ChromaPath, o.name, o.given)}
+			case within(chroma, other):
+				return &LayoutError{fmt.Sprintf("the Chroma directory %s lies inside the %s %s", p.ChromaPath, o.name, o.given)}
+			}
+		}
+	}
+	return nil
+}
+
+// within reports whether path lies strictly inside dir.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}

@@ -1,0 +1,191 @@
+package reliability_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/sample"
+	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/restore"
+)
+
+// Rule 10 for a restore killed while it stages Chroma, before its
+// pre-restore snapshot: nothing live has changed, the staging directory is
+// garbage, and the next restore must take its pre-restore snapshot with
+// Chroma (an earlier implementation took the staging directory for an
+// interrupted swap, left Chroma out of the safety snapshot, and replaced
+// the intact live Chroma directory: data in no snapshot was lost).
+
+// runAndKillWhen starts the CLI and SIGKILLs it as soon as cond holds
+// (polled every millisecond), or lets it finish.
+func runAndKillWhen(t *testing.T, cond func() bool, args ...string) killRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), trialTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cliBin(t), args...)
+	cmd.Env = cliEnv(t)
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			kr := killRun{delay: time.Since(start), stderr: errb.String()}
+			if ee, ok := err.(*exec.ExitError); ok {
+				kr.exitCode = ee.ExitCode()
+			}
+			return kr
+		case <-tick.C:
+			if cond() {
+				_ = cmd.Process.Signal(syscall.SIGKILL)
+				<-done
+				return killRun{delay: time.Since(start), killed: true, stderr: errb.String()}
+			}
+		}
+	}
+}
+
+// restoreOutput is the JSON a restore prints.
+type restoreOutput struct {
+	PreRestoreSnapshot *string `json:"pre_restore_snapshot"`
+	Interrupted        *struct {
+		PreRestoreSnapshot *string `json:"pre_restore_snapshot"`
+	} `json:"interrupted_restore"`
+}
+
+// heldBy reports whether the snapshot stamp holds the database fingerprint
+// fp and the Chroma state chroma.
+func heldBy(t *testing.T, backupDir, stamp, fp string, chroma map[string]string) bool {
+	dir := snapshot.Dir(backupDir, stamp)
+	return snapshotFingerprint(t, dir) == fp && sameState(contentState(t, filepath.Join(dir, snapshot.ChromaDir)), chroma)
+}
+
+func TestCrashRestoreDuringStaging(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash trials are not short")
+	}
+	t.Parallel()
+	r := genRoot(t, crashDBBytes, crashChromaBytes, crashSegments)
+	_, res := timed(t, "create", "--include-chroma", "--root", r.Dir)
+	var s backup.Metadata
+	if err := json.Unmarshal([]byte(res.stdout), &s); err != nil {
+		t.Fatal(err)
+	}
+	fpS := fingerprint(t, r.DBPath)
+	chromaS := contentState(t, filepath.Join(snapshot.Dir(r.BackupDir, s.Stamp), snapshot.ChromaDir))
+	args := []string{"restore", s.Stamp, "--confirm-service-stopped", "--root", r.Dir}
+	staging := filepath.Join(r.ChromaPath, snapshot.ChromaRestoreStaging)
+	// The kill lands once the staging directory holds its first segment
+	// directory: in the middle of the Chroma copy.
+	staged := func() bool {
+		entries, err := os.ReadDir(staging)
+		return err == nil && len(entries) > 0
+	}
+	c := tally{op: "restore-during-staging"}
+	for i := range scaled(3, 20) {
+		mutateLive(t, r, 100+i)
+		fpBefore, chromaBefore := fingerprint(t, r.DBPath), contentState(t, r.ChromaPath)
+		kr := runAndKillWhen(t, staged, args...)
+		fail := c.record(t, i, kr)
+		if !kr.killed {
+			t.Logf("trial %d: the restore finished before its staging was seen", i)
+			removeSnapshotsExcept(t, r.BackupDir, s.Stamp)
+			continue
+		}
+		if fingerprint(t, r.DBPath) != fpBefore || !sameState(contentState(t, r.ChromaPath), chromaBefore) {
+			fail("a restore killed while staging changed the live state")
+		}
+		rr := runCLI(t, args...)
+		if rr.code != 0 {
+			fail("rerun: exit %d: %s", rr.code, rr.stderr)
+			break
+		}
+		var out restoreOutput
+		if err := json.Unmarshal([]byte(rr.stdout), &out); err != nil {
+			t.Fatalf("rerun output: %v\n%s", err, rr.stdout)
+		}
+		if out.Interrupted != nil {
+			fail("the rerun took a killed staging for an interrupted swap")
+		}
+		if out.PreRestoreSnapshot == nil || !heldBy(t, r.BackupDir, *out.PreRestoreSnapshot, fpBefore, chromaBefore) {
+			fail("the live state before the restore (Chroma included) is in no pre-restore snapshot the rerun names")
+		}
+		if fingerprint(t, r.DBPath) != fpS || !sameState(contentState(t, r.ChromaPath), chromaS) {
+			fail("the rerun did not restore the snapshot")
+		}
+		if _, err := os.Stat(staging); err == nil {
+			fail("the rerun left %s", staging)
+		}
+		removeSnapshotsExcept(t, r.BackupDir, s.Stamp)
+		if t.Failed() {
+			break
+		}
+	}
+	c.log(t)
+	if c.killed == 0 {
+		t.Fatal("no kill landed during staging")
+	}
+}
+
+// After a restore killed during its swap (the journal says the swap began),
+// the next restore completes it and names the pre-restore snapshot that
+// holds the state from before.
+func TestRestoreNamesTheSnapshotOfAnInterruptedSwap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := genRoot(t, 0, 0, 4)
+	cfg := configOf(r)
+	s, err := backup.Create(ctx, cfg, backup.CreateOptions{IncludeChroma: true})
+	must(t, err)
+	mutateLive(t, r, 0)
+	p, err := backup.Create(ctx, cfg, backup.CreateOptions{Kind: backup.KindPreRestore, IncludeChroma: true})
+	must(t, err)
+	// What the killed restore left: its journal in the swap phase, its
+	// staged copy, and a half-cleared live Chroma directory.
+	journal := map[string]any{"stamp": s.Stamp, "phase": "swapping", "pre_restore_snapshot": p.Stamp}
+	data, _ := json.Marshal(journal)
+	must(t, os.WriteFile(filepath.Join(r.BackupDir, restore.JournalFile), data, 0o600))
+	copyTree(t, filepath.Join(snapshot.Dir(r.BackupDir, s.Stamp), snapshot.ChromaDir), filepath.Join(r.ChromaPath, snapshot.ChromaRestoreStaging))
+	halfClear(t, r)
+	res, err := restore.Run(ctx, cfg, s.Stamp, restore.Options{ConfirmServiceStopped: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Interrupted == nil || res.Interrupted.PreRestoreSnapshot == nil || *res.Interrupted.PreRestoreSnapshot != p.Stamp {
+		t.Fatalf("result does not name the interrupted restore's pre-restore snapshot %s: %+v", p.Stamp, res.Interrupted)
+	}
+	if !sameState(contentState(t, r.ChromaPath), contentState(t, filepath.Join(snapshot.Dir(r.BackupDir, s.Stamp), snapshot.ChromaDir))) {
+		t.Fatal("the interrupted swap was not completed")
+	}
+	if _, err := os.Stat(filepath.Join(r.BackupDir, restore.JournalFile)); err == nil {
+		t.Fatal("a completed restore left its journal")
+	}
+}
+
+func halfClear(t *testing.T, r *sample.Root) {
+	t.Helper()
+	entries, err := os.ReadDir(r.ChromaPath)
+	must(t, err)
+	removed := 0
+	for _, e := range entries {
+		if e.IsDir() && e.Name() != snapshot.ChromaRestoreStaging && removed < 2 {
+			must(t, os.RemoveAll(filepath.Join(r.ChromaPath, e.Name())))
+			removed++
+		}
+	}
+}
