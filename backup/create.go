@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"github.com/atocore/atocore-backup/internal/dirlock"
 	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/snapshot"
-	"github.com/atocore/atocore-backup/internal/sqlitedb"
 	"github.com/atocore/atocore-backup/validate"
 )
 
@@ -171,27 +169,6 @@ func (c *creation) addChromaFile(rel string, res chromaCopy, liveMode os.FileMod
 	c.mu.Lock()
 	c.files = append(c.files, snapshot.File{Path: rel, Size: res.digest.Size, SHA256: res.digest.SHA256,
 		Mode: snapshot.ModeString(liveMode), Source: src})
-	c.mu.Unlock()
-}
-
-func (c *creation) markLinked(rel string) { c.mark(&c.linked, rel) }
-
-// mark adds rel to the set (linked or checked), under c.mu.
-func (c *creation) mark(set *map[string]bool, rel string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if *set == nil {
-		*set = map[string]bool{}
-	}
-	(*set)[rel] = true
-}
-
-// unmarkLinked forgets what was known of rel (linked or checked) before
-// it is copied again.
-func (c *creation) unmarkLinked(rel string) {
-	c.mu.Lock()
-	delete(c.linked, rel)
-	delete(c.checked, rel)
 	c.mu.Unlock()
 }
 
@@ -382,198 +359,6 @@ func (c *creation) mkdir(rel string) error {
 	return nil
 }
 
-// copyDB makes the online copy of the live database into the snapshot.
-func (c *creation) copyDB(ctx context.Context, meta *Metadata) error {
-	if err := c.mkdir("db"); err != nil {
-		return err
-	}
-	res, err := c.copyDatabase(ctx, c.cfg.DBPath, snapshot.DBFile)
-	if err != nil {
-		return err
-	}
-	meta.DBJournalMode = res.mode
-	meta.DBSizeBytes = res.digest.Size
-	c.mu.Lock()
-	c.files = append(c.files, snapshot.File{Path: snapshot.DBFile, Size: res.digest.Size, SHA256: res.digest.SHA256,
-		Mode: snapshot.ModeString(liveMode(c.cfg.DBPath)), Source: res.src, SourceWAL: res.wal})
-	c.mu.Unlock()
-	return nil
-}
-
-// dbCopy is the outcome of copyDatabase.
-type dbCopy struct {
-	digest   durable.Digest
-	mode     string // the live journal mode
-	linked   bool
-	src, wal *snapshot.SourceState // the live state copied, when settled enough to record
-}
-
-// copyDatabase copies the live SQLite database live into the snapshot at
-// rel. When the database file and its -wal look exactly as they did when
-// the newest validated snapshot copied them (size, mtime, ctime, inode; a
-// commit always moves one of them), nothing was written since: that copy
-// is hardlinked instead of copying the database again.
-func (c *creation) copyDatabase(ctx context.Context, live, rel string) (dbCopy, error) {
-	dst := filepath.Join(c.staging, filepath.FromSlash(rel))
-	src, wal := dbState(live)
-	if prev := c.previousSnapshot(ctx); prev != nil && src != nil {
-		old, ok := prev.files[rel]
-		if ok && old.Source != nil && old.SourceWAL != nil && *old.Source == *src && *old.SourceWAL == *wal {
-			if err := durable.Link(c.fs, filepath.Join(prev.dir, filepath.FromSlash(rel)), dst); err == nil {
-				if fi, err := c.fs.Stat(dst); err == nil && fi.Size() == old.Size {
-					c.markLinked(rel)
-					mode := ""
-					if prev.meta != nil {
-						mode = prev.meta.DBJournalMode
-					}
-					return dbCopy{digest: durable.Digest{Size: old.Size, SHA256: old.SHA256}, mode: mode, linked: true, src: src, wal: wal}, nil
-				}
-				_ = c.fs.Remove(dst)
-			}
-		}
-	}
-	d, mode, err := c.onlineCopy(ctx, live, dst)
-	if err != nil {
-		return dbCopy{}, err
-	}
-	res := dbCopy{digest: d, mode: mode}
-	// Record the state seen before the copy only if it had settled: a
-	// write during the copy, or one within the same timestamp tick, must
-	// not be mistaken for "unchanged" next time.
-	if src != nil && settled(src) && settled(wal) {
-		res.src, res.wal = src, wal
-	}
-	return res, nil
-}
-
-// dbState returns the state of a database file and of its -wal ({Size: -1}
-// when there is none); nil when the database cannot be read.
-func dbState(path string) (*snapshot.SourceState, *snapshot.SourceState) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, nil
-	}
-	src := stateOf(fi)
-	wal := snapshot.SourceState{Size: -1}
-	if wfi, err := os.Stat(path + "-wal"); err == nil {
-		wal = stateOf(wfi)
-	}
-	return &src, &wal
-}
-
-func settled(st *snapshot.SourceState) bool {
-	if st.Size < 0 {
-		return true
-	}
-	stable := time.Now().Add(-racyWindow).UnixNano()
-	return st.MtimeNS < stable && st.CtimeNS < stable
-}
-
-// onlineCopy copies the live SQLite database live to dst in the snapshot
-// and returns the copy's digest and the live journal mode. On an OS
-// filesystem SQLite writes dst in place; elsewhere it writes a temporary
-// file that is then streamed in.
-func (c *creation) onlineCopy(ctx context.Context, live, dst string) (durable.Digest, string, error) {
-	if p, ok := durable.OSPath(c.fs, dst); ok {
-		mode, err := sqlitedb.OnlineCopy(ctx, live, p)
-		if err != nil {
-			return durable.Digest{}, "", fmt.Errorf("copy database %s: %w", live, err)
-		}
-		d, err := c.hashAndCheck(ctx, dst, p, func() (durable.Digest, error) { return durable.HashFile(ctx, c.fs, dst) })
-		return d, mode, err
-	}
-	tmp, err := os.MkdirTemp("", "atocore-backup-")
-	if err != nil {
-		return durable.Digest{}, "", err
-	}
-	defer os.RemoveAll(tmp)
-	tp := filepath.Join(tmp, filepath.Base(dst))
-	mode, err := sqlitedb.OnlineCopy(ctx, live, tp)
-	if err != nil {
-		return durable.Digest{}, "", fmt.Errorf("copy database %s: %w", live, err)
-	}
-	f, err := os.Open(tp)
-	if err != nil {
-		return durable.Digest{}, "", err
-	}
-	defer f.Close()
-	d, err := c.hashAndCheck(ctx, dst, tp, func() (durable.Digest, error) { return durable.CopyFile(ctx, c.fs, dst, f, 0o600) })
-	return d, mode, err
-}
-
-func (c *creation) signalDBCopied() { c.dbCopiedOnce.Do(func() { close(c.dbCopied) }) }
-
-// hashAndCheck runs digest (which reads the database copy at dst, or
-// writes it there) and integrity_check of the same bytes at the OS path p
-// at the same time, and marks dst checked when it passed. A copy that
-// fails is left for validation to report.
-//
-// integrity_check of the main database is the longest step of a create:
-// it starts as soon as the copy exists and keeps a core to itself, while
-// the database's digest waits for the Chroma copy to leave the other core.
-func (c *creation) hashAndCheck(ctx context.Context, dst, p string, digest func() (durable.Digest, error)) (durable.Digest, error) {
-	var ic sqlitedb.Integrity
-	var icErr error
-	var wg sync.WaitGroup
-	wg.Go(func() { ic, icErr = sqlitedb.IntegrityCheck(ctx, p) })
-	mainDB := dst == filepath.Join(c.staging, filepath.FromSlash(snapshot.DBFile))
-	if mainDB {
-		c.signalDBCopied() // its bytes are there: let Chroma start
-		select {
-		case <-c.chromaCopied:
-		case <-ctx.Done():
-		}
-	}
-	d, err := digest()
-	if err == nil && mainDB && ctx.Err() == nil {
-		// Every large file of the snapshot is written now: send it to the
-		// disk while integrity_check still runs, so that place()'s sync
-		// (which runs anyway) finds little left to write. An error here
-		// fails the create: a failed writeback is reported only once.
-		err = durable.SyncTree(c.fs, c.staging)
-	}
-	wg.Wait()
-	if err != nil {
-		return durable.Digest{}, err
-	}
-	if icErr != nil {
-		return durable.Digest{}, icErr
-	}
-	if ic.OK {
-		if rel, rerr := filepath.Rel(c.staging, dst); rerr == nil {
-			c.markChecked(filepath.ToSlash(rel))
-		}
-	}
-	return d, nil
-}
-
-// copyRegistry copies the project registry when it exists. Its content is
-// not judged here: validation reports invalid JSON.
-func (c *creation) copyRegistry(ctx context.Context, meta *Metadata) error {
-	if c.cfg.RegistryPath == "" {
-		return nil // not configured: recorded as absent
-	}
-	data, err := os.ReadFile(c.cfg.RegistryPath)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read registry %s: %w", c.cfg.RegistryPath, err)
-	}
-	if err := c.mkdir("config"); err != nil {
-		return err
-	}
-	dst := filepath.Join(c.staging, filepath.FromSlash(snapshot.RegistryFile))
-	d, err := durable.CopyFile(ctx, c.fs, dst, bytes.NewReader(data), 0o600)
-	if err != nil {
-		return err
-	}
-	p := filepath.Join(c.final, filepath.FromSlash(snapshot.RegistryFile))
-	meta.RegistrySnapshotPath = &p
-	c.addFile(snapshot.RegistryFile, d, liveMode(c.cfg.RegistryPath))
-	return nil
-}
-
 // writeMetadata writes backup-metadata.json and then manifest.json, which
 // lists it, into the staging directory.
 func (c *creation) writeMetadata(meta *Metadata) error {
@@ -649,60 +434,4 @@ func (c *creation) moveToFailed() error {
 		return err
 	}
 	return c.fs.Rename(c.staging, filepath.Join(parent, c.stamp))
-}
-
-// dedupe replaces each copied file whose digest equals the same path's in
-// the newest validated snapshot by a hardlink to that snapshot's file, so an
-// unchanged database or chroma.sqlite3 costs no disk. The copy was made
-// anyway (a database can only be compared by copying it consistently);
-// this saves space, not time. Failures leave the copy in place.
-func (c *creation) dedupe(ctx context.Context, meta *Metadata) {
-	prev := c.previousSnapshot(ctx)
-	if prev == nil {
-		return
-	}
-	c.mu.Lock()
-	files := append([]snapshot.File(nil), c.files...)
-	c.mu.Unlock()
-	for _, f := range files {
-		old, ok := prev.files[f.Path]
-		if !ok || c.isLinked(f.Path) || old.SHA256 != f.SHA256 || old.Size != f.Size {
-			continue
-		}
-		dst := filepath.Join(c.staging, filepath.FromSlash(f.Path))
-		tmp := durable.TempName(dst, "link")
-		if err := durable.Link(c.fs, filepath.Join(prev.dir, filepath.FromSlash(f.Path)), tmp); err != nil {
-			continue
-		}
-		if fi, err := c.fs.Stat(tmp); err != nil || fi.Size() != f.Size {
-			_ = c.fs.Remove(tmp)
-			continue
-		}
-		if err := c.fs.Rename(tmp, dst); err != nil {
-			_ = c.fs.Remove(tmp)
-			continue
-		}
-		c.markLinked(f.Path)
-		if strings.HasPrefix(f.Path, snapshot.ChromaDir+"/") {
-			meta.ChromaFilesLinked++
-			meta.ChromaFilesCopied--
-			meta.ChromaBytesWritten -= f.Size
-		}
-	}
-}
-
-func (c *creation) isLinked(rel string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.linked[rel]
-}
-
-func (c *creation) markChecked(rel string) { c.mark(&c.checked, rel) }
-
-// knownGood names the files validation need not read again: hardlinks to a
-// validated snapshot, and database copies already checked (markChecked).
-func (c *creation) knownGood(rel string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.linked[rel] || c.checked[rel]
 }

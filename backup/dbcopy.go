@@ -1,0 +1,179 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/internal/sqlitedb"
+)
+
+// copyDB makes the online copy of the live database into the snapshot.
+func (c *creation) copyDB(ctx context.Context, meta *Metadata) error {
+	if err := c.mkdir("db"); err != nil {
+		return err
+	}
+	res, err := c.copyDatabase(ctx, c.cfg.DBPath, snapshot.DBFile)
+	if err != nil {
+		return err
+	}
+	meta.DBJournalMode = res.mode
+	meta.DBSizeBytes = res.digest.Size
+	c.mu.Lock()
+	c.files = append(c.files, snapshot.File{Path: snapshot.DBFile, Size: res.digest.Size, SHA256: res.digest.SHA256,
+		Mode: snapshot.ModeString(liveMode(c.cfg.DBPath)), Source: res.src, SourceWAL: res.wal})
+	c.mu.Unlock()
+	return nil
+}
+
+// dbCopy is the outcome of copyDatabase.
+type dbCopy struct {
+	digest   durable.Digest
+	mode     string // the live journal mode
+	linked   bool
+	src, wal *snapshot.SourceState // the live state copied, when settled enough to record
+}
+
+// copyDatabase copies the live SQLite database live into the snapshot at
+// rel. When the database file and its -wal look exactly as they did when
+// the newest validated snapshot copied them (size, mtime, ctime, inode; a
+// commit always moves one of them), nothing was written since: that copy
+// is hardlinked instead of copying the database again.
+func (c *creation) copyDatabase(ctx context.Context, live, rel string) (dbCopy, error) {
+	dst := filepath.Join(c.staging, filepath.FromSlash(rel))
+	src, wal := dbState(live)
+	if prev := c.previousSnapshot(ctx); prev != nil && src != nil {
+		old, ok := prev.files[rel]
+		if ok && old.Source != nil && old.SourceWAL != nil && *old.Source == *src && *old.SourceWAL == *wal {
+			if err := durable.Link(c.fs, filepath.Join(prev.dir, filepath.FromSlash(rel)), dst); err == nil {
+				if fi, err := c.fs.Stat(dst); err == nil && fi.Size() == old.Size {
+					c.markLinked(rel)
+					mode := ""
+					if prev.meta != nil {
+						mode = prev.meta.DBJournalMode
+					}
+					return dbCopy{digest: durable.Digest{Size: old.Size, SHA256: old.SHA256}, mode: mode, linked: true, src: src, wal: wal}, nil
+				}
+				_ = c.fs.Remove(dst)
+			}
+		}
+	}
+	d, mode, err := c.onlineCopy(ctx, live, dst)
+	if err != nil {
+		return dbCopy{}, err
+	}
+	res := dbCopy{digest: d, mode: mode}
+	// Record the state seen before the copy only if it had settled: a
+	// write during the copy, or one within the same timestamp tick, must
+	// not be mistaken for "unchanged" next time.
+	if src != nil && settled(src) && settled(wal) {
+		res.src, res.wal = src, wal
+	}
+	return res, nil
+}
+
+// dbState returns the state of a database file and of its -wal ({Size: -1}
+// when there is none); nil when the database cannot be read.
+func dbState(path string) (*snapshot.SourceState, *snapshot.SourceState) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, nil
+	}
+	src := stateOf(fi)
+	wal := snapshot.SourceState{Size: -1}
+	if wfi, err := os.Stat(path + "-wal"); err == nil {
+		wal = stateOf(wfi)
+	}
+	return &src, &wal
+}
+
+func settled(st *snapshot.SourceState) bool {
+	if st.Size < 0 {
+		return true
+	}
+	stable := time.Now().Add(-racyWindow).UnixNano()
+	return st.MtimeNS < stable && st.CtimeNS < stable
+}
+
+// onlineCopy copies the live SQLite database live to dst in the snapshot
+// and returns the copy's digest and the live journal mode. On an OS
+// filesystem SQLite writes dst in place; elsewhere it writes a temporary
+// file that is then streamed in.
+func (c *creation) onlineCopy(ctx context.Context, live, dst string) (durable.Digest, string, error) {
+	if p, ok := durable.OSPath(c.fs, dst); ok {
+		mode, err := sqlitedb.OnlineCopy(ctx, live, p)
+		if err != nil {
+			return durable.Digest{}, "", fmt.Errorf("copy database %s: %w", live, err)
+		}
+		d, err := c.hashAndCheck(ctx, dst, p, func() (durable.Digest, error) { return durable.HashFile(ctx, c.fs, dst) })
+		return d, mode, err
+	}
+	tmp, err := os.MkdirTemp("", "atocore-backup-")
+	if err != nil {
+		return durable.Digest{}, "", err
+	}
+	defer os.RemoveAll(tmp)
+	tp := filepath.Join(tmp, filepath.Base(dst))
+	mode, err := sqlitedb.OnlineCopy(ctx, live, tp)
+	if err != nil {
+		return durable.Digest{}, "", fmt.Errorf("copy database %s: %w", live, err)
+	}
+	f, err := os.Open(tp)
+	if err != nil {
+		return durable.Digest{}, "", err
+	}
+	defer f.Close()
+	d, err := c.hashAndCheck(ctx, dst, tp, func() (durable.Digest, error) { return durable.CopyFile(ctx, c.fs, dst, f, 0o600) })
+	return d, mode, err
+}
+
+func (c *creation) signalDBCopied() { c.dbCopiedOnce.Do(func() { close(c.dbCopied) }) }
+
+// hashAndCheck runs digest (which reads the database copy at dst, or
+// writes it there) and integrity_check of the same bytes at the OS path p
+// at the same time, and marks dst checked when it passed. A copy that
+// fails is left for validation to report.
+//
+// integrity_check of the main database is the longest step of a create:
+// it starts as soon as the copy exists and keeps a core to itself, while
+// the database's digest waits for the Chroma copy to leave the other core.
+func (c *creation) hashAndCheck(ctx context.Context, dst, p string, digest func() (durable.Digest, error)) (durable.Digest, error) {
+	var ic sqlitedb.Integrity
+	var icErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { ic, icErr = sqlitedb.IntegrityCheck(ctx, p) })
+	mainDB := dst == filepath.Join(c.staging, filepath.FromSlash(snapshot.DBFile))
+	if mainDB {
+		c.signalDBCopied() // its bytes are there: let Chroma start
+		select {
+		case <-c.chromaCopied:
+		case <-ctx.Done():
+		}
+	}
+	d, err := digest()
+	if err == nil && mainDB && ctx.Err() == nil {
+		// Every large file of the snapshot is written now: send it to the
+		// disk while integrity_check still runs, so that place()'s sync
+		// (which runs anyway) finds little left to write. An error here
+		// fails the create: a failed writeback is reported only once.
+		err = durable.SyncTree(c.fs, c.staging)
+	}
+	wg.Wait()
+	if err != nil {
+		return durable.Digest{}, err
+	}
+	if icErr != nil {
+		return durable.Digest{}, icErr
+	}
+	if ic.OK {
+		if rel, rerr := filepath.Rel(c.staging, dst); rerr == nil {
+			c.markChecked(filepath.ToSlash(rel))
+		}
+	}
+	return d, nil
+}
