@@ -66,13 +66,23 @@ func Create(ctx context.Context, cfg Config, opts CreateOptions) (*Metadata, err
 	if !snapshot.ValidKind(opts.Kind) {
 		return nil, fmt.Errorf("create: unknown kind %q: use manual, scheduled, pre-restore or drill", opts.Kind)
 	}
-	if _, err := os.Stat(cfg.DBPath); err != nil {
-		return nil, fmt.Errorf("create: live database %s: %w; check --db-path or --root", cfg.DBPath, err)
-	}
+	needExist := []string{NeedDB}
 	if opts.IncludeChroma {
-		if fi, err := os.Stat(cfg.ChromaPath); err != nil || !fi.IsDir() {
-			return nil, fmt.Errorf("create: Chroma directory %s is not a directory; check --chroma-path, or leave out --include-chroma", cfg.ChromaPath)
+		needExist = append(needExist, NeedChroma)
+		if err := cfg.Paths.CheckLayout(); err != nil {
+			return nil, fmt.Errorf("create: %w", err)
 		}
+	}
+	if err := cfg.RequireExisting(needExist...); err != nil {
+		return nil, fmt.Errorf("create: %w", err)
+	}
+	// Every read of the live state goes through the links' targets (rule
+	// 9): SQLite keeps the -wal beside the file a link points to, and the
+	// unchanged-database check must stat that file's sidecars. The
+	// metadata records the paths as configured.
+	configured := cfg.Paths
+	if cfg.Paths, err = cfg.Paths.Real(); err != nil {
+		return nil, fmt.Errorf("create: resolve the live paths: %w", err)
 	}
 	if opts.Lock == nil {
 		l, err := dirlock.Acquire(ctx, cfg.FS, cfg.BackupDir, "create", opts.Wait)
@@ -81,7 +91,7 @@ func Create(ctx context.Context, cfg Config, opts CreateOptions) (*Metadata, err
 		}
 		defer l.Release()
 	}
-	c := &creation{cfg: cfg, opts: opts, fs: cfg.FS, chromaCopied: make(chan struct{}), dbCopied: make(chan struct{})}
+	c := &creation{cfg: cfg, configured: configured, opts: opts, fs: cfg.FS, chromaCopied: make(chan struct{}), dbCopied: make(chan struct{})}
 	if err := RemoveLeftovers(cfg.FS, cfg.BackupDir); err != nil {
 		return nil, fmt.Errorf("create: %w", err)
 	}
@@ -115,9 +125,11 @@ func RemoveLeftovers(fsys afero.Fs, backupDir string) error {
 }
 
 type creation struct {
-	cfg  Config
-	opts CreateOptions
-	fs   afero.Fs
+	cfg Config // live paths resolved through their symbolic links
+	// configured is the live paths as given, for the metadata.
+	configured Paths
+	opts       CreateOptions
+	fs         afero.Fs
 
 	stamp   string
 	staging string // where the snapshot is built
@@ -200,8 +212,8 @@ func (c *creation) run(ctx context.Context, start time.Time) (*Metadata, error) 
 		CreatedAt:     c.cfg.Now().UTC().Format(time.RFC3339),
 		BackupRoot:    c.final,
 		Kind:          c.opts.Kind,
-		Source: snapshot.Source{Root: c.cfg.Root, DBPath: c.cfg.DBPath,
-			RegistryPath: c.cfg.RegistryPath, ChromaPath: c.cfg.ChromaPath},
+		Source: snapshot.Source{Root: c.configured.Root, DBPath: c.configured.DBPath,
+			RegistryPath: c.configured.RegistryPath, ChromaPath: c.configured.ChromaPath},
 		ToolVersion:      Version,
 		BuildSHA:         buildSHA(),
 		ValidationErrors: []string{},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -250,7 +251,8 @@ func TestCreateRefusesBadInput(t *testing.T) {
 	}
 	missing := cfg
 	missing.DBPath = filepath.Join(r.Dir, "nope.db")
-	if _, err := backup.Create(context.Background(), missing, backup.CreateOptions{}); err == nil || !strings.Contains(err.Error(), "--db-path") {
+	var nf *backup.NotFoundError
+	if _, err := backup.Create(context.Background(), missing, backup.CreateOptions{}); !errors.As(err, &nf) || nf.What != backup.WhatDB || !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("missing db: %v", err)
 	}
 	noChroma := cfg
@@ -258,8 +260,8 @@ func TestCreateRefusesBadInput(t *testing.T) {
 	if _, err := backup.Create(context.Background(), noChroma, backup.CreateOptions{IncludeChroma: true}); err == nil {
 		t.Fatal("missing Chroma directory accepted")
 	}
-	var missing *backup.MissingPathError
-	if _, err := backup.Create(context.Background(), backup.Config{}, backup.CreateOptions{}); !errors.As(err, &missing) || missing.What != backup.WhatDB {
+	var noPath *backup.MissingPathError
+	if _, err := backup.Create(context.Background(), backup.Config{}, backup.CreateOptions{}); !errors.As(err, &noPath) || noPath.What != backup.WhatDB {
 		t.Fatalf("no paths: %v", err)
 	}
 	if snaps, _ := backup.List(context.Background(), cfg); len(snaps) != 0 {
