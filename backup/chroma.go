@@ -258,6 +258,12 @@ func listChroma(root string) (files []chromaFile, dirs []string, err error) {
 			return nil
 		case rel == snapshot.ChromaRestoreStaging:
 			return filepath.SkipDir // a restore in progress stages files here
+		case !snapshot.LocalPath(path.Join(snapshot.ChromaDir, rel)):
+			// Any byte but '/' and NUL may be in a Linux file name, and
+			// the manifest keeps non-UTF-8 names exactly; a backslash is
+			// the one byte a snapshot refuses (it separates paths on
+			// Windows).
+			return fmt.Errorf("Chroma directory holds %q, whose name has a backslash, which a snapshot cannot hold; rename it, or back up without Chroma", p)
 		case d.Type()&fs.ModeSymlink != 0:
 			return fmt.Errorf("Chroma directory holds a symbolic link %s; Chroma never makes links: remove it, or back up without Chroma", p)
 		case d.IsDir():

@@ -36,7 +36,7 @@ func TestManifestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.Algorithm != "sha256" || back.FormatVersion != 1 || back.Files[0].Path != "backup-metadata.json" {
+	if back.Algorithm != "sha256" || back.FormatVersion != ManifestFormatVersion || back.Files[0].Path != "backup-metadata.json" {
 		t.Fatalf("round trip = %+v", back)
 	}
 }
