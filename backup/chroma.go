@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -241,7 +242,9 @@ func (c *creation) copyChroma(ctx context.Context, meta *Metadata) error {
 // Symbolic links are refused: Chroma never makes them, and following one
 // could copy (and later restore) files from outside the directory.
 func listChroma(root string) (files []chromaFile, dirs []string, err error) {
-	if _, err := os.Stat(filepath.Join(root, snapshot.ChromaDBName)); err != nil {
+	if _, err := durable.StatRegular(filepath.Join(root, snapshot.ChromaDBName)); errors.Is(err, ErrNotRegular) {
+		return nil, nil, fmt.Errorf("Chroma directory holds a file that is not regular: %w; Chroma's database must be a file", err)
+	} else if err != nil {
 		return nil, nil, fmt.Errorf("Chroma directory %s has no %s: %w; check --chroma-path", root, snapshot.ChromaDBName, err)
 	}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -255,13 +258,20 @@ func listChroma(root string) (files []chromaFile, dirs []string, err error) {
 			return nil
 		case rel == snapshot.ChromaRestoreStaging:
 			return filepath.SkipDir // a restore in progress stages files here
+		case !snapshot.LocalPath(path.Join(snapshot.ChromaDir, rel)):
+			// Any byte but '/' and NUL may be in a Linux file name, and
+			// the manifest keeps non-UTF-8 names exactly; a backslash is
+			// the one byte a snapshot refuses (it separates paths on
+			// Windows).
+			return fmt.Errorf("Chroma directory holds %q, whose name has a backslash, which a snapshot cannot hold; rename it, or back up without Chroma", p)
 		case d.Type()&fs.ModeSymlink != 0:
 			return fmt.Errorf("Chroma directory holds a symbolic link %s; Chroma never makes links: remove it, or back up without Chroma", p)
 		case d.IsDir():
 			dirs = append(dirs, rel)
 			return nil
 		case !d.Type().IsRegular():
-			return fmt.Errorf("Chroma directory holds %s, which is not a regular file; remove it, or back up without Chroma", p)
+			return fmt.Errorf("Chroma directory holds a file that is not regular: %w; Chroma makes none: remove it, or back up without Chroma",
+				&durable.NotRegularError{Path: p, Mode: d.Type()})
 		case rel == snapshot.ChromaDBName || strings.HasPrefix(rel, snapshot.ChromaDBName+"-"):
 			return nil
 		}
@@ -294,7 +304,7 @@ func (c *creation) copyChromaFile(ctx context.Context, f *chromaFile, prev *prev
 		}
 	}
 	c.unmarkLinked(rel)
-	src, err := os.Open(f.live)
+	src, _, err := durable.OpenRegular(f.live)
 	if err != nil {
 		return chromaCopy{}, fmt.Errorf("read Chroma file: %w", err)
 	}

@@ -66,6 +66,9 @@ func Create(ctx context.Context, cfg Config, opts CreateOptions) (*Metadata, err
 	if !snapshot.ValidKind(opts.Kind) {
 		return nil, fmt.Errorf("create: unknown kind %q: use manual, scheduled, pre-restore or drill", opts.Kind)
 	}
+	if _, err := durable.StatRegular(cfg.DBPath); errors.Is(err, ErrNotRegular) {
+		return nil, fmt.Errorf("create: live database: %w", err)
+	}
 	needExist := []string{NeedDB}
 	if opts.IncludeChroma {
 		needExist = append(needExist, NeedChroma)

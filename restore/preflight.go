@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/afero"
 
+	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/holders"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/sqlitedb"
@@ -28,6 +29,17 @@ const maxChromaDirs = 100000
 // has no mount point inside it; no other process has the live database or
 // chroma.sqlite3 open.
 func (r *restorer) preflight(withChroma bool) error {
+	// A restore renames its staged files over the live ones: a live path
+	// that names a device, a FIFO or a socket (a mistyped --db-path of
+	// /dev/zero) must not be replaced.
+	for _, p := range []string{r.live.DBPath, r.live.RegistryPath} {
+		if p == "" {
+			continue
+		}
+		if _, err := durable.StatRegular(p); errors.Is(err, durable.ErrNotRegular) {
+			return &RefusedError{Reason: ReasonUnsafeLayout, Detail: "a live path is not a regular file", Err: err}
+		}
+	}
 	if withChroma {
 		if err := r.cfg.Paths.CheckLayout(); err != nil {
 			return &RefusedError{Reason: ReasonUnsafeLayout, Detail: err.Error()}

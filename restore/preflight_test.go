@@ -197,3 +197,32 @@ func TestRestoreRefusesWhileTheServiceHoldsTheDatabase(t *testing.T) {
 		})
 	}
 }
+
+// A live database or registry path naming a device or a FIFO is refused: a
+// restore renames its staged file over the live path, and /dev/zero must
+// not be replaced.
+func TestRestoreRefusesALivePathThatIsNotAFile(t *testing.T) {
+	r := testutil.Root(t)
+	snap := testutil.Create(t, r, backup.CreateOptions{})
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, set := range map[string]func(*backup.Config){
+		"database /dev/null": func(c *backup.Config) { c.DBPath = "/dev/null" },
+		"database FIFO":      func(c *backup.Config) { c.DBPath = fifo },
+		"registry /dev/null": func(c *backup.Config) { c.RegistryPath = "/dev/null" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := testutil.Config(r)
+			set(&cfg)
+			before := wholeRoot(t, r)
+			_, err := restore.Run(context.Background(), cfg, snap.Stamp, restore.Options{ConfirmServiceStopped: true, NoPreSnapshot: true})
+			wantRefused(t, err, restore.ReasonUnsafeLayout, "not a regular file")
+			sameRoot(t, r, before)
+			if fi, err := os.Stat("/dev/null"); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+				t.Fatal("/dev/null is no longer a character device")
+			}
+		})
+	}
+}

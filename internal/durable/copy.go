@@ -128,9 +128,10 @@ const copyRawChunk = 64 << 20
 // CopyRaw copies the OS file src to the new OS file dst (created with
 // perm, not synced) and lets the kernel move the bytes: copy_file_range(2)
 // where the filesystem has it, no user-space buffer. The caller hashes or
-// checks what it needs to; a failed copy removes dst.
+// checks what it needs to; a failed copy removes dst. A src that is not a
+// regular file is refused (ErrNotRegular) before it is opened.
 func CopyRaw(ctx context.Context, src, dst string, perm fs.FileMode) (err error) {
-	in, err := os.Open(src)
+	in, _, err := OpenRegular(src)
 	if err != nil {
 		return err
 	}

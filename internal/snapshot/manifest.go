@@ -90,13 +90,19 @@ func (m *Manifest) Index() map[string]File {
 	return idx
 }
 
-// DecodeManifest parses manifest.json and checks that every path is a clean,
-// relative, slash-separated path that stays inside the snapshot, so that no
-// manifest can make a reader leave the snapshot directory.
+// DecodeManifest parses manifest.json (format 1 or 2) and checks that every
+// path is a clean, relative, slash-separated path without NUL that stays
+// inside the snapshot, so that no manifest can make a reader leave the
+// snapshot directory. Paths are the file names' exact bytes (see
+// ManifestFormatVersion).
 func DecodeManifest(data []byte) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", ManifestFile, err)
+	}
+	if m.FormatVersion > ManifestFormatVersion {
+		return nil, fmt.Errorf("parse %s: format_version %d is newer than this atocore-backup reads (%d); upgrade it",
+			ManifestFile, m.FormatVersion, ManifestFormatVersion)
 	}
 	seen := make(map[string]bool, len(m.Files))
 	for _, f := range m.Files {
@@ -116,9 +122,9 @@ func DecodeManifest(data []byte) (*Manifest, error) {
 
 // Encode returns the indented JSON of m with its files sorted.
 func (m *Manifest) Encode() ([]byte, error) {
-	if m.FormatVersion == 0 {
-		m.FormatVersion = FormatVersion
-	}
+	// Always the current version: an entry may need path_b64, which only
+	// version 2 has.
+	m.FormatVersion = ManifestFormatVersion
 	if m.Algorithm == "" {
 		m.Algorithm = "sha256"
 	}
@@ -134,8 +140,9 @@ func (m *Manifest) Encode() ([]byte, error) {
 }
 
 // LocalPath reports whether p is a clean, non-empty, slash-separated relative
-// path that does not leave its base directory.
+// path that does not leave its base directory and holds no NUL (which no
+// file name can). Its bytes need not be UTF-8.
 func LocalPath(p string) bool {
 	return p != "" && p != "." && !strings.HasPrefix(p, "/") && path.Clean(p) == p &&
-		p != ".." && !strings.HasPrefix(p, "../") && !strings.Contains(p, "\\")
+		p != ".." && !strings.HasPrefix(p, "../") && !strings.ContainsAny(p, "\\\x00")
 }

@@ -36,7 +36,7 @@ func TestManifestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.Algorithm != "sha256" || back.FormatVersion != 1 || back.Files[0].Path != "backup-metadata.json" {
+	if back.Algorithm != "sha256" || back.FormatVersion != ManifestFormatVersion || back.Files[0].Path != "backup-metadata.json" {
 		t.Fatalf("round trip = %+v", back)
 	}
 }
@@ -44,14 +44,30 @@ func TestManifestRoundTrip(t *testing.T) {
 func FuzzDecodeManifest(f *testing.F) {
 	f.Add([]byte(`{"format_version":1,"files":[{"path":"db/atocore.db","size":1,"sha256":"` + strings.Repeat("a", 64) + `","mode":"0600"}]}`))
 	f.Add([]byte(`{"files":[{"path":"../x"}]}`))
+	f.Add([]byte(`{"format_version":2,"files":[{"path_b64":"Y2hyb21hL//+LmJpbg==","size":1,"sha256":"` + strings.Repeat("a", 64) + `","mode":"0600"}]}`))
+	f.Add([]byte(`{"format_version":2,"files":[{"path_b64":"Li4v/w==","size":1,"sha256":"` + strings.Repeat("a", 64) + `"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := DecodeManifest(data)
 		if err != nil {
 			return
 		}
 		for _, e := range m.Files {
-			if !LocalPath(e.Path) {
+			if !LocalPath(e.Path) || strings.ContainsRune(e.Path, 0) {
 				t.Fatalf("accepted non-local path %q", e.Path)
+			}
+		}
+		// What was accepted is written back with the same paths, exactly.
+		enc, err := m.Encode()
+		if err != nil {
+			t.Fatalf("accepted manifest does not encode: %v", err)
+		}
+		back, err := DecodeManifest(enc)
+		if err != nil || len(back.Files) != len(m.Files) {
+			t.Fatalf("re-encoded manifest does not decode: %v", err)
+		}
+		for i := range m.Files {
+			if back.Files[i].Path != m.Files[i].Path {
+				t.Fatalf("path %q came back as %q", m.Files[i].Path, back.Files[i].Path)
 			}
 		}
 	})

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"strings"
 	"sync"
@@ -34,7 +33,11 @@ const maxIntegrityErrors = 10
 // that is not a database is reported as not OK, not as an error; err is
 // only for cancellation.
 func IntegrityCheck(ctx context.Context, path string) (Integrity, error) {
-	if bad, ok := checkHeader(os.Open(path)); !ok {
+	f, _, err := durable.OpenRegular(path)
+	if err != nil {
+		return Integrity{Detail: oneLine(err.Error())}, nil
+	}
+	if bad, ok := checkHeader(f, nil); !ok {
 		return bad, nil
 	}
 	db, err := openReadOnly(path)

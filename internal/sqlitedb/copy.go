@@ -46,7 +46,7 @@ const maxBusyRetries = 20
 //
 // On any error dst (and its sidecars) is removed.
 func OnlineCopy(ctx context.Context, src, dst string) (journalMode string, err error) {
-	if _, err := os.Stat(src); err != nil {
+	if err := requireRegular(src); err != nil {
 		return "", err
 	}
 	if _, err := os.Lstat(dst); err == nil {

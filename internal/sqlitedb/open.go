@@ -2,9 +2,13 @@ package sqlitedb
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"strings"
+
+	"github.com/atocore/atocore-backup/internal/durable"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -31,6 +35,23 @@ func openReadOnly(path string) (*sql.DB, error) {
 	}
 	db.SetMaxOpenConns(1)
 	return db, nil
+}
+
+// requireRegular refuses a live database, or a -wal or -journal beside it,
+// that is not a regular file (following symbolic links), before SQLite
+// opens it: SQLite reading a FIFO blocks forever, and the raw copy of
+// /dev/zero never ends. A missing sidecar is fine; a missing database is
+// reported as fs.ErrNotExist.
+func requireRegular(path string) error {
+	if _, err := durable.StatRegular(path); err != nil {
+		return err
+	}
+	for _, s := range []string{"-wal", "-journal"} {
+		if _, err := durable.StatRegular(path + s); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // openReadWrite opens a database for the few writes this package makes to

@@ -71,8 +71,13 @@ var ErrInUse = errors.New("the database is in use by another process; stop the A
 
 // Checkpoint moves every committed WAL frame of the database at path into
 // the database file and truncates the WAL, so that its sidecars hold
-// nothing of value. It is a no-op for a database not in WAL mode.
+// nothing of value. It is a no-op for a database not in WAL mode. A path
+// that is not a regular file (nor its -wal) is refused with
+// durable.ErrNotRegular, unopened.
 func Checkpoint(ctx context.Context, path string) error {
+	if err := requireRegular(path); err != nil {
+		return err
+	}
 	db, err := openReadWrite(path)
 	if err != nil {
 		return err
