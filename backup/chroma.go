@@ -245,7 +245,7 @@ func listChroma(root string) (files []chromaFile, dirs []string, err error) {
 	if _, err := durable.StatRegular(filepath.Join(root, snapshot.ChromaDBName)); errors.Is(err, ErrNotRegular) {
 		return nil, nil, fmt.Errorf("Chroma directory holds a file that is not regular: %w; Chroma's database must be a file", err)
 	} else if err != nil {
-		return nil, nil, fmt.Errorf("Chroma directory %s has no %s: %w; check --chroma-path", root, snapshot.ChromaDBName, err)
+		return nil, nil, fmt.Errorf("Chroma directory %s has no %s: %w; is the Chroma path the Chroma directory itself?", root, snapshot.ChromaDBName, err)
 	}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
