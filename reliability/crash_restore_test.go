@@ -108,6 +108,23 @@ func TestCrashRestore(t *testing.T) {
 			t.Logf("the root is left in a state restore does not repair; stopping the trials (replay with the seed above)")
 			break
 		}
+		// Rule 10: the state before the killed restore is live, or held by
+		// the pre-restore snapshot the rerun names: its own when the kill
+		// left the live state intact, the killed run's when it had begun
+		// swapping.
+		var out restoreOutput
+		if err := json.Unmarshal([]byte(rr.stdout), &out); err != nil {
+			fail("rerun output: %v", err)
+		} else if !changed {
+			if out.PreRestoreSnapshot == nil || !heldBy(t, r.BackupDir, *out.PreRestoreSnapshot, fpBefore, chromaBefore) {
+				fail("the kill left the live state intact, and the rerun's pre-restore snapshot does not hold it")
+			}
+		} else if !chromaNew || fp != fpS {
+			if out.Interrupted == nil || out.Interrupted.PreRestoreSnapshot == nil ||
+				!heldBy(t, r.BackupDir, *out.Interrupted.PreRestoreSnapshot, fpBefore, chromaBefore) {
+				fail("the kill left the live state half replaced, and the rerun names no pre-restore snapshot that holds the state before")
+			}
+		}
 		if fingerprint(t, r.DBPath) != fpS {
 			fail("rerun did not restore the snapshot's database: %s", rr.stderr)
 		}
