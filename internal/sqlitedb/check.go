@@ -14,6 +14,8 @@ import (
 	"github.com/spf13/afero"
 
 	"github.com/atocore/atocore-backup/internal/durable"
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 	"modernc.org/sqlite/vfs"
 )
 
@@ -32,21 +34,54 @@ const maxIntegrityErrors = 10
 // opened read-only and immutable (no sidecars are created or read). A file
 // that is not a database is reported as not OK, not as an error; err is
 // only for cancellation.
+//
+// The file is read through SQLite only, never opened and closed beside it:
+// path may be a live database that a connection of this process has open
+// (restore checks the file it put in place), and closing any descriptor of
+// its inode would drop that connection's POSIX locks (see liveFiles).
+// SQLite's own close keeps them (unixClose defers it).
 func IntegrityCheck(ctx context.Context, path string) (Integrity, error) {
-	f, _, err := durable.OpenRegular(path)
-	if err != nil {
+	// A device or a FIFO is never opened: stat only, no descriptor.
+	if _, err := durable.StatRegular(path); err != nil {
 		return Integrity{Detail: oneLine(err.Error())}, nil
-	}
-	if bad, ok := checkHeader(f, nil); !ok {
-		return bad, nil
 	}
 	db, err := openReadOnly(path)
 	if err != nil {
 		return Integrity{Detail: err.Error()}, nil
 	}
 	defer db.Close()
+	if bad, ok, err := checkPages(ctx, db); err != nil || !ok {
+		return bad, err
+	}
 	return integrity(ctx, db)
 }
+
+// checkPages is checkHeader through SQLite: a file that is not a database
+// fails to open its first page, and an empty file has no pages (which
+// SQLite, unlike a snapshot, accepts as an empty database).
+func checkPages(ctx context.Context, db *sql.DB) (bad Integrity, ok bool, err error) {
+	var pages int64
+	if err := db.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		if ctx.Err() != nil {
+			return Integrity{}, false, ctx.Err()
+		}
+		var se *sqlite.Error
+		if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_NOTADB {
+			return Integrity{Detail: notADatabase}, false, nil
+		}
+		return Integrity{Detail: oneLine(err.Error())}, false, nil
+	}
+	if pages == 0 {
+		return Integrity{Detail: emptyFile}, false, nil
+	}
+	return Integrity{}, true, nil
+}
+
+// What checkHeader and checkPages report.
+const (
+	emptyFile    = "the file is empty: not a SQLite database"
+	notADatabase = "file is not a database (no SQLite header)"
+)
 
 // vfsMu serialises VFS registration: each check registers its own.
 var vfsMu sync.Mutex
@@ -111,11 +146,11 @@ func checkHeader(f io.ReadCloser, err error) (bad Integrity, ok bool) {
 	n, err := io.ReadFull(f, head)
 	switch {
 	case n == 0:
-		return Integrity{Detail: "the file is empty: not a SQLite database"}, false
+		return Integrity{Detail: emptyFile}, false
 	case err != nil && !errors.Is(err, io.ErrUnexpectedEOF):
 		return Integrity{Detail: oneLine(err.Error())}, false
 	case string(head[:n]) != sqliteHeader:
-		return Integrity{Detail: "file is not a database (no SQLite header)"}, false
+		return Integrity{Detail: notADatabase}, false
 	}
 	return Integrity{}, true
 }

@@ -49,6 +49,10 @@ func OnlineCopy(ctx context.Context, src, dst string) (journalMode string, err e
 	if err := requireRegular(src); err != nil {
 		return "", err
 	}
+	before, err := os.Stat(src)
+	if err != nil {
+		return "", err
+	}
 	if _, err := os.Lstat(dst); err == nil {
 		return "", fmt.Errorf("copy destination %s already exists", dst)
 	}
@@ -75,7 +79,8 @@ func OnlineCopy(ctx context.Context, src, dst string) (journalMode string, err e
 	if err := beginRead(ctx, conn); err != nil {
 		return "", fmt.Errorf("read %s: %w", src, err)
 	}
-	err = copyUnderRead(ctx, src, dst, journalMode == "wal")
+	reach(atBegun)
+	err = copyUnderRead(ctx, src, dst, before, journalMode == "wal")
 	if _, rerr := conn.ExecContext(context.Background(), "ROLLBACK"); err == nil && rerr != nil {
 		err = fmt.Errorf("end the read transaction on %s: %w", src, rerr)
 	}
@@ -121,14 +126,34 @@ func beginRead(ctx context.Context, conn *sql.Conn) error {
 }
 
 // copyUnderRead copies the database file, then (in WAL mode) its -wal.
-func copyUnderRead(ctx context.Context, src, dst string, wal bool) error {
-	if err := durable.CopyRaw(ctx, src, dst, 0o600); err != nil {
+// The database file is read through the process's kept descriptor of the
+// inode SQLite has open (liveFile: never closed, so no lock of any
+// connection of this process is dropped); before is its state from before
+// SQLite opened it. The -wal carries no lock of SQLite's (see liveFiles)
+// and is opened and closed as any file.
+func copyUnderRead(ctx context.Context, src, dst string, before os.FileInfo, wal bool) error {
+	// The path still names the inode stat saw before SQLite opened it, now
+	// that SQLite holds a lock on what it opened: that inode is SQLite's.
+	now, err := os.Stat(src)
+	if err != nil {
 		return err
 	}
+	if !os.SameFile(before, now) {
+		return fmt.Errorf("%w: %s", ErrReplaced, src)
+	}
+	f, err := liveFile(src, now)
+	if err != nil {
+		return err
+	}
+	if err := durable.CopyRawFrom(ctx, f, dst, 0o600); err != nil {
+		return err
+	}
+	reach(atMainCopied)
 	if !wal {
 		return nil
 	}
-	err := durable.CopyRaw(ctx, src+"-wal", dst+"-wal", 0o600)
+	err = durable.CopyRaw(ctx, src+"-wal", dst+"-wal", 0o600)
+	reach(atWALCopied)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // no -wal: everything is in the database file
 	}
@@ -162,6 +187,7 @@ func sameWALHeader(a, b string) bool {
 	return erra == nil && errb == nil && string(ha) == string(hb)
 }
 
+// readHead reads the start of a -wal file, which carries no SQLite lock.
 func readHead(name string) ([]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {

@@ -95,6 +95,10 @@ func Checkpoint(ctx context.Context, path string) error {
 
 // JournalModeOf reads the journal mode from a database file's header without
 // opening it through SQLite: bytes 18 and 19 are 2 for WAL, 1 otherwise.
+// It opens and closes path outside SQLite, which drops every POSIX lock
+// this process holds on the file (see liveFiles): use it only on files no
+// connection of this process may have open (copies, snapshots), never on
+// a live database.
 func JournalModeOf(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
