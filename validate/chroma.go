@@ -3,7 +3,6 @@ package validate
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"io"
 	"path"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/spf13/afero"
 
+	"github.com/atocore/atocore-backup/internal/chromaindex"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/sqlitedb"
 )
@@ -23,11 +23,11 @@ import (
 // A torn copy (files from different moments) fails here even when every
 // file matches the manifest, because the manifest was written from it.
 
-// indexFiles are the files of a persisted HNSW segment.
-var indexFiles = []string{"header.bin", "data_level0.bin", "length.bin", "link_lists.bin"}
+// indexFiles are the files of a persisted HNSW segment; pickleName the
+// metadata file Chroma writes at each persist.
+var indexFiles = chromaindex.IndexFiles
 
-// pickleName names the metadata file Chroma writes at each persist.
-const pickleName = "index_metadata.pickle"
+const pickleName = chromaindex.PickleFile
 
 type vectorSegment struct {
 	id        string
@@ -158,14 +158,17 @@ func (v *run) checkSegment(s vectorSegment) error {
 		v.fail(CodeChromaSegmentCorrupt, "%s: "+format, append([]any{rel}, args...)...)
 		return nil
 	}
-	if err := v.checkIndexFiles(rel, s.dimension.Int64, present); err != nil {
+	// Quick skips what reads every element: the data_level0.bin walk and
+	// the pickle's parse.
+	open := v.opener(rel)
+	if err := chromaindex.CheckIndex(v.ctx, open, s.dimension.Int64, present, v.opts.Quick); err != nil {
 		if v.ctx.Err() != nil {
 			return v.ctx.Err()
 		}
 		return bad("%v", err)
 	}
 	if hasPickle {
-		if err := v.checkPickle(rel, s.dimension.Int64, present[pickleName]); err != nil {
+		if err := chromaindex.CheckPickle(v.ctx, open, s.dimension.Int64, present[pickleName], v.opts.Quick); err != nil {
 			if v.ctx.Err() != nil {
 				return v.ctx.Err()
 			}
@@ -175,94 +178,11 @@ func (v *run) checkSegment(s vectorSegment) error {
 	return nil
 }
 
-// checkIndexFiles checks header.bin against the dimension and the files'
-// sizes, then walks link_lists.bin and (unless Quick) data_level0.bin.
-func (v *run) checkIndexFiles(rel string, dim int64, sizes map[string]int64) error {
-	if sizes["header.bin"] != hnswHeaderSize {
-		return fmt.Errorf("header.bin is %d bytes, want %d", sizes["header.bin"], hnswHeaderSize)
-	}
-	raw, err := afero.ReadFile(v.fsys, v.segmentPath(rel, "header.bin"))
-	if err != nil {
-		return fmt.Errorf("read header.bin: %w", err)
-	}
-	h, err := decodeHNSWHeader(raw)
-	if err != nil {
-		return err
-	}
-	if err := h.check(dim, sizes["data_level0.bin"], sizes["length.bin"]); err != nil {
-		return err
-	}
-	if h.CurElements == 0 {
-		return nil
-	}
-	if err := v.withFile(rel, "link_lists.bin", func(r io.Reader) error {
-		return checkLinkLists(r, h, sizes["link_lists.bin"])
-	}); err != nil {
-		return err
-	}
-	if v.opts.Quick {
-		return nil // reads every element: not for Quick
-	}
-	return v.withFile(rel, "data_level0.bin", func(r io.Reader) error { return checkLevel0(r, h) })
-}
-
-// checkPickle parses index_metadata.pickle with the restricted unpickler
-// and compares its dimensionality with the collection's. A 0-byte or
-// truncated pickle makes both engines fail to load the segment. Quick
-// checks only that it is not empty.
-func (v *run) checkPickle(rel string, dim int64, size int64) error {
-	if size == 0 {
-		return fmt.Errorf("%s is empty (0 bytes)", pickleName)
-	}
-	if v.opts.Quick {
-		return nil
-	}
-	return v.withFile(rel, pickleName, func(r io.Reader) error {
-		val, err := unpickle(&ctxReader{ctx: v.ctx, r: r}, size)
-		if err != nil {
-			return fmt.Errorf("%s: %w", pickleName, err)
-		}
-		m, err := decodeIndexMetadata(val)
-		if err != nil {
-			return fmt.Errorf("%s: %w", pickleName, err)
-		}
-		if d, ok := m.dimensionality.(int64); !ok || d != dim {
-			return fmt.Errorf("%s (%s) has dimensionality %v, the collection has %d", pickleName, m.form, pyValue(m.dimensionality), dim)
-		}
-		return nil
-	})
-}
-
-func pyValue(v any) string {
-	if i, ok := v.(int64); ok {
-		return fmt.Sprint(i)
-	}
-	return pyType(v)
-}
-
 func (v *run) segmentPath(rel, name string) string {
 	return filepath.Join(v.dir, filepath.FromSlash(rel), name)
 }
 
-// withFile opens a segment file and hands it to check.
-func (v *run) withFile(rel, name string, check func(io.Reader) error) error {
-	f, err := v.fsys.Open(v.segmentPath(rel, name))
-	if err != nil {
-		return fmt.Errorf("open %s: %w", name, err)
-	}
-	defer f.Close()
-	return check(&ctxReader{ctx: v.ctx, r: f})
-}
-
-// ctxReader stops a walk over a large file when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
+// opener opens the files of the segment directory rel.
+func (v *run) opener(rel string) chromaindex.Opener {
+	return func(name string) (io.ReadCloser, error) { return v.fsys.Open(v.segmentPath(rel, name)) }
 }

@@ -3,7 +3,7 @@ package validate_test
 import (
 	"encoding/binary"
 	"math"
-		"path/filepath"
+	"path/filepath"
 	"strings"
 	"testing"
 

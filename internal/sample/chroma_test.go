@@ -2,6 +2,7 @@ package sample
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"math"
 	"os"
@@ -317,4 +318,43 @@ func TestFreshSegments(t *testing.T) {
 	if e, q := queryInt(t, db, "SELECT count(*) FROM embeddings"), queryInt(t, db, "SELECT count(*) FROM embeddings_queue"); e != q {
 		t.Errorf("%d embeddings but %d queued", e, q)
 	}
+}
+
+// TestPickleObjectLoads loads the Python engine's form that WriteHNSW
+// writes with python3's unpickler, through a stand-in PersistentData class
+// registered under chromadb's module path.
+func TestPickleObjectLoads(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "seg")
+	if err := WriteHNSW(context.Background(), dir, HNSWOptions{Elements: 300, Pickle: PickleObject, Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	const script = `
+import pickle, sys, types
+name = "chromadb.segment.impl.vector.local_persistent_hnsw"
+for p in ["chromadb", "chromadb.segment", "chromadb.segment.impl", "chromadb.segment.impl.vector"]:
+    sys.modules[p] = types.ModuleType(p)
+mod = types.ModuleType(name)
+class PersistentData:
+    pass
+PersistentData.__module__ = name
+mod.PersistentData = PersistentData
+sys.modules[name] = mod
+o = pickle.load(open(sys.argv[1], "rb"))
+assert type(o) is PersistentData
+d = o.__dict__
+assert d["dimensionality"] == 384 and d["total_elements_added"] == 300 and d["max_seq_id"] == 300
+assert sorted(d["label_to_id"]) == list(range(1, 301))
+assert all(d["label_to_id"][l] == i for i, l in d["id_to_label"].items())
+print(len(d["id_to_seq_id"]))
+`
+	out, err := exec.Command("python3", "-c", script, filepath.Join(dir, hnswPickleFile)).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "300" {
+		t.Fatalf("python3: %v\n%s", err, out)
+	}
+	h := readHeader(t, dir)
+	if h.CurCount != 300 || h.MaxLevel < 1 {
+		t.Errorf("header %+v: want 300 elements with upper levels", h)
+	}
+	walkLinkLists(t, dir, 300)
 }

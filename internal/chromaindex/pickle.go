@@ -1,4 +1,4 @@
-package validate
+package chromaindex
 
 import (
 	"bufio"
@@ -146,6 +146,11 @@ func (u *unpickler) setItems(kv []any) error {
 		return fmt.Errorf("SETITEM on a %T", d)
 	}
 	for i := 0; i < len(kv); i += 2 {
+		switch kv[i].(type) {
+		case string, int64, pyLong, bool, nil, float64:
+		default: // Chroma's keys are ids and labels; lists are unhashable
+			return fmt.Errorf("a dict key of type %s", pyType(kv[i]))
+		}
 		dict.n++
 		if k, ok := kv[i].(string); ok && len(dict.items) < pickleKeptDictItems {
 			dict.items[k] = kv[i+1]

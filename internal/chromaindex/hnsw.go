@@ -1,4 +1,4 @@
-package validate
+package chromaindex
 
 import (
 	"bufio"
