@@ -327,7 +327,7 @@ func TestChromaChangingDuringCopy(t *testing.T) {
 			if err != nil {
 				return
 			}
-			_, _ = f.WriteAt([]byte{byte(i)}, 0)
+			_, _ = f.WriteAt([]byte{byte(i)}, vectorByte)
 			f.Close()
 			time.Sleep(200 * time.Microsecond)
 		}
@@ -395,15 +395,19 @@ func (l *countingLocker) Lock(context.Context) (func(), error) {
 	return func() { l.unlocked++ }, nil
 }
 
-// rewrite changes the first byte of a file in place, as Chroma's persist
-// does, and makes sure its mtime moves even on a coarse clock.
+// vectorByte is a byte of element 0's vector in data_level0.bin (after its
+// 132 bytes of level-0 links): changing it keeps the index loadable.
+const vectorByte = 200
+
+// rewrite changes one byte of element 0's vector in place, as Chroma's
+// persist does, and makes sure its mtime moves even on a coarse clock.
 func rewrite(t *testing.T, p string, b byte) {
 	t.Helper()
 	f, err := os.OpenFile(p, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.WriteAt([]byte{b}, 0); err != nil {
+	if _, err := f.WriteAt([]byte{b}, vectorByte); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()

@@ -1,13 +1,8 @@
 package validate
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/binary"
-	"errors"
-
 	"io"
 	"path"
 	"path/filepath"
@@ -15,6 +10,7 @@ import (
 
 	"github.com/spf13/afero"
 
+	"github.com/atocore/atocore-backup/internal/chromaindex"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/sqlitedb"
 )
@@ -27,14 +23,11 @@ import (
 // A torn copy (files from different moments) fails here even when every
 // file matches the manifest, because the manifest was written from it.
 
-// hnswHeaderSize is the size of header.bin, packed as <iQQQQQQiIQQQdQ.
-const hnswHeaderSize = 100
+// indexFiles are the files of a persisted HNSW segment; pickleName the
+// metadata file Chroma writes at each persist.
+var indexFiles = chromaindex.IndexFiles
 
-// indexFiles are the files of a persisted HNSW segment.
-var indexFiles = []string{"header.bin", "data_level0.bin", "length.bin", "link_lists.bin"}
-
-// picklePresent names the metadata file Chroma writes at each persist.
-const pickleName = "index_metadata.pickle"
+const pickleName = chromaindex.PickleFile
 
 type vectorSegment struct {
 	id        string
@@ -154,107 +147,42 @@ func (v *run) checkSegment(s vectorSegment) error {
 	case len(missing) > 0:
 		v.fail(CodeChromaSegmentMissing, "%s/ lacks %s", rel, strings.Join(missing, ", "))
 		return nil
+	case !hasPickle && s.persisted:
+		// Chroma writes the pickle before the vector segment's max_seq_id;
+		// without it Chroma re-initialises the index and the vectors whose
+		// log it purged are lost. (Python 0.4.0-0.5.5 write no such row.)
+		v.fail(CodeChromaSegmentMissing, "%s/ lacks %s; %s records persisted vectors for it", rel, pickleName, snapshot.ChromaDBName)
+		return nil
 	}
-	return v.checkHeader(rel, int(s.dimension.Int64), present)
-}
-
-// hnswHeader is header.bin as hnswlib's saveIndex writes it.
-type hnswHeader struct {
-	Version        int32
-	OffsetLevel0   uint64
-	MaxElements    uint64
-	CurElements    uint64
-	SizePerElement uint64
-	LabelOffset    uint64
-	OffsetData     uint64
-	MaxLevel       int32
-	EnterPoint     uint32
-	MaxM           uint64
-	MaxM0          uint64
-	M              uint64
-	Mult           float64
-	EfConstruction uint64
-}
-
-func (v *run) checkHeader(rel string, dim int, sizes map[string]int64) error {
 	bad := func(format string, args ...any) error {
 		v.fail(CodeChromaSegmentCorrupt, "%s: "+format, append([]any{rel}, args...)...)
 		return nil
 	}
-	if sizes["header.bin"] != hnswHeaderSize {
-		return bad("header.bin is %d bytes, want %d", sizes["header.bin"], hnswHeaderSize)
+	// Quick skips what reads every element: the data_level0.bin walk and
+	// the pickle's parse.
+	open := v.opener(rel)
+	if err := chromaindex.CheckIndex(v.ctx, open, s.dimension.Int64, present, v.opts.Quick); err != nil {
+		if v.ctx.Err() != nil {
+			return v.ctx.Err()
+		}
+		return bad("%v", err)
 	}
-	raw, err := afero.ReadFile(v.fsys, filepath.Join(v.dir, filepath.FromSlash(rel), "header.bin"))
-	if err != nil {
-		return bad("read header.bin: %v", err)
-	}
-	var h hnswHeader
-	if err := binary.Read(bytes.NewReader(raw), binary.LittleEndian, &h); err != nil {
-		return bad("decode header.bin: %v", err)
-	}
-	offsetData := 8*h.M + 4
-	switch {
-	case h.Version != 1 || h.OffsetLevel0 != 0:
-		return bad("header.bin version %d, offset %d: not an hnswlib index header", h.Version, h.OffsetLevel0)
-	case h.M == 0 || h.MaxM != h.M || h.MaxM0 != 2*h.M || h.OffsetData != offsetData:
-		return bad("header.bin has inconsistent M fields (M %d, maxM %d, maxM0 %d, offsetData %d)", h.M, h.MaxM, h.MaxM0, h.OffsetData)
-	case h.SizePerElement != offsetData+uint64(4*dim)+8 || h.LabelOffset != offsetData+uint64(4*dim):
-		return bad("header.bin element size %d does not fit the collection's dimension %d", h.SizePerElement, dim)
-	case h.CurElements > h.MaxElements:
-		return bad("header.bin counts %d elements, capacity %d", h.CurElements, h.MaxElements)
-	case h.CurElements > 0 && (uint64(h.EnterPoint) >= h.CurElements || h.MaxLevel < 0):
-		return bad("header.bin entry point %d / level %d invalid for %d elements", h.EnterPoint, h.MaxLevel, h.CurElements)
-	}
-	spe := int64(h.SizePerElement)
-	cur := int64(h.CurElements)
-	if d := sizes["data_level0.bin"]; d < cur*spe || d%spe != 0 {
-		return bad("data_level0.bin is %d bytes; %d elements of %d bytes need a multiple of %d of at least %d", d, cur, spe, spe, cur*spe)
-	}
-	if l := sizes["length.bin"]; l < 4*cur {
-		return bad("length.bin is %d bytes, %d elements need %d", l, cur, 4*cur)
-	}
-	return v.checkLinkLists(rel, cur, int64(4*h.M+4), sizes["link_lists.bin"], bad)
-}
-
-// checkLinkLists walks link_lists.bin: per element a uint32 byte count (a
-// multiple of 4M+4) followed by that many bytes, all inside the file.
-// hnswlib reads it without bounds checks, so a torn file crashes Chroma.
-func (v *run) checkLinkLists(rel string, cur, unit, size int64, bad func(string, ...any) error) error {
-	if cur == 0 {
-		return nil
-	}
-	f, err := v.fsys.Open(filepath.Join(v.dir, filepath.FromSlash(rel), "link_lists.bin"))
-	if err != nil {
-		return bad("open link_lists.bin: %v", err)
-	}
-	defer f.Close()
-	r := &countingReader{r: bufio.NewReaderSize(f, 256<<10)}
-	var n uint32
-	buf := make([]byte, 64<<10)
-	for i := int64(0); i < cur; i++ {
-		if err := binary.Read(r, binary.LittleEndian, &n); err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-				return bad("read link_lists.bin: %v", err)
+	if hasPickle {
+		if err := chromaindex.CheckPickle(v.ctx, open, s.dimension.Int64, present[pickleName], v.opts.Quick); err != nil {
+			if v.ctx.Err() != nil {
+				return v.ctx.Err()
 			}
-			return bad("link_lists.bin ends after %d of %d elements", i, cur)
-		}
-		if int64(n)%unit != 0 || r.n+int64(n) > size {
-			return bad("link_lists.bin entry %d has %d bytes: not a multiple of %d or past the end", i, n, unit)
-		}
-		if _, err := io.CopyBuffer(io.Discard, io.LimitReader(r, int64(n)), buf); err != nil {
-			return bad("read link_lists.bin: %v", err)
+			return bad("%v", err)
 		}
 	}
 	return nil
 }
 
-type countingReader struct {
-	r io.Reader
-	n int64
+func (v *run) segmentPath(rel, name string) string {
+	return filepath.Join(v.dir, filepath.FromSlash(rel), name)
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
+// opener opens the files of the segment directory rel.
+func (v *run) opener(rel string) chromaindex.Opener {
+	return func(name string) (io.ReadCloser, error) { return v.fsys.Open(v.segmentPath(rel, name)) }
 }

@@ -247,11 +247,27 @@ func (v *run) chroma(meta *snapshot.Metadata) (string, bool) {
 // job is one independent check; jobs run on every core, biggest first.
 type job struct {
 	size int64
+	name string // what it checks, a path under the snapshot
 	run  func() error
 }
 
+// ErrCheckPanicked is wrapped by the error Dir returns when a check hit a
+// bug (a panic) instead of a finding; the error names the file checked.
+var ErrCheckPanicked = errors.New("validate: a check panicked")
+
+// safeRun runs j, turning a panic into an error that names j's file, so a
+// hostile file cannot kill the process that validates it.
+func (j job) safeRun() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("checking %s: %w: %v", j.name, ErrCheckPanicked, p)
+		}
+	}()
+	return j.run()
+}
+
 func (v *run) integrityJob(rel, code string) job {
-	return job{size: v.files[rel].Size() * 2, run: func() error {
+	return job{size: v.files[rel].Size() * 2, name: rel, run: func() error {
 		_, err := v.integrity(rel, code)
 		return err
 	}}
@@ -273,7 +289,7 @@ func (v *run) integrity(rel, code string) (bool, error) {
 // chromaJob checks chroma.sqlite3 (integrity_check unless Quick) and then
 // the segment directories it describes.
 func (v *run) chromaJob(rel string, trusted bool) job {
-	return job{size: v.files[rel].Size() * 2, run: func() error {
+	return job{size: v.files[rel].Size() * 2, name: rel + " and the Chroma segments", run: func() error {
 		for _, side := range []string{"-wal", "-journal"} {
 			if _, ok := v.files[rel+side]; ok {
 				v.fail(CodeChromaIntegrity, "%s%s is in the copy: the database was copied as a file mid-transaction", rel, side)
@@ -308,7 +324,7 @@ func (v *run) manifestJobs(m *snapshot.Manifest) []job {
 			v.fail(CodeManifestMismatch, "%s is %d bytes, manifest says %d", want.Path, info.Size(), want.Size)
 		case !v.opts.Quick && (v.opts.SkipDigest == nil || !v.opts.SkipDigest(want.Path)) &&
 			(v.opts.KnownGood == nil || !v.opts.KnownGood(want.Path)):
-			jobs = append(jobs, job{size: want.Size, run: func() error {
+			jobs = append(jobs, job{size: want.Size, name: want.Path, run: func() error {
 				d, err := durable.HashFile(v.ctx, v.fsys, filepath.Join(v.dir, filepath.FromSlash(want.Path)))
 				if err != nil {
 					if v.ctx.Err() != nil {
@@ -337,7 +353,7 @@ func (v *run) runJobs(jobs []job) error {
 	for range min(runtime.GOMAXPROCS(0), max(len(jobs), 1)) {
 		wg.Go(func() {
 			for j := range work {
-				if err := j.run(); err != nil {
+				if err := j.safeRun(); err != nil {
 					errs <- err
 				}
 			}

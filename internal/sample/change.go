@@ -2,6 +2,7 @@ package sample
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -22,7 +23,8 @@ const changeStream = 0x6368616e6765 << 16
 //
 // "Segment bytes" are all files in the segment directories; the rewritten
 // bytes are always in data_level0.bin, which holds nearly all of them, so
-// headers and pickles stay valid. Whole segments are taken first, in an order
+// headers and pickles stay valid; persisted elements keep their links and
+// labels (only their vectors change). Whole segments are taken first, in an order
 // drawn from seed (1 of 20 equal segments for frac 0.05); the remainder is one
 // contiguous run of elements in the next segment. File sizes do not change.
 func ChangeChroma(ctx context.Context, chromaPath string, frac float64, seed int64) (int64, error) {
@@ -113,15 +115,41 @@ func listSegments(chromaPath string) ([]segmentFile, int64, error) {
 	return segs, total, nil
 }
 
-// rewrite overwrites size bytes of path at off with noise, keeping its size.
+// rewrite overwrites the vectors of the elements in size bytes of the
+// data_level0.bin at path from off (both multiples of the element size)
+// with noise, as a persist rewrites dirty elements; the persisted
+// elements keep their links and labels, so the index stays loadable, and
+// the unused slots past them are noise throughout. The file keeps its size.
 func rewrite(ctx context.Context, path string, off, size int64, nz *noise) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	hdr, err := os.ReadFile(filepath.Join(filepath.Dir(path), "header.bin"))
+	if err != nil || len(hdr) != hnswHeaderSize {
+		return fmt.Errorf("sample: change chroma: header of %s: %v", path, err)
+	}
+	cur := int64(binary.LittleEndian.Uint64(hdr[20:]))
+	l := hnswLayout{spe: int64(binary.LittleEndian.Uint64(hdr[28:])), labelOffset: int64(binary.LittleEndian.Uint64(hdr[36:])), offsetData: int64(binary.LittleEndian.Uint64(hdr[44:]))}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("sample: change chroma: %w", err)
 	}
-	if err := writeNoise(ctx, f, off, size, nz); err != nil {
-		f.Close()
-		return fmt.Errorf("sample: change chroma: %s: %w", path, err)
+	defer f.Close()
+	per := max(noiseBlock/l.spe, 1)
+	buf, old := make([]byte, per*l.spe), make([]byte, per*l.spe)
+	for pos := off; pos < off+size; pos += per * l.spe {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		chunk := buf[:min(per*l.spe, off+size-pos)]
+		if _, err := f.ReadAt(old[:len(chunk)], pos); err != nil {
+			return fmt.Errorf("sample: change chroma: read %s: %w", path, err)
+		}
+		fillNoise(chunk, nz)
+		for rel := int64(0); rel < int64(len(chunk)) && (pos+rel)/l.spe < cur; rel += l.spe {
+			copy(chunk[rel:rel+l.offsetData], old[rel:])
+			copy(chunk[rel+l.labelOffset:rel+l.spe], old[rel+l.labelOffset:])
+		}
+		if _, err := f.WriteAt(chunk, pos); err != nil {
+			return fmt.Errorf("sample: change chroma: write %s: %w", path, err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("sample: change chroma: close %s: %w", path, err)

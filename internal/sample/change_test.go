@@ -79,7 +79,7 @@ func TestChangeChroma(t *testing.T) {
 		}
 		whole := 0
 		for p, x := range before {
-			if filepath.Base(p) == hnswLevel0File && diffWords(x, after[p]) == len(x)/8 {
+			if filepath.Base(p) == hnswLevel0File && diffElements(x, after[p]) == len(x)/hnswElementSize {
 				whole++
 			} else if filepath.Base(p) != hnswLevel0File && !bytes.Equal(x, after[p]) {
 				t.Errorf("frac %v: %s changed", c.frac, p)
@@ -94,11 +94,12 @@ func TestChangeChroma(t *testing.T) {
 	}
 }
 
-// diffWords counts the 8-byte words that differ.
-func diffWords(x, y []byte) int {
+// diffElements counts the elements whose vectors differ (a rewrite keeps
+// persisted elements' links and labels).
+func diffElements(x, y []byte) int {
 	n := 0
-	for i := 0; i+8 <= len(x); i += 8 {
-		if !bytes.Equal(x[i:i+8], y[i:i+8]) {
+	for i := 0; i+hnswElementSize <= len(x); i += hnswElementSize {
+		if !bytes.Equal(x[i+hnswOffsetData:i+hnswLabelOffset], y[i+hnswOffsetData:i+hnswLabelOffset]) {
 			n++
 		}
 	}

@@ -69,15 +69,17 @@ func buildChroma(ctx context.Context, chromaPath string, target int64, n int, se
 	left := target - fi.Size()
 	for i := range cols {
 		s := &cols[i].Vector
-		s.encodePickle()
+		s.prepare(seed, i)
 		budget := left / int64(len(cols)-i)
-		s.Capacity = (budget - hnswHeaderSize - s.persisted()*hnswBytesPerVector - int64(len(s.pickle))) / hnswBytesPerSlot
+		s.Capacity = (budget - s.fixedSize()) / hnswBytesPerSlot
 		s.Capacity = max(s.Capacity, hnswMinCapacity, s.persisted())
-		if err := writeSegment(ctx, chromaPath, s, newNoise(seed, chromaNoiseStream+uint64(i))); err != nil {
+		// The second collection has been resized past its files, as the
+		// Rust engine leaves an index it grew (research §5).
+		s.Grown = i == 1 && s.persisted() > 0
+		left -= s.size()
+		if err := s.write(ctx, chromaPath, newNoise(seed, chromaNoiseStream+uint64(i))); err != nil {
 			return err
 		}
-		left -= s.size()
-		s.pickle = nil // can be tens of MB; written, no longer needed
 	}
 	return nil
 }

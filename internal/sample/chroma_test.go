@@ -2,6 +2,7 @@ package sample
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"math"
 	"os"
@@ -63,6 +64,12 @@ func TestSegmentFiles(t *testing.T) {
 	if len(dirs) != 3 {
 		t.Fatalf("%d segment directories, want 3", len(dirs))
 	}
+	grown, upper := 0, 0
+	defer func() {
+		if grown != 1 || upper == 0 {
+			t.Errorf("%d segments grown past their files (want 1), %d elements above level 0 (want some)", grown, upper)
+		}
+	}()
 	for _, dir := range dirs {
 		id := filepath.Base(dir)
 		if n := queryInt(t, db, "SELECT count(*) FROM segments WHERE id = ? AND scope = 'VECTOR' AND type = ?", id, segmentTypeVector); n != 1 {
@@ -79,14 +86,22 @@ func TestSegmentFiles(t *testing.T) {
 		if cur == 0 || cur > h.MaxElements || h.EnterPoint >= uint32(cur) || h.MaxLevel < 0 {
 			t.Errorf("%s: count %d, capacity %d, enterpoint %d, maxlevel %d", id, cur, h.MaxElements, h.EnterPoint, h.MaxLevel)
 		}
-		if got := fileSize(t, filepath.Join(dir, "data_level0.bin")); got != int64(h.MaxElements*h.SizePerElement) {
-			t.Errorf("%s: data_level0.bin %d bytes, header says %d×%d", id, got, h.MaxElements, h.SizePerElement)
+		// The files hold at least the persisted elements, and at most
+		// max_elements (which a resize grows past them).
+		level0 := fileSize(t, filepath.Join(dir, "data_level0.bin"))
+		slots := uint64(level0) / h.SizePerElement
+		if uint64(level0)%h.SizePerElement != 0 || slots < cur || slots > h.MaxElements {
+			t.Errorf("%s: data_level0.bin %d bytes for %d elements, max_elements %d", id, level0, cur, h.MaxElements)
 		}
-		if got := fileSize(t, filepath.Join(dir, "length.bin")); got != int64(4*h.MaxElements) {
-			t.Errorf("%s: length.bin %d bytes, want %d", id, got, 4*h.MaxElements)
+		if slots < h.MaxElements {
+			grown++
 		}
-		if got := fileSize(t, filepath.Join(dir, "link_lists.bin")); got != int64(4*cur) {
-			t.Errorf("%s: link_lists.bin %d bytes, want %d", id, got, 4*cur)
+		if got := fileSize(t, filepath.Join(dir, "length.bin")); got != int64(4*slots) {
+			t.Errorf("%s: length.bin %d bytes, want %d", id, got, 4*slots)
+		}
+		levels := walkLinkLists(t, dir, int(cur))
+		for _, lv := range levels {
+			upper += min(lv, 1)
 		}
 		if fileSize(t, filepath.Join(dir, hnswPickleFile)) == 0 {
 			t.Errorf("%s: empty pickle", id)
@@ -110,6 +125,59 @@ func TestSegmentFiles(t *testing.T) {
 			t.Errorf("collection %s has dimension %d", coll, n)
 		}
 	}
+}
+
+// walkLinkLists reads link_lists.bin and data_level0.bin of the n persisted
+// elements of dir as hnswlib's loader would, and returns each one's level.
+func walkLinkLists(t *testing.T, dir string, n int) []int {
+	t.Helper()
+	ll, err := os.ReadFile(filepath.Join(dir, "link_lists.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d0, err := os.ReadFile(filepath.Join(dir, "data_level0.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := readHeader(t, dir)
+	unit := int(4*h.MaxM + 4)
+	levels := make([]int, n)
+	for i := range n {
+		size := int(binary.LittleEndian.Uint32(ll))
+		if size%unit != 0 || size+4 > len(ll) {
+			t.Fatalf("%s: element %d: link list of %d bytes in %d", dir, i, size, len(ll))
+		}
+		levels[i] = size / unit
+		if levels[i] > int(h.MaxLevel) {
+			t.Errorf("%s: element %d on level %d above maxlevel %d", dir, i, levels[i], h.MaxLevel)
+		}
+		for l := range levels[i] {
+			block := ll[4+l*unit:]
+			for j := range int(binary.LittleEndian.Uint16(block)) {
+				if nb := binary.LittleEndian.Uint32(block[4+4*j:]); nb >= uint32(n) {
+					t.Errorf("%s: element %d level %d links to %d", dir, i, l+1, nb)
+				}
+			}
+		}
+		ll = ll[4+size:]
+		rec := d0[uint64(i)*h.SizePerElement:]
+		cnt := int(binary.LittleEndian.Uint16(rec))
+		if cnt > int(h.MaxM0) || (n > 1 && cnt == 0) {
+			t.Errorf("%s: element %d has %d level-0 neighbours", dir, i, cnt)
+		}
+		for j := range cnt {
+			if nb := binary.LittleEndian.Uint32(rec[4+4*j:]); nb >= uint32(n) || nb == uint32(i) {
+				t.Errorf("%s: element %d links to %d", dir, i, nb)
+			}
+		}
+		if label := binary.LittleEndian.Uint64(rec[h.LabelOffset:]); label != uint64(i+1) {
+			t.Errorf("%s: element %d has label %d", dir, i, label)
+		}
+	}
+	if len(ll) != 0 {
+		t.Errorf("%s: %d bytes after the last link list", dir, len(ll))
+	}
+	return levels
 }
 
 func TestChromaDatabase(t *testing.T) {
@@ -250,4 +318,43 @@ func TestFreshSegments(t *testing.T) {
 	if e, q := queryInt(t, db, "SELECT count(*) FROM embeddings"), queryInt(t, db, "SELECT count(*) FROM embeddings_queue"); e != q {
 		t.Errorf("%d embeddings but %d queued", e, q)
 	}
+}
+
+// TestPickleObjectLoads loads the Python engine's form that WriteHNSW
+// writes with python3's unpickler, through a stand-in PersistentData class
+// registered under chromadb's module path.
+func TestPickleObjectLoads(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "seg")
+	if err := WriteHNSW(context.Background(), dir, HNSWOptions{Elements: 300, Pickle: PickleObject, Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	const script = `
+import pickle, sys, types
+name = "chromadb.segment.impl.vector.local_persistent_hnsw"
+for p in ["chromadb", "chromadb.segment", "chromadb.segment.impl", "chromadb.segment.impl.vector"]:
+    sys.modules[p] = types.ModuleType(p)
+mod = types.ModuleType(name)
+class PersistentData:
+    pass
+PersistentData.__module__ = name
+mod.PersistentData = PersistentData
+sys.modules[name] = mod
+o = pickle.load(open(sys.argv[1], "rb"))
+assert type(o) is PersistentData
+d = o.__dict__
+assert d["dimensionality"] == 384 and d["total_elements_added"] == 300 and d["max_seq_id"] == 300
+assert sorted(d["label_to_id"]) == list(range(1, 301))
+assert all(d["label_to_id"][l] == i for i, l in d["id_to_label"].items())
+print(len(d["id_to_seq_id"]))
+`
+	out, err := exec.Command("python3", "-c", script, filepath.Join(dir, hnswPickleFile)).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "300" {
+		t.Fatalf("python3: %v\n%s", err, out)
+	}
+	h := readHeader(t, dir)
+	if h.CurCount != 300 || h.MaxLevel < 1 {
+		t.Errorf("header %+v: want 300 elements with upper levels", h)
+	}
+	walkLinkLists(t, dir, 300)
 }

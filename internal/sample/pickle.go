@@ -24,6 +24,16 @@ const (
 	opLongBinGet  = 'j'
 	pickleBatch   = 1000 // items per SETITEMS, as CPython's pickler batches them
 	pickleVersion = 3
+
+	// Protocol 4, for the Python engine's PersistentData object.
+	opShortBinUnicode = 0x8c
+	opMemoize         = 0x94
+	opStackGlobal     = 0x93
+	opEmptyTuple      = ')'
+	opNewObj          = 0x81
+	opBuild           = 'b'
+	persistentModule  = "chromadb.segment.impl.vector.local_persistent_hnsw"
+	persistentClass   = "PersistentData"
 )
 
 // hnswPickle encodes index_metadata.pickle: the protocol-3 dict a Chroma
@@ -36,16 +46,53 @@ const (
 // byte-for-byte what pickle.dumps(d, protocol=3) writes for the same dict
 // (TestPickleLoads checks this with python3).
 func hnswPickle(dim int, ids []string, seqs []int64) []byte {
-	p := &pickler{memo: make(map[string]uint32, len(ids))}
+	p := &pickler{memo: make(map[string]uint32, len(ids)), proto: pickleVersion}
 	p.b = make([]byte, 0, 256+len(ids)*72)
 	p.b = append(p.b, opProto, pickleVersion)
-	p.emptyDict()
+	p.state(dim, ids, seqs, -1)
+	p.b = append(p.b, opStop)
+	return p.b
+}
 
+// hnswPickleObject encodes index_metadata.pickle as the Python engine
+// (Chroma 0.4-0.6) writes it: pickle.dump(PersistentData, protocol 4),
+// an object whose state is the same dict with max_seq_id set. It has no
+// FRAME opcodes (optional in protocol 4); python3 loads it
+// (TestPickleObjectLoads).
+func hnswPickleObject(dim int, ids []string, seqs []int64) []byte {
+	p := &pickler{memo: make(map[string]uint32, len(ids)), proto: 4}
+	p.b = make([]byte, 0, 256+len(ids)*72)
+	p.b = append(p.b, opProto, 4)
+	p.str(persistentModule)
+	p.str(persistentClass)
+	p.b = append(p.b, opStackGlobal)
+	p.put()
+	p.b = append(p.b, opEmptyTuple, opNewObj)
+	p.put()
+	var last int64
+	for _, s := range seqs {
+		last = max(last, s)
+	}
+	p.state(dim, ids, seqs, last)
+	p.b = append(p.b, opBuild, opStop)
+	return p.b
+}
+
+// state writes the metadata dict; maxSeq < 0 writes max_seq_id None.
+func (p *pickler) state(dim int, ids []string, seqs []int64, maxSeq int64) {
+	p.emptyDict()
 	type item func()
 	top := []item{
 		func() { p.str("dimensionality"); p.int(int64(dim)) },
 		func() { p.str("total_elements_added"); p.int(int64(len(ids))) },
-		func() { p.str("max_seq_id"); p.b = append(p.b, opNone) },
+		func() {
+			p.str("max_seq_id")
+			if maxSeq < 0 {
+				p.b = append(p.b, opNone)
+			} else {
+				p.int(maxSeq)
+			}
+		},
 		func() {
 			p.str("id_to_label")
 			p.dict(len(ids), func(i int) { p.str(ids[i]); p.int(int64(i + 1)) })
@@ -63,19 +110,21 @@ func hnswPickle(dim int, ids []string, seqs []int64) []byte {
 	for _, f := range top {
 		f()
 	}
-	p.b = append(p.b, opSetItems, opStop)
-	return p.b
+	p.b = append(p.b, opSetItems)
 }
 
 // pickler holds the output and memo of one pickle.
 type pickler struct {
-	b    []byte
-	memo map[string]uint32
-	next uint32 // next memo index
+	proto byte
+	b     []byte
+	memo  map[string]uint32
+	next  uint32 // next memo index
 }
 
 func (p *pickler) put() {
-	if p.next < 256 {
+	if p.proto >= 4 {
+		p.b = append(p.b, opMemoize)
+	} else if p.next < 256 {
 		p.b = append(p.b, opBinPut, byte(p.next))
 	} else {
 		p.b = append(p.b, opLongBinPut)
@@ -118,8 +167,12 @@ func (p *pickler) str(s string) {
 		}
 		return
 	}
-	p.b = append(p.b, opBinUnicode)
-	p.b = binary.LittleEndian.AppendUint32(p.b, uint32(len(s)))
+	if p.proto >= 4 && len(s) < 256 {
+		p.b = append(p.b, opShortBinUnicode, byte(len(s)))
+	} else {
+		p.b = append(p.b, opBinUnicode)
+		p.b = binary.LittleEndian.AppendUint32(p.b, uint32(len(s)))
+	}
 	p.b = append(p.b, s...)
 	p.memo[s] = p.next
 	p.put()
