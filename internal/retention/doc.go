@@ -29,8 +29,7 @@
 // run and a real prune print the same plan. Every kept snapshot carries each
 // reason it is kept ("daily 2026-04-07", "weekly 2026-04-05",
 // "monthly 2026-04", "newest", "pre-restore younger than 7d", "restored-from"),
-// so an operator
-// can see why a snapshot survived:
+// so an operator can see why a snapshot survived:
 //
 //	plan := retention.Compute(items, retention.DefaultPolicy(), time.Now())
 //	fmt.Fprint(os.Stderr, plan.Describe())
