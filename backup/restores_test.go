@@ -113,10 +113,10 @@ func TestPruneToleratesADamagedRestoreLog(t *testing.T) {
 	}
 	big := strings.Repeat("x", 3<<20) + "\n" // past the read cap: only the tail is read
 	for _, tc := range []struct {
-		name      string
-		content   string
-		keep      []string // kept besides the baseline's
-		warning   string
+		name    string
+		content string
+		keep    []string // kept besides the baseline's
+		warning string
 	}{
 		{"binary garbage", "\x00\xff\x13garbage\n{not json\n", nil, "line 1"},
 		{"a torn last line naming a stamp", string(good) + `{"stamp":"` + stamps[0] + `","restored_at":"2026-04-0`, []string{stamps[0], stamps[1]}, "line 2"},
