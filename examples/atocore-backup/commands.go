@@ -283,7 +283,7 @@ func runDrill(ctx context.Context, a *app) int {
 	if !ok {
 		return code
 	}
-	a.say("drill: snapshot -> marker memory -> restore -> check, on %s", cfg.DBPath)
+	a.say("drill: snapshot -> marker -> restore -> check, on %s", cfg.DBPath)
 	rec, err := restore.Drill(ctx, cfg, restore.DrillOptions{ConfirmServiceStopped: true, Wait: a.f.wait, AfterMark: drillHook})
 	if rec != nil {
 		a.printJSON(rec)
