@@ -114,14 +114,15 @@ func readRestores(fsys afero.Fs, backupDir string, now time.Time) (map[string]ti
 	name := filepath.Join(backupDir, RestoreLogFile)
 	data, err := readTail(fsys, name, restoreLogCap)
 	if errors.Is(err, os.ErrNotExist) {
-		return map[string]time.Time{}, nil
+		return map[string]time.Time{}, []string{}
 	}
 	if err != nil {
 		return map[string]time.Time{}, []string{fmt.Sprintf("restore_log_unreadable: %s: %v; snapshots restored from are kept by the policy only", name, err)}
 	}
 	lines := bytes.Split(data, []byte{'\n'})
 	restored := map[string]time.Time{}
-	var warnings, pending []string // pending: stamps of damaged lines, waiting for the next good time
+	warnings := []string{}
+	var pending []string // stamps of damaged lines, waiting for the next good time
 	settle := func(at time.Time) {
 		for _, s := range pending {
 			if at.After(restored[s]) {

@@ -43,7 +43,7 @@ func TestPruneKeepsTheSnapshotARestoreCameFrom(t *testing.T) {
 	if got := reasonsOf(res, stamps[0]); !slices.Equal(got, []string{"restored-from"}) {
 		t.Fatalf("%s kept for %q, want [restored-from]\n%s", stamps[0], got, res.Plan.Describe())
 	}
-	if !slices.Equal(res.Removed, stamps[1:2]) || len(res.Warnings) != 0 {
+	if !slices.Equal(res.Removed, stamps[1:2]) || res.Warnings == nil || len(res.Warnings) != 0 {
 		t.Fatalf("removed %v, warnings %v", res.Removed, res.Warnings)
 	}
 

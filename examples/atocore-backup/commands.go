@@ -254,6 +254,9 @@ func runPrune(ctx context.Context, a *app) int {
 		a.say("dry run: nothing was changed")
 	}
 	fmt.Fprint(a.stderr, res.Plan.Describe())
+	for _, w := range res.Warnings {
+		a.say("warning: %s", w)
+	}
 	return exitOK
 }
 
