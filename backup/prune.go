@@ -41,7 +41,9 @@ type PruneOptions struct {
 	PruneInvalid bool
 	// Wait waits for the backup directory's lock instead of failing with ErrBusy.
 	Wait bool
-	// Now is the clock for the age of pre-restore anchors; nil is time.Now.
+	// Now is the clock that ages pre-restore anchors and restores
+	// (restored-from); nil is the Config's clock (Prune) or time.Now
+	// (PruneDir).
 	Now func() time.Time
 	// Quick judges snapshots by QuickCheck (structure and sizes) instead
 	// of the full validation: much cheaper, but a snapshot whose bytes
@@ -54,17 +56,39 @@ type PruneOptions struct {
 }
 
 // Checker tells a prune whether a snapshot is sound enough to fill a slot.
-type Checker func(ctx context.Context, fsys afero.Fs, dir, stamp string) (valid bool, kind string, err error)
+// Its error is for a check that could not run (the prune stops); a
+// snapshot that fails the check is a Verdict with Valid false.
+type Checker func(ctx context.Context, fsys afero.Fs, dir, stamp string) (Verdict, error)
+
+// Verdict is a Checker's judgement of one snapshot.
+type Verdict struct {
+	// Valid says the snapshot may fill a retention slot.
+	Valid bool
+	// Kind is the snapshot's kind from its metadata, "" when unknown.
+	Kind string
+	// Error is, for an invalid snapshot, its first error ("code: detail"),
+	// which the prune reports (PruneResult.InvalidErrors).
+	Error string
+}
+
+// verdictOf turns a validation result into a Verdict.
+func verdictOf(res *validate.Result, fsys afero.Fs, dir string) Verdict {
+	v := Verdict{Valid: res.Valid, Kind: metadataKind(fsys, dir)}
+	if !res.Valid && len(res.Errors) > 0 {
+		v.Error = res.Errors[0]
+	}
+	return v
+}
 
 // QuickCheck is the cheap Checker (PruneOptions.Quick): every file present with its manifest
 // size, metadata and registry parse, Chroma segments consistent with
 // chroma.sqlite3 (validate.Options.Quick); the kind from the metadata.
-func QuickCheck(ctx context.Context, fsys afero.Fs, dir, stamp string) (bool, string, error) {
+func QuickCheck(ctx context.Context, fsys afero.Fs, dir, stamp string) (Verdict, error) {
 	res, err := validate.Dir(ctx, fsys, dir, stamp, validate.Options{Quick: true})
 	if err != nil {
-		return false, "", err
+		return Verdict{}, err
 	}
-	return res.Valid, metadataKind(fsys, dir), nil
+	return verdictOf(res, fsys, dir), nil
 }
 
 // FullCheck returns the default Checker of a prune: every check of
@@ -87,7 +111,7 @@ func FullCheck() Checker {
 		st  snapshot.SourceState
 	}
 	good := map[verified]string{}
-	return func(ctx context.Context, fsys afero.Fs, dir, stamp string) (bool, string, error) {
+	return func(ctx context.Context, fsys afero.Fs, dir, stamp string) (Verdict, error) {
 		var files map[string]snapshot.File
 		if data, err := afero.ReadFile(fsys, filepath.Join(dir, snapshot.ManifestFile)); err == nil {
 			if m, err := snapshot.DecodeManifest(data); err == nil {
@@ -114,7 +138,7 @@ func FullCheck() Checker {
 		}
 		res, err := validate.Dir(ctx, fsys, dir, stamp, validate.Options{KnownGood: known})
 		if err != nil {
-			return false, "", err
+			return Verdict{}, err
 		}
 		if res.Valid {
 			mu.Lock()
@@ -128,7 +152,7 @@ func FullCheck() Checker {
 			}
 			mu.Unlock()
 		}
-		return res.Valid, metadataKind(fsys, dir), nil
+		return verdictOf(res, fsys, dir), nil
 	}
 }
 
@@ -158,12 +182,22 @@ func metadataKind(fsys afero.Fs, dir string) string {
 
 // PruneResult is the outcome of a prune. Its JSON is the output of
 // `atocore-backup prune`: kept, removed (or, in a dry run, to be removed;
-// invalid snapshots too when PruneInvalid) and invalid stamps, oldest first.
+// invalid snapshots too when PruneInvalid) and invalid stamps, oldest first,
+// and besides these the first error of each invalid snapshot, the copies
+// removed from failed/, and warnings.
 type PruneResult struct {
 	Kept    []string `json:"kept"`
 	Removed []string `json:"removed"`
 	Invalid []string `json:"invalid"`
-	DryRun  bool     `json:"dry_run"`
+	// InvalidErrors maps each stamp of Invalid to its first error.
+	InvalidErrors map[string]string `json:"invalid_errors"`
+	// FailedRemoved are the copies removed from failed/ (in a dry run, to
+	// be removed), oldest first: all but the newest KeepFailed.
+	FailedRemoved []string `json:"failed_removed"`
+	// Warnings are findings that changed nothing, such as damaged lines of
+	// restores.jsonl.
+	Warnings []string `json:"warnings"`
+	DryRun   bool     `json:"dry_run"`
 	// Plan carries the reasons each snapshot is kept.
 	Plan Plan `json:"-"`
 }
@@ -177,6 +211,9 @@ func Prune(ctx context.Context, cfg Config, opts PruneOptions) (*PruneResult, er
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
+	if opts.Now == nil {
+		opts.Now = cfg.Now
+	}
 	return PruneDir(ctx, cfg.FS, cfg.BackupDir, opts)
 }
 
@@ -185,7 +222,10 @@ func Prune(ctx context.Context, cfg Config, opts PruneOptions) (*PruneResult, er
 // location's lock it lists and checks the snapshots, plans, and removes each
 // condemned snapshot by first moving it out of snapshots/ (one rename) and
 // then deleting it, so that a crash mid-delete never leaves half a snapshot
-// under a valid stamp; the next run deletes the leftover.
+// under a valid stamp; the next run deletes the leftover. A snapshot named
+// in the location's restores.jsonl as restored from within RestoredFromAge
+// is kept (restored-from). The copies in failed/ beyond the newest
+// KeepFailed are removed the same way.
 //
 // Snapshot validity here is FullCheck's (each distinct file read once)
 // unless opts.Quick or opts.Check says otherwise.
@@ -215,16 +255,21 @@ func PruneDir(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOp
 	default:
 		check = FullCheck()
 	}
-	plan, err := planDir(ctx, fsys, backupDir, opts.Policy, now(), check)
+	plan, warnings, err := planDir(ctx, fsys, backupDir, opts.Policy, now(), check)
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
-	res := &PruneResult{Kept: plan.Kept(), Removed: slices.Clone(plan.Remove), Invalid: plan.Invalid, DryRun: opts.DryRun, Plan: plan}
+	res := &PruneResult{Kept: plan.Kept(), Removed: slices.Clone(plan.Remove), Invalid: plan.Invalid,
+		InvalidErrors: plan.InvalidErrors, FailedRemoved: []string{}, Warnings: warnings, DryRun: opts.DryRun, Plan: plan}
 	if opts.PruneInvalid {
 		res.Removed = append(res.Removed, plan.Invalid...)
 		slices.Sort(res.Removed)
 	}
 	if opts.DryRun {
+		res.FailedRemoved, err = failedBeyondBound(fsys, backupDir)
+		if err != nil {
+			return res, fmt.Errorf("prune: %w", err)
+		}
 		return res, nil
 	}
 	invalid := map[string]bool{}
@@ -246,32 +291,40 @@ func PruneDir(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOp
 		removed = append(removed, stamp)
 	}
 	res.Removed = removed
+	if res.FailedRemoved, err = pruneFailed(fsys, backupDir); err != nil {
+		return res, fmt.Errorf("prune: %w", err)
+	}
 	return res, nil
 }
 
 // PlanDir lists and checks the snapshots of a location with check (nil:
-// FullCheck) and computes the retention plan. It changes nothing.
+// FullCheck), reads its restores.jsonl, and computes the retention plan.
+// It changes nothing. Damaged lines of restores.jsonl are skipped (see
+// PruneResult.Warnings); they never fail the plan.
 func PlanDir(ctx context.Context, fsys afero.Fs, backupDir string, p Policy, now time.Time, check Checker) (Plan, error) {
 	if check == nil {
 		check = FullCheck()
 	}
-	return planDir(ctx, fsys, backupDir, p, now, check)
+	plan, _, err := planDir(ctx, fsys, backupDir, p, now, check)
+	return plan, err
 }
 
-func planDir(ctx context.Context, fsys afero.Fs, backupDir string, p Policy, now time.Time, check Checker) (Plan, error) {
+func planDir(ctx context.Context, fsys afero.Fs, backupDir string, p Policy, now time.Time, check Checker) (Plan, []string, error) {
 	snaps, err := ListDir(ctx, fsys, backupDir)
 	if err != nil {
-		return Plan{}, err
+		return Plan{}, nil, err
 	}
+	restored, warnings := readRestores(fsys, backupDir, now)
 	items := make([]retention.Item, 0, len(snaps))
 	for _, s := range snaps {
-		valid, kind, err := check(ctx, fsys, s.Path, s.Stamp)
+		v, err := check(ctx, fsys, s.Path, s.Stamp)
 		if err != nil {
-			return Plan{}, err
+			return Plan{}, nil, err
 		}
-		items = append(items, retention.Item{Stamp: s.Stamp, Time: s.Time, Kind: kind, Valid: valid})
+		items = append(items, retention.Item{Stamp: s.Stamp, Time: s.Time, Kind: v.Kind, Valid: v.Valid,
+			Error: v.Error, RestoredAt: restored[s.Stamp]})
 	}
-	return retention.Compute(items, p, now), nil
+	return retention.Compute(items, p, now), warnings, nil
 }
 
 // recheckInvalid is how many more times an invalid snapshot is checked
@@ -280,8 +333,8 @@ const recheckInvalid = 2
 
 func stillInvalid(ctx context.Context, fsys afero.Fs, backupDir, stamp string, check Checker) bool {
 	for range recheckInvalid {
-		valid, _, err := check(ctx, fsys, snapshot.Dir(backupDir, stamp), stamp)
-		if err != nil || valid {
+		v, err := check(ctx, fsys, snapshot.Dir(backupDir, stamp), stamp)
+		if err != nil || v.Valid {
 			return false
 		}
 	}

@@ -209,10 +209,10 @@ func TestPruneInvalidRechecksBeforeDeleting(t *testing.T) {
 	cfg := testutil.Config(r)
 	stamps := daily(t, r, cfg, time.Date(2026, 4, 1, 6, 0, 0, 0, time.UTC), 2, backup.KindScheduled)
 	calls := map[string]int{}
-	flaky := func(ctx context.Context, fsys afero.Fs, dir, stamp string) (bool, string, error) {
+	flaky := func(ctx context.Context, fsys afero.Fs, dir, stamp string) (backup.Verdict, error) {
 		calls[stamp]++
 		if stamp == stamps[0] && calls[stamp] == 1 {
-			return false, "", nil // a read error the first time only
+			return backup.Verdict{Error: "db_missing: a read error the first time only"}, nil
 		}
 		return backup.QuickCheck(ctx, fsys, dir, stamp)
 	}

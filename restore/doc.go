@@ -16,10 +16,18 @@
 //
 //  6. it runs PRAGMA integrity_check on the restored database;
 //
-//  7. it restores Chroma when the snapshot has it, unless forced or skipped.
+//  7. it restores Chroma when the snapshot has it, unless forced or skipped;
+//
+//  11. once the live database is replaced, it records the restore in
+//     <backup_dir>/restores.jsonl, so that retention keeps the snapshot it
+//     came from for seven days (reason restored-from).
 //
 //     res, err := restore.Run(ctx, cfg, "20260407T060000Z", restore.Options{ConfirmServiceStopped: true})
 //
 // Restored files keep the owner and mode the live files had, so the
 // service user can still open them.
+//
+// Drill runs the restore drill: a snapshot, a marker written through the
+// embedding server's MarkerWriter (or into the drill's own table,
+// DrillTable), a restore, and a check that the marker is gone.
 package restore

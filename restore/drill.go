@@ -3,7 +3,6 @@ package restore
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -48,6 +47,10 @@ type DrillOptions struct {
 	// AfterMark, when set, runs after the marker is written and before the
 	// restore; tests use it to sabotage the restore and see the drill fail.
 	AfterMark func(stamp string) error
+	// Marker writes the drill's marker through the embedding server's own
+	// write path. nil is the built-in one: a row in DrillTable, a table the
+	// drill creates in the live database.
+	Marker MarkerWriter
 }
 
 // ErrDrillFailed is matched by errors.Is when a drill ran to the end and
@@ -56,11 +59,13 @@ var ErrDrillFailed = errors.New("restore drill failed")
 
 // Drill is the procedure's live drill, automated: it takes a snapshot
 // (with Chroma when there is a live Chroma directory), writes a marker
-// memory (memory_type episodic, project drill) into the live database,
+// through opts.Marker (by default into its own table, DrillTable),
 // restores the snapshot (with a pre-restore snapshot), and checks that the
-// marker is gone and the database holds exactly the snapshot's data. It
-// appends the outcome to <backup_dir>/drills.jsonl, pass or fail, and
-// holds the backup directory's lock throughout.
+// marker is gone and the database holds exactly the snapshot's data. When
+// the restore does not happen (a failure between the marker and the
+// restore's commit), it removes the marker, and says so in the record's
+// Surprises. It appends the outcome to <backup_dir>/drills.jsonl, pass or
+// fail, and holds the backup directory's lock throughout.
 func Drill(ctx context.Context, cfg backup.Config, opts DrillOptions) (*DrillRecord, error) {
 	if !opts.ConfirmServiceStopped {
 		return nil, ErrServiceNotStopped
@@ -68,6 +73,16 @@ func Drill(ctx context.Context, cfg backup.Config, opts DrillOptions) (*DrillRec
 	cfg, err := cfg.Resolved()
 	if err == nil {
 		err = cfg.Require(backup.NeedDB, backup.NeedBackup)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("drill: %w", err)
+	}
+	// The drill writes into the live database and restores over it: like
+	// a restore, it refuses while another process still holds it, before
+	// its snapshot or its marker.
+	live, err := cfg.Paths.Real()
+	if err == nil {
+		err = checkHolders(live)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("drill: %w", err)
@@ -115,12 +130,24 @@ func drill(ctx context.Context, cfg backup.Config, opts DrillOptions, lock *back
 	step("create", t0)
 
 	t0 = time.Now()
-	markerText, err := writeMarker(ctx, cfg.DBPath)
-	if err != nil {
-		return err
+	marker := opts.Marker
+	if marker == nil {
+		marker = &tableMarker{dbPath: cfg.DBPath}
 	}
-	if n, err := countMarker(ctx, cfg.DBPath, markerText); err != nil || n != 1 {
-		return fmt.Errorf("the marker memory is not readable after writing it (count %d): %v", n, err)
+	markerText := newMarkerText()
+	// From here until the restore commits, a failure leaves the marker in
+	// the live state: take it out again.
+	restored := false
+	defer func() {
+		if !restored {
+			removeMarker(ctx, marker, markerText, rec)
+		}
+	}()
+	if err := marker.WriteMarker(ctx, markerText); err != nil {
+		return fmt.Errorf("write the drill marker: %w", err)
+	}
+	if n, err := marker.CountMarker(ctx, markerText); err != nil || n != 1 {
+		return fmt.Errorf("the drill marker is not readable after writing it (count %d): %v", n, err)
 	}
 	if opts.AfterMark != nil {
 		if err := opts.AfterMark(meta.Stamp); err != nil {
@@ -134,6 +161,7 @@ func drill(ctx context.Context, cfg backup.Config, opts DrillOptions, lock *back
 	if res != nil {
 		rec.PreRestoreSnapshot = res.PreRestoreSnapshot
 		rec.Surprises = append(rec.Surprises, res.Warnings...)
+		restored = res.DBRestored
 	}
 	step("restore", t0)
 	if err != nil {
@@ -142,7 +170,7 @@ func drill(ctx context.Context, cfg backup.Config, opts DrillOptions, lock *back
 
 	t0 = time.Now()
 	defer step("check", t0)
-	n, err := countMarker(ctx, cfg.DBPath, markerText)
+	n, err := marker.CountMarker(ctx, markerText)
 	if err != nil {
 		return err
 	}
@@ -152,7 +180,7 @@ func drill(ctx context.Context, cfg backup.Config, opts DrillOptions, lock *back
 	}
 	var failures []string
 	if n != 0 {
-		failures = append(failures, fmt.Sprintf("the marker memory is still in the live database (%d rows)", n))
+		failures = append(failures, fmt.Sprintf("the drill marker is still in the live state (%d found)", n))
 	}
 	if after.Digest != baseline.Digest {
 		failures = append(failures, "the restored database differs from the snapshot ("+diffRows(baseline.Rows, after.Rows)+")")
@@ -182,36 +210,35 @@ func diffRows(want, got map[string]int64) string {
 	return strings.Join(out, ", ")
 }
 
-// writeMarker inserts the drill's marker memory, as the procedure does
-// through POST /memory: memory_type episodic, project drill.
-func writeMarker(ctx context.Context, dbPath string) (string, error) {
+// newMarkerText returns a marker no earlier drill wrote.
+func newMarkerText() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	id := "drill-" + hex.EncodeToString(b[:])
-	text := "DRILL-MARKER " + id
-	db, err := sql.Open("sqlite", "file:"+dbPath+"?mode=rw&_pragma=busy_timeout(10000)")
-	if err != nil {
-		return "", err
-	}
-	defer db.Close()
-	now := time.Now().UTC().Format(time.RFC3339)
-	_, err = db.ExecContext(ctx, `INSERT INTO memories (id, memory_type, content, project, confidence, created_at, updated_at)
-		VALUES (?, 'episodic', ?, 'drill', 1.0, ?, ?)`, id, text, now, now)
-	if err != nil {
-		return "", fmt.Errorf("write the marker memory into %s: %w", dbPath, err)
-	}
-	return text, db.Close()
+	return "DRILL-MARKER drill-" + hex.EncodeToString(b[:])
 }
 
-func countMarker(ctx context.Context, dbPath, text string) (int, error) {
-	db, err := sql.Open("sqlite", "file:"+dbPath+"?mode=rw&_pragma=busy_timeout(10000)")
-	if err != nil {
-		return 0, err
+// removeMarker takes the marker out of the live state after a drill whose
+// restore did not happen, and records the outcome in rec.
+func removeMarker(ctx context.Context, m MarkerWriter, text string, rec *DrillRecord) {
+	ctx = context.WithoutCancel(ctx) // an interrupted drill still cleans up
+	err := m.RemoveMarker(ctx, text)
+	n := 0
+	if err == nil {
+		n, err = m.CountMarker(ctx, text)
 	}
-	defer db.Close()
-	var n int
-	err = db.QueryRowContext(ctx, `SELECT count(*) FROM memories WHERE content = ?`, text).Scan(&n)
-	return n, err
+	if err == nil && n == 0 {
+		note := "the restore did not happen: drill marker removed from the live state"
+		if _, builtin := m.(*tableMarker); builtin {
+			note += " (with the " + DrillTable + " table the drill created)"
+		}
+		rec.Surprises = append(rec.Surprises, note)
+		return
+	}
+	if err == nil {
+		err = fmt.Errorf("%d still found after removing it", n)
+	}
+	rec.Surprises = append(rec.Surprises, fmt.Sprintf("the restore did not happen and the drill marker %q could not be removed (%v): "+
+		"remove it by hand, or restore the drill snapshot %s", text, err, rec.Stamp))
 }
 
 // appendDrillLog appends rec to drills.jsonl and fsyncs it.

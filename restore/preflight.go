@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/afero"
 
+	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/holders"
 	"github.com/atocore/atocore-backup/internal/snapshot"
@@ -180,11 +181,14 @@ func isInside(path, dir string) bool {
 // sidecars, or chroma.sqlite3 open or locked: an idle connection of a
 // service that was not really stopped would write its later commits to the
 // replaced (unlinked) file, and they would vanish.
-func (r *restorer) checkHolders() error {
-	db := r.live.DBPath
+func (r *restorer) checkHolders() error { return checkHolders(r.live) }
+
+// checkHolders is the holder check of the live paths live (links resolved).
+func checkHolders(live backup.Paths) error {
+	db := live.DBPath
 	paths := []string{db, db + "-wal", db + "-shm", db + "-journal"}
-	if r.live.ChromaPath != "" {
-		c := filepath.Join(r.live.ChromaPath, snapshot.ChromaDBName)
+	if live.ChromaPath != "" {
+		c := filepath.Join(live.ChromaPath, snapshot.ChromaDBName)
 		paths = append(paths, c, c+"-wal", c+"-shm", c+"-journal")
 	}
 	hs, err := holders.Of(paths)

@@ -194,6 +194,9 @@ func TestRestoreRefusesWhileTheServiceHoldsTheDatabase(t *testing.T) {
 			_, err := restore.Run(context.Background(), testutil.Config(r), snap.Stamp, confirmed)
 			wantRefused(t, err, restore.ReasonServiceRunning, "pid "+strconv.Itoa(pid), "python3", file)
 			sameRoot(t, r, before)
+			_, err = restore.Drill(context.Background(), testutil.Config(r), restore.DrillOptions{ConfirmServiceStopped: true})
+			wantRefused(t, err, restore.ReasonServiceRunning, "pid "+strconv.Itoa(pid))
+			sameRoot(t, r, before)
 		})
 	}
 }

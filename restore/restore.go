@@ -115,7 +115,11 @@ func Run(ctx context.Context, cfg backup.Config, stamp string, opts Options) (*R
 	}
 	r := &restorer{cfg: cfg, live: live, opts: opts, stamp: stamp, dir: snapshot.Dir(cfg.BackupDir, stamp),
 		res: &Result{Stamp: stamp, Warnings: []string{}}}
-	if err := r.run(ctx); err != nil {
+	err = r.run(ctx)
+	if r.res.DBRestored {
+		r.recordRestore(ctx) // rule 11: see record.go
+	}
+	if err != nil {
 		return r.res, fmt.Errorf("restore %s: %w", stamp, err)
 	}
 	return r.res, nil

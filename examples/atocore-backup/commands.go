@@ -267,6 +267,9 @@ func runPrune(ctx context.Context, a *app) int {
 		a.say("dry run: nothing was changed")
 	}
 	fmt.Fprint(a.stderr, res.Plan.Describe())
+	for _, w := range res.Warnings {
+		a.say("warning: %s", w)
+	}
 	return exitOK
 }
 
@@ -296,7 +299,7 @@ func runDrill(ctx context.Context, a *app) int {
 	if !ok {
 		return code
 	}
-	a.say("drill: snapshot -> marker memory -> restore -> check, on %s", cfg.DBPath)
+	a.say("drill: snapshot -> marker -> restore -> check, on %s", cfg.DBPath)
 	rec, err := restore.Drill(ctx, cfg, restore.DrillOptions{ConfirmServiceStopped: true, Wait: a.f.wait, AfterMark: drillHook})
 	if rec != nil {
 		a.printJSON(rec)

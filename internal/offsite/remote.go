@@ -151,15 +151,19 @@ func checkCiphertext(ctx context.Context, rfs afero.Fs, dir string, rm *RemoteMa
 // reads the snapshots' bytes: that would download the whole target on
 // every run; remote validate does.
 func Prune(ctx context.Context, remote Remote, opts backup.PruneOptions) (*backup.PruneResult, error) {
-	opts.Check = func(ctx context.Context, fsys afero.Fs, dir, stamp string) (bool, string, error) {
+	opts.Check = func(ctx context.Context, fsys afero.Fs, dir, stamp string) (backup.Verdict, error) {
 		rm, err := readRemoteManifest(fsys, dir)
 		if err != nil {
-			return false, "", nil
+			return backup.Verdict{Error: validate.CodeManifestMismatch + ": " + RemoteManifestFile + ": " + err.Error()}, nil
 		}
 		if rm == nil {
 			return backup.QuickCheck(ctx, fsys, dir, stamp)
 		}
-		return len(checkCiphertext(ctx, fsys, dir, rm, false)) == 0, rm.Kind, nil
+		v := backup.Verdict{Valid: true, Kind: rm.Kind}
+		if errs := checkCiphertext(ctx, fsys, dir, rm, false); len(errs) > 0 {
+			v.Valid, v.Error = false, errs[0]
+		}
+		return v, nil
 	}
 	res, err := backup.PruneDir(ctx, remote.FS, remote.Root, opts)
 	if err == nil && !opts.DryRun {

@@ -1,6 +1,7 @@
 package retention
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 	"strings"
@@ -11,10 +12,18 @@ import (
 // kept whatever the policy: it is the way back from a recent restore.
 const PreRestoreAnchorAge = 7 * 24 * time.Hour
 
+// RestoredFromAge is how long the snapshot a restore came from is kept
+// whatever the policy (SPEC restore rule 11): while the restored state is
+// young, the snapshot it came from is what a second look compares it with.
+const RestoredFromAge = 7 * 24 * time.Hour
+
 const (
-	kindPreRestore   = "pre-restore"
-	reasonNewest     = "newest"
-	reasonPreRestore = "pre-restore younger than 7d" // keep in step with PreRestoreAnchorAge
+	kindPreRestore     = "pre-restore"
+	reasonNewest       = "newest"
+	reasonPreRestore   = "pre-restore younger than 7d" // keep in step with PreRestoreAnchorAge
+	reasonRestoredFrom = "restored-from"
+	// noErrorRecorded stands for the error of an invalid Item without one.
+	noErrorRecorded = "invalid (no error recorded)"
 )
 
 // Compute plans a prune: which snapshots of one location the policy keeps (and
@@ -25,7 +34,9 @@ const (
 // with now - Time < [PreRestoreAnchorAge] is kept, and so is one dated after
 // now, because clock skew must never delete a rollback anchor. The daily,
 // weekly and monthly slots count back from the newest valid snapshot, not from
-// now. Snapshots of every kind fill those slots.
+// now. Snapshots of every kind fill those slots. now also ages restores: a
+// valid snapshot whose RestoredAt is set and younger than [RestoredFromAge]
+// (or after now) is kept with the reason "restored-from".
 //
 // If several items share a Stamp, the first one in items stands for the
 // snapshot and the others are ignored. Negative counts in p are treated as 0;
@@ -48,7 +59,7 @@ func Compute(items []Item, p Policy, now time.Time) Plan {
 	slices.SortFunc(invalid, oldestFirst)
 
 	// reasons[i] collects why valid[i] is kept, appended in the documented
-	// order: daily, weekly, monthly, newest, pre-restore.
+	// order: daily, weekly, monthly, newest, pre-restore, restored-from.
 	reasons := make([][]string, len(valid))
 	loc := p.location()
 	for _, r := range []periodRule{
@@ -67,9 +78,12 @@ func Compute(items []Item, p Policy, now time.Time) Plan {
 		if it.Kind == kindPreRestore && now.Sub(it.Time) < PreRestoreAnchorAge {
 			reasons[i] = append(reasons[i], reasonPreRestore)
 		}
+		if !it.RestoredAt.IsZero() && now.Sub(it.RestoredAt) < RestoredFromAge {
+			reasons[i] = append(reasons[i], reasonRestoredFrom)
+		}
 	}
 
-	plan := Plan{Keep: []Keep{}, Remove: []string{}, Invalid: []string{}}
+	plan := Plan{Keep: []Keep{}, Remove: []string{}, Invalid: []string{}, InvalidErrors: map[string]string{}}
 	for i, it := range valid {
 		if len(reasons[i]) > 0 {
 			plan.Keep = append(plan.Keep, Keep{Stamp: it.Stamp, Reasons: reasons[i]})
@@ -79,6 +93,7 @@ func Compute(items []Item, p Policy, now time.Time) Plan {
 	}
 	for _, it := range invalid {
 		plan.Invalid = append(plan.Invalid, it.Stamp)
+		plan.InvalidErrors[it.Stamp] = cmp.Or(it.Error, noErrorRecorded)
 	}
 	return plan
 }

@@ -13,9 +13,12 @@
 //   - the newest valid snapshot is always kept, whatever the flags;
 //   - pre-restore snapshots younger than seven days are always kept: they are
 //     the rollback anchors of recent restores;
+//   - the snapshot a restore came from ([Item.RestoredAt]) is kept for seven
+//     days after that restore (SPEC restore rule 11);
 //   - every other valid snapshot is removed;
 //   - invalid or incomplete snapshots never fill a slot. They are reported
-//     apart, and removing them is the caller's decision (--prune-invalid).
+//     apart, each with its first error, and removing them is the caller's
+//     decision (--prune-invalid).
 //
 // "Most recent" counts back from the newest valid snapshot, not from the
 // current time, so a location whose backups stopped a month ago still keeps
@@ -25,8 +28,8 @@
 // Planning is a pure function: it reads no clock and touches no file, so a dry
 // run and a real prune print the same plan. Every kept snapshot carries each
 // reason it is kept ("daily 2026-04-07", "weekly 2026-04-05",
-// "monthly 2026-04", "newest", "pre-restore younger than 7d"), so an operator
-// can see why a snapshot survived:
+// "monthly 2026-04", "newest", "pre-restore younger than 7d", "restored-from"),
+// so an operator can see why a snapshot survived:
 //
 //	plan := retention.Compute(items, retention.DefaultPolicy(), time.Now())
 //	fmt.Fprint(os.Stderr, plan.Describe())

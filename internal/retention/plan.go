@@ -24,12 +24,19 @@ type Item struct {
 	// Valid is false for snapshots that failed validation or are incomplete.
 	// They never fill a slot and are listed in [Plan.Invalid].
 	Valid bool
+	// Error is, for an invalid snapshot, its first validation error
+	// ("code: detail"), reported in [Plan.InvalidErrors].
+	Error string
+	// RestoredAt is the last time a restore came from this snapshot, zero
+	// when none is recorded. A valid snapshot restored from within
+	// [RestoredFromAge] is kept ("restored-from").
+	RestoredAt time.Time
 }
 
 // Keep is a snapshot the plan keeps, with every reason it is kept, in the
-// order daily, weekly, monthly, newest, pre-restore:
+// order daily, weekly, monthly, newest, pre-restore, restored-from:
 // "daily 2026-04-07", "weekly 2026-04-05", "monthly 2026-04", "newest",
-// "pre-restore younger than 7d". Dates name periods in the policy's zone; a
+// "pre-restore younger than 7d", "restored-from". Dates name periods in the policy's zone; a
 // weekly reason names the Sunday that starts the week.
 type Keep struct {
 	Stamp   string   `json:"stamp"`
@@ -48,6 +55,10 @@ type Plan struct {
 	// never kept and never counted by the policy; removing them is the
 	// caller's choice (--prune-invalid).
 	Invalid []string
+	// InvalidErrors maps each stamp of Invalid to its first error
+	// ([Item.Error], or a note that none was recorded), so that an
+	// operator sees why without running validate. Never nil.
+	InvalidErrors map[string]string
 }
 
 // Kept returns the stamps of [Plan.Keep], oldest first.
@@ -65,7 +76,7 @@ func (pl Plan) Kept() []string {
 //
 //	keep   20260405T060000Z  weekly 2026-04-05
 //	remove 20260406T060000Z
-//	invalid 20260406T120000Z
+//	invalid 20260406T120000Z  db_missing: db/atocore.db
 //	keep   20260407T060000Z  daily 2026-04-07, newest
 //	kept 2, removing 1, invalid 1
 //
@@ -84,7 +95,11 @@ func (pl Plan) Describe() string {
 		lines = append(lines, line{s, fmt.Sprintf("%-6s %s", "remove", s)})
 	}
 	for _, s := range pl.Invalid {
-		lines = append(lines, line{s, fmt.Sprintf("%-6s %s", "invalid", s)})
+		text := fmt.Sprintf("%-6s %s", "invalid", s)
+		if e := pl.InvalidErrors[s]; e != "" {
+			text += "  " + strings.Join(strings.Fields(e), " ") // one line per snapshot
+		}
+		lines = append(lines, line{s, text})
 	}
 	slices.SortStableFunc(lines, func(a, b line) int { return strings.Compare(a.stamp, b.stamp) })
 

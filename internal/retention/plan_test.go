@@ -69,7 +69,7 @@ func TestPlanJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := string(b), `{"Keep":[],"Remove":[],"Invalid":[]}`; got != want {
+	if got, want := string(b), `{"Keep":[],"Remove":[],"Invalid":[],"InvalidErrors":{}}`; got != want {
 		t.Errorf("empty plan as JSON = %s, want %s", got, want)
 	}
 	b, err = json.Marshal(Keep{Stamp: "20260407T060000Z", Reasons: []string{"daily 2026-04-07", "newest"}})

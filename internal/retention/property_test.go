@@ -66,12 +66,16 @@ func randomCalendar(r *rand.Rand, zones []*time.Location) ([]Item, Policy, time.
 		default:
 			ts = ts.AddDate(0, 0, 7*(2+r.IntN(7))).Add(time.Duration(r.IntN(86400)) * time.Second)
 		}
-		items = append(items, Item{
+		it := Item{
 			Stamp: ts.Format(stampLayout),
 			Time:  ts,
 			Kind:  kinds[r.IntN(len(kinds))],
 			Valid: r.IntN(100) < 85,
-		})
+		}
+		if r.IntN(100) < 10 { // restored from, some time after it was taken
+			it.RestoredAt = ts.Add(time.Duration(r.IntN(30*24)) * time.Hour)
+		}
+		items = append(items, it)
 	}
 	r.Shuffle(len(items), func(i, j int) { items[i], items[j] = items[j], items[i] })
 	policy := Policy{
@@ -142,9 +146,17 @@ func checkPlan(t *testing.T, name string, items []Item, p Policy, now time.Time,
 	if len(placed) != len(byStamp) {
 		fail("%d of %d stamps placed", len(placed), len(byStamp))
 	}
+	if len(plan.InvalidErrors) != len(plan.Invalid) {
+		fail("%d invalid, %d errors", len(plan.Invalid), len(plan.InvalidErrors))
+	}
+	for _, s := range plan.Invalid {
+		if plan.InvalidErrors[s] == "" {
+			fail("invalid %s has no error", s)
+		}
+	}
 
 	// Every keep has reasons, each kind of reason at most once, in order.
-	order := []string{"daily ", "weekly ", "monthly ", reasonNewest, reasonPreRestore}
+	order := []string{"daily ", "weekly ", "monthly ", reasonNewest, reasonPreRestore, reasonRestoredFrom}
 	rank := func(reason string) int {
 		for i, prefix := range order {
 			if strings.HasPrefix(reason, prefix) {
@@ -216,6 +228,10 @@ func checkPlan(t *testing.T, name string, items []Item, p Policy, now time.Time,
 		young := it.Kind == "pre-restore" && now.Sub(it.Time) < PreRestoreAnchorAge
 		if anchor := slices.Contains(reasons[it.Stamp], reasonPreRestore); anchor != young {
 			fail("%s kind %q age %v: anchor %t", it.Stamp, it.Kind, now.Sub(it.Time), anchor)
+		}
+		recent := !it.RestoredAt.IsZero() && now.Sub(it.RestoredAt) < RestoredFromAge
+		if kept := slices.Contains(reasons[it.Stamp], reasonRestoredFrom); kept != recent {
+			fail("%s restored %v before now: restored-from %t", it.Stamp, now.Sub(it.RestoredAt), kept)
 		}
 	}
 }
