@@ -206,7 +206,9 @@ type PruneResult struct {
 func Prune(ctx context.Context, cfg Config, opts PruneOptions) (*PruneResult, error) {
 	cfg, err := cfg.Resolved()
 	if err == nil {
-		err = cfg.Require(NeedBackup)
+		// A mistyped backup directory is not found: pruning it would
+		// create it (the lock) and report an empty, successful plan.
+		err = cfg.RequireExisting(NeedBackup)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
