@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/afero"
 
+	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/retention"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 )
@@ -65,35 +66,12 @@ func RecordRestore(ctx context.Context, cfg Config, stamp string, at time.Time) 
 		return err
 	}
 	name := filepath.Join(cfg.BackupDir, RestoreLogFile)
-	if err := appendLine(cfg.FS, name, line); err != nil {
+	if err := durable.AppendLine(cfg.FS, name, line); err != nil {
 		return fmt.Errorf("record restore of %s in %s: %w", stamp, name, err)
 	}
 	return nil
 }
 
-// appendLine appends line and a newline to name (created 0600), after a
-// newline when the file does not end with one, and fsyncs it.
-func appendLine(fsys afero.Fs, name string, line []byte) error {
-	f, err := fsys.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
-		last := make([]byte, 1)
-		if _, err := f.ReadAt(last, fi.Size()-1); err == nil && last[0] != '\n' {
-			line = append([]byte{'\n'}, line...)
-		}
-	}
-	if _, err := f.Write(append(line, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
 
 // stampInText finds stamps in a damaged line.
 var stampInText = regexp.MustCompile(`\d{8}T\d{6}Z`)

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/afero"
 
 	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/sqlitedb"
 )
@@ -250,19 +251,7 @@ func appendDrillLog(cfg backup.Config, rec *DrillRecord) error {
 	if err := cfg.FS.MkdirAll(cfg.BackupDir, 0o700); err != nil {
 		return err
 	}
-	f, err := cfg.FS.OpenFile(filepath.Join(cfg.BackupDir, DrillLogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(line, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return durable.AppendLine(cfg.FS, filepath.Join(cfg.BackupDir, DrillLogFile), line)
 }
 
 // ReadDrillLog returns the drills recorded in cfg's backup directory,

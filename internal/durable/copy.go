@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -122,42 +121,20 @@ func copyHashed(ctx context.Context, dst io.Writer, src io.Reader) (Digest, erro
 
 func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
 
-// copyRawChunk is how much CopyRaw copies between two looks at ctx.
+// copyRawChunk is how much a raw copy moves between two looks at ctx.
 const copyRawChunk = 64 << 20
 
 // CopyRaw copies the OS file src to the new OS file dst (created with
 // perm, not synced) and lets the kernel move the bytes: copy_file_range(2)
 // where the filesystem has it, no user-space buffer. The caller hashes or
 // checks what it needs to; a failed copy removes dst. A src that is not a
-// regular file is refused (ErrNotRegular) before it is opened.
+// regular file is refused (ErrNotRegular) before it is opened. It closes
+// src when done: never use it on a live SQLite file (CopyRawFrom).
 func CopyRaw(ctx context.Context, src, dst string, perm fs.FileMode) (err error) {
 	in, _, err := OpenRegular(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", dst, err)
-	}
-	defer func() {
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			_ = os.Remove(dst)
-		}
-	}()
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n, err := io.CopyN(out, in, copyRawChunk)
-		if errors.Is(err, io.EOF) || (err == nil && n < copyRawChunk) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("copy to %s: %w", dst, err)
-		}
-	}
+	return CopyRawFrom(ctx, in, dst, perm)
 }
