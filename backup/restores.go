@@ -72,7 +72,6 @@ func RecordRestore(ctx context.Context, cfg Config, stamp string, at time.Time) 
 	return nil
 }
 
-
 // stampInText finds stamps in a damaged line.
 var stampInText = regexp.MustCompile(`\d{8}T\d{6}Z`)
 
