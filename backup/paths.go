@@ -84,7 +84,7 @@ func (p Paths) Require(needs ...string) error {
 }
 
 // RequireExisting returns a *NotFoundError when the AtoCore root (if one is
-// set) or one of the given paths (NeedDB, NeedBackup, NeedChroma,
+// set and a needed path lies under it) or one of the given paths (NeedDB, NeedBackup, NeedChroma,
 // NeedRegistry) does not exist, after Require's check. Operations that must
 // not create anything under a mistyped path call it first. The backup
 // directory is looked up on cfg.FS, the live paths on the OS filesystem.
@@ -93,7 +93,14 @@ func (cfg Config) RequireExisting(needs ...string) error {
 	if err := p.Require(needs...); err != nil {
 		return err
 	}
-	if p.Root != "" {
+	// The root matters when a needed path lies under it (the defaults do):
+	// a mistyped root is then named as such, not as a missing database.
+	underRoot := false
+	for _, n := range needs {
+		path := map[string]string{NeedDB: p.DBPath, NeedRegistry: p.RegistryPath, NeedChroma: p.ChromaPath, NeedBackup: p.BackupDir}[n]
+		underRoot = underRoot || (p.Root != "" && (path == p.Root || within(path, p.Root)))
+	}
+	if underRoot {
 		if err := existsDirOn(afero.NewOsFs(), WhatRoot, p.Root); err != nil {
 			return err
 		}
