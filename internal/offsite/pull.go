@@ -26,15 +26,15 @@ var ErrRemoteCorrupt = errors.New("remote snapshot is damaged")
 
 // PullResult says what a pull did. Its JSON is the output of `pull`.
 type PullResult struct {
-	Stamp     string   `json:"stamp"`
-	Path      string   `json:"path"`
-	Encrypted bool     `json:"encrypted"`
-	Files     int      `json:"files"`
-	Bytes     int64    `json:"bytes"`
-	Valid     bool     `json:"valid"`
+	Stamp     string `json:"stamp"`
+	Path      string `json:"path"`
+	Encrypted bool   `json:"encrypted"`
+	Files     int    `json:"files"`
+	Bytes     int64  `json:"bytes"`
+	Valid     bool   `json:"valid"`
 	// Signature is "verified", or "unsigned" when unsigned snapshots were
 	// allowed and this one had no verifiable statement (a warning says so).
-	Signature string `json:"signature"`
+	Signature string   `json:"signature"`
 	Warnings  []string `json:"warnings"`
 }
 

@@ -17,11 +17,11 @@ import (
 type action int
 
 const (
-	sendIt     action = iota // the target lacks it: push it
-	refillIt                 // pushed before, and the target lost it: push it again
-	repairIt                 // on the target, but not as its statement says: push it again
-	leaveIt                  // on the target as pushed
-	prunedIt                 // removed by the target's own retention: not sent again
+	sendIt   action = iota // the target lacks it: push it
+	refillIt               // pushed before, and the target lost it: push it again
+	repairIt               // on the target, but not as its statement says: push it again
+	leaveIt                // on the target as pushed
+	prunedIt               // removed by the target's own retention: not sent again
 )
 
 // plan looks at the target once per push: which stamps it holds.

@@ -3,9 +3,9 @@ package offsite
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
