@@ -168,3 +168,9 @@ func TrustFrom(allowedSignersFile string, allowUnsigned, allowRollback bool) (Tr
 func AllowedSignersLine(principal string, key ssh.PublicKey) string {
 	return sshsig.Line(principal, offsite.SignatureNamespace, key)
 }
+
+// TrustKey is the trust of one signing key: what a pushing host uses to
+// check its own pushes.
+func TrustKey(principal string, key ssh.PublicKey) Trust {
+	return Trust{Signers: sshsig.Trusting(principal, key)}
+}
