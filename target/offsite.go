@@ -7,9 +7,12 @@ import (
 	"os"
 	"strings"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/encrypt"
 	"github.com/atocore/atocore-backup/internal/offsite"
+	"github.com/atocore/atocore-backup/internal/sshsig"
 	"github.com/atocore/atocore-backup/validate"
 )
 
@@ -29,11 +32,24 @@ type (
 	PullResult = offsite.PullResult
 	// RemoteSnapshot is one entry of RemoteList.
 	RemoteSnapshot = offsite.RemoteSnapshot
+	// Trust says which signed statements are believed (zero: none).
+	Trust = offsite.Trust
 )
 
 // ErrRemoteCorrupt is matched by errors.Is when a remote file does not match
 // its remote manifest.
 var ErrRemoteCorrupt = offsite.ErrRemoteCorrupt
+
+// Refusals of a remote snapshot, matched by errors.Is (see internal/offsite).
+var (
+	ErrUnsigned      = offsite.ErrUnsigned
+	ErrNotVerified   = offsite.ErrNotVerified
+	ErrBadSignature  = offsite.ErrBadSignature
+	ErrStampMismatch = offsite.ErrStampMismatch
+	ErrDowngrade     = offsite.ErrDowngrade
+	ErrRollback      = offsite.ErrRollback
+	ErrClaimed       = offsite.ErrClaimed
+)
 
 func remoteOf(t Target) offsite.Remote {
 	return offsite.Remote{FS: t.FS(), Root: t.Root(), URL: t.URL()}
@@ -53,9 +69,10 @@ func Pull(ctx context.Context, cfg backup.Config, t Target, stamp string, open O
 	return offsite.Pull(ctx, cfg, remoteOf(t), stamp, open)
 }
 
-// RemoteList lists t's snapshots, oldest first.
-func RemoteList(ctx context.Context, t Target) ([]RemoteSnapshot, error) {
-	return offsite.List(ctx, remoteOf(t))
+// RemoteList lists t's snapshots, oldest first, each marked verified,
+// unsigned, unverified or bad against trust's signers.
+func RemoteList(ctx context.Context, t Target, trust Trust) ([]RemoteSnapshot, error) {
+	return offsite.List(ctx, remoteOf(t), trust)
 }
 
 // RemoteValidate checks a snapshot on t: ciphertext digests without the
@@ -123,4 +140,37 @@ func OpeningFrom(identityFile, passphraseFile string) (Opening, error) {
 		o.Passphrase = p
 	}
 	return o, nil
+}
+
+// SignerFrom reads the key that signs pushed statements: an unencrypted
+// OpenSSH Ed25519 private key file (ssh-keygen -t ed25519).
+func SignerFrom(keyFile string) (ssh.Signer, error) {
+	return sshsig.ReadSigner(keyFile)
+}
+
+// TrustFrom builds the trust of a pull, remote validate or remote list
+// from an OpenSSH allowed_signers file ("" for none) and the two
+// allowances.
+func TrustFrom(allowedSignersFile string, allowUnsigned, allowRollback bool) (Trust, error) {
+	t := Trust{AllowUnsigned: allowUnsigned, AllowRollback: allowRollback}
+	if allowedSignersFile != "" {
+		a, err := sshsig.ReadAllowedSigners(allowedSignersFile)
+		if err != nil {
+			return t, err
+		}
+		t.Signers = a
+	}
+	return t, nil
+}
+
+// AllowedSignersLine is the allowed_signers line that trusts key (a
+// signer's public key) as principal for the statements of pushes.
+func AllowedSignersLine(principal string, key ssh.PublicKey) string {
+	return sshsig.Line(principal, offsite.SignatureNamespace, key)
+}
+
+// TrustKey is the trust of one signing key: what a pushing host uses to
+// check its own pushes.
+func TrustKey(principal string, key ssh.PublicKey) Trust {
+	return Trust{Signers: sshsig.Trusting(principal, key)}
 }

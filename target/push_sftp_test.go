@@ -65,7 +65,7 @@ func TestPushPullOverOpenSSH(t *testing.T) {
 		t.Fatalf("remote validate = %+v, %v", v, err)
 	}
 	fresh := backup.Config{Paths: backup.Paths{Root: t.TempDir()}}
-	if _, err := target.Pull(context.Background(), fresh, tg, m.Stamp, target.Opening{Identities: ids}); err != nil {
+	if _, err := target.Pull(context.Background(), fresh, tg, m.Stamp, target.Opening{Identities: ids, Trust: target.Trust{AllowUnsigned: true}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := restore.Run(context.Background(), fresh, m.Stamp, restore.Options{ConfirmServiceStopped: true}); err != nil {
@@ -96,7 +96,7 @@ func TestPushAfterDroppedConnection(t *testing.T) {
 		t.Fatal("push through a cut connection succeeded")
 	}
 	tg := sftpTarget(t, s, s.Addr)
-	if list, _ := target.RemoteList(context.Background(), tg); len(list) != 0 {
+	if list, _ := target.RemoteList(context.Background(), tg, target.Trust{}); len(list) != 0 {
 		t.Fatal("the cut push left a snapshot under a valid stamp")
 	}
 	res, err := target.Push(context.Background(), testutil.Config(r), tg, target.PushOptions{})

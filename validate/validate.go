@@ -44,6 +44,10 @@ type Options struct {
 	// snapshot that passed validation (the same inodes). Their sizes are
 	// still checked.
 	SkipDigest func(rel string) bool
+	// Ignore, when set, names files that lie beside the snapshot's own
+	// layout without being part of it (a target's signed statement, which
+	// its caller checks): they are neither checked nor reported.
+	Ignore func(rel string) bool
 }
 
 // Snapshot validates the snapshot stamp in the backup directory backupDir
@@ -151,6 +155,9 @@ func (v *run) walk() error {
 		rel, rerr := filepath.Rel(v.dir, p)
 		if rerr != nil {
 			return rerr
+		}
+		if v.opts.Ignore != nil && v.opts.Ignore(filepath.ToSlash(rel)) {
+			return nil
 		}
 		if !info.Mode().IsRegular() {
 			// Snapshots hold regular files only; a link could make a

@@ -230,7 +230,9 @@ func TestUsageErrorsExitTwoAndTouchNothing(t *testing.T) {
 func TestEnvironmentAndFlagPrecedence(t *testing.T) {
 	r := testutil.Root(t)
 	other := t.TempDir()
-	env := []string{"ATOCORE_ROOT=/nonexistent", "ATOCORE_DB_PATH=" + r.DBPath, "ATOCORE_REGISTRY_PATH=" + r.RegistryPath,
+	// The root exists (a missing one is exit 10) and holds nothing: every
+	// path comes from the environment or the flag.
+	env := []string{"ATOCORE_ROOT=" + t.TempDir(), "ATOCORE_DB_PATH=" + r.DBPath, "ATOCORE_REGISTRY_PATH=" + r.RegistryPath,
 		"ATOCORE_CHROMA_PATH=" + r.ChromaPath, "ATOCORE_BACKUP_DIR=/nonexistent/backups"}
 	meta := cli(t, env, "create", "--backup-dir", other).want(t, 0).json(t)
 	if !strings.HasPrefix(meta["backup_root"].(string), other) {

@@ -32,8 +32,13 @@ Commands:
 Off-site (--target sftp://user@host:port/path | file:///path, or ATOCORE_BACKUP_TARGET;
 SFTP needs --known-hosts FILE and --ssh-key FILE or --ssh-agent):
   push [--recipient age1...|ssh-ed25519... ]... [--recipients-file F] [--passphrase-file F]
-  pull STAMP [--age-identity F] [--passphrase-file F]           fetch, decrypt, validate into the backup directory
+       [--signing-key F | --allow-unsigned]                   each snapshot's statement is signed (Ed25519 SSH key;
+                                                               default: the SFTP --ssh-key when it is Ed25519)
+  pull STAMP [--age-identity F] [--passphrase-file F] --allowed-signers F [--allow-unsigned] [--allow-rollback]
+                                                                 fetch, verify, decrypt, validate into the backup directory
   remote list | remote validate STAMP [--age-identity F] | remote prune [policy flags] [--dry-run]
+       (list and validate take --allowed-signers F [--allow-unsigned])
+  Environment: ATOCORE_SIGNING_KEY, ATOCORE_ALLOWED_SIGNERS, ATOCORE_ALLOW_UNSIGNED=1, ATOCORE_ALLOW_ROLLBACK=1
 
 Paths (flag, else environment, else under the AtoCore root):
   --root DIR            ATOCORE_ROOT
@@ -72,6 +77,9 @@ type flags struct {
 	sshAgent                                    bool
 	recipients                                  []string
 	recipientsFile, passphraseFile, ageIdentity string
+
+	signingKey, allowedSigners   string
+	allowUnsigned, allowRollback bool
 }
 
 var pathFlags = []string{"root", "db-path", "registry-path", "chroma-path", "backup-dir"}
@@ -88,9 +96,9 @@ var allowed = map[string][]string{
 	"demo":     {"dir"},
 	"drill":    {"confirm-service-stopped", "wait"},
 	"drills":   {},
-	"push":     append([]string{"recipient", "recipients-file", "passphrase-file"}, targetFlags...),
-	"pull":     append([]string{"age-identity", "passphrase-file"}, targetFlags...),
-	"remote":   append(append([]string{"age-identity", "passphrase-file", "dry-run", "prune-invalid"}, policyFlags...), targetFlags...),
+	"push":     append([]string{"recipient", "recipients-file", "passphrase-file", "signing-key", "allow-unsigned"}, targetFlags...),
+	"pull":     append([]string{"age-identity", "passphrase-file", "allowed-signers", "allow-unsigned", "allow-rollback"}, targetFlags...),
+	"remote":   append(append([]string{"age-identity", "passphrase-file", "dry-run", "prune-invalid", "allowed-signers", "allow-unsigned"}, policyFlags...), targetFlags...),
 }
 
 func newFlagSet(f *flags, out io.Writer) *flag.FlagSet {
@@ -127,6 +135,10 @@ func newFlagSet(f *flags, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.recipientsFile, "recipients-file", "", "")
 	fs.StringVar(&f.passphraseFile, "passphrase-file", "", "")
 	fs.StringVar(&f.ageIdentity, "age-identity", "", "")
+	fs.StringVar(&f.signingKey, "signing-key", "", "")
+	fs.StringVar(&f.allowedSigners, "allowed-signers", "", "")
+	fs.BoolVar(&f.allowUnsigned, "allow-unsigned", false, "")
+	fs.BoolVar(&f.allowRollback, "allow-rollback", false, "")
 	return fs
 }
 

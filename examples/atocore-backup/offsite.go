@@ -44,9 +44,14 @@ func (a *app) sealing() (target.Sealing, error) {
 	return target.SealingFrom(a.f.recipients, a.f.recipientsFile, a.f.passphraseFile)
 }
 
-// opening builds the decryption of a pull or remote validate.
+// opening builds the decryption and trust of a pull or remote validate.
 func (a *app) opening() (target.Opening, error) {
-	return target.OpeningFrom(a.f.ageIdentity, a.f.passphraseFile)
+	o, err := target.OpeningFrom(a.f.ageIdentity, a.f.passphraseFile)
+	if err != nil {
+		return o, err
+	}
+	o.Trust, err = a.trust()
+	return o, err
 }
 
 func runPush(ctx context.Context, a *app) int {
@@ -63,7 +68,11 @@ func runPush(ctx context.Context, a *app) int {
 		return code
 	}
 	defer t.Close()
-	opts := target.PushOptions{Sealing: seal}
+	key, err := a.signer()
+	if err != nil {
+		return a.fail(exitUsage, err)
+	}
+	opts := target.PushOptions{Sealing: seal, Signer: key}
 	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		bar := progressbar.DefaultBytes(-1, "pushing to "+t.URL())
 		opts.Progress = func(n int64) { _ = bar.Add64(n) }
@@ -101,9 +110,12 @@ func runPull(ctx context.Context, a *app) int {
 	defer t.Close()
 	res, err := target.Pull(ctx, cfg, t, stamp, open)
 	if err != nil {
-		return a.fail(exitFailed, err)
+		return a.fail(exitFailed, signatureHint(err))
 	}
 	a.printJSON(res)
+	if res.Signature != "verified" {
+		a.say("WARNING: %s was NOT verified against a trusted signer (--allow-unsigned): it may not be what your host pushed", stamp)
+	}
 	a.say("pulled %s into %s: valid; restore it with: atocore-backup restore %s --confirm-service-stopped", stamp, res.Path, stamp)
 	return exitOK
 }
@@ -119,12 +131,16 @@ func runRemote(ctx context.Context, a *app) int {
 		if err := a.f.wantArgs(); err != nil {
 			return a.fail(exitUsage, err)
 		}
+		trust, err := a.trust()
+		if err != nil {
+			return a.fail(exitUsage, err)
+		}
 		t, code, ok := a.openTarget(ctx)
 		if !ok {
 			return code
 		}
 		defer t.Close()
-		snaps, err := target.RemoteList(ctx, t)
+		snaps, err := target.RemoteList(ctx, t, trust)
 		if err != nil {
 			return a.fail(exitFailed, err)
 		}

@@ -30,15 +30,21 @@ func TestPushPullRestoreEncrypted(t *testing.T) {
 	meta := cli(t, nil, "create", "--include-chroma", "--root", r.Dir).want(t, 0).json(t)
 	stamp := meta["stamp"].(string)
 
-	push := cli(t, nil, "push", tgt, "--recipient", rcpt, "--root", r.Dir).want(t, 0).json(t)
+	cli(t, nil, "push", tgt, "--recipient", rcpt, "--root", r.Dir).want(t, 2) // no signing key
+	keyFile, allowed := signingKey(t)
+	push := cli(t, []string{"ATOCORE_SIGNING_KEY=" + keyFile}, "push", tgt, "--recipient", rcpt, "--root", r.Dir).want(t, 0).json(t)
 	if len(push["pushed"].([]any)) != 1 || push["target"] != "file://"+tgtDir {
 		t.Fatalf("push = %v", push)
 	}
-	list := cli(t, []string{"ATOCORE_BACKUP_TARGET=file://" + tgtDir}, "remote", "list").want(t, 0).json(t)
-	if list["target"] != "file://"+tgtDir || len(list["backups"].([]any)) != 1 || list["backups"].([]any)[0].(map[string]any)["stamp"] != stamp {
+	list := cli(t, []string{"ATOCORE_BACKUP_TARGET=file://" + tgtDir, "ATOCORE_ALLOWED_SIGNERS=" + allowed}, "remote", "list").want(t, 0).json(t)
+	if list["target"] != "file://"+tgtDir || len(list["backups"].([]any)) != 1 || list["backups"].([]any)[0].(map[string]any)["stamp"] != stamp ||
+		list["backups"].([]any)[0].(map[string]any)["signature"] != "verified" {
 		t.Fatalf("remote list = %v", list)
 	}
-	v := cli(t, nil, "remote", "validate", stamp, tgt).want(t, 0).json(t)
+	if l := cli(t, nil, "remote", "list", tgt).want(t, 0).json(t); l["backups"].([]any)[0].(map[string]any)["signature"] != "unverified" {
+		t.Fatalf("remote list without signers = %v", l)
+	}
+	v := cli(t, nil, "remote", "validate", stamp, tgt, "--allowed-signers", allowed).want(t, 0).json(t)
 	if v["valid"] != true || v["stamp"] != stamp {
 		t.Fatalf("remote validate = %v", v)
 	}
@@ -52,9 +58,12 @@ func TestPushPullRestoreEncrypted(t *testing.T) {
 	}
 
 	fresh := t.TempDir()
-	cli(t, nil, "pull", stamp, tgt, "--root", fresh).want(t, 1) // no identity
-	p := cli(t, nil, "pull", stamp, tgt, "--age-identity", idFile, "--root", fresh).want(t, 0).json(t)
-	if p["valid"] != true {
+	cli(t, nil, "pull", stamp, tgt, "--root", fresh, "--allowed-signers", allowed).want(t, 1) // no identity
+	if res := cli(t, nil, "pull", stamp, tgt, "--age-identity", idFile, "--root", fresh).want(t, 1); !strings.Contains(res.stderr, "--allowed-signers") {
+		t.Fatalf("pull without signers: %s", res.stderr)
+	}
+	p := cli(t, nil, "pull", stamp, tgt, "--age-identity", idFile, "--root", fresh, "--allowed-signers", allowed).want(t, 0).json(t)
+	if p["valid"] != true || p["signature"] != "verified" {
 		t.Fatalf("pull = %v", p)
 	}
 	cli(t, nil, "restore", stamp, "--confirm-service-stopped", "--root", fresh).want(t, 0)
@@ -97,10 +106,34 @@ func TestRemoteListPathsAreAbsolute(t *testing.T) {
 	r := testutil.Root(t)
 	cli(t, nil, "create", "--root", r.Dir).want(t, 0)
 	tgtDir := t.TempDir()
-	cli(t, nil, "push", "--target", "file://"+tgtDir, "--root", r.Dir).want(t, 0)
+	if res := cli(t, nil, "push", "--target", "file://"+tgtDir, "--root", r.Dir, "--allow-unsigned").want(t, 0); !strings.Contains(res.stderr, "WARNING") {
+		t.Fatalf("an unsigned push without a warning: %s", res.stderr)
+	}
 	l := cli(t, nil, "remote", "list", "--target", "file://"+tgtDir).want(t, 0).json(t)
 	p := l["backups"].([]any)[0].(map[string]any)["path"].(string)
 	if !strings.HasPrefix(p, tgtDir+"/snapshots/") {
 		t.Fatalf("remote list path %q, want under %s", p, tgtDir)
 	}
+}
+
+// signingKey makes an Ed25519 key with ssh-keygen and the allowed_signers
+// file a restoring machine holds for it.
+func signingKey(t *testing.T) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "signing_key")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v: %s", err, out)
+	}
+	pub, err := os.ReadFile(key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(pub))
+	allowed := filepath.Join(dir, "allowed_signers")
+	line := `backup@prod namespaces="atocore-backup" ` + fields[0] + " " + fields[1] + "\n"
+	if err := os.WriteFile(allowed, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return key, allowed
 }

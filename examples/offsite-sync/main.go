@@ -10,6 +10,12 @@
 //	    --known-hosts /etc/atocore/known_hosts --ssh-key /etc/atocore/id_ed25519 \
 //	    --recipients-file /etc/atocore/backup-recipients.txt
 //
+// Every pushed snapshot's statement is signed with --signing-key (or
+// ATOCORE_SIGNING_KEY; default: the --ssh-key when it is Ed25519); without
+// one it refuses unless --allow-unsigned (ATOCORE_ALLOW_UNSIGNED=1). The
+// newest remote copy is verified against --allowed-signers (or
+// ATOCORE_ALLOWED_SIGNERS), by default against the signing key itself.
+//
 // Exit codes: 0 ok, 1 failed (push, prune or validation), 2 bad flags.
 package main
 
@@ -24,6 +30,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/target"
@@ -63,6 +71,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	daily := fs.Int("keep-daily", 7, "")
 	weekly := fs.Int("keep-weekly", 4, "")
 	monthly := fs.Int("keep-monthly", 6, "")
+	signingKey := fs.String("signing-key", getenv("ATOCORE_SIGNING_KEY"), "")
+	allowedSigners := fs.String("allowed-signers", getenv("ATOCORE_ALLOWED_SIGNERS"), "")
+	allowUnsigned := fs.Bool("allow-unsigned", envBool(getenv("ATOCORE_ALLOW_UNSIGNED")), "")
 	usage := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "offsite-sync: "+format+"\n", a...)
 		return 2
@@ -72,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	if err := fs.Parse(args); err != nil {
-		return usage("%v (flags: --root --backup-dir --target --known-hosts --ssh-key --ssh-agent --recipient --recipients-file --passphrase-file --age-identity --keep-daily/weekly/monthly)", err)
+		return usage("%v (flags: --root --backup-dir --target --known-hosts --ssh-key --ssh-agent --recipient --recipients-file --passphrase-file --age-identity --keep-daily/weekly/monthly --signing-key --allowed-signers --allow-unsigned)", err)
 	}
 	if fs.NArg() != 0 {
 		return usage("unexpected arguments %q", fs.Args())
@@ -99,6 +110,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return usage("%v", err)
 	}
+	signer, err := pickSigner(*signingKey, *sshKey, *allowUnsigned)
+	if err != nil {
+		return usage("%v", err)
+	}
+	if signer == nil {
+		fmt.Fprintln(stderr, "offsite-sync: WARNING: pushing UNSIGNED snapshots (--allow-unsigned): a restoring machine cannot tell them from forgeries by whoever stores them")
+	}
+	if open.Trust, err = target.TrustFrom(*allowedSigners, *allowUnsigned, false); err != nil {
+		return usage("--allowed-signers: %v", err)
+	}
+	if open.Trust.Signers == nil && signer != nil {
+		open.Trust.Signers = target.TrustKey("this host", signer.PublicKey()).Signers
+	}
 	t, err := target.Open(ctx, *tgt, target.Options{KnownHostsFile: *knownHosts, KeyFile: *sshKey, UseAgent: *sshAgent})
 	if err != nil {
 		return failed(err)
@@ -110,13 +134,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(rep)
 	}()
-	if rep.Push, err = target.Push(ctx, cfg, t, target.PushOptions{Sealing: seal}); err != nil {
+	if rep.Push, err = target.Push(ctx, cfg, t, target.PushOptions{Sealing: seal, Signer: signer}); err != nil {
 		return failed(err)
 	}
 	if rep.Prune, err = target.RemotePrune(ctx, t, backup.PruneOptions{Policy: policy}); err != nil {
 		return failed(err)
 	}
-	list, err := target.RemoteList(ctx, t)
+	list, err := target.RemoteList(ctx, t, open.Trust)
 	if err != nil {
 		return failed(err)
 	}
@@ -134,4 +158,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintf(stderr, "offsite-sync: pushed %d, kept %d and removed %d on %s; newest %s valid\n",
 		len(rep.Push.Pushed), len(rep.Prune.Kept), len(rep.Prune.Removed), t.URL(), rep.Newest)
 	return 0
+}
+
+// pickSigner reads the signing key: --signing-key, else the SSH key when
+// it is Ed25519; none only when unsigned pushes are allowed.
+func pickSigner(signingKey, sshKey string, allowUnsigned bool) (ssh.Signer, error) {
+	if signingKey != "" {
+		return target.SignerFrom(signingKey)
+	}
+	if sshKey != "" {
+		if s, err := target.SignerFrom(sshKey); err == nil {
+			return s, nil
+		}
+	}
+	if allowUnsigned {
+		return nil, nil
+	}
+	return nil, errors.New("every pushed snapshot is signed: pass --signing-key FILE (an Ed25519 OpenSSH private key without passphrase) or set ATOCORE_SIGNING_KEY; --allow-unsigned pushes without")
+}
+
+func envBool(v string) bool {
+	switch strings.ToLower(v) {
+	case "1", "true", "yes":
+		return true
+	}
+	return false
 }

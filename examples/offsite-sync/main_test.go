@@ -43,6 +43,9 @@ func TestOffsiteSyncOverSSH(t *testing.T) {
 		t.Fatalf("exit %d: %s\n%v", code, stderr, rep)
 	}
 	newest := rep["newest_remote"].(string)
+	if pushed := rep["push"].(map[string]any)["pushed"].([]any); len(pushed) != 1 || pushed[0].(map[string]any)["signed"] != true {
+		t.Fatalf("the push did not sign with the Ed25519 SSH key: %v", rep["push"])
+	}
 	// Damage the remote copy: the next run must fail, with one line.
 	matches, _ := filepath.Glob(filepath.Join(s.Dir, "offsite", "snapshots", newest, "db", "*.age"))
 	if len(matches) != 1 {

@@ -56,10 +56,13 @@ func (s Sealing) open(existingKeyFile []byte) (*session, error) {
 	return &session{keyID: "plaintext"}, nil
 }
 
-// Opening says how to read encrypted snapshots back.
+// Opening says how to read snapshots back: the keys that decrypt them and
+// which signed statements to believe.
 type Opening struct {
 	Identities *encrypt.Identities
 	Passphrase []byte
+	// Trust says which snapshots are believed (zero: none; see Trust).
+	Trust Trust
 }
 
 // Any reports whether o can decrypt anything.

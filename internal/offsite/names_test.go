@@ -50,7 +50,7 @@ func TestNonUTF8ChromaNamePushesAndPulls(t *testing.T) {
 			}
 			fresh := t.TempDir()
 			cfg := backup.Config{Paths: backup.Paths{Root: fresh}}
-			if _, err := Pull(context.Background(), cfg, c.remote, m.Stamp, c.opening); err != nil {
+			if _, err := Pull(context.Background(), cfg, c.remote, m.Stamp, Opening{Identities: c.opening.Identities, Trust: allowUnsigned}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := restore.Run(context.Background(), cfg, m.Stamp, restore.Options{ConfirmServiceStopped: true}); err != nil {

@@ -59,25 +59,26 @@ func TestPushPullPlaintextRoundTrip(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r := testutil.Root(t)
 			m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
-			res, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{})
+			key, trust := signer(t)
+			res, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(res.Pushed) != 1 || res.Pushed[0].Stamp != m.Stamp || res.BytesSent == 0 {
 				t.Fatalf("push = %+v", res)
 			}
-			again, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{})
+			again, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
 			if err != nil || len(again.Pushed) != 0 || len(again.Present) != 1 {
 				t.Fatalf("second push = %+v, %v", again, err)
 			}
-			v, err := Validate(context.Background(), remote, m.Stamp, Opening{})
-			if err != nil || !v.Valid {
+			v, err := Validate(context.Background(), remote, m.Stamp, Opening{Trust: trust})
+			if err != nil || !v.Valid || len(v.Warnings) != 0 {
 				t.Fatalf("remote validate = %+v, %v", v, err)
 			}
 			// Disaster recovery: an empty machine pulls and restores.
 			fresh := t.TempDir()
 			cfg := backup.Config{Paths: backup.Paths{Root: fresh}}
-			if _, err := Pull(context.Background(), cfg, remote, m.Stamp, Opening{}); err != nil {
+			if _, err := Pull(context.Background(), cfg, remote, m.Stamp, Opening{Trust: trust}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := restore.Run(context.Background(), cfg, m.Stamp, restore.Options{ConfirmServiceStopped: true}); err != nil {
@@ -101,8 +102,9 @@ func TestEncryptedTargetNeverSeesPlaintext(t *testing.T) {
 	}
 	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
 	rs, ids := keys(t)
+	key, trust := signer(t)
 	remote := osRemote(t)
-	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: Sealing{Recipients: rs}}); err != nil {
+	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: Sealing{Recipients: rs}, Signer: key}); err != nil {
 		t.Fatal(err)
 	}
 	plainDB, _ := os.ReadFile(filepath.Join(m.BackupRoot, "db", "atocore.db"))
@@ -118,7 +120,7 @@ func TestEncryptedTargetNeverSeesPlaintext(t *testing.T) {
 		files++
 		data, _ := os.ReadFile(p)
 		name := filepath.Base(p)
-		if name != RemoteManifestFile && !strings.HasSuffix(name, ".age") {
+		if name != RemoteManifestFile && !isStatementFile(name) && !strings.HasSuffix(name, ".age") {
 			t.Errorf("non-encrypted file on the target: %s", p)
 		}
 		for _, n := range needles {
@@ -132,15 +134,15 @@ func TestEncryptedTargetNeverSeesPlaintext(t *testing.T) {
 		t.Fatalf("only %d files on the target", files)
 	}
 	// Integrity without the key; full validation with it.
-	v, err := Validate(context.Background(), remote, m.Stamp, Opening{})
+	v, err := Validate(context.Background(), remote, m.Stamp, Opening{Trust: trust})
 	if err != nil || !v.Valid || len(v.Warnings) == 0 {
 		t.Fatalf("validate without identity = %+v, %v", v, err)
 	}
-	v, err = Validate(context.Background(), remote, m.Stamp, Opening{Identities: ids})
+	v, err = Validate(context.Background(), remote, m.Stamp, Opening{Identities: ids, Trust: trust})
 	if err != nil || !v.Valid || len(v.Warnings) != 0 {
 		t.Fatalf("validate with identity = %+v, %v", v, err)
 	}
-	list, err := List(context.Background(), remote)
+	list, err := List(context.Background(), remote, Trust{})
 	if err != nil || len(list) != 1 || !list[0].Encrypted || list[0].Kind != "manual" {
 		t.Fatalf("list = %+v, %v", list, err)
 	}
@@ -156,10 +158,10 @@ func TestPullRefusesCorruptionAndWrongIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh := backup.Config{Paths: backup.Paths{Root: t.TempDir()}}
-	if _, err := Pull(context.Background(), fresh, remote, m.Stamp, Opening{Identities: otherIDs}); !errors.Is(err, encrypt.ErrWrongIdentity) {
+	if _, err := Pull(context.Background(), fresh, remote, m.Stamp, Opening{Identities: otherIDs, Trust: allowUnsigned}); !errors.Is(err, encrypt.ErrWrongIdentity) {
 		t.Fatalf("wrong identity: %v", err)
 	}
-	if _, err := Pull(context.Background(), fresh, remote, m.Stamp, Opening{}); err == nil || !strings.Contains(err.Error(), "--age-identity") {
+	if _, err := Pull(context.Background(), fresh, remote, m.Stamp, Opening{Trust: allowUnsigned}); err == nil || !strings.Contains(err.Error(), "--age-identity") {
 		t.Fatalf("no identity: %v", err)
 	}
 	// Flip one byte of the remote database copy.
@@ -168,7 +170,7 @@ func TestPullRefusesCorruptionAndWrongIdentity(t *testing.T) {
 	if v.Valid || !v.Has(validate.CodeManifestMismatch) {
 		t.Fatalf("corrupted remote validates: %+v", v)
 	}
-	if _, err := Pull(context.Background(), fresh, remote, m.Stamp, Opening{Identities: ids}); err == nil {
+	if _, err := Pull(context.Background(), fresh, remote, m.Stamp, Opening{Identities: ids, Trust: allowUnsigned}); err == nil {
 		t.Fatal("pull accepted a corrupted remote file")
 	}
 	snaps, _ := backup.List(context.Background(), fresh)
@@ -236,7 +238,7 @@ func TestInterruptedPushResumes(t *testing.T) {
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("push onto a full disk: %v", err)
 	}
-	if list, _ := List(context.Background(), base); len(list) != 0 {
+	if list, _ := List(context.Background(), base, Trust{}); len(list) != 0 {
 		t.Fatal("a failed push left a snapshot under a valid stamp")
 	}
 	res, err := Push(context.Background(), testutil.Config(r), base, PushOptions{})
@@ -320,7 +322,7 @@ func TestRemotePrune(t *testing.T) {
 	if len(res.Kept) != 2 || len(res.Removed) != 1 || len(res.Invalid) != 0 {
 		t.Fatalf("remote prune = %+v", res)
 	}
-	list, _ := List(context.Background(), remote)
+	list, _ := List(context.Background(), remote, Trust{})
 	if len(list) != 2 {
 		t.Fatalf("left %d remote snapshots", len(list))
 	}
@@ -336,7 +338,7 @@ func TestDamagedLocalSnapshotIsNotPushed(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "does not match its manifest") {
 		t.Fatalf("push of a damaged snapshot: %v", err)
 	}
-	if list, _ := List(context.Background(), remote); len(list) != 0 {
+	if list, _ := List(context.Background(), remote, Trust{}); len(list) != 0 {
 		t.Fatal("a damaged snapshot appeared on the target")
 	}
 }
@@ -474,7 +476,7 @@ func TestPushSyncFailure(t *testing.T) {
 	if !errors.Is(err, syscall.EIO) || !strings.Contains(err.Error(), "atocore.db") {
 		t.Fatalf("push onto a target that cannot sync: %v", err)
 	}
-	if list, _ := List(context.Background(), base); len(list) != 0 {
+	if list, _ := List(context.Background(), base, Trust{}); len(list) != 0 {
 		t.Fatal("a failed push left a snapshot under a valid stamp")
 	}
 	if _, err := os.Stat(filepath.Join(base.Root, IncomingPrefix+m.Stamp, "db", "atocore.db")); !errors.Is(err, os.ErrNotExist) {

@@ -26,12 +26,15 @@ var ErrRemoteCorrupt = errors.New("remote snapshot is damaged")
 
 // PullResult says what a pull did. Its JSON is the output of `pull`.
 type PullResult struct {
-	Stamp     string   `json:"stamp"`
-	Path      string   `json:"path"`
-	Encrypted bool     `json:"encrypted"`
-	Files     int      `json:"files"`
-	Bytes     int64    `json:"bytes"`
-	Valid     bool     `json:"valid"`
+	Stamp     string `json:"stamp"`
+	Path      string `json:"path"`
+	Encrypted bool   `json:"encrypted"`
+	Files     int    `json:"files"`
+	Bytes     int64  `json:"bytes"`
+	Valid     bool   `json:"valid"`
+	// Signature is "verified", or "unsigned" when unsigned snapshots were
+	// allowed and this one had no verifiable statement (a warning says so).
+	Signature string   `json:"signature"`
 	Warnings  []string `json:"warnings"`
 }
 
@@ -72,7 +75,12 @@ func Pull(ctx context.Context, cfg backup.Config, remote Remote, stamp string, o
 			_ = cfg.FS.RemoveAll(staging)
 		}
 	}()
-	res, err := fetch(ctx, remote, stamp, open, cfg.FS, staging)
+	mem := loadSeen(cfg.FS, cfg.BackupDir, remote.URL)
+	st, newest, warn, err := open.Trust.admit(ctx, remote, stamp, mem)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s from %s: %w; nothing was added locally", stamp, remote.URL, err)
+	}
+	res, err := fetch(ctx, remote, stamp, open, st, cfg.FS, staging)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s from %s: %w; nothing was added locally", stamp, remote.URL, err)
 	}
@@ -83,7 +91,15 @@ func Pull(ctx context.Context, cfg backup.Config, remote Remote, stamp string, o
 	if !v.Valid {
 		return nil, fmt.Errorf("pull %s: the fetched snapshot is invalid, nothing was added locally: %w", stamp, v.Err())
 	}
+	if err := checkPulled(ctx, cfg.FS, staging, v, st); err != nil {
+		return nil, fmt.Errorf("pull %s from %s: %w; nothing was added locally", stamp, remote.URL, err)
+	}
 	res.Valid, res.Warnings = true, v.Warnings
+	res.Signature = SignatureVerified
+	if st == nil {
+		res.Signature = SignatureUnsigned
+		res.Warnings = append(res.Warnings, warn)
+	}
 	if err := cfg.FS.MkdirAll(filepath.Join(cfg.BackupDir, snapshot.SnapshotsDir), 0o700); err != nil {
 		return nil, err
 	}
@@ -93,35 +109,54 @@ func Pull(ctx context.Context, cfg backup.Config, remote Remote, stamp string, o
 	placed = true
 	_ = durable.SyncDir(cfg.FS, filepath.Join(cfg.BackupDir, snapshot.SnapshotsDir))
 	res.Path = final
+	if err := mem.note(cfg.FS, newest); err != nil {
+		return res, err
+	}
 	return res, nil
 }
 
 // fetch copies the remote snapshot into dst on fsys, decrypting and
-// checking every ciphertext digest against the remote manifest.
-func fetch(ctx context.Context, remote Remote, stamp string, open Opening, fsys afero.Fs, dst string) (*PullResult, error) {
+// checking every stored file's digest against the trusted statement st
+// (when there is one) and the remote manifest.
+func fetch(ctx context.Context, remote Remote, stamp string, open Opening, st *Statement, fsys afero.Fs, dst string) (*PullResult, error) {
 	dir := snapshot.Dir(remote.Root, stamp)
 	if fi, err := remote.FS.Stat(dir); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("the target has no snapshot %s", stamp)
 	}
 	res := &PullResult{Stamp: stamp, Warnings: []string{}}
-	rm, err := readRemoteManifest(remote.FS, dir)
+	rm, err := readManifestFor(remote.FS, dir, st)
 	if err != nil {
 		return nil, err
 	}
+	if rm == nil && open.Any() {
+		return nil, ErrDowngrade
+	}
 	if rm == nil { // a plaintext copy: the same files as locally
+		got := 0
 		err := afero.Walk(remote.FS, dir, func(p string, info fs.FileInfo, err error) error {
 			if err != nil || info.IsDir() {
 				return err
 			}
 			rel, _ := filepath.Rel(dir, p)
+			if isStatementFile(filepath.ToSlash(rel)) {
+				return nil
+			}
 			if !snapshot.LocalPath(filepath.ToSlash(rel)) {
 				return fmt.Errorf("remote file %q is outside the snapshot", rel)
 			}
-			n, err := copyIn(ctx, remote.FS, p, fsys, filepath.Join(dst, rel), nil, "")
+			want, err := signedDigest(st, filepath.ToSlash(rel), "")
+			if err != nil {
+				return err
+			}
+			n, err := copyIn(ctx, remote.FS, p, fsys, filepath.Join(dst, rel), nil, want)
 			res.Files++
 			res.Bytes += n
+			got++
 			return err
 		})
+		if err == nil && st != nil && got != len(st.Files) {
+			err = fmt.Errorf("%w: the target lacks %d file(s) the statement lists", ErrRemoteCorrupt, len(st.Files)-got)
+		}
 		return res, err
 	}
 	res.Encrypted = true
@@ -129,6 +164,9 @@ func fetch(ctx context.Context, remote Remote, stamp string, open Opening, fsys 
 	if rm.KeyFile != "" {
 		if keyFile, err = afero.ReadFile(remote.FS, filepath.Join(dir, filepath.FromSlash(rm.KeyFile))); err != nil {
 			return nil, fmt.Errorf("read the snapshot's key file: %w", err)
+		}
+		if err := checkSignedBytes(st, rm.KeyFile, keyFile); err != nil {
+			return nil, err
 		}
 	}
 	dec, err := open.decryptor(keyFile)
@@ -140,7 +178,11 @@ func fetch(ctx context.Context, remote Remote, stamp string, open Opening, fsys 
 		if rel == f.Path || !snapshot.LocalPath(rel) {
 			return nil, fmt.Errorf("%w: %s lists %q, which is not an encrypted file", ErrRemoteCorrupt, RemoteManifestFile, f.Path)
 		}
-		n, err := copyIn(ctx, remote.FS, filepath.Join(dir, filepath.FromSlash(f.Path)), fsys, filepath.Join(dst, filepath.FromSlash(rel)), dec, f.SHA256)
+		want, err := signedDigest(st, f.Path, f.SHA256)
+		if err != nil {
+			return nil, err
+		}
+		n, err := copyIn(ctx, remote.FS, filepath.Join(dir, filepath.FromSlash(f.Path)), fsys, filepath.Join(dst, filepath.FromSlash(rel)), dec, want)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.Path, err)
 		}

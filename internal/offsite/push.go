@@ -17,10 +17,12 @@ import (
 	"sync"
 
 	"github.com/spf13/afero"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/internal/sshsig"
 	"github.com/atocore/atocore-backup/validate"
 )
 
@@ -57,6 +59,10 @@ type PushOptions struct {
 	// Progress, when set, is called with the number of bytes sent since its
 	// previous call (never by two goroutines at once).
 	Progress func(sent int64)
+	// Signer signs each pushed snapshot's statement (an Ed25519 SSH key).
+	// Without it the statements are written unsigned, and readers that
+	// require signatures refuse them.
+	Signer ssh.Signer
 }
 
 // PushResult says what a push did. Its JSON is the output of `push`.
@@ -67,6 +73,13 @@ type PushResult struct {
 	// Pruned lists snapshots pushed before and since removed by the
 	// target's retention: they are not sent again (unless named in Stamps).
 	Pruned []string `json:"pruned_on_target"`
+	// Refilled lists snapshots pushed before that the target lost (newer
+	// than any it kept: not its retention): they were pushed again.
+	Refilled []string `json:"refilled"`
+	// Repaired lists snapshots the target held otherwise than their
+	// statement says (or without a valid signature of this host's key):
+	// they were pushed again, replacing what was there.
+	Repaired []Repair `json:"repaired"`
 	// BytesSent counts bytes written to the remote, all snapshots together.
 	BytesSent int64 `json:"bytes_sent"`
 }
@@ -80,6 +93,16 @@ type PushedInfo struct {
 	Resumed   int    `json:"files_resumed"`
 	BytesSent int64  `json:"bytes_sent"`
 	Encrypted bool   `json:"encrypted"`
+	// Sequence is the number of this push to the target (its statement's).
+	Sequence uint64 `json:"sequence"`
+	// Signed says the statement is signed.
+	Signed bool `json:"signed"`
+}
+
+// Repair is a snapshot pushed again over a damaged remote copy, and why.
+type Repair struct {
+	Stamp  string `json:"stamp"`
+	Reason string `json:"reason"`
 }
 
 // Push copies the local snapshots of cfg that the remote lacks. Each local
@@ -103,24 +126,41 @@ func Push(ctx context.Context, cfg backup.Config, remote Remote, opts PushOption
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
-	res := &PushResult{Target: remote.URL, Pushed: []PushedInfo{}, Present: []string{}, Pruned: []string{}}
+	res := &PushResult{Target: remote.URL, Pushed: []PushedInfo{}, Present: []string{}, Pruned: []string{}, Refilled: []string{}, Repaired: []Repair{}}
 	st := loadState(cfg.FS, cfg.BackupDir, remote.URL)
 	p := &pusher{cfg: cfg, remote: remote, opts: opts, state: st, res: res}
+	if err := p.startChain(ctx); err != nil {
+		return nil, fmt.Errorf("push: %w", err)
+	}
+	pl := p.survey()
 	for _, s := range local {
 		if opts.Stamps != nil && !slices.Contains(opts.Stamps, s.Stamp) {
 			continue
 		}
-		if _, err := remote.FS.Stat(snapshot.Dir(remote.Root, s.Stamp)); err == nil {
+		act, why := p.decide(ctx, pl, s)
+		aside := ""
+		switch act {
+		case leaveIt:
 			res.Present = append(res.Present, s.Stamp)
 			continue
-		}
-		if opts.Stamps == nil && slices.Contains(st.Pushed, s.Stamp) {
+		case prunedIt:
 			res.Pruned = append(res.Pruned, s.Stamp)
 			continue
+		case refillIt:
+			res.Refilled = append(res.Refilled, s.Stamp)
+		case repairIt:
+			if aside, err = p.setAside(s.Stamp); err != nil {
+				return res, fmt.Errorf("push %s to %s: %w", s.Stamp, remote.URL, err)
+			}
+			res.Repaired = append(res.Repaired, Repair{Stamp: s.Stamp, Reason: why})
 		}
+		p.noLinks = act == repairIt // its old files are suspect: send every byte
 		info, err := p.push(ctx, s)
 		if err != nil {
 			return res, fmt.Errorf("push %s to %s: %w", s.Stamp, remote.URL, err)
+		}
+		if aside != "" {
+			_ = remote.FS.RemoveAll(aside)
 		}
 		res.Pushed = append(res.Pushed, *info)
 	}
@@ -138,6 +178,11 @@ type pusher struct {
 	opts   PushOptions
 	state  *pushState
 	res    *PushResult
+
+	seen    *seen                  // what this machine remembers of the target's sequence
+	chain   *chain                 // the next statement's place
+	own     *sshsig.AllowedSigners // this host's key, to recognise its statements
+	noLinks bool                   // send every file of this snapshot
 
 	progressMu sync.Mutex
 }
@@ -169,6 +214,11 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		return nil, err
 	}
 	rfs, root := p.remote.FS, p.remote.Root
+	release, err := claim(rfs, root, s.Stamp, claimHolder(p.cfg.BackupDir))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	incoming := filepath.Join(root, IncomingPrefix+s.Stamp)
 	if err := rfs.MkdirAll(incoming, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s on the target: %w", incoming, err)
@@ -178,6 +228,9 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	// The session: reuse the key file of a resumed upload, else that of
 	// the previous pushed snapshot (so its files can be linked), else new.
 	prev := p.state.latest(p.remote, rfs, root)
+	if p.noLinks {
+		prev = nil
+	}
 	var keyFile []byte
 	if p.opts.Sealing.Passphrase != nil {
 		if kf, err := afero.ReadFile(rfs, filepath.Join(incoming, encryptKeyFile)); err == nil {
@@ -299,6 +352,7 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	if err != nil {
 		return nil, err
 	}
+	var rmData []byte
 	if sess.enc != nil {
 		rm := RemoteManifest{FormatVersion: 1, Stamp: s.Stamp, Encrypted: true, Recipients: []string{}, Files: remoteFiles}
 		if s.Metadata != nil {
@@ -312,10 +366,16 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		if err != nil {
 			return nil, err
 		}
-		if err := writeRemote(rfs, filepath.Join(incoming, RemoteManifestFile), append(data, '\n')); err != nil {
+		rmData = append(data, '\n')
+		if err := writeRemote(rfs, filepath.Join(incoming, RemoteManifestFile), rmData); err != nil {
 			return nil, err
 		}
 	}
+	sg, err := p.sign(incoming, s, files, remoteFiles, sess.keyFile, rmData, sess.enc != nil)
+	if err != nil {
+		return nil, err
+	}
+	info.Sequence, info.Signed = sg.st.Sequence, p.opts.Signer != nil
 	// Check what is there before it becomes a snapshot: every file at its
 	// size, nothing else but our own bookkeeping.
 	if err := verifyIncoming(rfs, incoming, remoteFiles, sess.keyFile != nil, sess.enc != nil); err != nil {
@@ -338,6 +398,9 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	p.res.BytesSent += info.BytesSent
 	p.state.add(entry)
 	if err := p.state.save(p.cfg.FS); err != nil {
+		return nil, err
+	}
+	if err := p.placed(sg); err != nil {
 		return nil, err
 	}
 	return info, nil
@@ -720,7 +783,7 @@ func verifyIncoming(rfs afero.Fs, incoming string, files []snapshot.File, hasKey
 	for _, f := range files {
 		want[f.Path] = f.Size
 	}
-	extra := map[string]bool{journalFile: true}
+	extra := map[string]bool{journalFile: true, StatementFile: true, SignatureFile: true}
 	if hasKey {
 		extra[encryptKeyFile] = true
 	}

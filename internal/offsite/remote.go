@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -27,10 +26,19 @@ type RemoteSnapshot struct {
 	Encrypted bool            `json:"encrypted"`
 	Kind      string          `json:"kind,omitempty"`
 	CreatedAt string          `json:"created_at,omitempty"`
+	// Signature is "verified", "unsigned", "unverified" (signed, and no
+	// trusted signers were given) or "bad: REASON".
+	Signature string `json:"signature"`
+	// SignedBy names the allowed_signers principals of a verified entry.
+	SignedBy string `json:"signed_by,omitempty"`
+	// Sequence is the statement's sequence number (0 when unsigned).
+	Sequence uint64 `json:"sequence,omitempty"`
 }
 
-// List returns the remote's snapshots, oldest first.
-func List(ctx context.Context, remote Remote) ([]RemoteSnapshot, error) {
+// List returns the remote's snapshots, oldest first, each with its
+// signature checked against trust's signers. Kind and creation time come
+// from the signed statement when it verifies.
+func List(ctx context.Context, remote Remote, trust Trust) ([]RemoteSnapshot, error) {
 	snaps, err := backup.ListDir(ctx, remote.FS, remote.Root)
 	if err != nil {
 		return nil, err
@@ -47,52 +55,14 @@ func List(ctx context.Context, remote Remote) ([]RemoteSnapshot, error) {
 		if rm, err := readRemoteManifest(remote.FS, s.Path); err == nil && rm != nil {
 			e.Encrypted, e.Kind, e.CreatedAt = true, rm.Kind, rm.CreatedAt
 		}
+		sg := readSigned(remote.FS, s.Path, s.Stamp, trust.Signers)
+		e.Signature, e.SignedBy = sg.label(), sg.signer
+		if sg.status == SignatureVerified {
+			e.Sequence, e.Kind, e.CreatedAt, e.Encrypted = sg.st.Sequence, sg.st.Kind, sg.st.CreatedAt, sg.st.Encrypted
+		}
 		out = append(out, e)
 	}
 	return out, nil
-}
-
-// Validate checks a remote snapshot. A plaintext copy gets the full
-// validation in place. An encrypted one has every ciphertext file checked
-// against remote-manifest.json (size, SHA-256, nothing missing or stray);
-// with open able to decrypt, it is also fetched into a temporary directory
-// and fully validated there. The result has the shape of `validate`.
-func Validate(ctx context.Context, remote Remote, stamp string, open Opening) (*validate.Result, error) {
-	if _, err := snapshot.ParseStamp(stamp); err != nil {
-		return nil, err
-	}
-	dir := snapshot.Dir(remote.Root, stamp)
-	rm, err := readRemoteManifest(remote.FS, dir)
-	if err != nil {
-		return &validate.Result{Stamp: stamp, Errors: []string{validate.CodeManifestMismatch + ": " + err.Error()}, Warnings: []string{}}, nil
-	}
-	if rm == nil {
-		return validate.Dir(ctx, remote.FS, dir, stamp, validate.Options{})
-	}
-	res := &validate.Result{Stamp: stamp, Errors: []string{}, Warnings: []string{}}
-	if errs := checkCiphertext(ctx, remote.FS, dir, rm, true); len(errs) > 0 {
-		res.Errors = errs
-		return res, nil
-	}
-	if !open.Any() {
-		res.Valid = true
-		res.Warnings = append(res.Warnings, "contents_not_checked: the snapshot is encrypted; ciphertext digests match, pass --age-identity (or --passphrase-file) to decrypt and validate the contents")
-		return res, nil
-	}
-	tmp, err := os.MkdirTemp("", "atocore-remote-validate-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	osfs := afero.NewOsFs()
-	if _, err := fetch(ctx, remote, stamp, open, osfs, tmp); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		res.Errors = append(res.Errors, validate.CodeManifestMismatch+": cannot decrypt: "+err.Error())
-		return res, nil
-	}
-	return validate.Dir(ctx, osfs, tmp, stamp, validate.Options{})
 }
 
 // checkCiphertext compares the files of an encrypted remote snapshot with
@@ -114,7 +84,7 @@ func checkCiphertext(ctx context.Context, rfs afero.Fs, dir string, rm *RemoteMa
 		}
 		rel, _ := filepath.Rel(dir, p)
 		rel = filepath.ToSlash(rel)
-		if rel == RemoteManifestFile || (rm.KeyFile != "" && rel == rm.KeyFile) {
+		if rel == RemoteManifestFile || (rm.KeyFile != "" && rel == rm.KeyFile) || isStatementFile(rel) {
 			return nil
 		}
 		want, ok := listed[rel]
@@ -157,7 +127,11 @@ func Prune(ctx context.Context, remote Remote, opts backup.PruneOptions) (*backu
 			return backup.Verdict{Error: validate.CodeManifestMismatch + ": " + RemoteManifestFile + ": " + err.Error()}, nil
 		}
 		if rm == nil {
-			return backup.QuickCheck(ctx, fsys, dir, stamp)
+			res, err := validate.Dir(ctx, fsys, dir, stamp, validate.Options{Quick: true, Ignore: isStatementFile})
+			if err != nil {
+				return false, "", err
+			}
+			return res.Valid, metadataKind(fsys, dir), nil
 		}
 		v := backup.Verdict{Valid: true, Kind: rm.Kind}
 		if errs := checkCiphertext(ctx, fsys, dir, rm, false); len(errs) > 0 {

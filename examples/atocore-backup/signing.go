@@ -1,0 +1,73 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/atocore/atocore-backup/target"
+)
+
+// pickFile is a file flag, else its environment variable.
+func (a *app) pickFile(flagVal, env string) string {
+	if flagVal != "" {
+		return flagVal
+	}
+	return a.getenv(env)
+}
+
+// pickBool is a boolean flag, else its environment variable (1, true, yes).
+func (a *app) pickBool(flagVal bool, env string) bool {
+	if flagVal {
+		return true
+	}
+	switch strings.ToLower(a.getenv(env)) {
+	case "1", "true", "yes":
+		return true
+	}
+	return false
+}
+
+// signer is the key that signs a push's statements: --signing-key (or
+// ATOCORE_SIGNING_KEY), else the SFTP --ssh-key when it is Ed25519. None
+// is refused unless unsigned pushes are allowed, loudly.
+func (a *app) signer() (ssh.Signer, error) {
+	if file := a.pickFile(a.f.signingKey, "ATOCORE_SIGNING_KEY"); file != "" {
+		return target.SignerFrom(file)
+	}
+	if a.f.sshKey != "" {
+		if s, err := target.SignerFrom(a.f.sshKey); err == nil {
+			return s, nil
+		}
+	}
+	if a.pickBool(a.f.allowUnsigned, "ATOCORE_ALLOW_UNSIGNED") {
+		a.say("WARNING: pushing UNSIGNED snapshots (--allow-unsigned): a restoring machine cannot tell them from forgeries by whoever stores them")
+		return nil, nil
+	}
+	return nil, errors.New("push signs every snapshot it sends: pass --signing-key FILE (an Ed25519 OpenSSH private key without passphrase: ssh-keygen -t ed25519 -N '' -f FILE) or set ATOCORE_SIGNING_KEY; --allow-unsigned pushes without (not recommended)")
+}
+
+// trust builds what pull, remote validate and remote list believe.
+func (a *app) trust() (target.Trust, error) {
+	t, err := target.TrustFrom(a.pickFile(a.f.allowedSigners, "ATOCORE_ALLOWED_SIGNERS"),
+		a.pickBool(a.f.allowUnsigned, "ATOCORE_ALLOW_UNSIGNED"), a.pickBool(a.f.allowRollback, "ATOCORE_ALLOW_ROLLBACK"))
+	if err != nil {
+		return t, fmt.Errorf("%w (--allowed-signers takes OpenSSH's allowed_signers format: IDENTITY namespaces=\"atocore-backup\" ssh-ed25519 AAAA...)", err)
+	}
+	return t, nil
+}
+
+// signatureHint adds the flag to use to a refusal of the library.
+func signatureHint(err error) error {
+	switch {
+	case errors.Is(err, target.ErrNotVerified):
+		return fmt.Errorf("%w; pass --allowed-signers FILE with the pushing host's key (docs/offsite.md), or --allow-unsigned to accept it unverified", err)
+	case errors.Is(err, target.ErrUnsigned):
+		return fmt.Errorf("%w; a snapshot pushed before signing existed is accepted with --allow-unsigned, if you trust the target", err)
+	case errors.Is(err, target.ErrRollback):
+		return fmt.Errorf("%w; --allow-rollback accepts it", err)
+	}
+	return err
+}

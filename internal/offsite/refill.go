@@ -1,0 +1,108 @@
+package offsite
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+
+	"github.com/spf13/afero"
+
+	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/snapshot"
+)
+
+// What push does with one local snapshot, decided from what the target
+// holds, not from what this machine remembers sending.
+type action int
+
+const (
+	sendIt   action = iota // the target lacks it: push it
+	refillIt               // pushed before, and the target lost it: push it again
+	repairIt               // on the target, but not as its statement says: push it again
+	leaveIt                // on the target as pushed
+	prunedIt               // removed by the target's own retention: not sent again
+)
+
+// plan looks at the target once per push: which stamps it holds.
+type plan struct {
+	onTarget map[string]bool
+	// newestKept is the newest stamp this machine pushed that the target
+	// still holds. Retention keeps the newest snapshots, so a pushed stamp
+	// missing below it was pruned there; one missing above it was lost.
+	newestKept string
+}
+
+func (p *pusher) survey() *plan {
+	pl := &plan{onTarget: map[string]bool{}}
+	entries, _ := afero.ReadDir(p.remote.FS, filepath.Join(p.remote.Root, snapshot.SnapshotsDir))
+	for _, e := range entries {
+		if e.IsDir() && snapshot.IsStamp(e.Name()) {
+			pl.onTarget[e.Name()] = true
+			if slices.Contains(p.state.Pushed, e.Name()) && e.Name() > pl.newestKept {
+				pl.newestKept = e.Name()
+			}
+		}
+	}
+	return pl
+}
+
+// decide says what to do with the local snapshot s, and why when it is
+// sent again.
+func (p *pusher) decide(ctx context.Context, pl *plan, s backup.Snapshot) (action, string) {
+	if !pl.onTarget[s.Stamp] {
+		switch {
+		case !slices.Contains(p.state.Pushed, s.Stamp):
+			return sendIt, ""
+		case p.opts.Stamps == nil && s.Stamp < pl.newestKept:
+			return prunedIt, ""
+		}
+		return refillIt, "pushed before, and the target no longer has it"
+	}
+	dir := snapshot.Dir(p.remote.Root, s.Stamp)
+	sg := readSigned(p.remote.FS, dir, s.Stamp, p.own)
+	if sg.status == SignatureUnsigned && sg.st == nil {
+		return leaveIt, "" // pushed before statements existed: nothing to check it against
+	}
+	if p.own != nil && sg.status != SignatureVerified {
+		return repairIt, sg.err.Error()
+	}
+	if sg.st == nil {
+		return repairIt, sg.err.Error()
+	}
+	if want := manifestDigest(ctx, p, s); want != "" && sg.st.ManifestSHA256 != want {
+		return repairIt, "its statement is for other contents than the local snapshot"
+	}
+	if errs := checkStored(ctx, p.remote.FS, dir, sg.st, false); len(errs) > 0 {
+		return repairIt, errs[0]
+	}
+	return leaveIt, ""
+}
+
+func manifestDigest(ctx context.Context, p *pusher, s backup.Snapshot) string {
+	files, err := localFiles(ctx, p.cfg.FS, s.Path)
+	if err != nil {
+		return ""
+	}
+	for _, f := range files {
+		if f.Path == snapshot.ManifestFile {
+			return f.SHA256
+		}
+	}
+	return ""
+}
+
+// setAside moves a remote snapshot that is to be pushed again out of
+// snapshots/ (to ROOT/.replaced-STAMP, removed once the new copy is in
+// place): readers never see a half-replaced snapshot.
+func (p *pusher) setAside(stamp string) (string, error) {
+	aside := filepath.Join(p.remote.Root, replacedPrefix+stamp)
+	_ = p.remote.FS.RemoveAll(aside)
+	if err := p.remote.FS.Rename(snapshot.Dir(p.remote.Root, stamp), aside); err != nil {
+		return "", fmt.Errorf("move the damaged %s aside on the target: %w", stamp, err)
+	}
+	return aside, nil
+}
+
+// replacedPrefix starts the directory a snapshot being replaced is moved to.
+const replacedPrefix = ".replaced-"

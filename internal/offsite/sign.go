@@ -1,0 +1,93 @@
+package offsite
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/internal/sshsig"
+)
+
+// chain is where the next pushed statement stands: its sequence number
+// and the digest of the statement before it. It continues from the newest
+// statement on the target signed by this pusher's key, or from what this
+// machine remembers pushing there, whichever is newer: a target that lost
+// its newest snapshots gets higher numbers than it lost, never the same.
+type chain struct {
+	next uint64
+	prev string
+	mem  *seen
+}
+
+func (p *pusher) startChain(ctx context.Context) error {
+	p.seen = loadSeen(p.cfg.FS, p.cfg.BackupDir, p.remote.URL)
+	p.chain = &chain{next: p.seen.Sequence + 1, prev: p.seen.Statement, mem: p.seen}
+	if p.opts.Signer == nil {
+		return nil
+	}
+	p.own = sshsig.Trusting("this host", p.opts.Signer.PublicKey())
+	newest, err := newestSigned(ctx, p.remote, p.own)
+	if err != nil {
+		return err
+	}
+	if newest != nil && newest.st.Sequence >= p.seen.Sequence {
+		p.chain.next, p.chain.prev = newest.st.Sequence+1, newest.digest
+	}
+	return nil
+}
+
+// sign writes the statement of the snapshot being pushed into incoming,
+// and its signature when the push has a signing key: the last files of
+// the snapshot. files are the data files as stored; keyFile and manifest
+// the bytes of key.age and remote-manifest.json, when stored.
+func (p *pusher) sign(incoming string, s backup.Snapshot, local []snapshot.File, files []snapshot.File, keyFile, manifest []byte, encrypted bool) (*signed, error) {
+	st := &Statement{Format: StatementFormat, Stamp: s.Stamp, Sequence: p.chain.next, Previous: p.chain.prev, Encrypted: encrypted}
+	if s.Metadata != nil {
+		st.Kind, st.CreatedAt = s.Metadata.Kind, s.Metadata.CreatedAt
+	}
+	for _, f := range local {
+		if f.Path == snapshot.ManifestFile {
+			st.ManifestSHA256 = f.SHA256
+		}
+	}
+	for _, f := range files {
+		st.Files = append(st.Files, StoredFile{Path: f.Path, Size: f.Size, SHA256: f.SHA256})
+	}
+	if keyFile != nil {
+		st.Files = append(st.Files, StoredFile{Path: encryptKeyFile, Size: int64(len(keyFile)), SHA256: digestOf(keyFile)})
+	}
+	if manifest != nil {
+		st.Files = append(st.Files, StoredFile{Path: RemoteManifestFile, Size: int64(len(manifest)), SHA256: digestOf(manifest)})
+	}
+	data, err := st.encode()
+	if err != nil {
+		return nil, err
+	}
+	rfs := p.remote.FS
+	// The signature first, the statement last: a statement without
+	// signature is never left by a push that had a key.
+	_ = rfs.Remove(filepath.Join(incoming, StatementFile))
+	if p.opts.Signer != nil {
+		sig, err := sshsig.Sign(p.opts.Signer, SignatureNamespace, data)
+		if err != nil {
+			return nil, err
+		}
+		if err := writeRemote(rfs, filepath.Join(incoming, SignatureFile), sig); err != nil {
+			return nil, err
+		}
+	} else {
+		_ = rfs.Remove(filepath.Join(incoming, SignatureFile)) // left by a push that had a key
+	}
+	if err := writeRemote(rfs, filepath.Join(incoming, StatementFile), data); err != nil {
+		return nil, err
+	}
+	return &signed{status: SignatureVerified, st: st, digest: digestOf(data)}, nil
+}
+
+// placed moves the chain on once the statement's snapshot is in place and
+// remembers it.
+func (p *pusher) placed(sg *signed) error {
+	p.chain.next, p.chain.prev = sg.st.Sequence+1, sg.digest
+	return p.seen.note(p.cfg.FS, sg)
+}

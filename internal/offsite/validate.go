@@ -1,0 +1,135 @@
+package offsite
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/afero"
+
+	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/validate"
+)
+
+// Codes of remote validation beside those of validate (SPEC.md).
+const (
+	// CodeSignatureBad (error): the statement does not verify against the
+	// trusted signers, or it is not for this stamp.
+	CodeSignatureBad = "signature_bad"
+	// CodeUnsigned: no signed statement. An error when trusted signers
+	// were given (unless unsigned snapshots were allowed), else a warning.
+	CodeUnsigned = "snapshot_unsigned"
+	// CodeSignatureUnverified (warning): signed, but no trusted signers
+	// were given; the stored bytes are checked against the statement,
+	// which proves integrity, not who wrote it.
+	CodeSignatureUnverified = "signature_unverified"
+	// CodeDowngrade (error): a key to decrypt was given and the snapshot
+	// is plaintext.
+	CodeDowngrade = "plaintext_downgrade"
+)
+
+// Validate checks a remote snapshot. Its statement is verified against
+// open.Trust and every stored byte is compared with it (size and SHA-256:
+// without any decryption key, this proves that the target holds exactly
+// what the signer pushed). A plaintext copy then gets the full validation
+// in place; an encrypted one, with open able to decrypt, is fetched into a
+// temporary directory and fully validated there. Without a statement, an
+// encrypted snapshot's files are checked against remote-manifest.json, as
+// before statements existed. The result has the shape of `validate`.
+func Validate(ctx context.Context, remote Remote, stamp string, open Opening) (*validate.Result, error) {
+	if _, err := snapshot.ParseStamp(stamp); err != nil {
+		return nil, err
+	}
+	dir := snapshot.Dir(remote.Root, stamp)
+	res := &validate.Result{Stamp: stamp, Errors: []string{}, Warnings: []string{}}
+	fail := func(f string) (*validate.Result, error) {
+		res.Errors = append(res.Errors, f)
+		res.Valid = false
+		return res, nil
+	}
+	sg := readSigned(remote.FS, dir, stamp, open.Trust.Signers)
+	check := sg.st // what the stored bytes are compared with
+	var trusted *Statement
+	switch sg.status {
+	case SignatureVerified:
+		trusted = sg.st
+	case SignatureBad:
+		return fail(CodeSignatureBad + ": " + sg.err.Error())
+	case SignatureUnverified:
+		res.Warnings = append(res.Warnings, CodeSignatureUnverified+": signed, but no trusted signers were given: the bytes are checked against an unverified statement")
+	case SignatureUnsigned:
+		if open.Trust.Signers != nil && !open.Trust.AllowUnsigned {
+			return fail(CodeUnsigned + ": " + sg.err.Error())
+		}
+		res.Warnings = append(res.Warnings, CodeUnsigned+": "+sg.err.Error())
+	}
+	if check != nil {
+		if errs := checkStored(ctx, remote.FS, dir, check, true); len(errs) > 0 {
+			res.Errors = append(res.Errors, errs...)
+			return res, ctx.Err()
+		}
+	}
+	rm, err := readManifestFor(remote.FS, dir, trusted)
+	if err != nil {
+		return fail(validate.CodeManifestMismatch + ": " + err.Error())
+	}
+	if rm == nil {
+		if open.Any() {
+			return fail(CodeDowngrade + ": " + ErrDowngrade.Error())
+		}
+		v, err := validate.Dir(ctx, remote.FS, dir, stamp, validate.Options{Ignore: isStatementFile})
+		if err != nil {
+			return nil, err
+		}
+		return merged(res, v), nil
+	}
+	if check == nil {
+		if errs := checkCiphertext(ctx, remote.FS, dir, rm, true); len(errs) > 0 {
+			res.Errors = append(res.Errors, errs...)
+			return res, ctx.Err()
+		}
+	}
+	if !open.Any() {
+		res.Valid = true
+		res.Warnings = append(res.Warnings, "contents_not_checked: the snapshot is encrypted; ciphertext digests match, pass --age-identity (or --passphrase-file) to decrypt and validate the contents")
+		return res, nil
+	}
+	tmp, err := os.MkdirTemp("", "atocore-remote-validate-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	osfs := afero.NewOsFs()
+	if _, err := fetch(ctx, remote, stamp, open, trusted, osfs, tmp); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return fail(validate.CodeManifestMismatch + ": cannot decrypt: " + err.Error())
+	}
+	v, err := validate.Dir(ctx, osfs, tmp, stamp, validate.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPulled(ctx, osfs, tmp, &validate.Result{}, trusted); err != nil {
+		v.Errors = append(v.Errors, CodeSignatureBad+": "+err.Error())
+	}
+	return merged(res, v), nil
+}
+
+// merged adds the findings of res before those of v, with the metadata's
+// stamp mismatch an error (see checkPulled).
+func merged(res, v *validate.Result) *validate.Result {
+	v.Errors = append(append([]string{}, res.Errors...), v.Errors...)
+	v.Warnings = append(append([]string{}, res.Warnings...), v.Warnings...)
+	stampErrors(v)
+	return v
+}
+
+func metadataKind(fsys afero.Fs, dir string) string {
+	if data, err := readBounded(fsys, filepath.Join(dir, snapshot.MetadataFile), maxStatement); err == nil {
+		if m, err := snapshot.DecodeMetadata(data); err == nil {
+			return m.Kind
+		}
+	}
+	return ""
+}
