@@ -71,8 +71,10 @@ type Verdict struct {
 	Error string
 }
 
-// verdictOf turns a validation result into a Verdict.
-func verdictOf(res *validate.Result, fsys afero.Fs, dir string) Verdict {
+// VerdictOf turns the validation result of the snapshot in dir on fsys into
+// a Verdict: its validity, kind and first error. Checkers of other
+// locations (an off-site target) use it too.
+func VerdictOf(res *validate.Result, fsys afero.Fs, dir string) Verdict {
 	v := Verdict{Valid: res.Valid, Kind: metadataKind(fsys, dir)}
 	if !res.Valid && len(res.Errors) > 0 {
 		v.Error = res.Errors[0]
@@ -88,7 +90,7 @@ func QuickCheck(ctx context.Context, fsys afero.Fs, dir, stamp string) (Verdict,
 	if err != nil {
 		return Verdict{}, err
 	}
-	return verdictOf(res, fsys, dir), nil
+	return VerdictOf(res, fsys, dir), nil
 }
 
 // FullCheck returns the default Checker of a prune: every check of
@@ -152,7 +154,7 @@ func FullCheck() Checker {
 			}
 			mu.Unlock()
 		}
-		return verdictOf(res, fsys, dir), nil
+		return VerdictOf(res, fsys, dir), nil
 	}
 }
 

@@ -129,9 +129,9 @@ func Prune(ctx context.Context, remote Remote, opts backup.PruneOptions) (*backu
 		if rm == nil {
 			res, err := validate.Dir(ctx, fsys, dir, stamp, validate.Options{Quick: true, Ignore: isStatementFile})
 			if err != nil {
-				return false, "", err
+				return backup.Verdict{}, err
 			}
-			return res.Valid, metadataKind(fsys, dir), nil
+			return backup.VerdictOf(res, fsys, dir), nil
 		}
 		v := backup.Verdict{Valid: true, Kind: rm.Kind}
 		if errs := checkCiphertext(ctx, fsys, dir, rm, false); len(errs) > 0 {

@@ -124,12 +124,3 @@ func merged(res, v *validate.Result) *validate.Result {
 	stampErrors(v)
 	return v
 }
-
-func metadataKind(fsys afero.Fs, dir string) string {
-	if data, err := readBounded(fsys, filepath.Join(dir, snapshot.MetadataFile), maxStatement); err == nil {
-		if m, err := snapshot.DecodeMetadata(data); err == nil {
-			return m.Kind
-		}
-	}
-	return ""
-}
