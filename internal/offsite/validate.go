@@ -3,7 +3,6 @@ package offsite
 import (
 	"context"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/afero"
 
