@@ -35,6 +35,10 @@ type (
 // its remote manifest.
 var ErrRemoteCorrupt = offsite.ErrRemoteCorrupt
 
+// WarnLinksNotMade starts the PushResult warning of a server whose hard
+// links are not real: unchanged files were uploaded instead.
+const WarnLinksNotMade = offsite.WarnLinksNotMade
+
 func remoteOf(t Target) offsite.Remote {
 	return offsite.Remote{FS: t.FS(), Root: t.Root(), URL: t.URL()}
 }
