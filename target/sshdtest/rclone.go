@@ -125,4 +125,3 @@ func runRclone(t testing.TB, bin string, args []string, addr string) string {
 	})
 	return ""
 }
-
