@@ -71,6 +71,11 @@ type Options struct {
 	// that KnownHostsFile does not list: a client that negotiates a host
 	// key type known_hosts lacks fails with a spurious mismatch.
 	ECDSAHostKey bool
+	// HostCertCA, when set, is a CA private key file: sshd (StartWith
+	// only) also offers a host certificate for its ed25519 key, made with
+	// `ssh-keygen -s HostCertCA -I host -h -n HostCertPrincipals`.
+	HostCertCA         string
+	HostCertPrincipals []string
 }
 
 // keys are the throwaway keys and client files of one server.
@@ -169,3 +174,6 @@ func currentUser(t testing.TB) string {
 	}
 	return u.Username
 }
+
+// PortString is Port in decimal, for command lines.
+func (s *Server) PortString() string { return strconv.Itoa(s.Port) }
