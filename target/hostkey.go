@@ -32,22 +32,31 @@ type HostKeyError struct {
 	// Known are the keys known_hosts lists for the host; empty when the
 	// host is unknown.
 	Known   []knownhosts.KnownKey
-	Revoked bool // Offered is marked @revoked
+	Revoked bool // Offered (or, for a certificate, its CA) is marked @revoked
+	// Authorities are the @cert-authority keys known_hosts lists for the
+	// host; Cert is the host certificate the server offered, if any, and
+	// CertProblem why it was refused.
+	Authorities []ssh.PublicKey
+	Cert        *ssh.Certificate
+	CertProblem string
 }
 
 // Is matches ErrUnknownHost or ErrHostKeyMismatch.
 func (e *HostKeyError) Is(target error) bool {
+	known := e.Revoked || len(e.Known) > 0 || len(e.Authorities) > 0
 	if target == ErrUnknownHost {
-		return !e.Revoked && len(e.Known) == 0
+		return !known
 	}
-	return target == ErrHostKeyMismatch && (e.Revoked || len(e.Known) > 0)
+	return target == ErrHostKeyMismatch && known
 }
 
 // Error is one line that names the host, the known_hosts file, the
 // fingerprints involved and the command that fixes it.
 func (e *HostKeyError) Error() string {
 	offered := "no key"
-	if e.Offered != nil {
+	if e.Cert != nil {
+		offered = fmt.Sprintf("a %s host certificate signed by CA %s %s", e.Cert.Key.Type(), e.Cert.SignatureKey.Type(), ssh.FingerprintSHA256(e.Cert.SignatureKey))
+	} else if e.Offered != nil {
 		offered = e.Offered.Type() + " " + ssh.FingerprintSHA256(e.Offered)
 	}
 	host, port, _ := net.SplitHostPort(e.Addr)
@@ -60,6 +69,24 @@ func (e *HostKeyError) Error() string {
 	case e.Revoked:
 		return fmt.Sprintf("sftp %s: the server's host key (%s) is marked @revoked in %s; refusing to connect",
 			e.Addr, offered, e.KnownHostsFile)
+	case len(e.Authorities) > 0 || e.Cert != nil:
+		var cas []string
+		for _, k := range e.Authorities {
+			cas = append(cas, k.Type()+" "+ssh.FingerprintSHA256(k))
+		}
+		why := e.CertProblem
+		if why == "" {
+			why = "it is not a certificate"
+		}
+		trusted := "no @cert-authority line matches " + knownHostName(e.Addr)
+		if len(cas) > 0 {
+			trusted = "it trusts the certificate authorities " + strings.Join(cas, ", ") + " for " + knownHostName(e.Addr)
+		}
+		return fmt.Sprintf("sftp %s: host key refused: %s; the server offered %s (%s); refusing to connect "+
+			"(possible man-in-the-middle). If the host's certificate or its CA really changed, verify them with the server's administrator: "+
+			"re-sign the host key (ssh-keygen -s CA -h -n %s) or put the new CA in an @cert-authority line of %s; "+
+			"a plain host key is checked only when no certificate is offered (%s)",
+			e.Addr, trusted, offered, why, e.hostname(), e.KnownHostsFile, keyscan)
 	case len(e.Known) == 0:
 		return fmt.Sprintf("sftp %s: host is not in known_hosts file %s (the server offered %s); "+
 			"verify that fingerprint with the server's administrator, then add it: %s",
@@ -70,16 +97,25 @@ func (e *HostKeyError) Error() string {
 		known = append(known, fmt.Sprintf("%s:%d has %s %s", k.Filename, k.Line, k.Key.Type(), ssh.FingerprintSHA256(k.Key)))
 	}
 	return fmt.Sprintf("sftp %s: host key mismatch: %s, but the server offered %s; refusing to connect "+
-		"(possible man-in-the-middle). If the server's key really changed, verify the new fingerprint, then: "+
-		"ssh-keygen -R '%s' -f %s && %s",
+		"(possible man-in-the-middle). If the server's key really changed, verify the new fingerprint with the server's administrator, then "+
+		"replace the plain key: ssh-keygen -R '%s' -f %s && %s (a host that uses certificates needs its CA in an @cert-authority line instead)",
 		e.Addr, strings.Join(known, "; "), offered, knownhosts.Normalize(e.Addr), e.KnownHostsFile, keyscan)
+}
+
+func (e *HostKeyError) hostname() string {
+	host, _, err := net.SplitHostPort(e.Addr)
+	if err != nil {
+		return e.Addr
+	}
+	return host
 }
 
 // hostKeyChecker verifies a server's key against one known_hosts file.
 type hostKeyChecker struct {
 	file string
 	addr string
-	cb   ssh.HostKeyCallback
+	cb   ssh.HostKeyCallback // plain keys and @revoked (knownhosts)
+	cas  *hostAuthorities    // @cert-authority and @revoked
 }
 
 func newHostKeyChecker(file, addr string) (*hostKeyChecker, error) {
@@ -93,11 +129,38 @@ func newHostKeyChecker(file, addr string) (*hostKeyChecker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sftp: read known_hosts file %s (--known-hosts): %w", file, err)
 	}
-	return &hostKeyChecker{file: file, addr: addr, cb: cb}, nil
+	cas, err := readAuthorities(file)
+	if err != nil {
+		return nil, fmt.Errorf("sftp: read known_hosts file %s (--known-hosts): %w", file, err)
+	}
+	return &hostKeyChecker{file: file, addr: addr, cb: cb, cas: cas}, nil
 }
 
-// callback turns knownhosts' errors into a *HostKeyError.
+// callback checks a host certificate as OpenSSH does (ssh.CertChecker: an
+// @cert-authority line matching the host names its CA, the host name is
+// one of its principals, it is within its validity, neither it nor its CA
+// is @revoked), and a plain key against the plain lines; it turns every
+// refusal into a *HostKeyError.
 func (h *hostKeyChecker) callback(hostname string, remote net.Addr, key ssh.PublicKey) error {
+	var cas []ssh.PublicKey
+	for _, c := range h.cas.authorities(h.addr) {
+		cas = append(cas, c.key)
+	}
+	if cert, ok := key.(*ssh.Certificate); ok {
+		if cert.CertType == ssh.HostCert && h.cas.isRevoked(cert) {
+			return &HostKeyError{Addr: h.addr, KnownHostsFile: h.file, Offered: key, Cert: cert, Revoked: true}
+		}
+		if cert.CertType == ssh.HostCert && len(cert.ValidPrincipals) == 0 {
+			return &HostKeyError{Addr: h.addr, KnownHostsFile: h.file, Offered: key, Cert: cert, Authorities: cas,
+				CertProblem: "the certificate names no principals"}
+		}
+		cc := &ssh.CertChecker{IsHostAuthority: h.cas.isAuthority, IsRevoked: h.cas.isRevoked}
+		if err := cc.CheckHostKey(hostname, remote, key); err != nil {
+			return &HostKeyError{Addr: h.addr, KnownHostsFile: h.file, Offered: key, Cert: cert, Authorities: cas,
+				CertProblem: strings.TrimPrefix(err.Error(), "ssh: ")}
+		}
+		return nil
+	}
 	err := h.cb(hostname, remote, key)
 	if err == nil {
 		return nil
@@ -106,7 +169,7 @@ func (h *hostKeyChecker) callback(hostname string, remote net.Addr, key ssh.Publ
 	var re *knownhosts.RevokedError
 	switch {
 	case errors.As(err, &ke):
-		return &HostKeyError{Addr: h.addr, KnownHostsFile: h.file, Offered: key, Known: ke.Want}
+		return &HostKeyError{Addr: h.addr, KnownHostsFile: h.file, Offered: key, Known: ke.Want, Authorities: cas}
 	case errors.As(err, &re):
 		return &HostKeyError{Addr: h.addr, KnownHostsFile: h.file, Offered: key, Revoked: true}
 	}
@@ -118,13 +181,19 @@ func (h *hostKeyChecker) callback(hostname string, remote net.Addr, key ssh.Publ
 // unknown host. Without this, a server with several host keys may pick one
 // that known_hosts lacks (ecdsa when only ed25519 is listed) and the
 // connection fails with a spurious "key mismatch".
+//
+// When an @cert-authority line covers the host, host certificates are
+// asked for first, as OpenSSH does.
 func (h *hostKeyChecker) algorithms() []string {
+	var algos []string
+	if len(h.cas.authorities(h.addr)) > 0 {
+		algos = append(algos, certAlgorithms...)
+	}
 	err := h.cb(h.addr, probeAddr, probeKey())
 	var ke *knownhosts.KeyError
-	if !errors.As(err, &ke) {
-		return nil
+	if !errors.As(err, &ke) || len(ke.Want) == 0 {
+		return algos // nil: an unknown host gets the library's default
 	}
-	var algos []string
 	seen := map[string]bool{}
 	add := func(a ...string) {
 		for _, x := range a {

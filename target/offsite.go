@@ -51,6 +51,10 @@ var (
 	ErrClaimed       = offsite.ErrClaimed
 )
 
+// WarnLinksNotMade starts the PushResult warning of a server whose hard
+// links are not real: unchanged files were uploaded instead.
+const WarnLinksNotMade = offsite.WarnLinksNotMade
+
 func remoteOf(t Target) offsite.Remote {
 	return offsite.Remote{FS: t.FS(), Root: t.Root(), URL: t.URL()}
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,7 +32,7 @@ func sftpTarget(t *testing.T, s *sshdtest.Server, addr string) target.Target {
 			t.Fatal(err)
 		}
 	}
-	tg, err := target.DialSFTP(context.Background(), target.SFTPConfig{Addr: addr, User: s.User, Path: filepath.Join(s.Dir, "offsite"),
+	tg, err := target.DialSFTP(context.Background(), target.SFTPConfig{Addr: addr, User: s.User, Path: path.Join(s.RemoteDir, "offsite"),
 		KnownHostsFile: known, KeyFile: s.KeyFile, Timeout: 5 * time.Second, KeepAlive: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -125,4 +128,38 @@ func journaled(root string) int {
 		}
 	}
 	return n
+}
+
+// rclone serve sftp (Debian's 1.60) answers success to hardlink@openssh.com
+// and makes nothing. The second push, whose unchanged files would be
+// linked, must notice and upload them: every file it records is on the
+// target, and the snapshot validates and pulls from there.
+func TestPushTwiceToRclone(t *testing.T) {
+	s := sshdtest.StartRclone(t)
+	r := testutil.Root(t)
+	ctx := context.Background()
+	testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	tg := sftpTarget(t, s, s.Addr)
+	if _, err := target.Push(ctx, testutil.Config(r), tg, target.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	second := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	res, err := target.Push(ctx, testutil.Config(r), tg, target.PushOptions{})
+	if err != nil || len(res.Pushed) != 1 {
+		t.Fatalf("second push = %+v, %v", res, err)
+	}
+	if p := res.Pushed[0]; p.Linked != 0 || p.Sent != p.Files {
+		t.Errorf("second push: %d linked, %d of %d sent; want every file sent", p.Linked, p.Sent, p.Files)
+	}
+	if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.HasPrefix(w, target.WarnLinksNotMade) }) {
+		t.Errorf("no %s warning: %q", target.WarnLinksNotMade, res.Warnings)
+	}
+	v, err := target.RemoteValidate(ctx, tg, second.Stamp, target.Opening{})
+	if err != nil || !v.Valid {
+		t.Fatalf("remote validate of the second push = %+v, %v", v, err)
+	}
+	fresh := backup.Config{Paths: backup.Paths{Root: t.TempDir()}}
+	if _, err := target.Pull(ctx, fresh, tg, second.Stamp, target.Opening{}); err != nil {
+		t.Fatalf("pull of the second push: %v", err)
+	}
 }

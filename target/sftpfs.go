@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,7 +31,8 @@ import (
 //     when offered); Rename of a directory never replaces anything;
 //   - File.Sync is fsync@openssh.com, and a no-op when the server lacks it;
 //   - Link, PosixRename, FreeSpace fail with errors.ErrUnsupported when the
-//     server lacks hardlink@, posix-rename@ or statvfs@openssh.com.
+//     server lacks hardlink@, posix-rename@ or statvfs@openssh.com; Link
+//     also when the server's links are not real (ErrLinkNotMade).
 //
 // For fast uploads the client should be made with
 // sftp.UseConcurrentWrites(true); WriteFileFrom and io.Copy onto its files
@@ -43,6 +45,9 @@ type sftpFS struct {
 	posixRename bool
 	hardlink    bool
 	statvfs     bool
+	// fakeLinks is set once the server answered success to a hard link
+	// it did not make (see Link); shared by the upload sessions' copies.
+	fakeLinks *atomic.Bool
 
 	// writers, when set, lends each WriteFileFrom an SFTP session of its
 	// own. OpenSSH serves every session in a process of its own and
@@ -83,6 +88,7 @@ func newSFTPFS(c *sftp.Client) *sftpFS {
 		posixRename: has("posix-rename@openssh.com"),
 		hardlink:    has("hardlink@openssh.com"),
 		statvfs:     has("statvfs@openssh.com"),
+		fakeLinks:   new(atomic.Bool),
 	}
 }
 
@@ -294,20 +300,6 @@ func (s *sftpFS) PosixRename(oldname, newname string) error {
 		return linkErr(oldname, newname, unsupported("posix-rename@openssh.com"))
 	}
 	return linkErr(oldname, newname, s.c.PosixRename(oldname, newname))
-}
-
-// Link makes a hard link on the server (hardlink@openssh.com).
-func (s *sftpFS) Link(oldname, newname string) error {
-	if !s.hardlink {
-		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: unsupported("hardlink@openssh.com")}
-	}
-	if err := s.c.Link(oldname, newname); err != nil {
-		if s.exists(newname, err) {
-			err = os.ErrExist
-		}
-		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: normalize(err)}
-	}
-	return nil
 }
 
 // FreeSpace is the space available to unprivileged users on the server's

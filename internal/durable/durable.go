@@ -101,6 +101,12 @@ type Linker interface {
 	Link(oldname, newname string) error
 }
 
+// ErrLinkNotMade is a hard link that the filesystem reported made but that
+// is not there, or is not the same file as its source (a server that
+// answers success and makes nothing, as rclone serve sftp 1.60 does). It
+// matches errors.ErrUnsupported too: callers copy instead.
+var ErrLinkNotMade = fmt.Errorf("the server reported the hard link made, but it is not there: %w", errors.ErrUnsupported)
+
 // Link makes newname a hard link to oldname on fsys, through fsys's own
 // Linker or, on OS paths, os.Link. It returns an error matching
 // errors.ErrUnsupported when fsys cannot link; callers then copy.

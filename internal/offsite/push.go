@@ -82,7 +82,15 @@ type PushResult struct {
 	Repaired []Repair `json:"repaired"`
 	// BytesSent counts bytes written to the remote, all snapshots together.
 	BytesSent int64 `json:"bytes_sent"`
+	// Warnings are what the operator should know and the push worked
+	// around, each "code: explanation" (WarnLinksNotMade).
+	Warnings []string `json:"warnings"`
 }
+
+// WarnLinksNotMade is the warning of a push to a server that answered
+// success to a hard link and made none (rclone serve sftp 1.60): the
+// unchanged files were uploaded instead, for the rest of the push.
+const WarnLinksNotMade = "links_not_made"
 
 // PushedInfo describes one pushed snapshot.
 type PushedInfo struct {
@@ -126,7 +134,7 @@ func Push(ctx context.Context, cfg backup.Config, remote Remote, opts PushOption
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
-	res := &PushResult{Target: remote.URL, Pushed: []PushedInfo{}, Present: []string{}, Pruned: []string{}, Refilled: []string{}, Repaired: []Repair{}}
+	res := &PushResult{Target: remote.URL, Pushed: []PushedInfo{}, Present: []string{}, Pruned: []string{}, Refilled: []string{}, Repaired: []Repair{}, Warnings: []string{}}
 	st := loadState(cfg.FS, cfg.BackupDir, remote.URL)
 	p := &pusher{cfg: cfg, remote: remote, opts: opts, state: st, res: res}
 	if err := p.startChain(ctx); err != nil {
@@ -183,6 +191,9 @@ type pusher struct {
 	chain   *chain                 // the next statement's place
 	own     *sshsig.AllowedSigners // this host's key, to recognise its statements
 	noLinks bool                   // send every file of this snapshot
+	// linksFake is set once the target's links turned out not to be
+	// real: the rest of the push uploads instead (see link).
+	linksFake bool
 
 	progressMu sync.Mutex
 }
@@ -460,9 +471,13 @@ func resumable(rfs afero.Fs, dst string, done snapshot.File) bool {
 }
 
 // link makes dst a server-side hardlink to the previous pushed snapshot's
-// copy of a file with the same plaintext digest, under the same keys.
+// copy of a file with the same plaintext digest, under the same keys, and
+// checks that the link is there (sameFile) before the caller journals it.
+// A target whose links are not real (it answers success and makes none,
+// as rclone serve sftp 1.60 does) gets no more links for the rest of the
+// push: each unchanged file is uploaded instead, and the push warns once.
 func (p *pusher) link(prev *stateEntry, f snapshot.File, dst string) bool {
-	if prev == nil || f.SHA256 == "" {
+	if p.noLinks || p.linksFake || prev == nil || f.SHA256 == "" {
 		return false
 	}
 	old, ok := prev.Files[f.SHA256]
@@ -477,10 +492,22 @@ func (p *pusher) link(prev *stateEntry, f snapshot.File, dst string) bool {
 		return false
 	}
 	_ = p.remote.FS.Remove(dst)
-	if err := durable.Link(p.remote.FS, src, dst); err != nil {
-		return false
+	err := durable.Link(p.remote.FS, src, dst)
+	if err == nil {
+		if err = sameFile(p.remote.FS, src, dst); err != nil {
+			_ = p.remote.FS.Remove(dst)
+		}
 	}
-	return true
+	if errors.Is(err, errors.ErrUnsupported) && !p.linksFake {
+		p.linksFake = true
+		if errors.Is(err, durable.ErrLinkNotMade) {
+			msg := fmt.Sprintf("%s: %s: %v; unchanged files are uploaded instead of linked", WarnLinksNotMade, p.remote.URL, err)
+			p.res.Warnings = append(p.res.Warnings, msg)
+			p.cfg.Logger.Warn("the target's hard links are not real; uploading unchanged files instead",
+				"target", p.remote.URL, "err", err)
+		}
+	}
+	return err == nil
 }
 
 // largestFirst orders idx (indexes into files) by size, largest first:

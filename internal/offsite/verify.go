@@ -162,14 +162,6 @@ func readBounded(rfs afero.Fs, name string, max int64) ([]byte, error) {
 	return data, err
 }
 
-func lstat(rfs afero.Fs, name string) (fs.FileInfo, error) {
-	if l, ok := rfs.(afero.Lstater); ok {
-		fi, _, err := l.LstatIfPossible(name)
-		return fi, err
-	}
-	return rfs.Stat(name)
-}
-
 // checkStored compares the files of the remote snapshot in dir with its
 // statement: every file listed, at its size and (when full) SHA-256,
 // regular, and nothing else but the statement itself.

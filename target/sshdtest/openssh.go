@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // RequireEnv is the environment variable that turns "sshd is not
@@ -51,6 +53,10 @@ func StartWith(t testing.TB, o Options) *Server {
 	if err := os.WriteFile(hostKeys[0], k.hostPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	var hostCert string
+	if o.HostCertCA != "" {
+		hostCert = signHostKey(t, hostKeys[0], k, o)
+	}
 	if o.ECDSAHostKey {
 		hostKeys = append(hostKeys, filepath.Join(dir, "ssh_host_ecdsa_key"))
 		if err := os.WriteFile(hostKeys[1], k.ecdsaPEM, 0o600); err != nil {
@@ -65,7 +71,7 @@ func StartWith(t testing.TB, o Options) *Server {
 		}
 		s := k.server(t, dir, addr, true)
 		cfg := filepath.Join(dir, "sshd_config")
-		if err := writeConfig(bin, cfg, s, hostKeys, k.authorized, dir, o); err != nil {
+		if err := writeConfig(bin, cfg, s, hostKeys, hostCert, k.authorized, dir, o); err != nil {
 			unavailable(t, err.Error())
 		}
 		if lastErr = run(t, bin, cfg, s.Addr); lastErr == "" {
@@ -107,7 +113,23 @@ func freePort() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func writeConfig(bin, path string, s *Server, hostKeys []string, authorized, dir string, o Options) error {
+// signHostKey makes the host certificate of the key in keyFile with
+// ssh-keygen, and returns its path.
+func signHostKey(t testing.TB, keyFile string, k *keys, o Options) string {
+	t.Helper()
+	pub := keyFile + ".pub"
+	if err := os.WriteFile(pub, ssh.MarshalAuthorizedKey(k.host.PublicKey()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("ssh-keygen", "-q", "-s", o.HostCertCA, "-I", "host", "-h",
+		"-n", strings.Join(o.HostCertPrincipals, ","), pub).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ssh-keygen -s: %v: %s", err, out)
+	}
+	return keyFile + "-cert.pub"
+}
+
+func writeConfig(bin, path string, s *Server, hostKeys []string, hostCert, authorized, dir string, o Options) error {
 	sftp := "internal-sftp"
 	if o.ReadOnly {
 		sftp += " -R"
@@ -134,6 +156,9 @@ func writeConfig(bin, path string, s *Server, hostKeys []string, authorized, dir
 	}
 	for _, k := range hostKeys {
 		lines = append(lines, "HostKey "+k)
+	}
+	if hostCert != "" {
+		lines = append(lines, "HostCertificate "+hostCert)
 	}
 	// OpenSSH 9.8 and later penalise sources whose connections fail
 	// (a refused host key looks like one); tests make many on purpose.

@@ -31,11 +31,17 @@ type Server struct {
 	KnownHostsFile string
 	HostKey        ssh.PublicKey
 	UserKey        ssh.PublicKey
-	// Dir is a fresh, writable, empty directory; on this machine it is the
-	// same path the server's SFTP requests use.
+	// Dir is a fresh, writable, empty directory on this machine.
 	Dir string
-	// OpenSSH is true for a real sshd, false for the in-process server.
+	// RemoteDir is the SFTP path of Dir: Dir itself for sshd and the
+	// in-process server, "/remote" for rclone (which serves a directory
+	// as its root).
+	RemoteDir string
+	// OpenSSH is true for a real sshd, false for the in-process server
+	// and rclone.
 	OpenSSH bool
+	// Rclone is true for `rclone serve sftp` (StartRclone).
+	Rclone bool
 
 	authAttempts func() int
 }
@@ -65,6 +71,11 @@ type Options struct {
 	// that KnownHostsFile does not list: a client that negotiates a host
 	// key type known_hosts lacks fails with a spurious mismatch.
 	ECDSAHostKey bool
+	// HostCertCA, when set, is a CA private key file: sshd (StartWith
+	// only) also offers a host certificate for its ed25519 key, made with
+	// `ssh-keygen -s HostCertCA -I host -h -n HostCertPrincipals`.
+	HostCertCA         string
+	HostCertPrincipals []string
 }
 
 // keys are the throwaway keys and client files of one server.
@@ -143,6 +154,7 @@ func (k *keys) server(t testing.TB, dir, addr string, openssh bool) *Server {
 		KeyFile: k.keyFile, HostKey: k.host.PublicKey(), UserKey: k.user.PublicKey(),
 		KnownHostsFile: filepath.Join(dir, "known_hosts"),
 		Dir:            filepath.Join(dir, "remote"),
+		RemoteDir:      filepath.Join(dir, "remote"),
 		OpenSSH:        openssh,
 	}
 	line := knownhosts.Line([]string{knownhosts.Normalize(addr)}, s.HostKey) + "\n"
@@ -162,3 +174,6 @@ func currentUser(t testing.TB) string {
 	}
 	return u.Username
 }
+
+// PortString is Port in decimal, for command lines.
+func (s *Server) PortString() string { return strconv.Itoa(s.Port) }
