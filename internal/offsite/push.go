@@ -24,10 +24,6 @@ import (
 	"github.com/atocore/atocore-backup/validate"
 )
 
-var (
-	errNeedIdentity   = errors.New("the snapshot is encrypted to age recipients: pass --age-identity with a matching identity file")
-	errNeedPassphrase = errors.New("the snapshot is encrypted with a passphrase: pass --passphrase-file")
-)
 
 // Remote is a place that holds snapshots/ on its own filesystem.
 type Remote struct {
@@ -80,6 +76,9 @@ type PushedInfo struct {
 	Resumed   int    `json:"files_resumed"`
 	BytesSent int64  `json:"bytes_sent"`
 	Encrypted bool   `json:"encrypted"`
+	// Warnings say what the push did differently from usual (a new
+	// session key because the target's key file was damaged).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Push copies the local snapshots of cfg that the remote lacks. Each local
@@ -178,17 +177,7 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	// The session: reuse the key file of a resumed upload, else that of
 	// the previous pushed snapshot (so its files can be linked), else new.
 	prev := p.state.latest(p.remote, rfs, root)
-	var keyFile []byte
-	if p.opts.Sealing.Passphrase != nil {
-		if kf, err := afero.ReadFile(rfs, filepath.Join(incoming, encryptKeyFile)); err == nil {
-			keyFile = kf
-		} else if prev != nil && prev.KeyFile != "" {
-			if kf, err := afero.ReadFile(rfs, filepath.Join(snapshot.Dir(root, prev.Stamp), prev.KeyFile)); err == nil {
-				keyFile = kf
-			}
-		}
-	}
-	sess, err := p.opts.Sealing.open(keyFile)
+	sess, warning, err := p.session(incoming, jr, prev)
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +194,10 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	}
 
 	info := &PushedInfo{Stamp: s.Stamp, Files: len(files), Encrypted: sess.enc != nil}
+	if warning != "" {
+		p.cfg.Logger.Warn(warning, "stamp", s.Stamp, "target", p.remote.URL)
+		info.Warnings = append(info.Warnings, warning)
+	}
 	entry := &stateEntry{Stamp: s.Stamp, KeyID: sess.keyID, Files: map[string]snapshot.File{}}
 	if sess.keyFile != nil {
 		entry.KeyFile = encryptKeyFile

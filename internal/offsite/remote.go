@@ -89,6 +89,9 @@ func Validate(ctx context.Context, remote Remote, stamp string, open Opening) (*
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if operatorsKey(err) {
+			return nil, fmt.Errorf("remote validate %s: %w", stamp, err) // the operator's key, not the snapshot
+		}
 		res.Errors = append(res.Errors, validate.CodeManifestMismatch+": cannot decrypt: "+err.Error())
 		return res, nil
 	}
@@ -114,6 +117,10 @@ func checkCiphertext(ctx context.Context, rfs afero.Fs, dir string, rm *RemoteMa
 		}
 		rel, _ := filepath.Rel(dir, p)
 		rel = filepath.ToSlash(rel)
+		if !info.Mode().IsRegular() {
+			errs = append(errs, fmt.Sprintf("%s: %s is %s, not a regular file (links are refused)", validate.CodeManifestMismatch, rel, typeText(info.Mode())))
+			return nil
+		}
 		if rel == RemoteManifestFile || (rm.KeyFile != "" && rel == rm.KeyFile) {
 			return nil
 		}
@@ -138,7 +145,7 @@ func checkCiphertext(ctx context.Context, rfs afero.Fs, dir string, rm *RemoteMa
 		}
 	}
 	if rm.KeyFile != "" {
-		if _, err := rfs.Stat(filepath.Join(dir, filepath.FromSlash(rm.KeyFile))); err != nil {
+		if _, err := lstat(rfs, filepath.Join(dir, filepath.FromSlash(rm.KeyFile))); err != nil {
 			errs = append(errs, fmt.Sprintf("%s: key file %s is missing", validate.CodeManifestMismatch, rm.KeyFile))
 		}
 	}
