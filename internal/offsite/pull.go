@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 

@@ -24,7 +24,6 @@ import (
 	"github.com/atocore/atocore-backup/validate"
 )
 
-
 // Remote is a place that holds snapshots/ on its own filesystem.
 type Remote struct {
 	FS   afero.Fs
