@@ -99,7 +99,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return usage("%v", err)
 	}
-	t, err := target.Open(ctx, *tgt, target.Options{KnownHostsFile: *knownHosts, KeyFile: *sshKey, UseAgent: *sshAgent})
+	t, err := target.Open(ctx, *tgt, target.Options{KnownHostsFile: *knownHosts, KeyFile: *sshKey, UseAgent: *sshAgent, Create: true})
 	if err != nil {
 		return failed(err)
 	}

@@ -76,7 +76,7 @@ func Validate(ctx context.Context, remote Remote, stamp string, open Opening) (*
 	}
 	if !open.Any() {
 		res.Valid = true
-		res.Warnings = append(res.Warnings, "contents_not_checked: the snapshot is encrypted; ciphertext digests match, pass --age-identity (or --passphrase-file) to decrypt and validate the contents")
+		res.Warnings = append(res.Warnings, "contents_not_checked: the snapshot is encrypted; ciphertext digests match; with the identity (or the passphrase) the contents are decrypted and validated too")
 		return res, nil
 	}
 	tmp, err := os.MkdirTemp("", "atocore-remote-validate-")
