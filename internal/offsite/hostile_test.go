@@ -358,3 +358,40 @@ func createAt(t *testing.T, cfg backup.Config, at time.Time) string {
 	}
 	return m.Stamp
 }
+
+// The plaintext files a target holds are read within caps too: a sparse
+// 3 GiB backup-metadata.json or manifest.json costs remote list and
+// validate a stat, not gigabytes.
+func TestHostileGiantPlaintextJSON(t *testing.T) {
+	for _, name := range []string{snapshot.MetadataFile, snapshot.ManifestFile, snapshot.RegistryFile} {
+		t.Run(name, func(t *testing.T) {
+			r := testutil.Root(t)
+			m := testutil.Create(t, r, backup.CreateOptions{})
+			remote := osRemote(t)
+			if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(filepath.Join(snapshot.Dir(remote.Root, m.Stamp), filepath.FromSlash(name)), 3<<30); err != nil {
+				t.Fatal(err)
+			}
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			if _, err := List(context.Background(), remote); err != nil {
+				t.Fatal(err)
+			}
+			v, err := Validate(context.Background(), remote, m.Stamp, Opening{})
+			took := time.Since(start)
+			runtime.ReadMemStats(&after)
+			allocated := after.TotalAlloc - before.TotalAlloc
+			t.Logf("remote list + validate with a 3 GiB %s: %v, %d MiB allocated", name, took, allocated>>20)
+			if allocated > 64<<20 || took > 5*time.Second {
+				t.Errorf("a 3 GiB %s cost %d MiB and %v, want < 64 MiB and < 5 s", name, allocated>>20, took)
+			}
+			if err == nil && (v.Valid || !strings.Contains(strings.Join(v.Errors, " "), name)) {
+				t.Errorf("validate = %+v: want invalid, naming %s", v, name)
+			}
+		})
+	}
+}
