@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -106,6 +107,9 @@ func (e *exactly) Read(p []byte) (int, error) {
 
 // hostile adds the rule to a refusal of a link or special file.
 func hostile(err error) error {
+	if !errors.Is(err, durable.ErrNotRegular) {
+		return err
+	}
 	return fmt.Errorf("%w (a target may hold only regular files and directories: links are refused)", err)
 }
 
