@@ -13,7 +13,9 @@ import (
 
 	"github.com/spf13/afero"
 
+	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/validate"
 )
 
 // Snapshot is one snapshot directory under snapshots/.
@@ -74,7 +76,8 @@ func ListDir(ctx context.Context, fsys afero.Fs, backupDir string) ([]Snapshot, 
 			continue
 		}
 		s := Snapshot{Stamp: e.Name(), Path: filepath.Join(root, e.Name()), Time: t, RawMetadata: json.RawMessage("null")}
-		if data, err := afero.ReadFile(fsys, filepath.Join(s.Path, snapshot.MetadataFile)); err == nil && json.Valid(data) {
+		// Bounded, and never through a link: the directory may be a target's.
+		if data, err := durable.ReadFileNoLinks(fsys, s.Path, snapshot.MetadataFile, validate.MaxMetadataSize); err == nil && json.Valid(data) {
 			s.RawMetadata = json.RawMessage(strings.TrimSpace(string(data)))
 			if m, err := snapshot.DecodeMetadata(data); err == nil {
 				s.Metadata = m

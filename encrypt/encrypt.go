@@ -68,6 +68,13 @@ var (
 	// upload branches on it to re-send the file; errors reading the
 	// underlying source (network, disk) never match it.
 	ErrCorrupt = errors.New("ciphertext is damaged, truncated or not an age file")
+
+	// ErrWorkFactor is matched when a key file asks for a costlier scrypt
+	// derivation than this tool ever writes ([DefaultWorkFactor]). A key
+	// file comes from the target, which must not be able to make every
+	// push and pull spend gigabytes and minutes: it is refused before any
+	// derivation.
+	ErrWorkFactor = errors.New("scrypt work factor above this tool's own")
 )
 
 // maxKeyFileSize bounds the key and recipient files read into memory, as the

@@ -19,10 +19,6 @@ const KeyFileName = "key.age"
 // own default, about one second and 268 MB of memory per derivation.
 const DefaultWorkFactor = 18
 
-// maxWorkFactor is the most the age CLI accepts by default when decrypting;
-// a costlier key file could not be opened with the age tool alone.
-const maxWorkFactor = 22
-
 // PassphraseEncryptor encrypts a push session's files under a passphrase while
 // paying for scrypt once, not once per file.
 //
@@ -56,10 +52,11 @@ type passphraseOptions struct {
 	workFactor int
 }
 
-// WithWorkFactor sets the scrypt work factor (log2 N, 1 to 22) of the key
-// file. Lower values make the passphrase cheaper to guess: use them in tests
-// only. Values above 22 are refused because the age CLI would refuse the key
-// file.
+// WithWorkFactor sets the scrypt work factor (log2 N, 1 to
+// [DefaultWorkFactor]) of the key file. Lower values make the passphrase
+// cheaper to guess: use them in tests only. Higher values are refused:
+// this tool refuses to open key files above its own cost (a target could
+// otherwise plant one that costs gigabytes per push).
 func WithWorkFactor(logN int) PassphraseOption {
 	return func(o *passphraseOptions) { o.workFactor = logN }
 }
@@ -79,7 +76,7 @@ func Passphrase(pass []byte, opts ...PassphraseOption) (*PassphraseEncryptor, er
 		opt(&o)
 	}
 	if o.workFactor < 1 || o.workFactor > maxWorkFactor {
-		return nil, fmt.Errorf("encrypt: scrypt work factor %d out of range 1..%d (the age CLI refuses key files above %d)", o.workFactor, maxWorkFactor, maxWorkFactor)
+		return nil, fmt.Errorf("encrypt: scrypt work factor %d out of range 1..%d (key files above it are refused when opened)", o.workFactor, maxWorkFactor)
 	}
 	if len(pass) == 0 {
 		return nil, errors.New("encrypt: empty passphrase")
@@ -129,8 +126,9 @@ func (p *PassphraseEncryptor) KeyFile() []byte { return bytes.Clone(p.keyFile) }
 
 // PassphraseDecryptor opens keyFile with pass (one scrypt derivation) and
 // returns a Decryptor for the files pushed in that session. A wrong
-// passphrase fails here with an error matching [ErrWrongPassphrase]; a file
-// from another session fails at Decrypt with [ErrWrongIdentity].
+// passphrase fails here with an error matching [ErrWrongPassphrase], a key
+// file costlier than this tool's own with [ErrWorkFactor]; a file from
+// another session fails at Decrypt with [ErrWrongIdentity].
 func PassphraseDecryptor(pass, keyFile []byte) (Decryptor, error) {
 	id, err := openKeyFile(pass, keyFile)
 	if err != nil {
@@ -171,10 +169,14 @@ func openKeyFile(pass, keyFile []byte) (*age.X25519Identity, error) {
 	if len(pass) == 0 {
 		return nil, errors.New("encrypt: empty passphrase")
 	}
+	if err := checkWorkFactor(keyFile); err != nil {
+		return nil, fmt.Errorf("encrypt: open key file: %w", err)
+	}
 	sid, err := age.NewScryptIdentity(string(pass))
 	if err != nil {
 		return nil, fmt.Errorf("encrypt: %w", err)
 	}
+	sid.SetMaxWorkFactor(maxWorkFactor)
 	r, err := openAge(bytes.NewReader(keyFile), []age.Identity{sid}, func(nm *age.NoIdentityMatchError) error {
 		if len(nm.StanzaTypes) == 1 && nm.StanzaTypes[0] == "scrypt" {
 			return ErrWrongPassphrase

@@ -81,7 +81,7 @@ func TestPassphraseErrors(t *testing.T) {
 	if _, err := encrypt.Passphrase(nil); err == nil {
 		t.Error("empty passphrase accepted")
 	}
-	for _, logN := range []int{0, 23} {
+	for _, logN := range []int{0, encrypt.DefaultWorkFactor + 1, 23} {
 		if _, err := encrypt.Passphrase([]byte("x"), encrypt.WithWorkFactor(logN)); err == nil {
 			t.Errorf("work factor %d accepted", logN)
 		}

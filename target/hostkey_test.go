@@ -157,7 +157,7 @@ func TestKnownHostsRequired(t *testing.T) {
 func TestOpenSFTP(t *testing.T) {
 	srv := sshdtest.StartInProcess(t)
 	dir := filepath.Join(srv.Dir, "offsite")
-	tgt, err := target.Open(t.Context(), srv.URL(dir), target.Options{KnownHostsFile: srv.KnownHostsFile, KeyFile: srv.KeyFile})
+	tgt, err := target.Open(t.Context(), srv.URL(dir), target.Options{KnownHostsFile: srv.KnownHostsFile, KeyFile: srv.KeyFile, Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/spf13/afero"
 
+	"github.com/atocore/atocore-backup/backup"
+
 	"github.com/atocore/atocore-backup/internal/durable"
 )
 
@@ -22,11 +24,35 @@ func Local(dir string) (Target, error) {
 	if dir == "" || !filepath.IsAbs(dir) {
 		return nil, fmt.Errorf("target: local directory %q must be an absolute path", dir)
 	}
-	dir = filepath.Clean(dir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Clean(dir), 0o700); err != nil {
 		return nil, fmt.Errorf("target: create %s: %w", dir, err)
 	}
+	return openLocal(dir, false)
+}
+
+// openLocal opens the local target dir. A missing dir is a
+// *backup.NotFoundError unless create; then it is made (0700) when its
+// parent exists, and the parent's absence is the NotFoundError.
+func openLocal(dir string, create bool) (Target, error) {
+	if dir == "" || !filepath.IsAbs(dir) {
+		return nil, fmt.Errorf("target: local directory %q must be an absolute path", dir)
+	}
+	dir = filepath.Clean(dir)
 	fi, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		missing := dir
+		if create {
+			if _, perr := os.Stat(filepath.Dir(dir)); errors.Is(perr, os.ErrNotExist) {
+				missing = filepath.Dir(dir)
+			} else if err = os.Mkdir(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("target: create %s: %w", dir, err)
+			}
+		}
+		if err != nil {
+			return nil, &backup.NotFoundError{What: backup.WhatTarget, Path: URL{Scheme: SchemeFile, Path: missing}.String()}
+		}
+		fi, err = os.Stat(dir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("target: %w", err)
 	}

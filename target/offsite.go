@@ -55,6 +55,14 @@ var (
 // links are not real: unchanged files were uploaded instead.
 const WarnLinksNotMade = offsite.WarnLinksNotMade
 
+// ErrNeedIdentity and ErrNeedPassphrase are matched when an encrypted
+// snapshot is to be decrypted and the Opening holds no identity, or no
+// passphrase, of the kind it needs.
+var (
+	ErrNeedIdentity   = offsite.ErrNeedIdentity
+	ErrNeedPassphrase = offsite.ErrNeedPassphrase
+)
+
 func remoteOf(t Target) offsite.Remote {
 	return offsite.Remote{FS: t.FS(), Root: t.Root(), URL: t.URL()}
 }

@@ -159,7 +159,7 @@ func TestPushTwiceToRclone(t *testing.T) {
 		t.Fatalf("remote validate of the second push = %+v, %v", v, err)
 	}
 	fresh := backup.Config{Paths: backup.Paths{Root: t.TempDir()}}
-	if _, err := target.Pull(ctx, fresh, tg, second.Stamp, target.Opening{}); err != nil {
+	if _, err := target.Pull(ctx, fresh, tg, second.Stamp, target.Opening{Trust: target.Trust{AllowUnsigned: true}}); err != nil {
 		t.Fatalf("pull of the second push: %v", err)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/pkg/sftp"
+
+	"github.com/atocore/atocore-backup/backup"
 	"github.com/spf13/afero"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -27,8 +29,12 @@ type SFTPConfig struct {
 	// User is the login name; "" is the local user's name, as with ssh.
 	User string
 	// Path is the absolute directory on the server that holds snapshots/.
-	// It is created (0700) when missing.
+	// It is created (0700) when missing, unless MustExist, under a parent
+	// that must exist.
 	Path string
+	// MustExist refuses a missing Path with a *backup.NotFoundError
+	// instead of creating it: read-only commands never create a target.
+	MustExist bool
 	// KnownHostsFile is the OpenSSH known_hosts file that must list the
 	// server's host key. Required: there is no mode that skips the check.
 	KnownHostsFile string
@@ -55,8 +61,8 @@ const (
 // DialSFTP connects to an SFTP target. The server's host key must be in
 // c.KnownHostsFile (only the key types listed there are negotiated); an
 // unknown host or a different key fails with a *HostKeyError before any
-// authentication is attempted. c.Path is created when missing and must be
-// a directory.
+// authentication is attempted. c.Path must be a directory; a missing one
+// is created (its parent must exist) unless c.MustExist.
 //
 // The connection uploads with concurrent writes (64 requests of 32 KiB in
 // flight per file; on OpenSSH, 32 of 128 KiB), each whole-file upload on
@@ -127,7 +133,7 @@ func DialSFTP(ctx context.Context, c SFTPConfig) (Target, error) {
 
 	t := &sftpTarget{url: u, conn: sc, fs: newSFTPFS(sc.sftp), done: make(chan struct{})}
 	t.fs.lendWriters(sc.uploads)
-	if err := t.prepareRoot(); err != nil {
+	if err := t.prepareRoot(c.MustExist); err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -235,13 +241,19 @@ func (t *sftpTarget) Close() error {
 	return t.closeErr
 }
 
-// prepareRoot creates the target directory when missing and checks that
-// it is one.
-func (t *sftpTarget) prepareRoot() error {
+// prepareRoot checks that the target directory is one, and creates it
+// when missing (under an existing parent) unless mustExist.
+func (t *sftpTarget) prepareRoot(mustExist bool) error {
 	root := t.url.Path
 	fi, err := t.fs.Stat(root)
 	if errors.Is(err, os.ErrNotExist) {
-		if err := t.fs.MkdirAll(root, 0o700); err != nil {
+		if mustExist {
+			return &backup.NotFoundError{What: backup.WhatTarget, Path: t.url.String()}
+		}
+		if _, perr := t.fs.Stat(path.Dir(root)); errors.Is(perr, os.ErrNotExist) {
+			return &backup.NotFoundError{What: backup.WhatTarget, Path: URL{Scheme: t.url.Scheme, User: t.url.User, Host: t.url.Host, Port: t.url.Port, Path: path.Dir(root)}.String()}
+		}
+		if err := t.fs.Mkdir(root, 0o700); err != nil {
 			return fmt.Errorf("target %s: create %s: %w", t.url, root, err)
 		}
 		if err := t.fs.Chmod(root, 0o700); err != nil {

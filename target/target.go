@@ -112,11 +112,18 @@ type Options struct {
 	KeyFile string
 	// UseAgent authenticates with the keys of the agent at SSH_AUTH_SOCK.
 	UseAgent bool
+	// Create makes the target directory (0700) when it is missing. Its
+	// parent must exist: a typo'd or unmounted parent is not filled with a
+	// new tree. Push sets it; read-only commands and pull leave it false,
+	// so that a missing target is a *backup.NotFoundError and nothing is
+	// created.
+	Create bool
 }
 
 // Open opens the target at rawURL: "sftp://user@host[:port]/abs/path",
-// "file:///abs/path", or a bare absolute path (a local directory). A local
-// directory is created (0700) when missing; so is an SFTP directory.
+// "file:///abs/path", or a bare absolute path (a local directory). A
+// missing target directory is a *backup.NotFoundError (What
+// backup.WhatTarget) unless o.Create is set.
 func Open(ctx context.Context, rawURL string, o Options) (Target, error) {
 	u, err := ParseURL(rawURL)
 	if err != nil {
@@ -124,7 +131,7 @@ func Open(ctx context.Context, rawURL string, o Options) (Target, error) {
 	}
 	switch u.Scheme {
 	case SchemeFile:
-		return Local(u.Path)
+		return openLocal(u.Path, o.Create)
 	case SchemeSFTP:
 		return DialSFTP(ctx, SFTPConfig{
 			Addr:           u.Addr(),
@@ -133,6 +140,7 @@ func Open(ctx context.Context, rawURL string, o Options) (Target, error) {
 			KnownHostsFile: o.KnownHostsFile,
 			KeyFile:        o.KeyFile,
 			UseAgent:       o.UseAgent,
+			MustExist:      !o.Create,
 		})
 	}
 	return nil, errors.New("target: unreachable scheme " + u.Scheme)

@@ -97,9 +97,9 @@ func TestURLErrorsHidePasswords(t *testing.T) {
 }
 
 func TestOpenLocal(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "a", "b")
+	dir := filepath.Join(t.TempDir(), "a")
 	for _, raw := range []string{dir, "file://" + dir} {
-		tgt, err := target.Open(t.Context(), raw, target.Options{})
+		tgt, err := target.Open(t.Context(), raw, target.Options{Create: true})
 		if err != nil {
 			t.Fatalf("Open(%q): %v", raw, err)
 		}

@@ -169,8 +169,21 @@ func (v *run) walk() error {
 	})
 }
 
+// Caps on the JSON files validation reads whole into memory: a snapshot
+// may come from a target, which must not be able to make a validation
+// read gigabytes.
+const (
+	// MaxMetadataSize caps backup-metadata.json (a few hundred bytes).
+	MaxMetadataSize = 1 << 20
+	// MaxManifestSize caps manifest.json (a few hundred bytes per file).
+	MaxManifestSize = 64 << 20
+	// maxRegistrySize is backup.MaxRegistrySize: create copies no larger
+	// registry.
+	maxRegistrySize = 8 << 20
+)
+
 func (v *run) metadata() *snapshot.Metadata {
-	data, err := afero.ReadFile(v.fsys, filepath.Join(v.dir, snapshot.MetadataFile))
+	data, err := durable.ReadFileNoLinks(v.fsys, v.dir, snapshot.MetadataFile, MaxMetadataSize)
 	if errors.Is(err, os.ErrNotExist) {
 		v.fail(CodeMetadataMissing, "")
 		return nil
@@ -191,7 +204,7 @@ func (v *run) metadata() *snapshot.Metadata {
 }
 
 func (v *run) manifest(meta *snapshot.Metadata) *snapshot.Manifest {
-	data, err := afero.ReadFile(v.fsys, filepath.Join(v.dir, snapshot.ManifestFile))
+	data, err := durable.ReadFileNoLinks(v.fsys, v.dir, snapshot.ManifestFile, MaxManifestSize)
 	if errors.Is(err, os.ErrNotExist) {
 		// SPEC: a snapshot without a manifest validates with this warning
 		// (the earlier Python implementation wrote none). Every other
@@ -217,8 +230,7 @@ func (v *run) manifest(meta *snapshot.Metadata) *snapshot.Manifest {
 }
 
 func (v *run) registry(meta *snapshot.Metadata) {
-	name := filepath.Join(v.dir, filepath.FromSlash(snapshot.RegistryFile))
-	data, err := afero.ReadFile(v.fsys, name)
+	data, err := durable.ReadFileNoLinks(v.fsys, v.dir, snapshot.RegistryFile, maxRegistrySize)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		if meta != nil && meta.HasRegistry() {

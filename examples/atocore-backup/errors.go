@@ -8,6 +8,7 @@ import (
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/encrypt"
 	"github.com/atocore/atocore-backup/restore"
+	"github.com/atocore/atocore-backup/target"
 )
 
 // Exit codes of the CLI contract (SPEC, after restic 0.17's).
@@ -68,8 +69,11 @@ func (a *app) hint(err error) string {
 	)
 	switch {
 	case errors.As(err, &nf):
-		if nf.What == backup.WhatSnapshot {
+		switch nf.What {
+		case backup.WhatSnapshot:
 			return "run list to see the snapshots there"
+		case backup.WhatTarget:
+			return "check --target (or ATOCORE_BACKUP_TARGET); push creates a missing target directory under an existing parent, no other command creates one"
 		}
 		return fmt.Sprintf("it came from %s: check the path", a.source(nf.What))
 	case errors.As(err, &mp):
@@ -91,9 +95,13 @@ func (a *app) hint(err error) string {
 	case errors.As(err, &pe):
 		return "if the live state is damaged beyond copying (or an earlier pre-restore snapshot already holds it), rerun with --no-pre-snapshot"
 	case errors.Is(err, encrypt.ErrWrongIdentity):
-		return "the identity opens nothing here: check --age-identity"
+		return "wrong identity: it opens nothing here, the snapshot is not damaged; check --age-identity"
 	case errors.Is(err, encrypt.ErrWrongPassphrase):
-		return "the passphrase opens nothing here: check --passphrase-file"
+		return "wrong passphrase: it opens nothing here; check --passphrase-file"
+	case errors.Is(err, target.ErrNeedIdentity):
+		return "pass --age-identity with a matching identity file"
+	case errors.Is(err, target.ErrNeedPassphrase):
+		return "pass --passphrase-file"
 	}
 	return ""
 }

@@ -16,7 +16,9 @@ import (
 )
 
 // openTarget opens --target (or ATOCORE_BACKUP_TARGET) with the SSH flags.
-func (a *app) openTarget(ctx context.Context) (target.Target, int, bool) {
+// Only push creates a missing target directory (create); for every other
+// command a missing target is "not found" and nothing is created.
+func (a *app) openTarget(ctx context.Context, create bool) (target.Target, int, bool) {
 	url := a.f.target
 	if url == "" {
 		url = a.getenv("ATOCORE_BACKUP_TARGET")
@@ -31,7 +33,7 @@ func (a *app) openTarget(ctx context.Context) (target.Target, int, bool) {
 	if u.Scheme == target.SchemeSFTP && a.f.knownHosts == "" {
 		return nil, a.fail(exitUsage, errors.New("an SFTP target needs --known-hosts FILE: the host key is always checked (add it with ssh-keyscan after checking its fingerprint)")), false
 	}
-	t, err := target.Open(ctx, url, target.Options{KnownHostsFile: a.f.knownHosts, KeyFile: a.f.sshKey, UseAgent: a.f.sshAgent})
+	t, err := target.Open(ctx, url, target.Options{KnownHostsFile: a.f.knownHosts, KeyFile: a.f.sshKey, UseAgent: a.f.sshAgent, Create: create})
 	if err != nil {
 		return nil, a.fail(exitFailed, err), false
 	}
@@ -63,7 +65,7 @@ func runPush(ctx context.Context, a *app) int {
 	if err != nil {
 		return a.fail(exitUsage, err)
 	}
-	t, code, ok := a.openTarget(ctx)
+	t, code, ok := a.openTarget(ctx, true)
 	if !ok {
 		return code
 	}
@@ -103,7 +105,7 @@ func runPull(ctx context.Context, a *app) int {
 	if err != nil {
 		return a.fail(exitUsage, err)
 	}
-	t, code, ok := a.openTarget(ctx)
+	t, code, ok := a.openTarget(ctx, false)
 	if !ok {
 		return code
 	}
@@ -135,7 +137,7 @@ func runRemote(ctx context.Context, a *app) int {
 		if err != nil {
 			return a.fail(exitUsage, err)
 		}
-		t, code, ok := a.openTarget(ctx)
+		t, code, ok := a.openTarget(ctx, false)
 		if !ok {
 			return code
 		}
@@ -160,7 +162,7 @@ func runRemote(ctx context.Context, a *app) int {
 		if err != nil {
 			return a.fail(exitUsage, err)
 		}
-		t, code, ok := a.openTarget(ctx)
+		t, code, ok := a.openTarget(ctx, false)
 		if !ok {
 			return code
 		}
@@ -183,7 +185,7 @@ func runRemote(ctx context.Context, a *app) int {
 		if err != nil {
 			return a.fail(exitUsage, err)
 		}
-		t, code, ok := a.openTarget(ctx)
+		t, code, ok := a.openTarget(ctx, false)
 		if !ok {
 			return code
 		}

@@ -123,7 +123,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if open.Trust.Signers == nil && signer != nil {
 		open.Trust.Signers = target.TrustKey("this host", signer.PublicKey()).Signers
 	}
-	t, err := target.Open(ctx, *tgt, target.Options{KnownHostsFile: *knownHosts, KeyFile: *sshKey, UseAgent: *sshAgent})
+	t, err := target.Open(ctx, *tgt, target.Options{KnownHostsFile: *knownHosts, KeyFile: *sshKey, UseAgent: *sshAgent, Create: true})
 	if err != nil {
 		return failed(err)
 	}

@@ -1,8 +1,6 @@
 package offsite
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"strings"
 
 	"github.com/atocore/atocore-backup/encrypt"
@@ -50,8 +48,7 @@ func (s Sealing) open(existingKeyFile []byte) (*session, error) {
 			return nil, err
 		}
 		kf := p.KeyFile()
-		sum := sha256.Sum256(kf)
-		return &session{enc: p, keyFile: kf, keyID: "passphrase:" + hex.EncodeToString(sum[:])}, nil
+		return &session{enc: p, keyFile: kf, keyID: keyFileID(kf)}, nil
 	}
 	return &session{keyID: "plaintext"}, nil
 }
@@ -71,12 +68,12 @@ func (o Opening) Any() bool { return o.Identities != nil || len(o.Passphrase) > 
 func (o Opening) decryptor(keyFile []byte) (encrypt.Decryptor, error) {
 	if keyFile != nil {
 		if len(o.Passphrase) == 0 {
-			return nil, errNeedPassphrase
+			return nil, ErrNeedPassphrase
 		}
 		return encrypt.PassphraseDecryptor(o.Passphrase, keyFile)
 	}
 	if o.Identities == nil {
-		return nil, errNeedIdentity
+		return nil, ErrNeedIdentity
 	}
 	return o.Identities, nil
 }

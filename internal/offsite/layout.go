@@ -57,3 +57,8 @@ func decodeRemoteManifest(data []byte) (*RemoteManifest, error) {
 	}
 	return &m, nil
 }
+
+// maxManifestSize caps remote-manifest.json (and a plaintext snapshot's
+// manifest.json) as read from a target: a few hundred bytes per file, so
+// room for tens of thousands of files, while a planted giant costs a stat.
+const maxManifestSize = 16 << 20

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -117,7 +117,9 @@ func Pull(ctx context.Context, cfg backup.Config, remote Remote, stamp string, o
 
 // fetch copies the remote snapshot into dst on fsys, decrypting and
 // checking every stored file's digest against the trusted statement st
-// (when there is one) and the remote manifest.
+// (when there is one) and the remote manifest. Only what the snapshot
+// lists is copied, each file at its listed size: the target cannot fill
+// the local disk or slip a file in.
 func fetch(ctx context.Context, remote Remote, stamp string, open Opening, st *Statement, fsys afero.Fs, dst string) (*PullResult, error) {
 	dir := snapshot.Dir(remote.Root, stamp)
 	if fi, err := remote.FS.Stat(dir); err != nil || !fi.IsDir() {
@@ -132,37 +134,31 @@ func fetch(ctx context.Context, remote Remote, stamp string, open Opening, st *S
 		return nil, ErrDowngrade
 	}
 	if rm == nil { // a plaintext copy: the same files as locally
-		got := 0
-		err := afero.Walk(remote.FS, dir, func(p string, info fs.FileInfo, err error) error {
-			if err != nil || info.IsDir() {
-				return err
-			}
-			rel, _ := filepath.Rel(dir, p)
-			if isStatementFile(filepath.ToSlash(rel)) {
-				return nil
-			}
-			if !snapshot.LocalPath(filepath.ToSlash(rel)) {
-				return fmt.Errorf("remote file %q is outside the snapshot", rel)
-			}
-			want, err := signedDigest(st, filepath.ToSlash(rel), "")
+		files, err := plaintextFiles(ctx, remote.FS, dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			want, err := signedDigest(st, f.Path, "")
 			if err != nil {
-				return err
+				return nil, err
 			}
-			n, err := copyIn(ctx, remote.FS, p, fsys, filepath.Join(dst, rel), nil, want)
+			n, err := copyIn(ctx, remote.FS, dir, f.Path, f.Size, fsys, filepath.Join(dst, filepath.FromSlash(f.Path)), nil, want)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", f.Path, err)
+			}
 			res.Files++
 			res.Bytes += n
-			got++
-			return err
-		})
-		if err == nil && st != nil && got != len(st.Files) {
-			err = fmt.Errorf("%w: the target lacks %d file(s) the statement lists", ErrRemoteCorrupt, len(st.Files)-got)
 		}
-		return res, err
+		if st != nil && len(files) != len(st.Files) {
+			return nil, fmt.Errorf("%w: the target holds %d file(s), the statement lists %d", ErrRemoteCorrupt, len(files), len(st.Files))
+		}
+		return res, nil
 	}
 	res.Encrypted = true
 	var keyFile []byte
 	if rm.KeyFile != "" {
-		if keyFile, err = afero.ReadFile(remote.FS, filepath.Join(dir, filepath.FromSlash(rm.KeyFile))); err != nil {
+		if keyFile, err = readSnapshotFile(remote.FS, dir, rm.KeyFile, maxKeyFileSize); err != nil {
 			return nil, fmt.Errorf("read the snapshot's key file: %w", err)
 		}
 		if err := checkSignedBytes(st, rm.KeyFile, keyFile); err != nil {
@@ -182,7 +178,7 @@ func fetch(ctx context.Context, remote Remote, stamp string, open Opening, st *S
 		if err != nil {
 			return nil, err
 		}
-		n, err := copyIn(ctx, remote.FS, filepath.Join(dir, filepath.FromSlash(f.Path)), fsys, filepath.Join(dst, filepath.FromSlash(rel)), dec, want)
+		n, err := copyIn(ctx, remote.FS, dir, f.Path, f.Size, fsys, filepath.Join(dst, filepath.FromSlash(rel)), dec, want)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.Path, err)
 		}
@@ -192,18 +188,73 @@ func fetch(ctx context.Context, remote Remote, stamp string, open Opening, st *S
 	return res, nil
 }
 
-// copyIn copies one remote file to a new local file, decrypting with dec
-// when set, and checks the remote bytes' SHA-256 against want when set.
-func copyIn(ctx context.Context, rfs afero.Fs, src string, fsys afero.Fs, dst string, dec interface {
+// plaintextFiles lists what a pull copies of a plaintext remote snapshot:
+// the files its manifest.json lists (with their sizes), the manifest
+// itself and the metadata; any other file there is refused before a byte is
+// copied. A snapshot of the earlier implementation has no manifest: its
+// files are copied at the sizes they have now.
+func plaintextFiles(ctx context.Context, rfs afero.Fs, dir string) ([]snapshot.File, error) {
+	present, err := snapshotEntries(ctx, rfs, dir)
+	if err != nil {
+		return nil, err
+	}
+	for p := range present {
+		if isStatementFile(p) {
+			delete(present, p) // the signed statement, checked before the fetch
+		}
+	}
+	if _, ok := present[snapshot.ManifestFile]; !ok {
+		var out []snapshot.File
+		for p, size := range present {
+			out = append(out, snapshot.File{Path: p, Size: size})
+		}
+		return out, nil
+	}
+	data, err := readSnapshotFile(rfs, dir, snapshot.ManifestFile, maxManifestSize)
+	if err != nil {
+		return nil, err
+	}
+	m, err := snapshot.DecodeManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRemoteCorrupt, err)
+	}
+	out := append([]snapshot.File{{Path: snapshot.ManifestFile, Size: int64(len(data))}}, m.Files...)
+	listed := map[string]bool{}
+	for _, f := range out {
+		listed[f.Path] = true
+	}
+	if _, ok := m.Lookup(snapshot.MetadataFile); !ok {
+		if size, ok := present[snapshot.MetadataFile]; ok {
+			if size > maxMetadataSize {
+				return nil, &durable.TooLargeError{Path: filepath.Join(dir, snapshot.MetadataFile), Size: size, Max: maxMetadataSize}
+			}
+			out = append(out, snapshot.File{Path: snapshot.MetadataFile, Size: size})
+			listed[snapshot.MetadataFile] = true
+		}
+	}
+	for p := range present {
+		if !listed[p] {
+			return nil, fmt.Errorf("%w: the target's snapshot holds %s, which its %s does not list: refused, nothing was copied", ErrRemoteCorrupt, p, snapshot.ManifestFile)
+		}
+	}
+	return out, nil
+}
+
+// copyIn copies the remote file rel of the snapshot directory dir, which
+// must be a regular file of exactly size bytes, to a new local file,
+// decrypting with dec when set, and checks the remote bytes' SHA-256
+// against want when set. No byte past size is read or written.
+func copyIn(ctx context.Context, rfs afero.Fs, dir, rel string, size int64, fsys afero.Fs, dst string, dec interface {
 	Decrypt(io.Reader) (io.Reader, error)
 }, want string) (int64, error) {
-	in, err := rfs.Open(src)
+	in, err := openSnapshotFile(rfs, dir, rel, size)
 	if err != nil {
 		return 0, err
 	}
 	defer in.Close()
+	src := &exactly{r: &ctxReader{ctx: ctx, r: in}, name: rel, left: size}
 	h := sha256.New()
-	var r io.Reader = io.TeeReader(&ctxReader{ctx: ctx, r: in}, h)
+	var r io.Reader = io.TeeReader(src, h)
 	if dec != nil {
 		if r, err = dec.Decrypt(r); err != nil {
 			return 0, err
@@ -214,24 +265,29 @@ func copyIn(ctx context.Context, rfs afero.Fs, src string, fsys afero.Fs, dst st
 	}
 	d, err := durable.CopyFile(ctx, fsys, dst, r, 0o600)
 	if err != nil {
+		_ = fsys.Remove(dst)
 		return 0, err
 	}
 	// Drain what the decrypter did not need, so the digest covers the file.
-	if _, err := io.Copy(io.Discard, io.TeeReader(in, h)); err != nil {
+	if _, err := io.Copy(io.Discard, io.TeeReader(src, h)); err != nil {
+		_ = fsys.Remove(dst)
 		return 0, err
 	}
 	if want != "" && hex.EncodeToString(h.Sum(nil)) != want {
 		_ = fsys.Remove(dst)
-		return 0, fmt.Errorf("%w: %s does not match its digest in %s", ErrRemoteCorrupt, filepath.Base(src), RemoteManifestFile)
+		return 0, fmt.Errorf("%w: %s does not match its digest in %s", ErrRemoteCorrupt, path.Base(rel), RemoteManifestFile)
 	}
 	return d.Size, nil
 }
 
+// readRemoteManifest reads the remote manifest of the snapshot directory
+// dir: nil for a plaintext snapshot (none there), an error when it cannot
+// be read, is a link, or is larger than maxManifestSize.
 func readRemoteManifest(rfs afero.Fs, dir string) (*RemoteManifest, error) {
-	data, err := afero.ReadFile(rfs, filepath.Join(dir, RemoteManifestFile))
-	if errors.Is(err, os.ErrNotExist) {
+	if _, err := lstat(rfs, filepath.Join(dir, RemoteManifestFile)); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
+	data, err := readSnapshotFile(rfs, dir, RemoteManifestFile, maxManifestSize)
 	if err != nil {
 		return nil, err
 	}

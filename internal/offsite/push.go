@@ -26,11 +26,6 @@ import (
 	"github.com/atocore/atocore-backup/validate"
 )
 
-var (
-	errNeedIdentity   = errors.New("the snapshot is encrypted to age recipients: pass --age-identity with a matching identity file")
-	errNeedPassphrase = errors.New("the snapshot is encrypted with a passphrase: pass --passphrase-file")
-)
-
 // Remote is a place that holds snapshots/ on its own filesystem.
 type Remote struct {
 	FS   afero.Fs
@@ -105,6 +100,9 @@ type PushedInfo struct {
 	Sequence uint64 `json:"sequence"`
 	// Signed says the statement is signed.
 	Signed bool `json:"signed"`
+	// Warnings say what the push did differently from usual (a new
+	// session key because the target's key file was damaged).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Repair is a snapshot pushed again over a damaged remote copy, and why.
@@ -242,17 +240,7 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	if p.noLinks {
 		prev = nil
 	}
-	var keyFile []byte
-	if p.opts.Sealing.Passphrase != nil {
-		if kf, err := afero.ReadFile(rfs, filepath.Join(incoming, encryptKeyFile)); err == nil {
-			keyFile = kf
-		} else if prev != nil && prev.KeyFile != "" {
-			if kf, err := afero.ReadFile(rfs, filepath.Join(snapshot.Dir(root, prev.Stamp), prev.KeyFile)); err == nil {
-				keyFile = kf
-			}
-		}
-	}
-	sess, err := p.opts.Sealing.open(keyFile)
+	sess, warning, err := p.session(incoming, jr, prev)
 	if err != nil {
 		return nil, err
 	}
@@ -269,6 +257,10 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	}
 
 	info := &PushedInfo{Stamp: s.Stamp, Files: len(files), Encrypted: sess.enc != nil}
+	if warning != "" {
+		p.cfg.Logger.Warn(warning, "stamp", s.Stamp, "target", p.remote.URL)
+		info.Warnings = append(info.Warnings, warning)
+	}
 	entry := &stateEntry{Stamp: s.Stamp, KeyID: sess.keyID, Files: map[string]snapshot.File{}}
 	if sess.keyFile != nil {
 		entry.KeyFile = encryptKeyFile

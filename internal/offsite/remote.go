@@ -84,6 +84,10 @@ func checkCiphertext(ctx context.Context, rfs afero.Fs, dir string, rm *RemoteMa
 		}
 		rel, _ := filepath.Rel(dir, p)
 		rel = filepath.ToSlash(rel)
+		if !info.Mode().IsRegular() {
+			errs = append(errs, fmt.Sprintf("%s: %s is %s, not a regular file (links are refused)", validate.CodeManifestMismatch, rel, typeText(info.Mode())))
+			return nil
+		}
 		if rel == RemoteManifestFile || (rm.KeyFile != "" && rel == rm.KeyFile) || isStatementFile(rel) {
 			return nil
 		}
@@ -108,7 +112,7 @@ func checkCiphertext(ctx context.Context, rfs afero.Fs, dir string, rm *RemoteMa
 		}
 	}
 	if rm.KeyFile != "" {
-		if _, err := rfs.Stat(filepath.Join(dir, filepath.FromSlash(rm.KeyFile))); err != nil {
+		if _, err := lstat(rfs, filepath.Join(dir, filepath.FromSlash(rm.KeyFile))); err != nil {
 			errs = append(errs, fmt.Sprintf("%s: key file %s is missing", validate.CodeManifestMismatch, rm.KeyFile))
 		}
 	}

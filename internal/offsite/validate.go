@@ -2,6 +2,7 @@ package offsite
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"github.com/spf13/afero"
@@ -90,7 +91,7 @@ func Validate(ctx context.Context, remote Remote, stamp string, open Opening) (*
 	}
 	if !open.Any() {
 		res.Valid = true
-		res.Warnings = append(res.Warnings, "contents_not_checked: the snapshot is encrypted; ciphertext digests match, pass --age-identity (or --passphrase-file) to decrypt and validate the contents")
+		res.Warnings = append(res.Warnings, "contents_not_checked: the snapshot is encrypted; ciphertext digests match; with the identity (or the passphrase) the contents are decrypted and validated too")
 		return res, nil
 	}
 	tmp, err := os.MkdirTemp("", "atocore-remote-validate-")
@@ -102,6 +103,9 @@ func Validate(ctx context.Context, remote Remote, stamp string, open Opening) (*
 	if _, err := fetch(ctx, remote, stamp, open, trusted, osfs, tmp); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if operatorsKey(err) {
+			return nil, fmt.Errorf("remote validate %s: %w", stamp, err) // the operator's key, not the snapshot
 		}
 		return fail(validate.CodeManifestMismatch + ": cannot decrypt: " + err.Error())
 	}
