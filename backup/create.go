@@ -72,9 +72,9 @@ func Create(ctx context.Context, cfg Config, opts CreateOptions) (*Metadata, err
 	needExist := []string{NeedDB}
 	if opts.IncludeChroma {
 		needExist = append(needExist, NeedChroma)
-		if err := cfg.Paths.CheckLayout(); err != nil {
-			return nil, fmt.Errorf("create: %w", err)
-		}
+	}
+	if err := cfg.Paths.CheckLayout(opts.IncludeChroma); err != nil {
+		return nil, fmt.Errorf("create: %w", err)
 	}
 	if err := cfg.RequireExisting(needExist...); err != nil {
 		return nil, fmt.Errorf("create: %w", err)

@@ -42,7 +42,7 @@ func TestCheckLayout(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = p.CheckLayout()
+			err = p.CheckLayout(true)
 			var le *backup.LayoutError
 			if c.ok && err != nil {
 				t.Fatalf("refused: %v", err)
@@ -66,5 +66,26 @@ func TestCreateRefusesAChromaPathOverTheBackupDirectory(t *testing.T) {
 	}
 	if _, err := os.Stat(r.BackupDir); err == nil {
 		t.Fatal("a refused create made the backup directory")
+	}
+}
+
+// A database or registry path inside the backup directory is refused, with
+// or without Chroma: a restore would replace a snapshot's file.
+func TestCheckLayoutKeepsLiveFilesOutOfTheBackupDirectory(t *testing.T) {
+	root := t.TempDir()
+	for name, p := range map[string]backup.Paths{
+		"database": {Root: root, DBPath: filepath.Join(root, "backups", "snapshots", "20260407T060000Z", "db", "atocore.db")},
+		"registry": {Root: root, RegistryPath: filepath.Join(root, "backups", "r.json")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p, err := p.Resolve()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var le *backup.LayoutError
+			if err := p.CheckLayout(false); !errors.As(err, &le) {
+				t.Fatalf("err = %v, want a LayoutError", err)
+			}
+		})
 	}
 }

@@ -200,12 +200,12 @@ func TestCrashRestoreAfterChromaSwapKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Its journal said that the swap had begun (rule 10).
-	journal, _ := json.Marshal(map[string]any{"stamp": s.Stamp, "phase": "swapping", "pre_restore_snapshot": p.Stamp})
-	must(t, os.WriteFile(filepath.Join(r.BackupDir, restore.JournalFile), journal, 0o600))
 	if _, err := restore.Run(ctx, cfg, s.Stamp, restore.Options{ConfirmServiceStopped: true, NoPreSnapshot: true, Chroma: restore.ChromaSkip}); err != nil {
 		t.Fatal(err)
 	}
+	// Its journal said that the swap had begun (rule 10).
+	journal, _ := json.Marshal(map[string]any{"stamp": s.Stamp, "phase": "swapping", "pre_restore_snapshot": p.Stamp})
+	must(t, os.WriteFile(filepath.Join(r.BackupDir, restore.JournalFile), journal, 0o600))
 	copyTree(t, filepath.Join(sDir, snapshot.ChromaDir), filepath.Join(r.ChromaPath, snapshot.ChromaRestoreStaging))
 	entries, err := os.ReadDir(r.ChromaPath)
 	must(t, err)
@@ -216,6 +216,7 @@ func TestCrashRestoreAfterChromaSwapKill(t *testing.T) {
 			removed++
 		}
 	}
+	releaseLive(r)
 	res := runCLI(t, "restore", s.Stamp, "--confirm-service-stopped", "--root", r.Dir)
 	if res.code != 0 {
 		rescue := runCLI(t, "restore", s.Stamp, "--confirm-service-stopped", "--no-pre-snapshot", "--root", r.Dir)

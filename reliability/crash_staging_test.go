@@ -14,6 +14,7 @@ import (
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/sample"
 	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/internal/sqlitedb"
 	"github.com/atocore/atocore-backup/restore"
 )
 
@@ -186,6 +187,145 @@ func halfClear(t *testing.T, r *sample.Root) {
 		if e.IsDir() && e.Name() != snapshot.ChromaRestoreStaging && removed < 2 {
 			must(t, os.RemoveAll(filepath.Join(r.ChromaPath, e.Name())))
 			removed++
+		}
+	}
+}
+
+// interruptedSwap puts r where a restore of s killed during its Chroma swap
+// leaves it: its pre-restore snapshot taken (returned), the database
+// restored, the journal in the swap phase, the staged Chroma copy in
+// place, and the live Chroma directory partly cleared. With dbFirst, the
+// entries cleared include chroma.sqlite3 (commitChroma clears in name
+// order, and segment names starting 0-9, a, b sort before it).
+func interruptedSwap(t *testing.T, r *sample.Root, s *backup.Metadata, withoutChromaDB bool) *backup.Metadata {
+	t.Helper()
+	ctx := context.Background()
+	cfg := configOf(r)
+	p, err := backup.Create(ctx, cfg, backup.CreateOptions{Kind: backup.KindPreRestore, IncludeChroma: true})
+	must(t, err)
+	if _, err := restore.Run(ctx, cfg, s.Stamp, restore.Options{ConfirmServiceStopped: true, NoPreSnapshot: true, Chroma: restore.ChromaSkip}); err != nil {
+		t.Fatal(err)
+	}
+	journal, _ := json.Marshal(map[string]any{"stamp": s.Stamp, "phase": "swapping", "pre_restore_snapshot": p.Stamp})
+	must(t, os.WriteFile(filepath.Join(r.BackupDir, restore.JournalFile), journal, 0o600))
+	staging := filepath.Join(r.ChromaPath, snapshot.ChromaRestoreStaging)
+	copyTree(t, filepath.Join(snapshot.Dir(r.BackupDir, s.Stamp), snapshot.ChromaDir), staging)
+	halfClear(t, r)
+	if withoutChromaDB {
+		must(t, os.Remove(filepath.Join(r.ChromaPath, snapshot.ChromaDBName)))
+	}
+	releaseLive(r)
+	return p
+}
+
+// releaseLive closes the descriptors this test process keeps of r's live
+// database files after library calls (see sqlitedb.CloseLiveFile), so that
+// a restore run by the command-line tool does not see this process as the
+// service still holding them.
+func releaseLive(r *sample.Root) {
+	sqlitedb.CloseLiveFile(r.DBPath)
+	sqlitedb.CloseLiveFile(filepath.Join(r.ChromaPath, snapshot.ChromaDBName))
+}
+
+// A swap killed after chroma.sqlite3 went (the live directory no longer
+// looks like a Chroma directory) is still this tool's own state: the next
+// restore accepts it, completes the swap and names the snapshot that holds
+// the state before.
+func TestRestoreCompletesASwapKilledAfterChromaSQLiteWent(t *testing.T) {
+	t.Parallel()
+	r := genRoot(t, 0, 0, 4)
+	s, err := backup.Create(context.Background(), configOf(r), backup.CreateOptions{IncludeChroma: true})
+	must(t, err)
+	mutateLive(t, r, 0)
+	p := interruptedSwap(t, r, s, true)
+	res := runCLI(t, "restore", s.Stamp, "--confirm-service-stopped", "--root", r.Dir)
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	var out restoreOutput
+	must(t, json.Unmarshal([]byte(res.stdout), &out))
+	if out.Interrupted == nil || out.Interrupted.PreRestoreSnapshot == nil || *out.Interrupted.PreRestoreSnapshot != p.Stamp {
+		t.Fatalf("the result does not name %s: %s", p.Stamp, res.stdout)
+	}
+	if !sameState(contentState(t, r.ChromaPath), contentState(t, filepath.Join(snapshot.Dir(r.BackupDir, s.Stamp), snapshot.ChromaDir))) {
+		t.Fatal("the swap was not completed")
+	}
+}
+
+// A restore that leaves Chroma out cannot complete an interrupted swap: it
+// refuses (exit 2) instead of reporting success over a half-replaced
+// Chroma directory; and a retry that fails before its swap keeps the
+// journal's record of the interrupted one.
+func TestInterruptedSwapIsNotForgotten(t *testing.T) {
+	t.Parallel()
+	r := genRoot(t, 0, 0, 4)
+	s, err := backup.Create(context.Background(), configOf(r), backup.CreateOptions{IncludeChroma: true})
+	must(t, err)
+	mutateLive(t, r, 0)
+	p := interruptedSwap(t, r, s, false)
+	journal := filepath.Join(r.BackupDir, restore.JournalFile)
+
+	res := runCLI(t, "restore", s.Stamp, "--confirm-service-stopped", "--no-chroma", "--root", r.Dir)
+	if res.code != 2 || !strings.Contains(res.stderr, "interrupted") || !strings.Contains(res.stderr, p.Stamp) {
+		t.Fatalf("--no-chroma over an interrupted swap: exit %d: %s", res.code, res.stderr)
+	}
+	// A retry whose staging fails (a flipped byte in a segment file of
+	// the snapshot, same size) changes nothing and keeps the record.
+	seg := firstSegmentFile(t, filepath.Join(snapshot.Dir(r.BackupDir, s.Stamp), snapshot.ChromaDir))
+	orig, err := os.ReadFile(seg)
+	must(t, err)
+	bad := append([]byte{}, orig...)
+	bad[len(bad)/2] ^= 0xff
+	must(t, os.WriteFile(seg, bad, 0o600))
+	res = runCLI(t, "restore", s.Stamp, "--confirm-service-stopped", "--root", r.Dir)
+	if res.code == 0 {
+		t.Fatal("a restore from a damaged snapshot succeeded")
+	}
+	if _, err := os.Stat(journal); err != nil {
+		t.Fatalf("the failed retry removed the journal of the interrupted swap: %v", err)
+	}
+	must(t, os.WriteFile(seg, orig, 0o600))
+	res = runCLI(t, "restore", s.Stamp, "--confirm-service-stopped", "--root", r.Dir)
+	var out restoreOutput
+	if res.code != 0 || json.Unmarshal([]byte(res.stdout), &out) != nil || out.Interrupted == nil ||
+		out.Interrupted.PreRestoreSnapshot == nil || *out.Interrupted.PreRestoreSnapshot != p.Stamp {
+		t.Fatalf("the restore after the failed retry: exit %d, %s %s", res.code, res.stdout, res.stderr)
+	}
+}
+
+func firstSegmentFile(t *testing.T, dir string) string {
+	t.Helper()
+	var found string
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && found == "" && !d.IsDir() && filepath.Base(p) == "data_level0.bin" {
+			found = p
+		}
+		return nil
+	})
+	if found == "" {
+		t.Fatal("no segment file")
+	}
+	return found
+}
+
+// A journal that is not a regular file (a FIFO) or not JSON is refused at
+// once: no hang holding the lock, no guess.
+func TestRestoreRefusesAnUnreadableJournal(t *testing.T) {
+	t.Parallel()
+	r := genRoot(t, 0, 0, 2)
+	s, err := backup.Create(context.Background(), configOf(r), backup.CreateOptions{IncludeChroma: true})
+	must(t, err)
+	journal := filepath.Join(r.BackupDir, restore.JournalFile)
+	for name, plant := range map[string]func(){
+		"fifo":    func() { must(t, syscall.Mkfifo(journal, 0o600)) },
+		"garbage": func() { must(t, os.WriteFile(journal, []byte("{not json"), 0o600)) },
+	} {
+		_ = os.Remove(journal)
+		plant()
+		start := time.Now()
+		res := runCLI(t, "restore", s.Stamp, "--confirm-service-stopped", "--root", r.Dir)
+		if res.code != 2 || !strings.Contains(res.stderr, restore.JournalFile) || time.Since(start) > 30*time.Second {
+			t.Fatalf("%s journal: exit %d after %v: %s", name, res.code, time.Since(start), res.stderr)
 		}
 	}
 }

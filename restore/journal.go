@@ -62,22 +62,60 @@ func (j *journal) remove() {
 	}
 }
 
+// abandon ends a restore that changed nothing live: its journal goes,
+// unless it carries an earlier interrupted swap, which the next restore
+// must still complete.
+func (j *journal) abandon() {
+	if j.Earlier == nil {
+		j.remove()
+	}
+}
+
 // readJournal returns the journal a killed restore left; nil when there is
-// none or it cannot be read (a restore killed while writing it had not
-// begun its swap: the swap phase is written only once the first is durable).
-func readJournal(cfg backup.Config) *journal {
+// none. A journal that exists and cannot be read (not a regular file, too
+// large, not JSON) is an error: guessing could lose the record of a swap
+// that had begun.
+func readJournal(cfg backup.Config) (*journal, error) {
 	j := &journal{cfg: cfg}
-	f, err := cfg.FS.Open(j.path())
+	data, err := durable.ReadFileNoLinks(cfg.FS, cfg.BackupDir, JournalFile, maxJournalBytes)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err == nil {
+		err = json.Unmarshal(data, j)
+	}
+	if err == nil && j.Phase != phaseStaging && j.Phase != phaseSwapping {
+		err = fmt.Errorf("unknown phase %q", j.Phase)
+	}
 	if err != nil {
-		return nil
+		return nil, &RefusedError{Reason: ReasonInterrupted, What: backup.WhatBackupDir,
+			Detail: fmt.Sprintf("the restore journal %s cannot be read (%v): it records what an interrupted restore changed; "+
+				"look at it and at the live Chroma directory, then remove it by hand once the live state is known", j.path(), err)}
 	}
-	defer f.Close()
-	data := make([]byte, maxJournalBytes)
-	n, _ := f.Read(data)
-	if json.Unmarshal(data[:n], j) != nil {
-		return nil
+	return j, nil
+}
+
+// readInterrupted reads the journal before any check of the live paths:
+// a swap that had begun left the live Chroma directory half replaced (it
+// may lack chroma.sqlite3), which preflight must accept as this tool's own
+// state, and which this restore must complete.
+func (r *restorer) readInterrupted() error {
+	j, err := readJournal(r.cfg)
+	if err != nil || j == nil {
+		return err
 	}
-	return j
+	var in *Interrupted
+	if j.Phase == phaseSwapping {
+		in = &Interrupted{Stamp: j.Stamp, PreRestoreSnapshot: j.PreRestoreSnapshot, Earlier: j.Earlier}
+	} else {
+		in = j.Earlier // killed while staging, after an earlier swap that no restore completed
+	}
+	if in != nil {
+		r.interrupted = true
+		r.res.Interrupted = in
+		r.res.Warnings = append(r.res.Warnings, "interrupted_restore: "+in.describe())
+	}
+	return nil
 }
 
 // describe says what an interrupted restore left and which snapshot holds
@@ -113,17 +151,8 @@ func (r *restorer) recover() error {
 			sqlitedb.RemoveWithSidecars(m)
 		}
 	}
-	var in *Interrupted
-	if j := readJournal(r.cfg); j != nil && j.Phase == phaseSwapping {
-		in = &Interrupted{Stamp: j.Stamp, PreRestoreSnapshot: j.PreRestoreSnapshot, Earlier: j.Earlier}
-	} else if j != nil {
-		in = j.Earlier // killed while staging, after an earlier swap that no restore completed
-	}
-	if in != nil {
-		r.interrupted = true
-		r.res.Interrupted = in
-		r.res.Warnings = append(r.res.Warnings, "interrupted_restore: "+in.describe())
-		return nil
+	if r.interrupted {
+		return nil // the staging directory holds the interrupted swap's files
 	}
 	if r.live.ChromaPath == "" {
 		return nil

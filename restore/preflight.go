@@ -38,14 +38,23 @@ func (r *restorer) preflight(withChroma bool) error {
 			continue
 		}
 		if _, err := durable.StatRegular(p); errors.Is(err, durable.ErrNotRegular) {
-			return &RefusedError{Reason: ReasonUnsafeLayout, Detail: "a live path is not a regular file", Err: err}
+			what := backup.WhatDB
+			if p == r.live.RegistryPath {
+				what = backup.WhatRegistry
+			}
+			return &RefusedError{Reason: ReasonUnsafeLayout, What: what, Detail: "a live path is not a regular file", Err: err}
 		}
 	}
-	if withChroma {
-		if err := r.cfg.Paths.CheckLayout(); err != nil {
-			return &RefusedError{Reason: ReasonUnsafeLayout, Detail: err.Error()}
+	if err := r.cfg.Paths.CheckLayout(withChroma); err != nil {
+		re := &RefusedError{Reason: ReasonUnsafeLayout, Detail: err.Error()}
+		var le *backup.LayoutError
+		if errors.As(err, &le) {
+			re.What = le.What
 		}
-		if err := checkChromaDir(r.live.ChromaPath); err != nil {
+		return re
+	}
+	if withChroma {
+		if err := checkChromaDir(r.live.ChromaPath, r.interrupted); err != nil {
 			return err
 		}
 	}
@@ -57,7 +66,11 @@ func (r *restorer) preflight(withChroma bool) error {
 // chroma.sqlite3, or one with another filesystem mounted inside it (its
 // contents would be emptied, then the restore would fail halfway). The
 // directory itself may be a mount point: it is never removed (rule 5).
-func checkChromaDir(dir string) error {
+//
+// After an interrupted swap (interrupted) the directory is this tool's own
+// half-replaced state, which may lack chroma.sqlite3 for a while: it is
+// accepted as it is, for this restore to complete.
+func checkChromaDir(dir string, interrupted bool) error {
 	fi, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -66,7 +79,7 @@ func checkChromaDir(dir string) error {
 		return fmt.Errorf("live Chroma directory %s: %w", dir, err)
 	}
 	if !fi.IsDir() {
-		return refuse(ReasonUnsafeLayout, "the live Chroma path %s is not a directory", dir)
+		return &RefusedError{Reason: ReasonUnsafeLayout, What: backup.WhatChroma, Detail: fmt.Sprintf("the live Chroma path %s is not a directory", dir)}
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -78,8 +91,8 @@ func checkChromaDir(dir string) error {
 			empty = false
 		}
 	}
-	if _, err := os.Lstat(filepath.Join(dir, snapshot.ChromaDBName)); err != nil && !empty {
-		return refuse(ReasonUnsafeLayout, "the live Chroma path %s is not empty and holds no %s: it does not look like a Chroma directory, and a restore would clear it; set the Chroma path to the Chroma directory itself",
+	if _, err := os.Lstat(filepath.Join(dir, snapshot.ChromaDBName)); err != nil && !empty && !interrupted {
+		return refuseChroma("the live Chroma path %s is not empty and holds no %s: it does not look like a Chroma directory, and a restore would clear it; set the Chroma path to the Chroma directory itself",
 			dir, snapshot.ChromaDBName)
 	}
 	inside, err := mountsInside(dir)
@@ -87,7 +100,7 @@ func checkChromaDir(dir string) error {
 		return err
 	}
 	if len(inside) > 0 {
-		return refuse(ReasonUnsafeLayout, "%s is mounted inside the live Chroma directory %s; a restore would empty it: unmount it, or move the mount to the Chroma directory itself", inside[0], dir)
+		return refuseChroma("%s is mounted inside the live Chroma directory %s; a restore would empty it: unmount it, or move the mount to the Chroma directory itself", inside[0], dir)
 	}
 	return nil
 }
@@ -117,7 +130,7 @@ func mountsInside(dir string) ([]string, error) {
 			return nil
 		}
 		if seen++; seen > maxChromaDirs {
-			return filepath.SkipAll
+			return errTooManyDirs
 		}
 		var st syscall.Stat_t
 		if syscall.Lstat(p, &st) == nil && st.Dev != root.Dev {
@@ -126,7 +139,19 @@ func mountsInside(dir string) ([]string, error) {
 		}
 		return nil
 	})
+	if errors.Is(err, errTooManyDirs) {
+		return nil, refuseChroma("the live Chroma directory %s holds more than %d directories, more than a Chroma directory has: is it the Chroma directory?", dir, maxChromaDirs)
+	}
 	return found, err
+}
+
+var errTooManyDirs = errors.New("too many directories")
+
+// refuseChroma is an unsafe-layout refusal about the live Chroma path.
+func refuseChroma(format string, args ...any) *RefusedError {
+	re := refuse(ReasonUnsafeLayout, format, args...)
+	re.What = backup.WhatChroma
+	return re
 }
 
 // readMountPoints returns the mount points of /proc/self/mountinfo (its

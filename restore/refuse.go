@@ -24,12 +24,19 @@ const (
 	// ReasonMissingPath: the snapshot holds something that no live path is
 	// set for, or a forced Chroma restore has nothing to restore.
 	ReasonMissingPath = "missing_path"
+	// ReasonInterrupted: an earlier restore was killed while replacing the
+	// live files, and this one would not complete it (it leaves Chroma
+	// out), or its journal cannot be read.
+	ReasonInterrupted = "interrupted_restore"
 )
 
 // RefusedError says why a restore refused. Nothing was changed. Use
 // errors.As to read the reason, errors.Is(err, ErrRefused) to branch.
 type RefusedError struct {
 	Reason string // one of the Reason constants
+	// What is the live path the refusal is about (backup.WhatDB,
+	// WhatRegistry, WhatChroma, WhatBackupDir), "" when none.
+	What   string
 	Detail string // what was found, naming the path or process
 	// Err is the underlying cause, when there is one (a *validate.Error
 	// for ReasonInvalidSnapshot).

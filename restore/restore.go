@@ -103,7 +103,7 @@ func Run(ctx context.Context, cfg backup.Config, stamp string, opts Options) (*R
 	}
 	live, err := cfg.Paths.Real()
 	if err != nil {
-		return nil, fmt.Errorf("restore: resolve the live paths: %w", err)
+		return nil, fmt.Errorf("restore: %w", &RefusedError{Reason: ReasonUnsafeLayout, Detail: "the live paths cannot be resolved", Err: err})
 	}
 	if opts.Lock == nil {
 		l, err := dirlock.Acquire(ctx, cfg.FS, cfg.BackupDir, "restore", opts.Wait)
@@ -161,14 +161,22 @@ type restorer struct {
 
 func (r *restorer) run(ctx context.Context) error {
 	// Everything that can refuse happens before anything is touched:
-	// the cheap checks of the layout and of who holds the database first,
-	// then the snapshot's validation.
+	// what a killed restore left (the journal), the cheap checks of the
+	// layout and of who holds the database, then the snapshot's validation.
+	if err := r.readInterrupted(); err != nil {
+		return err
+	}
 	if err := r.readSnapshot(); err != nil && !errors.Is(err, os.ErrNotExist) {
 		r.meta, r.manifest = nil, nil
 	}
 	withChroma, err := r.chromaWanted()
 	if err != nil {
 		return err
+	}
+	if r.interrupted && !withChroma {
+		return &RefusedError{Reason: ReasonInterrupted, What: backup.WhatChroma,
+			Detail: "the live Chroma directory is still half replaced by an interrupted restore (" + r.res.Interrupted.describe() +
+				"), and this restore would leave it so; restore Chroma too, or restore the pre-restore snapshot named"}
 	}
 	if err := r.preflight(withChroma); err != nil {
 		return err
@@ -207,13 +215,26 @@ func (r *restorer) run(ctx context.Context) error {
 	st, err := r.stage(ctx, withChroma)
 	if err != nil {
 		st.discard()
-		j.remove()
+		j.abandon()
 		return err
 	}
 	r.cfg.Logger.Debug("staged and synced", "duration", time.Since(t0))
 	if err := r.preSnapshot(ctx, withChroma); err != nil {
 		st.discard()
-		j.remove()
+		j.abandon()
+		return err
+	}
+	// Staging and the safety snapshot take a while: a service started
+	// meanwhile would write into the file about to be replaced. Look again
+	// just before the first change.
+	if err := r.checkHolders(); err != nil {
+		st.discard()
+		j.abandon()
+		return err
+	}
+	if err := r.checkNotInUse(ctx); err != nil {
+		st.discard()
+		j.abandon()
 		return err
 	}
 	// From here on the live state changes: the journal says so first, and
@@ -221,22 +242,13 @@ func (r *restorer) run(ctx context.Context) error {
 	j.Phase, j.PreRestoreSnapshot = phaseSwapping, r.res.PreRestoreSnapshot
 	if err := j.write(); err != nil {
 		st.discard()
-		j.remove()
+		j.abandon()
 		return err
 	}
 	if err := r.commit(ctx, st, withChroma); err != nil {
 		return err
 	}
-	if r.res.Interrupted != nil && !withChroma {
-		// The live Chroma directory is still the interrupted swap's: the
-		// next restore must know, until one restores Chroma.
-		j.Phase, j.PreRestoreSnapshot = phaseStaging, nil
-		if err := j.write(); err != nil {
-			return err
-		}
-	} else {
-		j.remove()
-	}
+	j.remove()
 	r.cfg.Logger.Debug("committed", "duration", time.Since(t0))
 	t0 = time.Now()
 	ic, err := r.checkRestored(ctx)

@@ -41,8 +41,11 @@ func exitCode(ctx context.Context, code int, err error) int {
 	case errors.Is(err, restore.ErrRefused):
 		return exitUsage
 	}
-	var mp *backup.MissingPathError
-	if errors.As(err, &mp) {
+	var (
+		mp *backup.MissingPathError
+		le *backup.LayoutError
+	)
+	if errors.As(err, &mp) || errors.As(err, &le) {
 		return exitUsage
 	}
 	return code
@@ -86,7 +89,12 @@ func (a *app) hint(err error) string {
 		case restore.ReasonNotConfirmed:
 			return "stop the service, then pass --confirm-service-stopped"
 		case restore.ReasonUnsafeLayout:
-			return fmt.Sprintf("the Chroma path came from %s: check it", a.source(backup.WhatChroma))
+			if re.What != "" {
+				return fmt.Sprintf("the %s path came from %s: check it", re.What, a.source(re.What))
+			}
+			return "check the paths (--root, --db-path, --registry-path, --chroma-path, --backup-dir)"
+		case restore.ReasonInterrupted:
+			return "run the restore with Chroma (without --no-chroma), or restore the pre-restore snapshot it names"
 		case restore.ReasonMissingPath:
 			return "pass --chroma-path / --registry-path or --root, or --no-chroma"
 		case restore.ReasonServiceRunning:

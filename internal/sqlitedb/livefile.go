@@ -50,13 +50,15 @@ var ErrReplaced = errors.New("the database file was replaced during the copy; tr
 //     is harmless.
 //
 // The bound: one descriptor per database-file inode this process has
-// copied. A deployment has two live database files (atocore.db and
-// chroma.sqlite3); their inodes change only when a restore renames a new
-// file over them, which adds at most one descriptor per database and
-// restore. A replaced inode stays allocated on disk while its descriptor is
-// open, that is until the process exits (the command-line tool exits after
-// one operation; a long-lived process that restores pins one old copy of
-// each database per restore).
+// copied and that still has a name. A deployment has two live database
+// files (atocore.db and chroma.sqlite3); their inodes change only when a
+// restore renames a new file over them. A descriptor whose inode has no
+// name left (link count 0: replaced by a restore, or deleted) is closed at
+// the next use of the registry: that file can no longer be anybody's live
+// database, so the locks a close drops protect nothing (a connection still
+// open on it writes into a file no one can open again), and keeping it
+// would pin one old copy of each database per restore on disk for the
+// life of a long-running process.
 var liveFiles struct {
 	mu sync.Mutex
 	m  map[fileID]*os.File
@@ -91,6 +93,7 @@ func liveFile(path string, want os.FileInfo) (*os.File, error) {
 	}
 	liveFiles.mu.Lock()
 	defer liveFiles.mu.Unlock()
+	closeUnlinked()
 	if f, ok := liveFiles.m[id]; ok {
 		// The kept descriptor pins its inode: its number cannot be given to
 		// another file while it is open, so the same id is the same file.
@@ -130,3 +133,55 @@ func liveFile(path string, want os.FileInfo) (*os.File, error) {
 // inode of liveFiles; they are never closed (see liveFiles). Guarded by
 // liveFiles.mu.
 var leaked []*os.File
+
+// closeUnlinked closes the kept descriptors whose inode has no name left
+// (see liveFiles). Called with liveFiles.mu held.
+func closeUnlinked() {
+	for id, f := range liveFiles.m {
+		if unlinked(f) {
+			_ = f.Close()
+			delete(liveFiles.m, id)
+		}
+	}
+	kept := leaked[:0]
+	for _, f := range leaked {
+		if unlinked(f) {
+			_ = f.Close()
+		} else {
+			kept = append(kept, f)
+		}
+	}
+	leaked = kept
+}
+
+func unlinked(f *os.File) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Nlink == 0
+}
+
+// CloseLiveFile closes this process's kept descriptor of the database file
+// at path, if it has one, so that the process no longer holds it open (a
+// restore run by another process refuses while one does). Call it only
+// when no SQLite connection of this process has that file open: the close
+// drops every POSIX lock this process holds on it. Tests call it between
+// a library operation and a command-line restore of the same root.
+func CloseLiveFile(path string) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return
+	}
+	id, ok := idOf(fi)
+	if !ok {
+		return
+	}
+	liveFiles.mu.Lock()
+	defer liveFiles.mu.Unlock()
+	if f, ok := liveFiles.m[id]; ok {
+		_ = f.Close()
+		delete(liveFiles.m, id)
+	}
+}
