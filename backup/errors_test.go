@@ -6,7 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/atocore/atocore-backup/backup"
 )
@@ -29,5 +31,30 @@ func TestPruneOfAMissingBackupDirectoryIsNotFound(t *testing.T) {
 				t.Fatalf("prune created %s", typo)
 			}
 		})
+	}
+}
+
+// A FIFO planted as restores.jsonl must not hang prune (which holds the
+// lock every create needs): it is not read, and prune says so.
+func TestPruneDoesNotOpenAFIFORestoreLog(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "snapshots"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, backup.RestoreLogFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := backup.Prune(context.Background(), backup.Config{Paths: backup.Paths{BackupDir: dir}}, backup.PruneOptions{Policy: backup.Policy{KeepDaily: 1}})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("prune: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("prune hung on a FIFO restores.jsonl")
 	}
 }

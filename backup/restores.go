@@ -162,18 +162,13 @@ func stampsIn(line []byte) []string {
 // readTail reads at most the last limit bytes of name; when it cut the
 // file, the first, partial line is dropped.
 func readTail(fsys afero.Fs, name string, limit int64) ([]byte, error) {
-	f, err := fsys.Open(name)
+	// Checked before it is opened: opening a FIFO planted there would
+	// block prune (and every create behind its lock).
+	f, fi, err := durable.OpenNoLinks(fsys, filepath.Dir(name), filepath.Base(name))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file")
-	}
 	if fi.Size() <= limit {
 		return io.ReadAll(io.NewSectionReader(f, 0, limit))
 	}

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/afero"
-
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/snapshot"
@@ -22,6 +20,10 @@ import (
 
 // DrillLogFile is the drill log, one JSON object a line, in the backup directory.
 const DrillLogFile = "drills.jsonl"
+
+// maxDrillLogBytes bounds what ReadDrillLog reads: a monthly drill writes
+// about a kilobyte a year.
+const maxDrillLogBytes = 64 << 20
 
 // DrillRecord is one line of drills.jsonl: what a drill did and whether it passed.
 type DrillRecord struct {
@@ -265,7 +267,9 @@ func ReadDrillLog(cfg backup.Config) ([]DrillRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := afero.ReadFile(cfg.FS, filepath.Join(cfg.BackupDir, DrillLogFile))
+	// A regular file reached through no link, read within a bound: a FIFO
+	// or a giant file planted there must not hang or exhaust `drills`.
+	data, err := durable.ReadFileNoLinks(cfg.FS, cfg.BackupDir, DrillLogFile, maxDrillLogBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		return []DrillRecord{}, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/atocore/atocore-backup/internal/sqlitedb"
 	"sync"
 	"time"
 )
@@ -46,7 +47,7 @@ type tableMarker struct {
 var _ MarkerWriter = (*tableMarker)(nil)
 
 func (m *tableMarker) open() (*sql.DB, error) {
-	db, err := sql.Open("sqlite", "file:"+m.dbPath+"?mode=rw&_pragma=busy_timeout(10000)")
+	db, err := sqlitedb.OpenLive(m.dbPath)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", m.dbPath, err)
 	}

@@ -229,3 +229,24 @@ func TestRestoreRefusesALivePathThatIsNotAFile(t *testing.T) {
 		})
 	}
 }
+
+// A FIFO planted as drills.jsonl makes `drills` fail at once, not hang.
+func TestReadDrillLogRefusesAFIFO(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, restore.DrillLogFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := restore.ReadDrillLog(backup.Config{Paths: backup.Paths{BackupDir: dir}})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a FIFO was read as the drill log")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("ReadDrillLog hung on a FIFO")
+	}
+}

@@ -64,3 +64,11 @@ func openReadWrite(path string, params ...string) (*sql.DB, error) {
 	db.SetMaxOpenConns(1)
 	return db, nil
 }
+
+// OpenLive opens the live database at path read-write for a few statements
+// of this tool's own (the drill's marker table), with the same busy
+// timeout and a properly escaped URI: a path with '?', '#' or '%' is still
+// that path. mode=rw: it never creates a database that is not there.
+func OpenLive(path string) (*sql.DB, error) {
+	return openReadWrite(path, "mode=rw")
+}
