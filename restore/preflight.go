@@ -221,6 +221,26 @@ func checkHolders(live backup.Paths) error {
 		return fmt.Errorf("look for processes using the live database: %w", err)
 	}
 	if len(hs) == 0 {
+		// /proc shows only this PID namespace's processes: a service in
+		// another (a container, with the restore in another) still holds
+		// SQLite's locks, which the kernel shows to everyone.
+		dbs := []string{db}
+		if live.ChromaPath != "" {
+			dbs = append(dbs, filepath.Join(live.ChromaPath, snapshot.ChromaDBName))
+		}
+		for _, p := range dbs {
+			h, err := sqlitedb.LockHolder(p)
+			if err != nil {
+				return fmt.Errorf("look for processes using the live database: %w", err)
+			}
+			if h != nil {
+				who := fmt.Sprintf("pid %d", h.PID)
+				if h.PID <= 0 {
+					who = "a process not visible here (another PID namespace, such as a container)"
+				}
+				return refuse(ReasonServiceRunning, "the service is still running: %s holds a SQLite lock on %s; stop it (and anything else using the database) first", who, h.Path)
+			}
+		}
 		return nil
 	}
 	more := ""
