@@ -3,6 +3,7 @@ package reliability_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -44,8 +45,12 @@ func TestCrashPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	signingKey := filepath.Join(t.TempDir(), "signing")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", signingKey).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v %s", err, out)
+	}
 	tgtDir := filepath.Join(t.TempDir(), "offsite")
-	args := []string{"push", "--target", "file://" + tgtDir, "--recipient", rcpt, "--root", r.Dir}
+	args := []string{"push", "--target", "file://" + tgtDir, "--recipient", rcpt, "--signing-key", signingKey, "--root", r.Dir}
 	reset := func() {
 		if err := os.RemoveAll(tgtDir); err != nil {
 			t.Fatal(err)
