@@ -2,6 +2,7 @@ package holders
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,11 +29,16 @@ func (h Holder) String() string {
 }
 
 // maxProcs and maxFDs bound the scan of /proc on a machine with very many
-// processes or descriptors.
+// processes or descriptors; past them Of fails (ErrTooMany) rather than
+// answer "nobody" from half a look.
 const (
-	maxProcs = 100000
-	maxFDs   = 1 << 20
+	maxProcs = 1 << 20
+	maxFDs   = 1 << 24
 )
+
+// ErrTooMany is matched by errors.Is when there were more processes or
+// descriptors than Of looks at.
+var ErrTooMany = errors.New("too many processes or open files to look at all of them")
 
 type fileID struct{ dev, ino uint64 }
 
@@ -93,10 +99,10 @@ func scanFDs(want map[fileID]string, add func(int, string, string)) error {
 		return fmt.Errorf("read /proc: %w", err)
 	}
 	fds := 0
-	for i, p := range procs {
-		if i >= maxProcs {
-			break
-		}
+	if len(procs) > maxProcs {
+		return ErrTooMany
+	}
+	for _, p := range procs {
 		pid, err := strconv.Atoi(p.Name())
 		if err != nil {
 			continue
@@ -108,7 +114,7 @@ func scanFDs(want map[fileID]string, add func(int, string, string)) error {
 		}
 		for _, e := range entries {
 			if fds++; fds > maxFDs {
-				return nil
+				return ErrTooMany
 			}
 			var st syscall.Stat_t
 			if syscall.Stat(filepath.Join(dir, e.Name()), &st) != nil {
@@ -134,7 +140,10 @@ func scanLocks(want map[fileID]string, add func(int, string, string)) error {
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	for lines := 0; sc.Scan() && lines < maxFDs; lines++ {
+	for lines := 0; sc.Scan(); lines++ {
+		if lines >= maxFDs {
+			return ErrTooMany
+		}
 		fields := strings.Fields(sc.Text())
 		// A blocked waiter's line has "->" after the number.
 		if len(fields) > 1 && fields[1] == "->" {
