@@ -34,6 +34,8 @@ SFTP needs --known-hosts FILE and --ssh-key FILE or --ssh-agent):
   push [--recipient age1...|ssh-ed25519... ]... [--recipients-file F] [--passphrase-file F]
        [--signing-key F | --allow-unsigned]                   each snapshot's statement is signed (Ed25519 SSH key;
                                                                default: the SFTP --ssh-key when it is Ed25519)
+       [--verify]                                             read back every byte already on the target and
+                                                               re-send snapshots that differ from their statements
   pull STAMP [--age-identity F] [--passphrase-file F] --allowed-signers F [--allow-unsigned] [--allow-rollback]
                                                                  fetch, verify, decrypt, validate into the backup directory
   remote list | remote validate STAMP [--age-identity F] | remote prune [policy flags] [--dry-run]
@@ -80,6 +82,7 @@ type flags struct {
 
 	signingKey, allowedSigners   string
 	allowUnsigned, allowRollback bool
+	verify                       bool
 }
 
 var pathFlags = []string{"root", "db-path", "registry-path", "chroma-path", "backup-dir"}
@@ -96,7 +99,7 @@ var allowed = map[string][]string{
 	"demo":     {"dir"},
 	"drill":    {"confirm-service-stopped", "wait"},
 	"drills":   {},
-	"push":     append([]string{"recipient", "recipients-file", "passphrase-file", "signing-key", "allow-unsigned"}, targetFlags...),
+	"push":     append([]string{"recipient", "recipients-file", "passphrase-file", "signing-key", "allow-unsigned", "verify"}, targetFlags...),
 	"pull":     append([]string{"age-identity", "passphrase-file", "allowed-signers", "allow-unsigned", "allow-rollback"}, targetFlags...),
 	"remote":   append(append([]string{"age-identity", "passphrase-file", "dry-run", "prune-invalid", "allowed-signers", "allow-unsigned"}, policyFlags...), targetFlags...),
 }
@@ -138,6 +141,7 @@ func newFlagSet(f *flags, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.signingKey, "signing-key", "", "")
 	fs.StringVar(&f.allowedSigners, "allowed-signers", "", "")
 	fs.BoolVar(&f.allowUnsigned, "allow-unsigned", false, "")
+	fs.BoolVar(&f.verify, "verify", false, "")
 	fs.BoolVar(&f.allowRollback, "allow-rollback", false, "")
 	return fs
 }

@@ -74,7 +74,7 @@ func runPush(ctx context.Context, a *app) int {
 	if err != nil {
 		return a.fail(exitUsage, err)
 	}
-	opts := target.PushOptions{Sealing: seal, Signer: key}
+	opts := target.PushOptions{Sealing: seal, Signer: key, Verify: a.f.verify}
 	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		bar := progressbar.DefaultBytes(-1, "pushing to "+t.URL())
 		opts.Progress = func(n int64) { _ = bar.Add64(n) }

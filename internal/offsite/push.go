@@ -58,6 +58,12 @@ type PushOptions struct {
 	// Without it the statements are written unsigned, and readers that
 	// require signatures refuse them.
 	Signer ssh.Signer
+	// Verify reads back every byte of the snapshots already on the target
+	// and compares its SHA-256 with their statements: a copy damaged
+	// without a change of size is then repaired too. Without it, push
+	// compares names and sizes (a cheap look every run); remote validate
+	// reads the bytes.
+	Verify bool
 }
 
 // PushResult says what a push did. Its JSON is the output of `push`.

@@ -73,7 +73,7 @@ func (p *pusher) decide(ctx context.Context, pl *plan, s backup.Snapshot) (actio
 	if want := manifestDigest(ctx, p, s); want != "" && sg.st.ManifestSHA256 != want {
 		return repairIt, "its statement is for other contents than the local snapshot"
 	}
-	if errs := checkStored(ctx, p.remote.FS, dir, sg.st, false); len(errs) > 0 {
+	if errs := checkStored(ctx, p.remote.FS, dir, sg.st, p.opts.Verify); len(errs) > 0 {
 		return repairIt, errs[0]
 	}
 	return leaveIt, ""

@@ -448,3 +448,30 @@ func TestStatementVerifiesWithSSHKeygen(t *testing.T) {
 		t.Fatalf("ssh-keygen -Y verify: %v: %s", err, out)
 	}
 }
+
+// A flipped byte that keeps the file's size passes push's cheap look
+// (names and sizes); with Verify push reads the bytes back and repairs it.
+func TestVerifiedPushRepairsSameSizeDamage(t *testing.T) {
+	r := testutil.Root(t)
+	rs, ids := keys(t)
+	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	key, trust := signer(t)
+	remote := osRemote(t)
+	opts := PushOptions{Sealing: Sealing{Recipients: rs}, Signer: key}
+	if _, err := Push(context.Background(), testutil.Config(r), remote, opts); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Corrupt(t, filepath.Join(snapshot.Dir(remote.Root, m.Stamp), "db", "atocore.db.age"), 4096, 1)
+	res, err := Push(context.Background(), testutil.Config(r), remote, opts)
+	if err != nil || len(res.Repaired) != 0 {
+		t.Fatalf("push without Verify = %+v, %v: want the cheap look, no repair", res, err)
+	}
+	opts.Verify = true
+	res, err = Push(context.Background(), testutil.Config(r), remote, opts)
+	if err != nil || len(res.Repaired) != 1 || !strings.Contains(res.Repaired[0].Reason, "atocore.db.age") {
+		t.Fatalf("push with Verify over a flipped byte = %+v, %v", res, err)
+	}
+	if v, err := Validate(context.Background(), remote, m.Stamp, Opening{Identities: ids, Trust: trust}); err != nil || !v.Valid {
+		t.Fatalf("remote validate after the repair = %+v, %v", v, err)
+	}
+}
