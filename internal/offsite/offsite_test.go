@@ -3,6 +3,7 @@ package offsite
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path"
@@ -231,8 +232,12 @@ func TestInterruptedPushResumes(t *testing.T) {
 	// file (files are synced and journaled beside the uploads, a little
 	// behind them).
 	budget.Store((m.DBSizeBytes + m.ChromaBytes) * 3 / 4)
-	journal := filepath.Join(base.Root, IncomingPrefix+m.Stamp, journalFile)
-	ready := func() bool { return len(readJournal(base.FS, filepath.Dir(journal)).Files) > 0 }
+	journalPath := filepath.Join(base.Root, IncomingPrefix+m.Stamp, journalFile)
+	ready := func() bool {
+		var jr journal
+		data, err := os.ReadFile(journalPath)
+		return err == nil && json.Unmarshal(data, &jr) == nil && len(jr.Files) > 0
+	}
 	broken := Remote{FS: failingFs{Fs: base.FS, budget: &budget, err: syscall.ENOSPC, ready: ready}, Root: base.Root, URL: base.URL}
 	_, err = Push(context.Background(), testutil.Config(r), broken, PushOptions{})
 	if !errors.Is(err, syscall.ENOSPC) {
@@ -245,7 +250,7 @@ func TestInterruptedPushResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Pushed[0].Resumed == 0 || res.Pushed[0].Sent == 0 {
+	if res.Pushed[0].Resumed == 0 || res.Pushed[0].Resumed+res.Pushed[0].Sent != res.Pushed[0].Files {
 		t.Fatalf("resumed push = %+v", res.Pushed[0])
 	}
 	v, _ := Validate(context.Background(), base, m.Stamp, Opening{})

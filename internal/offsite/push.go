@@ -238,7 +238,13 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	if err := rfs.MkdirAll(incoming, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s on the target: %w", incoming, err)
 	}
-	jr := readJournal(rfs, incoming)
+	// Only what this machine itself recorded is resumed: the target's own
+	// journal is the target's word, and a file it claims is finished may
+	// be anybody's (encrypted to the public recipients), which the
+	// statement would then sign. A file is resumed when the local journal
+	// lists it and the target's bytes hash to what this machine wrote.
+	localJournal := p.state.path + ".incoming-" + s.Stamp + ".json"
+	jr := readLocalJournal(p.cfg.FS, localJournal)
 
 	// The session: reuse the key file of a resumed upload, else that of
 	// the previous pushed snapshot (so its files can be linked), else new.
@@ -294,6 +300,9 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	saveJournal := func() error {
 		mu.Lock()
 		defer mu.Unlock()
+		if err := writeLocalJournal(p.cfg.FS, localJournal, jr); err != nil {
+			return err
+		}
 		return writeJournal(rfs, incoming, jr)
 	}
 	noted := 0
@@ -311,7 +320,7 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		dst := filepath.Join(incoming, filepath.FromSlash(rel))
 		var done snapshot.File
 		switch {
-		case resumable(rfs, dst, jr.Files[rel]):
+		case resumable(ctx, rfs, dst, jr.Files[rel]):
 			done = jr.Files[rel]
 			info.Resumed++
 		case p.link(prev, f, dst):
@@ -409,6 +418,7 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	if err := p.state.save(p.cfg.FS); err != nil {
 		return nil, err
 	}
+	_ = p.cfg.FS.Remove(localJournal)
 	if err := p.placed(sg); err != nil {
 		return nil, err
 	}
@@ -460,12 +470,20 @@ func cmpString(a, b string) int {
 }
 
 // resumable reports whether a previous run already finished dst.
-func resumable(rfs afero.Fs, dst string, done snapshot.File) bool {
-	if done.Path == "" {
+// resumable reports whether dst on the target holds the file done that
+// this machine uploaded before it was interrupted: a regular file of its
+// size whose bytes hash to the digest this machine computed (the target
+// could have put other bytes there; re-reading costs less than sending).
+func resumable(ctx context.Context, rfs afero.Fs, dst string, done snapshot.File) bool {
+	if done.Path == "" || done.SHA256 == "" {
 		return false
 	}
-	fi, err := rfs.Stat(dst)
-	return err == nil && fi.Size() == done.Size
+	fi, err := lstat(rfs, dst)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != done.Size {
+		return false
+	}
+	d, err := durable.HashFile(ctx, rfs, dst)
+	return err == nil && d.Size == done.Size && d.SHA256 == done.SHA256
 }
 
 // link makes dst a server-side hardlink to the previous pushed snapshot's
@@ -784,13 +802,30 @@ func writeRemote(rfs afero.Fs, name string, data []byte) error {
 	return renameReplace(rfs, tmp, name)
 }
 
-func readJournal(rfs afero.Fs, incoming string) *journal {
+// maxJournalSize bounds a push journal: a few hundred bytes per file.
+const maxJournalSize = 64 << 20
+
+// readLocalJournal reads this machine's record of an interrupted upload;
+// an empty journal when there is none or it cannot be read.
+func readLocalJournal(fsys afero.Fs, name string) *journal {
 	jr := &journal{Files: map[string]snapshot.File{}}
-	data, err := afero.ReadFile(rfs, filepath.Join(incoming, journalFile))
+	data, err := durable.ReadFileNoLinks(fsys, filepath.Dir(name), filepath.Base(name), maxJournalSize)
 	if err != nil || json.Unmarshal(data, jr) != nil || jr.Files == nil {
 		return &journal{Files: map[string]snapshot.File{}}
 	}
 	return jr
+}
+
+// writeLocalJournal records jr durably beside the push state.
+func writeLocalJournal(fsys afero.Fs, name string, jr *journal) error {
+	data, err := json.Marshal(jr)
+	if err != nil {
+		return err
+	}
+	if err := fsys.MkdirAll(filepath.Dir(name), 0o700); err != nil {
+		return err
+	}
+	return durable.WriteFile(fsys, name, data, 0o600)
 }
 
 func writeJournal(rfs afero.Fs, incoming string, jr *journal) error {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -473,5 +475,45 @@ func TestVerifiedPushRepairsSameSizeDamage(t *testing.T) {
 	}
 	if v, err := Validate(context.Background(), remote, m.Stamp, Opening{Identities: ids, Trust: trust}); err != nil || !v.Valid {
 		t.Fatalf("remote validate after the repair = %+v, %v", v, err)
+	}
+}
+
+// A target cannot make push sign its bytes by planting an "interrupted
+// upload": a file encrypted to the public recipients and a journal that
+// says it is finished. Push resumes only what this machine recorded, and
+// only when the target's bytes hash to what it wrote.
+func TestPlantedIncomingIsNotResumed(t *testing.T) {
+	r := testutil.Root(t)
+	rs, ids := keys(t)
+	key, trust := signer(t)
+	remote := osRemote(t)
+	cfg := testutil.Config(r)
+	opts := PushOptions{Sealing: Sealing{Recipients: rs}, Signer: key}
+	m := testutil.Create(t, r, backup.CreateOptions{})
+	incoming := filepath.Join(remote.Root, IncomingPrefix+m.Stamp)
+	planted := filepath.Join(incoming, "db", "atocore.db.age")
+	if err := os.MkdirAll(filepath.Dir(planted), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	evil := []byte("not what the pusher wrote, whatever it decrypts to")
+	if err := os.WriteFile(planted, evil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(evil)
+	jr, _ := json.Marshal(map[string]any{"key_id": "recipients:" + strings.Join(rs.List(), ","),
+		"files": map[string]any{"db/atocore.db.age": map[string]any{"path": "db/atocore.db.age", "size": len(evil), "sha256": hex.EncodeToString(sum[:])}}})
+	if err := os.WriteFile(filepath.Join(incoming, journalFile), jr, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Push(context.Background(), cfg, remote, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pushed[0].Resumed != 0 {
+		t.Fatalf("push resumed the planted file: %+v", res.Pushed[0])
+	}
+	v, err := Validate(context.Background(), remote, m.Stamp, Opening{Identities: ids, Trust: trust})
+	if err != nil || !v.Valid {
+		t.Fatalf("remote validate = %+v, %v", v, err)
 	}
 }
