@@ -144,6 +144,7 @@ func Push(ctx context.Context, cfg backup.Config, remote Remote, opts PushOption
 	if err := p.startChain(ctx); err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
+	p.putBackAside()
 	pl := p.survey()
 	for _, s := range local {
 		if opts.Stamps != nil && !slices.Contains(opts.Stamps, s.Stamp) {
@@ -169,6 +170,11 @@ func Push(ctx context.Context, cfg backup.Config, remote Remote, opts PushOption
 		p.noLinks = act == repairIt // its old files are suspect: send every byte
 		info, err := p.push(ctx, s)
 		if err != nil {
+			if aside != "" {
+				// The damaged copy goes back where it was: a failed
+				// repair must not make a snapshot look pruned.
+				_ = remote.FS.Rename(aside, snapshot.Dir(remote.Root, s.Stamp))
+			}
 			return res, fmt.Errorf("push %s to %s: %w", s.Stamp, remote.URL, err)
 		}
 		if aside != "" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/spf13/afero"
 
@@ -106,3 +107,32 @@ func (p *pusher) setAside(stamp string) (string, error) {
 
 // replacedPrefix starts the directory a snapshot being replaced is moved to.
 const replacedPrefix = ".replaced-"
+
+// putBackAside finishes what a push killed during a repair left: a copy
+// set aside whose replacement never arrived goes back under its stamp (so
+// that the snapshot is repaired again, not taken for one the target's
+// retention removed); one whose replacement is in place is removed.
+func (p *pusher) putBackAside() {
+	entries, err := afero.ReadDir(p.remote.FS, p.remote.Root)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		stamp, ok := strings.CutPrefix(e.Name(), replacedPrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		if _, err := snapshot.ParseStamp(stamp); err != nil {
+			continue
+		}
+		aside := filepath.Join(p.remote.Root, e.Name())
+		final := snapshot.Dir(p.remote.Root, stamp)
+		if _, err := p.remote.FS.Stat(final); err == nil {
+			_ = p.remote.FS.RemoveAll(aside)
+			continue
+		}
+		if err := p.remote.FS.MkdirAll(filepath.Dir(final), 0o700); err == nil {
+			_ = p.remote.FS.Rename(aside, final)
+		}
+	}
+}

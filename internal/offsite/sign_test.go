@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -515,5 +516,40 @@ func TestPlantedIncomingIsNotResumed(t *testing.T) {
 	v, err := Validate(context.Background(), remote, m.Stamp, Opening{Identities: ids, Trust: trust})
 	if err != nil || !v.Valid {
 		t.Fatalf("remote validate = %+v, %v", v, err)
+	}
+}
+
+// A repair that fails after the damaged copy was set aside puts it back: the
+// snapshot is repaired by the next push, not taken for one the target's
+// retention removed.
+func TestFailedRepairKeepsTheSnapshot(t *testing.T) {
+	r := testutil.Root(t)
+	rs, _ := keys(t)
+	key, _ := signer(t)
+	remote := osRemote(t)
+	cfg := testutil.Config(r)
+	opts := PushOptions{Sealing: Sealing{Recipients: rs}, Signer: key}
+	first := createAt(t, r, time.Date(2026, 4, 1, 6, 0, 0, 0, time.UTC))
+	createAt(t, r, time.Date(2026, 4, 2, 6, 0, 0, 0, time.UTC))
+	if _, err := Push(context.Background(), cfg, remote, opts); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Corrupt(t, filepath.Join(snapshot.Dir(remote.Root, first.Stamp), SignatureFile), 40, 1)
+	claimFile := filepath.Join(remote.Root, IncomingPrefix+first.Stamp+claimSuffix)
+	if err := os.WriteFile(claimFile, []byte(`{"holder":"another host","pid":1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Push(context.Background(), cfg, remote, opts); err == nil {
+		t.Fatal("a push whose repair cannot claim its stamp succeeded")
+	}
+	if _, err := os.Stat(snapshot.Dir(remote.Root, first.Stamp)); err != nil {
+		t.Fatalf("the failed repair left no %s on the target: %v", first.Stamp, err)
+	}
+	if err := os.Remove(claimFile); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Push(context.Background(), cfg, remote, opts)
+	if err != nil || len(res.Repaired) != 1 || res.Repaired[0].Stamp != first.Stamp || slices.Contains(res.Pruned, first.Stamp) {
+		t.Fatalf("push after the failed repair = %+v, %v", res, err)
 	}
 }
