@@ -138,6 +138,14 @@ func fetch(ctx context.Context, remote Remote, stamp string, open Opening, st *S
 		if err != nil {
 			return nil, err
 		}
+		if st != nil {
+			// A trusted statement says which files there are and how
+			// large: copy exactly those, at the signed sizes, whatever
+			// the target holds besides (nothing is written past them).
+			if files, err = signedFiles(st, files); err != nil {
+				return nil, err
+			}
+		}
 		for _, f := range files {
 			want, err := signedDigest(st, f.Path, "")
 			if err != nil {
@@ -149,9 +157,6 @@ func fetch(ctx context.Context, remote Remote, stamp string, open Opening, st *S
 			}
 			res.Files++
 			res.Bytes += n
-		}
-		if st != nil && len(files) != len(st.Files) {
-			return nil, fmt.Errorf("%w: the target holds %d file(s), the statement lists %d", ErrRemoteCorrupt, len(files), len(st.Files))
 		}
 		return res, nil
 	}
@@ -292,4 +297,34 @@ func readRemoteManifest(rfs afero.Fs, dir string) (*RemoteManifest, error) {
 		return nil, err
 	}
 	return decodeRemoteManifest(data)
+}
+
+// signedFiles is the list of files to copy of a plaintext snapshot whose
+// statement st is trusted: the statement's files at their signed sizes.
+// A file the target holds that the statement does not list, or one the
+// statement lists that the target lacks, refuses the pull before any byte
+// is copied.
+func signedFiles(st *Statement, present []snapshot.File) ([]snapshot.File, error) {
+	have := map[string]bool{}
+	for _, f := range present {
+		have[f.Path] = true
+	}
+	var out []snapshot.File
+	listed := map[string]bool{}
+	for _, f := range st.Files {
+		if isStatementFile(f.Path) {
+			continue
+		}
+		if !have[f.Path] {
+			return nil, fmt.Errorf("%w: the target lacks %s, which the signed statement lists", ErrRemoteCorrupt, f.Path)
+		}
+		listed[f.Path] = true
+		out = append(out, snapshot.File{Path: f.Path, Size: f.Size, SHA256: f.SHA256})
+	}
+	for _, f := range present {
+		if !listed[f.Path] {
+			return nil, fmt.Errorf("%w: the target's snapshot holds %s, which the signed statement does not list: refused, nothing was copied", ErrRemoteCorrupt, f.Path)
+		}
+	}
+	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/spf13/afero"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -551,5 +552,33 @@ func TestFailedRepairKeepsTheSnapshot(t *testing.T) {
 	res, err := Push(context.Background(), cfg, remote, opts)
 	if err != nil || len(res.Repaired) != 1 || res.Repaired[0].Stamp != first.Stamp || slices.Contains(res.Pruned, first.Stamp) {
 		t.Fatalf("push after the failed repair = %+v, %v", res, err)
+	}
+}
+
+// A target that strips a signed plaintext snapshot's manifest and grows its
+// database cannot make pull write past the signed sizes: with a trusted
+// statement, pull copies the statement's files at their signed sizes.
+func TestPlaintextPullStopsAtTheSignedSizes(t *testing.T) {
+	r := testutil.Root(t)
+	key, trust := signer(t)
+	remote := osRemote(t)
+	m := testutil.Create(t, r, backup.CreateOptions{})
+	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
+		t.Fatal(err)
+	}
+	dir := snapshot.Dir(remote.Root, m.Stamp)
+	if err := os.Remove(filepath.Join(dir, snapshot.ManifestFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, "db", "atocore.db"), 300<<20); err != nil {
+		t.Fatal(err)
+	}
+	var written int64
+	fresh := backup.Config{Paths: backup.Paths{Root: t.TempDir()}, FS: countingFs{Fs: afero.NewOsFs(), written: &written}}
+	if _, err := Pull(context.Background(), fresh, remote, m.Stamp, Opening{Trust: trust}); err == nil {
+		t.Fatal("pulled a snapshot whose files differ from the signed statement")
+	}
+	if limit := m.DBSizeBytes + 4<<20; written > limit {
+		t.Fatalf("pull wrote %d bytes locally, more than the signed snapshot (%d)", written, limit)
 	}
 }
