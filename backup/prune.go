@@ -174,7 +174,9 @@ func inodeState(fsys afero.Fs, name string) (snapshot.SourceState, bool) {
 }
 
 func metadataKind(fsys afero.Fs, dir string) string {
-	if data, err := afero.ReadFile(fsys, filepath.Join(dir, snapshot.MetadataFile)); err == nil {
+	// Within validation's cap and through no link: a target's (or a
+	// damaged disk's) metadata must not hang or exhaust a prune.
+	if data, err := durable.ReadFileNoLinks(fsys, dir, snapshot.MetadataFile, validate.MaxMetadataSize); err == nil {
 		if m, err := snapshot.DecodeMetadata(data); err == nil {
 			return m.Kind
 		}
