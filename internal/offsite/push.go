@@ -249,7 +249,10 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	// be anybody's (encrypted to the public recipients), which the
 	// statement would then sign. A file is resumed when the local journal
 	// lists it and the target's bytes hash to what this machine wrote.
-	localJournal := p.state.path + ".incoming-" + s.Stamp + ".json"
+	// It is kept per stamp, not per target address: the same target may be
+	// reached under another address next time, and bytes that hash to what
+	// this machine wrote are its own wherever they are.
+	localJournal := filepath.Join(p.cfg.BackupDir, stateDir, "incoming-"+s.Stamp+".json")
 	jr := readLocalJournal(p.cfg.FS, localJournal)
 
 	// The session: reuse the key file of a resumed upload, else that of
