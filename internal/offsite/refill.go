@@ -63,6 +63,9 @@ func (p *pusher) decide(ctx context.Context, pl *plan, s backup.Snapshot) (actio
 	dir := snapshot.Dir(p.remote.Root, s.Stamp)
 	sg := readSigned(p.remote.FS, dir, s.Stamp, p.own)
 	if sg.status == SignatureUnsigned && sg.st == nil {
+		if slices.Contains(p.state.Stated, s.Stamp) {
+			return repairIt, "its statement is gone from the target (this machine pushed it with one)"
+		}
 		return leaveIt, "" // pushed before statements existed: nothing to check it against
 	}
 	if p.own != nil && sg.status != SignatureVerified {

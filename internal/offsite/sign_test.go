@@ -582,3 +582,30 @@ func TestPlaintextPullStopsAtTheSignedSizes(t *testing.T) {
 		t.Fatalf("pull wrote %d bytes locally, more than the signed snapshot (%d)", written, limit)
 	}
 }
+
+// A target that deletes a snapshot's statement and signature does not make
+// it look like one pushed before statements existed: this machine
+// remembers it pushed it with a statement, and push repairs it.
+func TestDeletedStatementIsRepaired(t *testing.T) {
+	r := testutil.Root(t)
+	key, trust := signer(t)
+	remote := osRemote(t)
+	m := testutil.Create(t, r, backup.CreateOptions{})
+	opts := PushOptions{Signer: key}
+	if _, err := Push(context.Background(), testutil.Config(r), remote, opts); err != nil {
+		t.Fatal(err)
+	}
+	dir := snapshot.Dir(remote.Root, m.Stamp)
+	for _, f := range []string{StatementFile, SignatureFile} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := Push(context.Background(), testutil.Config(r), remote, opts)
+	if err != nil || len(res.Repaired) != 1 || res.Repaired[0].Stamp != m.Stamp {
+		t.Fatalf("push after the statement was deleted = %+v, %v", res, err)
+	}
+	if v, err := Validate(context.Background(), remote, m.Stamp, Opening{Trust: trust}); err != nil || !v.Valid {
+		t.Fatalf("remote validate after the repair = %+v, %v", v, err)
+	}
+}

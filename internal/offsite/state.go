@@ -32,6 +32,11 @@ type pushState struct {
 	// Pushed lists every stamp pushed to this target: one the target no
 	// longer has was removed by its own retention and is not sent again.
 	Pushed []string `json:"pushed"`
+	// Stated lists the stamps this machine pushed with a statement (every
+	// push since statements exist): one found on the target without its
+	// statement lost it there, and is repaired, not taken for a snapshot
+	// pushed before statements existed.
+	Stated []string `json:"stated,omitempty"`
 }
 
 type stateEntry struct {
@@ -50,6 +55,7 @@ func loadState(fsys afero.Fs, backupDir, target string) *pushState {
 		if json.Unmarshal(data, &saved) == nil && saved.Target == target {
 			st.Entries = saved.Entries
 			st.Pushed = saved.Pushed
+			st.Stated = saved.Stated
 		}
 	}
 	return st
@@ -66,12 +72,8 @@ func (st *pushState) latest(r Remote, rfs afero.Fs, root string) *stateEntry {
 }
 
 func (st *pushState) add(e *stateEntry) {
-	if !slices.Contains(st.Pushed, e.Stamp) {
-		st.Pushed = append(st.Pushed, e.Stamp)
-		if len(st.Pushed) > maxPushed {
-			st.Pushed = st.Pushed[len(st.Pushed)-maxPushed:]
-		}
-	}
+	st.Pushed = appendBounded(st.Pushed, e.Stamp)
+	st.Stated = appendBounded(st.Stated, e.Stamp)
 	st.Entries = append(st.Entries, e)
 	if len(st.Entries) > keepEntries {
 		st.Entries = st.Entries[len(st.Entries)-keepEntries:]
@@ -90,3 +92,15 @@ func (st *pushState) save(fsys afero.Fs) error {
 }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// appendBounded adds stamp to list once, keeping the newest maxPushed.
+func appendBounded(list []string, stamp string) []string {
+	if slices.Contains(list, stamp) {
+		return list
+	}
+	list = append(list, stamp)
+	if len(list) > maxPushed {
+		list = list[len(list)-maxPushed:]
+	}
+	return list
+}
