@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -184,53 +183,7 @@ func writeConfig(bin, path string, s *Server, hostKeys []string, hostCert, autho
 // on success, else why it failed.
 func run(t testing.TB, bin, cfg, addr string) string {
 	t.Helper()
-	var logs syncBuffer
-	cmd := exec.Command(bin, "-D", "-e", "-f", cfg)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// Connection processes inherit the log pipe and may outlive the listener.
-	cmd.WaitDelay = 2 * time.Second
-	if err := cmd.Start(); err != nil {
-		return "start sshd: " + err.Error()
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
-		// The group is sshd's own (Setpgid): the listener and any
-		// connection it has not yet detached.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	}
-	deadline := time.Now().Add(startTimeout)
-	for {
-		select {
-		case <-exited:
-			return "sshd exited at start: " + strings.TrimSpace(logs.String())
-		default:
-		}
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return fmt.Sprintf("sshd did not accept connections on %s within %s: %s", addr, startTimeout, strings.TrimSpace(logs.String()))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("sshd log:\n%s", logs.String())
-		}
-	})
-	return ""
+	return startServer(t, "sshd", bin, []string{"-D", "-e", "-f", cfg}, addr)
 }
 
 type syncBuffer struct {

@@ -1,15 +1,10 @@
 package sshdtest
 
 import (
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // StartRclone runs Debian's `rclone serve sftp` for the test: a second
@@ -80,48 +75,5 @@ func StartRclone(t testing.TB) *Server {
 // success, else why it failed.
 func runRclone(t testing.TB, bin string, args []string, addr string) string {
 	t.Helper()
-	var logs syncBuffer
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.WaitDelay = 2 * time.Second
-	if err := cmd.Start(); err != nil {
-		return "start rclone: " + err.Error()
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	}
-	deadline := time.Now().Add(startTimeout)
-	for {
-		select {
-		case <-exited:
-			return "rclone exited at start: " + strings.TrimSpace(logs.String())
-		default:
-		}
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return fmt.Sprintf("rclone did not accept connections on %s within %s: %s", addr, startTimeout, strings.TrimSpace(logs.String()))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("rclone log:\n%s", logs.String())
-		}
-	})
-	return ""
+	return startServer(t, "rclone", bin, args, addr)
 }
