@@ -2,14 +2,11 @@ package offsite
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/atocore/atocore-backup/internal/snapshot"
 )
@@ -85,11 +82,7 @@ type storedFileJSON struct {
 // MarshalJSON writes Path as "path", or as "path_b64" when it is not UTF-8.
 func (f StoredFile) MarshalJSON() ([]byte, error) {
 	w := storedFileJSON{Size: f.Size, SHA256: f.SHA256}
-	if utf8.ValidString(f.Path) {
-		w.Path = f.Path
-	} else {
-		w.PathB64 = base64.StdEncoding.EncodeToString([]byte(f.Path))
-	}
+	w.Path, w.PathB64 = snapshot.EncodePath(f.Path)
 	return json.Marshal(w)
 }
 
@@ -99,18 +92,9 @@ func (f *StoredFile) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	*f = StoredFile{Path: w.Path, Size: w.Size, SHA256: w.SHA256}
-	if w.PathB64 != "" {
-		if w.Path != "" {
-			return errors.New("entry has both path and path_b64")
-		}
-		b, err := base64.StdEncoding.DecodeString(w.PathB64)
-		if err != nil {
-			return errors.New("entry's path_b64 is not base64")
-		}
-		f.Path = string(b)
-	}
-	return nil
+	path, err := snapshot.DecodePath(w.Path, w.PathB64)
+	*f = StoredFile{Path: path, Size: w.Size, SHA256: w.SHA256}
+	return err
 }
 
 // encode returns the statement's bytes: written once, signed as they are.

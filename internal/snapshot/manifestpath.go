@@ -31,11 +31,7 @@ type fileJSON struct {
 // with U+FFFD, naming a file that does not exist.
 func (f File) MarshalJSON() ([]byte, error) {
 	w := fileJSON{fileFields: fileFields(f)}
-	if utf8.ValidString(f.Path) {
-		w.Path = f.Path
-	} else {
-		w.PathB64 = base64.StdEncoding.EncodeToString([]byte(f.Path))
-	}
+	w.Path, w.PathB64 = EncodePath(f.Path)
 	return json.Marshal(w)
 }
 
@@ -47,16 +43,34 @@ func (f *File) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	*f = File(w.fileFields)
-	f.Path = w.Path
-	if w.PathB64 != "" {
-		if w.Path != "" {
-			return errors.New("entry has both path and path_b64")
-		}
-		b, err := base64.StdEncoding.DecodeString(w.PathB64)
-		if err != nil {
-			return errors.New("entry's path_b64 is not base64")
-		}
-		f.Path = string(b)
+	var err error
+	f.Path, err = DecodePath(w.Path, w.PathB64)
+	return err
+}
+
+// EncodePath splits a file name into the JSON fields "path" and
+// "path_b64": the name itself when it is valid UTF-8, else its exact bytes
+// in base64 (JSON strings cannot hold them). Manifests and off-site
+// statements store names this way.
+func EncodePath(name string) (path, pathB64 string) {
+	if utf8.ValidString(name) {
+		return name, ""
 	}
-	return nil
+	return "", base64.StdEncoding.EncodeToString([]byte(name))
+}
+
+// DecodePath is EncodePath's inverse; an entry with both fields, or bad
+// base64, is an error.
+func DecodePath(path, pathB64 string) (string, error) {
+	if pathB64 == "" {
+		return path, nil
+	}
+	if path != "" {
+		return "", errors.New("entry has both path and path_b64")
+	}
+	b, err := base64.StdEncoding.DecodeString(pathB64)
+	if err != nil {
+		return "", errors.New("entry's path_b64 is not base64")
+	}
+	return string(b), nil
 }
