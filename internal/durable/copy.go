@@ -89,6 +89,7 @@ func copyHashed(ctx context.Context, dst io.Writer, src io.Reader) (Digest, erro
 	defer bufPool.Put(bp)
 	buf := *bp
 	h := sha256.New()
+	wb := newWriteback(dst)
 	var n int64
 	for {
 		if err := ctx.Err(); err != nil {
@@ -108,8 +109,10 @@ func copyHashed(ctx context.Context, dst io.Writer, src io.Reader) (Digest, erro
 				}
 			}
 			n += int64(r)
+			wb.wrote(n)
 		}
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			wb.finish(n)
 			break
 		}
 		if rerr != nil {

@@ -15,6 +15,7 @@ import (
 // copied with pread and write.
 func copyRange(ctx context.Context, in, out *os.File) error {
 	var off int64
+	wb := newWriteback(out)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -32,8 +33,10 @@ func copyRange(ctx context.Context, in, out *os.File) error {
 			return err
 		}
 		if n == 0 {
+			wb.finish(off)
 			return nil
 		}
 		off += int64(n)
+		wb.wrote(off)
 	}
 }

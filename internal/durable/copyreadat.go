@@ -17,6 +17,7 @@ func copyReadAt(ctx context.Context, in, out *os.File, off int64) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
+	wb := newWriteback(out)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -27,8 +28,10 @@ func copyReadAt(ctx context.Context, in, out *os.File, off int64) error {
 				return werr
 			}
 			off += int64(n)
+			wb.wrote(off)
 		}
 		if errors.Is(err, io.EOF) {
+			wb.finish(off)
 			return nil
 		}
 		if err != nil {
