@@ -15,6 +15,7 @@ import (
 	"github.com/atocore/atocore-backup/internal/dirlock"
 	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/internal/timeline"
 	"github.com/atocore/atocore-backup/validate"
 )
 
@@ -94,7 +95,8 @@ func Create(ctx context.Context, cfg Config, opts CreateOptions) (*Metadata, err
 		}
 		defer l.Release()
 	}
-	c := &creation{cfg: cfg, configured: configured, opts: opts, fs: cfg.FS, chromaCopied: make(chan struct{}), dbCopied: make(chan struct{})}
+	c := &creation{cfg: cfg, configured: configured, opts: opts, fs: cfg.FS, chromaCopied: make(chan struct{}), dbCopied: make(chan struct{}),
+		timeline: timeline.NewAt(cfg.Logger, start)}
 	if err := RemoveLeftovers(cfg.FS, cfg.BackupDir); err != nil {
 		return nil, fmt.Errorf("create: %w", err)
 	}
@@ -156,6 +158,8 @@ type creation struct {
 
 	prevOnce sync.Once
 	prev     *previous
+
+	timeline timeline.Timeline
 }
 
 // setSourceWAL records the -wal state of a database file already added.
@@ -232,7 +236,7 @@ func (c *creation) run(ctx context.Context, start time.Time) (*Metadata, error) 
 	wg.Go(func() {
 		t0 := time.Now()
 		defer c.signalDBCopied()
-		defer func() { c.cfg.Logger.Debug("database copied", "duration", time.Since(t0), "err", dbErr) }()
+		defer func() { c.timeline.Step("database copied, checked and hashed", t0, "err", dbErr) }()
 		if dbErr = c.copyDB(ctx, meta); dbErr != nil {
 			cancel(dbErr)
 		}
@@ -245,7 +249,7 @@ func (c *creation) run(ctx context.Context, start time.Time) (*Metadata, error) 
 			case <-ctx.Done():
 			}
 			t0 := time.Now()
-			defer func() { c.cfg.Logger.Debug("chroma copied", "duration", time.Since(t0), "err", chromaErr) }()
+			defer func() { c.timeline.Step("chroma copied and hashed", t0, "err", chromaErr) }()
 			if chromaErr = c.copyChroma(ctx, meta); chromaErr != nil {
 				cancel(chromaErr)
 			}
@@ -265,7 +269,7 @@ func (c *creation) run(ctx context.Context, start time.Time) (*Metadata, error) 
 
 	t0 := time.Now()
 	c.dedupe(ctx, meta)
-	c.cfg.Logger.Debug("deduplicated against the previous snapshot", "duration", time.Since(t0))
+	c.timeline.Step("deduplicated against the previous snapshot", t0)
 	t0 = time.Now()
 
 	// Validate exactly what will be put in place, then record the outcome.
@@ -315,9 +319,9 @@ func (c *creation) run(ctx context.Context, start time.Time) (*Metadata, error) 
 	if err := c.writeMetadata(meta); err != nil {
 		return nil, err
 	}
-	c.cfg.Logger.Debug("validated", "duration", time.Since(t0), "valid", res.Valid)
+	c.timeline.Step("validated", t0, "valid", res.Valid)
 	t0 = time.Now()
-	defer func() { c.cfg.Logger.Debug("synced and placed", "duration", time.Since(t0)) }()
+	defer func() { c.timeline.Step("synced and placed", t0) }()
 	if err := c.place(); err != nil {
 		return nil, err
 	}

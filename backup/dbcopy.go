@@ -106,7 +106,9 @@ func settled(st *snapshot.SourceState) bool {
 // file that is then streamed in.
 func (c *creation) onlineCopy(ctx context.Context, live, dst string) (durable.Digest, string, error) {
 	if p, ok := durable.OSPath(c.fs, dst); ok {
+		t0 := time.Now()
 		mode, err := sqlitedb.OnlineCopy(ctx, live, p)
+		c.timeline.Step("database bytes copied", t0, "file", filepath.Base(dst))
 		if err != nil {
 			return durable.Digest{}, "", fmt.Errorf("copy database %s: %w", live, err)
 		}
@@ -146,7 +148,11 @@ func (c *creation) hashAndCheck(ctx context.Context, dst, p string, digest func(
 	var ic sqlitedb.Integrity
 	var icErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { ic, icErr = sqlitedb.IntegrityCheck(ctx, p) })
+	wg.Go(func() {
+		t0 := time.Now()
+		ic, icErr = sqlitedb.IntegrityCheck(ctx, p)
+		c.timeline.Step("integrity_check", t0, "file", filepath.Base(dst), "ok", ic.OK)
+	})
 	mainDB := dst == filepath.Join(c.staging, filepath.FromSlash(snapshot.DBFile))
 	if mainDB {
 		c.signalDBCopied() // its bytes are there: let Chroma start
@@ -155,13 +161,17 @@ func (c *creation) hashAndCheck(ctx context.Context, dst, p string, digest func(
 		case <-ctx.Done():
 		}
 	}
+	t0 := time.Now()
 	d, err := digest()
+	c.timeline.Step("database hashed", t0, "file", filepath.Base(dst))
 	if err == nil && mainDB && ctx.Err() == nil {
 		// Every large file of the snapshot is written now: send it to the
 		// disk while integrity_check still runs, so that place()'s sync
 		// (which runs anyway) finds little left to write. An error here
 		// fails the create: a failed writeback is reported only once.
+		t0 = time.Now()
 		err = durable.SyncTree(c.fs, c.staging)
+		c.timeline.Step("snapshot written to disk", t0)
 	}
 	wg.Wait()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/dirlock"
 	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/internal/timeline"
 )
 
 // ErrServiceNotStopped is returned when Options.ConfirmServiceStopped is
@@ -114,7 +115,7 @@ func Run(ctx context.Context, cfg backup.Config, stamp string, opts Options) (*R
 		opts.Lock = l
 	}
 	r := &restorer{cfg: cfg, live: live, opts: opts, stamp: stamp, dir: snapshot.Dir(cfg.BackupDir, stamp),
-		res: &Result{Stamp: stamp, Warnings: []string{}}}
+		res: &Result{Stamp: stamp, Warnings: []string{}}, timeline: timeline.New(cfg.Logger)}
 	err = r.run(ctx)
 	if r.res.DBRestored {
 		r.recordRestore(ctx) // rule 11: see record.go
@@ -157,6 +158,8 @@ type restorer struct {
 	// checked is the staged database file that passed integrity_check
 	// (see stageDB); nil until then.
 	checked os.FileInfo
+	// timeline logs the steps for restore -v.
+	timeline timeline.Timeline
 }
 
 func (r *restorer) run(ctx context.Context) error {
@@ -218,8 +221,11 @@ func (r *restorer) run(ctx context.Context) error {
 		j.abandon()
 		return err
 	}
-	r.cfg.Logger.Debug("staged and synced", "duration", time.Since(t0))
-	if err := r.preSnapshot(ctx, withChroma); err != nil {
+	r.timeline.Step("staged and synced", t0)
+	t0 = time.Now()
+	err = r.preSnapshot(ctx, withChroma)
+	r.timeline.Step("pre-restore snapshot", t0, "skipped", r.opts.NoPreSnapshot, "err", err)
+	if err != nil {
 		st.discard()
 		j.abandon()
 		return err
@@ -245,17 +251,18 @@ func (r *restorer) run(ctx context.Context) error {
 		j.abandon()
 		return err
 	}
+	t0 = time.Now()
 	if err := r.commit(ctx, st, withChroma); err != nil {
 		return err
 	}
 	j.remove()
-	r.cfg.Logger.Debug("committed", "duration", time.Since(t0))
+	r.timeline.Step("committed", t0)
 	t0 = time.Now()
 	ic, err := r.checkRestored(ctx)
 	if err != nil {
 		return err
 	}
-	r.cfg.Logger.Debug("integrity_check of the restored database", "duration", time.Since(t0), "ok", ic.OK)
+	r.timeline.Step("integrity_check of the restored database", t0, "ok", ic.OK)
 	r.res.RestoredIntegrityOK = ic.OK
 	r.res.IntegrityDetail = ic.Detail
 	if !ic.OK {

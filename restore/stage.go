@@ -46,14 +46,14 @@ func (r *restorer) stage(ctx context.Context, withChroma bool) (*staged, error) 
 		if st.db, dbErr = r.stageDB(ctx); dbErr != nil {
 			cancel(dbErr)
 		}
-		r.cfg.Logger.Debug("database staged and checked", "duration", time.Since(t0), "err", dbErr)
+		r.timeline.Step("database staged and checked", t0, "err", dbErr)
 	})
 	if withChroma {
 		wg.Go(func() {
 			if st.chroma, chromaErr = r.stageChroma(ctx); chromaErr != nil {
 				cancel(chromaErr)
 			}
-			r.cfg.Logger.Debug("Chroma staged", "duration", time.Since(t0), "err", chromaErr)
+			r.timeline.Step("Chroma staged", t0, "err", chromaErr)
 		})
 	}
 	regTmp, regErr := r.stageRegistry(ctx)
@@ -75,7 +75,7 @@ func (r *restorer) stage(ctx context.Context, withChroma bool) (*staged, error) 
 	}
 	// One flush of each filesystem instead of a wait per file.
 	t0 = time.Now()
-	defer func() { r.cfg.Logger.Debug("staged files synced", "duration", time.Since(t0)) }()
+	defer func() { r.timeline.Step("staged files synced", t0) }()
 	osfs := afero.NewOsFs()
 	if err := durable.SyncTree(osfs, filepath.Dir(r.live.DBPath)); err != nil {
 		return st, err
@@ -199,8 +199,14 @@ func (r *restorer) copyDBOut(ctx context.Context, tmp string, o owner) error {
 	)
 	switch {
 	case onOS && listed:
-		wg.Go(func() { ic, icErr = sqlitedb.IntegrityCheck(ctx, src) })
+		wg.Go(func() {
+			t0 := time.Now()
+			ic, icErr = sqlitedb.IntegrityCheck(ctx, src)
+			r.timeline.Step("integrity_check of the snapshot's database", t0, "ok", ic.OK)
+		})
+		t0 := time.Now()
 		d, cpErr = copyOSFile(ctx, src, tmp)
+		r.timeline.Step("database copied and hashed", t0)
 	case onOS: // no digest to compare with: the copy itself is checked
 		if cpErr = durable.CopyRaw(ctx, src, tmp, 0o600); cpErr == nil {
 			ic, icErr = sqlitedb.IntegrityCheck(ctx, tmp)
