@@ -143,12 +143,17 @@ func (c *creation) signalDBCopied() { c.dbCopiedOnce.Do(func() { close(c.dbCopie
 //
 // integrity_check of the main database is the longest step of a create:
 // it starts as soon as the copy exists and keeps a core to itself, while
-// the database's digest waits for the Chroma copy to leave the other core.
+// the Chroma copy has the other core. The database's digest takes
+// whichever core is free first: the Chroma copy's when it ends, or the
+// check's own when the check ends first (a small database beside a large
+// Chroma directory, or a Chroma copy that ends with its own check).
 func (c *creation) hashAndCheck(ctx context.Context, dst, p string, digest func() (durable.Digest, error)) (durable.Digest, error) {
 	var ic sqlitedb.Integrity
 	var icErr error
 	var wg sync.WaitGroup
+	checked := make(chan struct{})
 	wg.Go(func() {
+		defer close(checked)
 		t0 := time.Now()
 		ic, icErr = sqlitedb.IntegrityCheck(ctx, p)
 		c.timeline.Step("integrity_check", t0, "file", filepath.Base(dst), "ok", ic.OK)
@@ -158,17 +163,25 @@ func (c *creation) hashAndCheck(ctx context.Context, dst, p string, digest func(
 		c.signalDBCopied() // its bytes are there: let Chroma start
 		select {
 		case <-c.chromaCopied:
+		case <-checked:
 		case <-ctx.Done():
 		}
 	}
 	t0 := time.Now()
 	d, err := digest()
 	c.timeline.Step("database hashed", t0, "file", filepath.Base(dst))
+	if err == nil && mainDB {
+		select {
+		case <-c.chromaCopied:
+		case <-ctx.Done():
+		}
+	}
 	if err == nil && mainDB && ctx.Err() == nil {
-		// Every large file of the snapshot is written now: send it to the
-		// disk while integrity_check still runs, so that place()'s sync
-		// (which runs anyway) finds little left to write. An error here
-		// fails the create: a failed writeback is reported only once.
+		// Every large file of the snapshot is written now: send the rest
+		// to the disk while integrity_check may still run, so that
+		// place()'s sync (which runs anyway) finds little left to write.
+		// An error here fails the create: a failed writeback is reported
+		// only once.
 		t0 = time.Now()
 		err = durable.SyncTree(c.fs, c.staging)
 		c.timeline.Step("snapshot written to disk", t0)
