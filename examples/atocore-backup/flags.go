@@ -36,6 +36,8 @@ SFTP needs --known-hosts FILE and --ssh-key FILE or --ssh-agent):
                                                                default: the SFTP --ssh-key when it is Ed25519)
        [--verify]                                             read back every byte already on the target and
                                                                re-send snapshots that differ from their statements
+       [--allowed-signers F]                                  keys whose statements are this host's too (the old
+                                                               key after a rotation): their snapshots are not re-sent
   pull STAMP [--age-identity F] [--passphrase-file F] --allowed-signers F [--allow-unsigned] [--allow-rollback]
                                                                  fetch, verify, decrypt, validate into the backup directory
   remote list | remote validate STAMP [--age-identity F] | remote prune [policy flags] [--dry-run]
@@ -99,7 +101,7 @@ var allowed = map[string][]string{
 	"demo":     {"dir"},
 	"drill":    {"confirm-service-stopped", "wait"},
 	"drills":   {},
-	"push":     append([]string{"recipient", "recipients-file", "passphrase-file", "signing-key", "allow-unsigned", "verify"}, targetFlags...),
+	"push":     append([]string{"recipient", "recipients-file", "passphrase-file", "signing-key", "allow-unsigned", "verify", "allowed-signers"}, targetFlags...),
 	"pull":     append([]string{"age-identity", "passphrase-file", "allowed-signers", "allow-unsigned", "allow-rollback"}, targetFlags...),
 	"remote":   append(append([]string{"age-identity", "passphrase-file", "dry-run", "prune-invalid", "allowed-signers", "allow-unsigned"}, policyFlags...), targetFlags...),
 }

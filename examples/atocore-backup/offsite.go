@@ -75,6 +75,11 @@ func runPush(ctx context.Context, a *app) int {
 		return a.fail(exitUsage, err)
 	}
 	opts := target.PushOptions{Sealing: seal, Signer: key, Verify: a.f.verify}
+	trust, err := a.trust()
+	if err != nil {
+		return a.fail(exitUsage, err)
+	}
+	opts.Trusted = trust.Signers // the previous signing key, after a rotation
 	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		bar := progressbar.DefaultBytes(-1, "pushing to "+t.URL())
 		opts.Progress = func(n int64) { _ = bar.Add64(n) }

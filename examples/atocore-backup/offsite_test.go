@@ -137,3 +137,18 @@ func signingKey(t *testing.T) (string, string) {
 	}
 	return key, allowed
 }
+
+// After a rotation of the signing key, push --allowed-signers with the old
+// key leaves the snapshots it signed (already_present, not repaired).
+func TestPushWithRotatedKey(t *testing.T) {
+	r := testutil.Root(t)
+	tgt := "--target=file://" + t.TempDir()
+	cli(t, nil, "create", "--root", r.Dir).want(t, 0)
+	oldKey, oldAllowed := signingKey(t)
+	newKey, _ := signingKey(t)
+	cli(t, nil, "push", tgt, "--signing-key", oldKey, "--root", r.Dir).want(t, 0)
+	res := cli(t, nil, "push", tgt, "--signing-key", newKey, "--allowed-signers", oldAllowed, "--root", r.Dir).want(t, 0).json(t)
+	if len(res["repaired"].([]any)) != 0 || len(res["already_present"].([]any)) != 1 {
+		t.Fatalf("push with the new key, the old one in --allowed-signers = %v", res)
+	}
+}

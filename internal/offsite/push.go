@@ -64,6 +64,12 @@ type PushOptions struct {
 	// compares names and sizes (a cheap look every run); remote validate
 	// reads the bytes.
 	Verify bool
+	// Trusted are further keys whose statements on the target are this
+	// host's own: the previous signing key after a rotation (an
+	// allowed_signers file). A snapshot whose statement verifies against
+	// one of them and whose files match it is left as it is, not pushed
+	// again.
+	Trusted *sshsig.AllowedSigners
 }
 
 // PushResult says what a push did. Its JSON is the output of `push`.

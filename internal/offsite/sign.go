@@ -26,7 +26,10 @@ func (p *pusher) startChain(ctx context.Context) error {
 	if p.opts.Signer == nil {
 		return nil
 	}
-	p.own = sshsig.Trusting("this host", p.opts.Signer.PublicKey())
+	// Statements of a key trusted beside this host's (the previous one,
+	// after a rotation) are this host's own: the snapshots they sign are
+	// not damaged, and the chain continues from them.
+	p.own = sshsig.Trusting("this host", p.opts.Signer.PublicKey()).Plus(p.opts.Trusted)
 	newest, err := newestSigned(ctx, p.remote, p.own)
 	if err != nil {
 		return err

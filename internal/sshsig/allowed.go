@@ -218,3 +218,15 @@ func Line(principal, namespace string, key ssh.PublicKey) string {
 func Trusting(principal string, key ssh.PublicKey) *AllowedSigners {
 	return &AllowedSigners{entries: []allowedSigner{{principals: []string{principal}, key: key}}}
 }
+
+// Plus returns the signers of a and of b (either may be nil): a's lines
+// first.
+func (a *AllowedSigners) Plus(b *AllowedSigners) *AllowedSigners {
+	out := &AllowedSigners{}
+	for _, s := range []*AllowedSigners{a, b} {
+		if s != nil {
+			out.entries = append(out.entries, s.entries...)
+		}
+	}
+	return out
+}
