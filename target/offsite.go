@@ -49,6 +49,7 @@ var (
 	ErrDowngrade     = offsite.ErrDowngrade
 	ErrRollback      = offsite.ErrRollback
 	ErrClaimed       = offsite.ErrClaimed
+	ErrOtherTarget   = offsite.ErrOtherTarget
 )
 
 // WarnLinksNotMade starts the PushResult warning of a server whose hard

@@ -39,10 +39,12 @@ SFTP needs --known-hosts FILE and --ssh-key FILE or --ssh-agent):
        [--allowed-signers F]                                  keys whose statements are this host's too (the old
                                                                key after a rotation): their snapshots are not re-sent
   pull STAMP [--age-identity F] [--passphrase-file F] --allowed-signers F [--allow-unsigned] [--allow-rollback]
+       [--allow-other-target]                                 accept statements that name another target (a copy)
                                                                  fetch, verify, decrypt, validate into the backup directory
   remote list | remote validate STAMP [--age-identity F] | remote prune [policy flags] [--dry-run]
-       (list and validate take --allowed-signers F [--allow-unsigned])
-  Environment: ATOCORE_SIGNING_KEY, ATOCORE_ALLOWED_SIGNERS, ATOCORE_ALLOW_UNSIGNED=1, ATOCORE_ALLOW_ROLLBACK=1
+       (list and validate take --allowed-signers F [--allow-unsigned] [--allow-other-target])
+  Environment: ATOCORE_SIGNING_KEY, ATOCORE_ALLOWED_SIGNERS, ATOCORE_ALLOW_UNSIGNED=1, ATOCORE_ALLOW_ROLLBACK=1,
+       ATOCORE_ALLOW_OTHER_TARGET=1
 
 Paths (flag, else environment, else under the AtoCore root):
   --root DIR            ATOCORE_ROOT
@@ -84,6 +86,7 @@ type flags struct {
 
 	signingKey, allowedSigners   string
 	allowUnsigned, allowRollback bool
+	allowOtherTarget             bool
 	verify                       bool
 }
 
@@ -102,8 +105,8 @@ var allowed = map[string][]string{
 	"drill":    {"confirm-service-stopped", "wait"},
 	"drills":   {},
 	"push":     append([]string{"recipient", "recipients-file", "passphrase-file", "signing-key", "allow-unsigned", "verify", "allowed-signers"}, targetFlags...),
-	"pull":     append([]string{"age-identity", "passphrase-file", "allowed-signers", "allow-unsigned", "allow-rollback"}, targetFlags...),
-	"remote":   append(append([]string{"age-identity", "passphrase-file", "dry-run", "prune-invalid", "allowed-signers", "allow-unsigned"}, policyFlags...), targetFlags...),
+	"pull":     append([]string{"age-identity", "passphrase-file", "allowed-signers", "allow-unsigned", "allow-rollback", "allow-other-target"}, targetFlags...),
+	"remote":   append(append([]string{"age-identity", "passphrase-file", "dry-run", "prune-invalid", "allowed-signers", "allow-unsigned", "allow-other-target"}, policyFlags...), targetFlags...),
 }
 
 func newFlagSet(f *flags, out io.Writer) *flag.FlagSet {
@@ -145,6 +148,7 @@ func newFlagSet(f *flags, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&f.allowUnsigned, "allow-unsigned", false, "")
 	fs.BoolVar(&f.verify, "verify", false, "")
 	fs.BoolVar(&f.allowRollback, "allow-rollback", false, "")
+	fs.BoolVar(&f.allowOtherTarget, "allow-other-target", false, "")
 	return fs
 }
 

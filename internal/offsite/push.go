@@ -203,10 +203,11 @@ type pusher struct {
 	state  *pushState
 	res    *PushResult
 
-	seen    *seen                  // what this machine remembers of the target's sequence
-	chain   *chain                 // the next statement's place
-	own     *sshsig.AllowedSigners // this host's key, to recognise its statements
-	noLinks bool                   // send every file of this snapshot
+	seen     *seen                  // what this machine remembers of its sequence on the target
+	targetID string                 // the target's id, named in every statement
+	chain    *chain                 // the next statement's place
+	own      *sshsig.AllowedSigners // this host's key, to recognise its statements
+	noLinks  bool                   // send every file of this snapshot
 	// linksFake is set once the target's links turned out not to be
 	// real: the rest of the push uploads instead (see link).
 	linksFake bool

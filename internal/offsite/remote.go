@@ -33,6 +33,9 @@ type RemoteSnapshot struct {
 	SignedBy string `json:"signed_by,omitempty"`
 	// Sequence is the statement's sequence number (0 when unsigned).
 	Sequence uint64 `json:"sequence,omitempty"`
+	// TargetID is the target the verified statement names ("" for one
+	// pushed before statements named their target).
+	TargetID string `json:"target_id,omitempty"`
 }
 
 // List returns the remote's snapshots, oldest first, each with its
@@ -40,6 +43,10 @@ type RemoteSnapshot struct {
 // from the signed statement when it verifies.
 func List(ctx context.Context, remote Remote, trust Trust) ([]RemoteSnapshot, error) {
 	snaps, err := backup.ListDir(ctx, remote.FS, remote.Root)
+	if err != nil {
+		return nil, err
+	}
+	v, err := trust.look(remote)
 	if err != nil {
 		return nil, err
 	}
@@ -55,10 +62,11 @@ func List(ctx context.Context, remote Remote, trust Trust) ([]RemoteSnapshot, er
 		if rm, err := readRemoteManifest(remote.FS, s.Path); err == nil && rm != nil {
 			e.Encrypted, e.Kind, e.CreatedAt = true, rm.Kind, rm.CreatedAt
 		}
-		sg := readSigned(remote.FS, s.Path, s.Stamp, trust.Signers)
+		sg := v.judge(readSigned(remote.FS, s.Path, s.Stamp, trust.Signers))
 		e.Signature, e.SignedBy = sg.label(), sg.signer
 		if sg.status == SignatureVerified {
 			e.Sequence, e.Kind, e.CreatedAt, e.Encrypted = sg.st.Sequence, sg.st.Kind, sg.st.CreatedAt, sg.st.Encrypted
+			e.TargetID = sg.st.TargetID
 		}
 		out = append(out, e)
 	}

@@ -44,6 +44,10 @@ type Statement struct {
 	Stamp     string `json:"stamp"`
 	CreatedAt string `json:"created_at"`
 	Kind      string `json:"kind"`
+	// TargetID is the id of the target pushed to (TargetIDFile): a
+	// statement read from another target is refused there. Empty in
+	// statements pushed before they named their target.
+	TargetID string `json:"target_id,omitempty"`
 	// Sequence grows by one with every push to the target (every snapshot
 	// pushed is one push); a reader that remembers a higher one knows the
 	// target lost or hides snapshots.

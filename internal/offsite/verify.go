@@ -67,6 +67,16 @@ type Trust struct {
 	// AllowRollback accepts a target whose newest signed snapshot is older
 	// than the newest this machine has verified there.
 	AllowRollback bool
+	// AllowOtherTarget accepts statements that name another target than
+	// the one read (a target restored from a copy of another), and a
+	// target whose id is not the one this machine remembers for its
+	// address, with a warning. Such statements never count for the
+	// target's sequence.
+	AllowOtherTarget bool
+	// Memory is where this machine remembers the targets it read: their
+	// ids and each signer's newest sequence (nil: it remembers nothing).
+	// Pull always uses its backup directory's.
+	Memory *Memory
 }
 
 // signed is what a remote snapshot's statement says and whether to
@@ -77,6 +87,8 @@ type signed struct {
 	signer string     // the allowed_signers principals, when verified
 	st     *Statement // parsed; trusted only when status is verified
 	digest string     // SHA-256 of the statement's bytes
+	fp     string     // the signing key's fingerprint, when verified
+	warn   string     // accepted with a warning (another target allowed)
 }
 
 // label is the Signature field of a remote list entry.
@@ -110,6 +122,9 @@ func readSigned(rfs afero.Fs, dir, stamp string, signers *sshsig.AllowedSigners)
 			return &signed{status: SignatureBad, err: fmt.Errorf("%w: %v", ErrBadSignature, err)}
 		}
 		s.status, s.err, s.signer = SignatureVerified, nil, who
+		if ps, err := sshsig.Parse(sig); err == nil {
+			s.fp = fingerprint(ps.PublicKey)
+		}
 	}
 	st, err := decodeStatement(data, stamp)
 	if err != nil {
@@ -128,7 +143,7 @@ func readSigned(rfs afero.Fs, dir, stamp string, signers *sshsig.AllowedSigners)
 func (t Trust) accept(s *signed) (*Statement, string, error) {
 	switch s.status {
 	case SignatureVerified:
-		return s.st, "", nil
+		return s.st, s.warn, nil
 	case SignatureBad:
 		return nil, "", s.err
 	}
@@ -267,24 +282,29 @@ func signedDigest(st *Statement, rel, fallback string) (string, error) {
 }
 
 // admit decides whether the remote snapshot stamp may be pulled under t:
-// its statement verified (or unsigned snapshots allowed), and the target
-// not rolled back behind what mem remembers. It returns the trusted
-// statement (nil when accepted unsigned), the target's newest verified
-// statement (to remember once the pull succeeds) and a warning.
-func (t Trust) admit(ctx context.Context, remote Remote, stamp string, mem *seen) (*Statement, *signed, string, error) {
+// its statement verified (or unsigned snapshots allowed), for this target,
+// and the target not rolled back behind what t's memory remembers. It
+// returns the trusted statement (nil when accepted unsigned), the sight of
+// the target and its newest verified statements (to remember once the
+// pull succeeds) and a warning.
+func (t Trust) admit(ctx context.Context, remote Remote, stamp string) (*Statement, *sight, map[string]*signed, string, error) {
 	dir := snapshot.Dir(remote.Root, stamp)
 	if fi, err := remote.FS.Stat(dir); err != nil || !fi.IsDir() {
-		return nil, nil, "", fmt.Errorf("the target has no snapshot %s", stamp)
+		return nil, nil, nil, "", fmt.Errorf("the target has no snapshot %s", stamp)
 	}
-	st, warn, err := t.accept(readSigned(remote.FS, dir, stamp, t.Signers))
+	v, err := t.look(remote)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, nil, "", err
 	}
-	newest, err := t.checkRollback(ctx, remote, mem)
+	st, warn, err := t.accept(v.judge(readSigned(remote.FS, dir, stamp, t.Signers)))
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, nil, "", err
 	}
-	return st, newest, warn, nil
+	newest, err := v.checkRollback(ctx)
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	return st, v, newest, warn, nil
 }
 
 // checkPulled checks the decrypted snapshot in dir against what was
