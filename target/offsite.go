@@ -34,7 +34,20 @@ type (
 	RemoteSnapshot = offsite.RemoteSnapshot
 	// Trust says which signed statements are believed (zero: none).
 	Trust = offsite.Trust
+	// TargetMemory is where a machine remembers targets (Trust.Memory).
+	TargetMemory = offsite.Memory
 )
+
+// MemoryIn is the memory in cfg's backup directory as a read-only command
+// uses it: read, and written only into an existing .push-state/ (nil when
+// cfg names no backup directory).
+func MemoryIn(cfg backup.Config) *TargetMemory {
+	cfg, err := cfg.Resolved()
+	if err != nil || cfg.BackupDir == "" {
+		return nil
+	}
+	return &TargetMemory{FS: cfg.FS, BackupDir: cfg.BackupDir}
+}
 
 // ErrRemoteCorrupt is matched by errors.Is when a remote file does not match
 // its remote manifest.

@@ -42,7 +42,8 @@ SFTP needs --known-hosts FILE and --ssh-key FILE or --ssh-agent):
        [--allow-other-target]                                 accept statements that name another target (a copy)
                                                                  fetch, verify, decrypt, validate into the backup directory
   remote list | remote validate STAMP [--age-identity F] | remote prune [policy flags] [--dry-run]
-       (list and validate take --allowed-signers F [--allow-unsigned] [--allow-other-target])
+       (list and validate take --allowed-signers F [--allow-unsigned] [--allow-other-target] [--allow-rollback];
+        they check the sequence against, and record it in, this machine's memory)
   Environment: ATOCORE_SIGNING_KEY, ATOCORE_ALLOWED_SIGNERS, ATOCORE_ALLOW_UNSIGNED=1, ATOCORE_ALLOW_ROLLBACK=1,
        ATOCORE_ALLOW_OTHER_TARGET=1
 
@@ -106,7 +107,7 @@ var allowed = map[string][]string{
 	"drills":   {},
 	"push":     append([]string{"recipient", "recipients-file", "passphrase-file", "signing-key", "allow-unsigned", "verify", "allowed-signers"}, targetFlags...),
 	"pull":     append([]string{"age-identity", "passphrase-file", "allowed-signers", "allow-unsigned", "allow-rollback", "allow-other-target"}, targetFlags...),
-	"remote":   append(append([]string{"age-identity", "passphrase-file", "dry-run", "prune-invalid", "allowed-signers", "allow-unsigned", "allow-other-target"}, policyFlags...), targetFlags...),
+	"remote":   append(append([]string{"age-identity", "passphrase-file", "dry-run", "prune-invalid", "allowed-signers", "allow-unsigned", "allow-other-target", "allow-rollback"}, policyFlags...), targetFlags...),
 }
 
 func newFlagSet(f *flags, out io.Writer) *flag.FlagSet {

@@ -51,6 +51,7 @@ func List(ctx context.Context, remote Remote, trust Trust) ([]RemoteSnapshot, er
 		return nil, err
 	}
 	out := []RemoteSnapshot{}
+	judged := make([]*signed, 0, len(snaps))
 	for _, s := range snaps {
 		e := RemoteSnapshot{Stamp: s.Stamp, Path: s.Path, Metadata: s.RawMetadata}
 		if p, ok := durable.OSPath(remote.FS, s.Path); ok {
@@ -68,7 +69,25 @@ func List(ctx context.Context, remote Remote, trust Trust) ([]RemoteSnapshot, er
 			e.Sequence, e.Kind, e.CreatedAt, e.Encrypted = sg.st.Sequence, sg.st.Kind, sg.st.CreatedAt, sg.st.Encrypted
 			e.TargetID = sg.st.TargetID
 		}
+		judged = append(judged, sg)
 		out = append(out, e)
+	}
+	// The sequence, against this machine's memory: a rolled-back target's
+	// statements of the signer concerned are marked bad, with the reason;
+	// the newest verified are remembered otherwise.
+	newest, bad := v.rollback(judged)
+	if len(bad) == 0 {
+		return out, v.record(newest)
+	}
+	for i, sg := range judged {
+		if sg.status != SignatureVerified {
+			continue
+		}
+		if err, ok := bad[""]; ok {
+			out[i].Signature = SignatureBad + ": " + err.Error()
+		} else if err, ok := bad[sg.fp]; ok {
+			out[i].Signature = SignatureBad + ": " + err.Error()
+		}
 	}
 	return out, nil
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/afero"
+
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/sshsig"
 	"github.com/atocore/atocore-backup/internal/testutil"
@@ -125,4 +127,89 @@ func TestStatementWithoutTargetID(t *testing.T) {
 	if err != nil || !v.Valid {
 		t.Fatalf("remote validate of a statement without target id = %+v, %v", v, err)
 	}
+}
+
+// remote list and remote validate check the sequence against this
+// machine's memory and record the newest they verified: a rollback shows
+// as bad in list (with the reason) and fails validate
+// (sequence_rollback), unless allowed. A read-only command records only
+// into an existing .push-state/, and creates nothing.
+func TestListAndValidateCheckTheSequence(t *testing.T) {
+	r := testutil.Root(t)
+	key, trust := signer(t)
+	remote := osRemote(t)
+	s1 := createAt(t, r, time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC))
+	s2 := createAt(t, r, time.Date(2026, 5, 2, 6, 0, 0, 0, time.UTC))
+	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
+		t.Fatal(err)
+	}
+	memory := func(dir string) Trust {
+		tr := trust
+		tr.Memory = &Memory{FS: afero.NewOsFs(), BackupDir: dir}
+		return tr
+	}
+	byList := t.TempDir() // a machine that remembers through remote list
+	byValidate := t.TempDir()
+	bare := t.TempDir() // no .push-state/: nothing is recorded, nothing created
+	for _, d := range []string{byList, byValidate} {
+		if err := os.Mkdir(filepath.Join(d, stateDir), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l, err := List(context.Background(), remote, memory(byList)); err != nil || len(l) != 2 || l[1].Signature != SignatureVerified {
+		t.Fatalf("remote list = %v, %v", signatures(l), err)
+	}
+	if _, err := List(context.Background(), remote, memory(bare)); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := Validate(context.Background(), remote, s2.Stamp, Opening{Trust: memory(byValidate)}); err != nil || !v.Valid {
+		t.Fatalf("remote validate = %+v, %v", v, err)
+	}
+	if entries, _ := os.ReadDir(bare); len(entries) != 0 {
+		t.Fatalf("remote list created %v in a backup directory without .push-state", entries)
+	}
+	// The target hides s2.
+	if err := os.Rename(snapshot.Dir(remote.Root, s2.Stamp), filepath.Join(t.TempDir(), "hidden")); err != nil {
+		t.Fatal(err)
+	}
+	pusher, err := testutil.Config(r).Resolved()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		dir  string
+	}{{"pusher", pusher.BackupDir}, {"remembered by list", byList}, {"remembered by validate", byValidate}} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := List(context.Background(), remote, memory(tc.dir))
+			if err != nil || len(l) != 1 || !strings.HasPrefix(l[0].Signature, SignatureBad) || !strings.Contains(l[0].Signature, "older than one this machine has seen") {
+				t.Fatalf("remote list of a rolled-back target = %v, %v", signatures(l), err)
+			}
+			v, err := Validate(context.Background(), remote, s1.Stamp, Opening{Trust: memory(tc.dir)})
+			if err != nil || v.Valid || !hasError(v, CodeRollback) {
+				t.Fatalf("remote validate on a rolled-back target = %+v, %v", v, err)
+			}
+			allow := memory(tc.dir)
+			allow.AllowRollback = true
+			if l, err := List(context.Background(), remote, allow); err != nil || l[0].Signature != SignatureVerified {
+				t.Fatalf("remote list, rollback allowed = %v, %v", signatures(l), err)
+			}
+			if v, err := Validate(context.Background(), remote, s1.Stamp, Opening{Trust: allow}); err != nil || !v.Valid {
+				t.Fatalf("remote validate, rollback allowed = %+v, %v", v, err)
+			}
+		})
+	}
+	// A machine that never saw s2 cannot tell.
+	if l, err := List(context.Background(), remote, memory(bare)); err != nil || l[0].Signature != SignatureVerified {
+		t.Fatalf("remote list on a machine without memory = %v, %v", signatures(l), err)
+	}
+}
+
+// signatures are the Signature fields of a remote list.
+func signatures(l []RemoteSnapshot) []string {
+	var out []string
+	for _, e := range l {
+		out = append(out, e.Stamp+": "+e.Signature)
+	}
+	return out
 }

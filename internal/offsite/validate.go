@@ -33,6 +33,9 @@ const (
 	// is not the one this machine knows under its address. An error,
 	// unless another target was allowed (then a warning).
 	CodeOtherTarget = "statement_other_target"
+	// CodeRollback (error): the target's newest signed snapshot is older
+	// than the newest this machine verified there (unless allowed).
+	CodeRollback = "sequence_rollback"
 )
 
 // Validate checks a remote snapshot. Its statement is verified against
@@ -43,7 +46,7 @@ const (
 // temporary directory and fully validated there. Without a statement, an
 // encrypted snapshot's files are checked against remote-manifest.json, as
 // before statements existed. The result has the shape of `validate`.
-func Validate(ctx context.Context, remote Remote, stamp string, open Opening) (*validate.Result, error) {
+func Validate(ctx context.Context, remote Remote, stamp string, open Opening) (out *validate.Result, err error) {
 	if _, err := snapshot.ParseStamp(stamp); err != nil {
 		return nil, err
 	}
@@ -65,6 +68,21 @@ func Validate(ctx context.Context, remote Remote, stamp string, open Opening) (*
 	if sg.warn != "" {
 		res.Warnings = append(res.Warnings, CodeOtherTarget+": "+strings.TrimPrefix(sg.warn, "other_target: "))
 	}
+	// The sequence, against this machine's memory (a rollback is an
+	// error unless allowed); the newest verified is remembered when the
+	// snapshot proves valid.
+	newest, err := view.checkRollback(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return fail(CodeRollback + ": " + err.Error())
+	}
+	defer func() {
+		if err == nil && out != nil && out.Valid {
+			err = view.record(newest)
+		}
+	}()
 	check := sg.st // what the stored bytes are compared with
 	var trusted *Statement
 	switch sg.status {
