@@ -63,6 +63,7 @@ var (
 	ErrRollback      = offsite.ErrRollback
 	ErrClaimed       = offsite.ErrClaimed
 	ErrOtherTarget   = offsite.ErrOtherTarget
+	ErrTooMuch       = offsite.ErrTooMuch
 )
 
 // WarnLinksNotMade starts the PushResult warning of a server whose hard

@@ -245,10 +245,14 @@ func (v *sight) verifiedOn(ctx context.Context, signers *sshsig.AllowedSigners) 
 		return nil, nil
 	}
 	remote := v.remote
+	if err := countSnapshots(remote); err != nil {
+		return nil, err
+	}
 	entries, err := afero.ReadDir(remote.FS, filepath.Join(remote.Root, snapshot.SnapshotsDir))
 	if err != nil {
 		return nil, nil // no snapshots/ yet: nothing signed
 	}
+	b := newBudget()
 	var out []*signed
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
@@ -257,7 +261,10 @@ func (v *sight) verifiedOn(ctx context.Context, signers *sshsig.AllowedSigners) 
 		if !e.IsDir() || !snapshot.IsStamp(e.Name()) {
 			continue
 		}
-		s := v.judge(readSigned(remote.FS, snapshot.Dir(remote.Root, e.Name()), e.Name(), signers))
+		s := v.judge(readSignedWithin(remote.FS, snapshot.Dir(remote.Root, e.Name()), e.Name(), signers, b))
+		if errors.Is(s.err, ErrTooMuch) {
+			return nil, s.err
+		}
 		if s.status == SignatureVerified {
 			out = append(out, s)
 		}

@@ -125,6 +125,9 @@ func decodeStatement(data []byte, dirStamp string) (*Statement, error) {
 	if s.Stamp != dirStamp {
 		return nil, fmt.Errorf("%w: %s is for snapshot %s, stored as %s (an old snapshot replayed under a newer name?)", ErrStampMismatch, StatementFile, s.Stamp, dirStamp)
 	}
+	if len(s.Files) > maxStatementFiles {
+		return nil, fmt.Errorf("%s lists %d files, more than the %d this tool reads", StatementFile, len(s.Files), maxStatementFiles)
+	}
 	seen := map[string]bool{}
 	for _, f := range s.Files {
 		if !snapshot.LocalPath(f.Path) || f.Path == StatementFile || f.Path == SignatureFile || seen[f.Path] || f.Size < 0 {

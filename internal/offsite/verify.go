@@ -101,19 +101,38 @@ func (s *signed) label() string {
 
 // readSigned reads and checks the statement of the remote snapshot in dir.
 func readSigned(rfs afero.Fs, dir, stamp string, signers *sshsig.AllowedSigners) *signed {
-	data, err := readBounded(rfs, filepath.Join(dir, StatementFile), maxStatement)
+	return readSignedWithin(rfs, dir, stamp, signers, nil)
+}
+
+// readSignedWithin is readSigned spending b: the signature (small) is
+// read first, and with signers given, a signature by a key they do not
+// list is refused before the statement (up to 16 MiB) is read.
+func readSignedWithin(rfs afero.Fs, dir, stamp string, signers *sshsig.AllowedSigners, b *budget) *signed {
 	sig, sigErr := readBounded(rfs, filepath.Join(dir, SignatureFile), maxSignature)
+	fi, stErr := lstat(rfs, filepath.Join(dir, StatementFile))
 	switch {
-	case errors.Is(err, os.ErrNotExist) && errors.Is(sigErr, os.ErrNotExist):
+	case errors.Is(stErr, os.ErrNotExist) && errors.Is(sigErr, os.ErrNotExist):
 		return &signed{status: SignatureUnsigned, err: fmt.Errorf("%w (no %s)", ErrUnsigned, StatementFile)}
-	case err != nil:
+	case stErr != nil:
+		return &signed{status: SignatureBad, err: fmt.Errorf("%w: %v", ErrBadSignature, stErr)}
+	case sigErr != nil && !errors.Is(sigErr, os.ErrNotExist):
+		return &signed{status: SignatureBad, err: fmt.Errorf("%w: %v", ErrBadSignature, sigErr)}
+	case sigErr == nil && signers != nil:
+		if err := signers.Admits(sig, SignatureNamespace); err != nil {
+			return &signed{status: SignatureBad, err: fmt.Errorf("%w: %v", ErrBadSignature, err)}
+		}
+	}
+	if err := b.take(min(fi.Size(), maxStatement)); err != nil {
+		return &signed{status: SignatureBad, err: err}
+	}
+	data, err := readBounded(rfs, filepath.Join(dir, StatementFile), maxStatement)
+	if err != nil {
 		return &signed{status: SignatureBad, err: fmt.Errorf("%w: %v", ErrBadSignature, err)}
-	case errors.Is(sigErr, os.ErrNotExist):
+	}
+	if errors.Is(sigErr, os.ErrNotExist) {
 		s := &signed{status: SignatureUnsigned, err: fmt.Errorf("%w (%s has no %s)", ErrUnsigned, StatementFile, SignatureFile), digest: digestOf(data)}
 		s.st, _ = decodeStatement(data, stamp)
 		return s
-	case sigErr != nil:
-		return &signed{status: SignatureBad, err: fmt.Errorf("%w: %v", ErrBadSignature, sigErr)}
 	}
 	s := &signed{status: SignatureUnverified, err: ErrNotVerified, digest: digestOf(data)}
 	if signers != nil {
@@ -181,15 +200,18 @@ func readBounded(rfs afero.Fs, name string, max int64) ([]byte, error) {
 // statement: every file listed, at its size and (when full) SHA-256,
 // regular, and nothing else but the statement itself.
 func checkStored(ctx context.Context, rfs afero.Fs, dir string, st *Statement, full bool) []string {
-	var errs []string
+	var f findings
 	listed := st.index()
 	seen := map[string]bool{}
 	err := afero.Walk(rfs, dir, func(p string, info fs.FileInfo, err error) error {
+		if f.full {
+			return filepath.SkipAll
+		}
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
 		}
 		if err != nil {
-			errs = append(errs, validate.CodeManifestMismatch+": "+err.Error())
+			f.add(validate.CodeManifestMismatch + ": " + err.Error())
 			return nil
 		}
 		if info.IsDir() {
@@ -204,28 +226,28 @@ func checkStored(ctx context.Context, rfs afero.Fs, dir string, st *Statement, f
 		seen[rel] = true
 		switch {
 		case !ok:
-			errs = append(errs, fmt.Sprintf("%s: %s is not in the signed %s", validate.CodeManifestMismatch, rel, StatementFile))
+			f.add(fmt.Sprintf("%s: %s is not in the signed %s", validate.CodeManifestMismatch, rel, StatementFile))
 		case !info.Mode().IsRegular():
-			errs = append(errs, fmt.Sprintf("%s: %s is not a regular file (%s)", validate.CodeManifestMismatch, rel, info.Mode().Type()))
+			f.add(fmt.Sprintf("%s: %s is not a regular file (%s)", validate.CodeManifestMismatch, rel, info.Mode().Type()))
 		case info.Size() != want.Size:
-			errs = append(errs, fmt.Sprintf("%s: %s is %d bytes, the signed %s says %d", validate.CodeManifestMismatch, rel, info.Size(), StatementFile, want.Size))
+			f.add(fmt.Sprintf("%s: %s is %d bytes, the signed %s says %d", validate.CodeManifestMismatch, rel, info.Size(), StatementFile, want.Size))
 		case full:
 			d, err := durable.HashFile(ctx, rfs, p)
 			if err != nil || d.SHA256 != want.SHA256 {
-				errs = append(errs, fmt.Sprintf("%s: %s: sha256 differs from the signed %s", validate.CodeManifestMismatch, rel, StatementFile))
+				f.add(fmt.Sprintf("%s: %s: sha256 differs from the signed %s", validate.CodeManifestMismatch, rel, StatementFile))
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		errs = append(errs, validate.CodeManifestMismatch+": "+err.Error())
+		f.add(validate.CodeManifestMismatch + ": " + err.Error())
 	}
-	for _, f := range st.Files {
-		if !seen[f.Path] {
-			errs = append(errs, fmt.Sprintf("%s: %s is missing", validate.CodeManifestMismatch, f.Path))
+	for _, want := range st.Files {
+		if !seen[want.Path] {
+			f.add(fmt.Sprintf("%s: %s is missing", validate.CodeManifestMismatch, want.Path))
 		}
 	}
-	return errs
+	return f.list
 }
 
 // readManifestFor reads remote-manifest.json, and, with a trusted

@@ -230,3 +230,30 @@ func (a *AllowedSigners) Plus(b *AllowedSigners) *AllowedSigners {
 	}
 	return out
 }
+
+// Admits checks, before anything it signs is read, that the key armored
+// (a signature) claims to be made by is in a and allowed to sign for
+// namespace. It does not verify the signature: Verify does. It wraps
+// ErrBadSignature.
+func (a *AllowedSigners) Admits(armored []byte, namespace string) error {
+	sig, err := Parse(armored)
+	if err != nil {
+		return err
+	}
+	want := sig.PublicKey.Marshal()
+	known := false
+	for _, e := range a.entries {
+		if !bytes.Equal(e.key.Marshal(), want) {
+			continue
+		}
+		known = true
+		if len(e.namespaces) == 0 || slices.Contains(e.namespaces, namespace) {
+			return nil
+		}
+	}
+	fp := ssh.FingerprintSHA256(sig.PublicKey)
+	if known {
+		return fmt.Errorf("%w: key %s is not allowed to sign for namespace %q", ErrBadSignature, fp, namespace)
+	}
+	return fmt.Errorf("%w: made by key %s, which is not in the allowed signers", ErrBadSignature, fp)
+}
