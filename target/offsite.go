@@ -70,6 +70,11 @@ var (
 // links are not real: unchanged files were uploaded instead.
 const WarnLinksNotMade = offsite.WarnLinksNotMade
 
+// WarnClaimNotExclusive starts the PushResult warning of a server that
+// ignores exclusive creates (rclone serve sftp): the claim of a stamp
+// cannot keep two simultaneous pushes apart there.
+const WarnClaimNotExclusive = offsite.WarnClaimNotExclusive
+
 // ErrNeedIdentity and ErrNeedPassphrase are matched when an encrypted
 // snapshot is to be decrypted and the Opening holds no identity, or no
 // passphrase, of the kind it needs.

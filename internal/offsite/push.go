@@ -150,6 +150,9 @@ func Push(ctx context.Context, cfg backup.Config, remote Remote, opts PushOption
 	if err := p.startChain(ctx); err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
+	if !exclusiveCreates(remote.FS, remote.Root) {
+		res.Warnings = append(res.Warnings, WarnClaimNotExclusive+": the target ignores exclusive creates (rclone serve sftp does), so the claim of a stamp cannot keep two hosts that push it at the same moment apart; push to this target from one host only")
+	}
 	p.putBackAside()
 	pl := p.survey()
 	for _, s := range local {
