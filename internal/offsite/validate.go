@@ -76,6 +76,9 @@ func Validate(ctx context.Context, remote Remote, stamp string, open Opening) (o
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if errors.Is(err, ErrTooMuch) {
+			return nil, fmt.Errorf("remote validate %s: %w", stamp, err) // the target's size, not this snapshot
+		}
 		return fail(CodeRollback + ": " + err.Error())
 	}
 	defer func() {
