@@ -77,7 +77,8 @@ func TestSFTPRcloneConformance(t *testing.T) {
 		"Stream32MiB":  "rclone serve sftp ignores the mode of new files (0644)",
 		"ChmodChtimes": "rclone serve sftp ignores chmod",
 		// And it is not POSIX where a claim by exclusive create relies
-		// on it (docs/offsite.md, "rclone serve sftp").
+		// on it (docs/offsite.md, "rclone serve sftp"): push probes it
+		// and warns claim_not_exclusive (TestClaimOnSFTPServers).
 		"CreateExclusive": "rclone serve sftp ignores O_EXCL: a second exclusive create succeeds",
 		"Mkdir":           "rclone serve sftp makes an existing directory again without an error",
 		"NotExist":        "rclone serve sftp creates a missing file on a write-only open without O_CREAT",

@@ -123,3 +123,56 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// newRSACA makes an RSA certificate authority with ssh-keygen.
+func newRSACA(t *testing.T) (string, string) {
+	t.Helper()
+	key := filepath.Join(t.TempDir(), "rsa-ca")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", "rsa-ca", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v: %s", err, out)
+	}
+	return key, strings.TrimSpace(string(mustRead(t, key+".pub")))
+}
+
+// A host certificate signed by an RSA CA with an ssh-rsa (SHA-1)
+// signature, made by the real `ssh-keygen -s -t ssh-rsa`, is refused as
+// OpenSSH (8.2 and later) refuses it, with a message that says why and how
+// to re-sign it; the same CA signing with rsa-sha2-512 is accepted.
+func TestHostCertificateSHA1CA(t *testing.T) {
+	ca, caPub := newRSACA(t)
+	known := writeKnownHosts(t, "@cert-authority [127.0.0.1]:* "+caPub)
+	for _, tc := range []struct {
+		alg string
+		ok  bool
+	}{{"rsa-sha2-512", true}, {"ssh-rsa", false}} {
+		t.Run(tc.alg, func(t *testing.T) {
+			srv := sshdtest.StartWith(t, sshdtest.Options{HostCertCA: ca, HostCertPrincipals: []string{"127.0.0.1"}, HostCertSigAlg: tc.alg})
+			cfg := sftpConfig(srv, filepath.Join(srv.Dir, "offsite"))
+			cfg.KnownHostsFile = known
+			tgt, err := target.DialSFTP(t.Context(), cfg)
+			sftpBatch(t, srv, known, tc.ok) // OpenSSH's client agrees
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("DialSFTP with an rsa-sha2-512 certificate: %v", err)
+				}
+				tgt.Close()
+				return
+			}
+			if err == nil {
+				tgt.Close()
+				t.Fatal("DialSFTP accepted a host certificate signed with ssh-rsa (SHA-1)")
+			}
+			if !errors.Is(err, target.ErrHostKeyMismatch) {
+				t.Errorf("err = %v, want ErrHostKeyMismatch", err)
+			}
+			for _, w := range []string{"SHA-1", "ssh-keygen -s", "-t rsa-sha2-512", "ed25519", srv.Addr} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message lacks %q: %v", w, err)
+				}
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("message is more than one line: %q", err)
+			}
+		})
+	}
+}

@@ -39,6 +39,9 @@ type HostKeyError struct {
 	Authorities []ssh.PublicKey
 	Cert        *ssh.Certificate
 	CertProblem string
+	// WeakCASignature: Cert is signed by its RSA CA with ssh-rsa (SHA-1),
+	// which OpenSSH refuses by default since 8.2 (CASignatureAlgorithms).
+	WeakCASignature bool
 }
 
 // Is matches ErrUnknownHost or ErrHostKeyMismatch.
@@ -66,6 +69,11 @@ func (e *HostKeyError) Error() string {
 	}
 	keyscan += host + " >> " + e.KnownHostsFile
 	switch {
+	case e.WeakCASignature:
+		return fmt.Sprintf("sftp %s: host key refused: the server offered %s whose CA signature is ssh-rsa (RSA with SHA-1), "+
+			"which OpenSSH refuses since 8.2 (SHA-1 signatures can be forged); on the server, re-sign the host certificate "+
+			"with ssh-keygen -s CA -t rsa-sha2-512 -h -n %s (or rsa-sha2-256), or use an ed25519 CA and put it in an @cert-authority line of %s",
+			e.Addr, offered, e.hostname(), e.KnownHostsFile)
 	case e.Revoked:
 		return fmt.Sprintf("sftp %s: the server's host key (%s) is marked @revoked in %s; refusing to connect",
 			e.Addr, offered, e.KnownHostsFile)
@@ -153,6 +161,9 @@ func (h *hostKeyChecker) callback(hostname string, remote net.Addr, key ssh.Publ
 		if cert.CertType == ssh.HostCert && len(cert.ValidPrincipals) == 0 {
 			return &HostKeyError{Addr: h.addr, KnownHostsFile: h.file, Offered: key, Cert: cert, Authorities: cas,
 				CertProblem: "the certificate names no principals"}
+		}
+		if cert.Signature != nil && cert.Signature.Format == ssh.KeyAlgoRSA && h.cas.isAuthority(cert.SignatureKey, h.addr) {
+			return &HostKeyError{Addr: h.addr, KnownHostsFile: h.file, Offered: key, Cert: cert, Authorities: cas, WeakCASignature: true}
 		}
 		cc := &ssh.CertChecker{IsHostAuthority: h.cas.isAuthority, IsRevoked: h.cas.isRevoked}
 		if err := cc.CheckHostKey(hostname, remote, key); err != nil {

@@ -34,7 +34,20 @@ type (
 	RemoteSnapshot = offsite.RemoteSnapshot
 	// Trust says which signed statements are believed (zero: none).
 	Trust = offsite.Trust
+	// TargetMemory is where a machine remembers targets (Trust.Memory).
+	TargetMemory = offsite.Memory
 )
+
+// MemoryIn is the memory in cfg's backup directory as a read-only command
+// uses it: read, and written only into an existing .push-state/ (nil when
+// cfg names no backup directory).
+func MemoryIn(cfg backup.Config) *TargetMemory {
+	cfg, err := cfg.Resolved()
+	if err != nil || cfg.BackupDir == "" {
+		return nil
+	}
+	return &TargetMemory{FS: cfg.FS, BackupDir: cfg.BackupDir}
+}
 
 // ErrRemoteCorrupt is matched by errors.Is when a remote file does not match
 // its remote manifest.
@@ -49,11 +62,18 @@ var (
 	ErrDowngrade     = offsite.ErrDowngrade
 	ErrRollback      = offsite.ErrRollback
 	ErrClaimed       = offsite.ErrClaimed
+	ErrOtherTarget   = offsite.ErrOtherTarget
+	ErrTooMuch       = offsite.ErrTooMuch
 )
 
 // WarnLinksNotMade starts the PushResult warning of a server whose hard
 // links are not real: unchanged files were uploaded instead.
 const WarnLinksNotMade = offsite.WarnLinksNotMade
+
+// WarnClaimNotExclusive starts the PushResult warning of a server that
+// ignores exclusive creates (rclone serve sftp): the claim of a stamp
+// cannot keep two simultaneous pushes apart there.
+const WarnClaimNotExclusive = offsite.WarnClaimNotExclusive
 
 // ErrNeedIdentity and ErrNeedPassphrase are matched when an encrypted
 // snapshot is to be decrypted and the Opening holds no identity, or no

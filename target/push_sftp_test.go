@@ -3,6 +3,7 @@ package target_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path"
 	"path/filepath"
@@ -161,5 +162,50 @@ func TestPushTwiceToRclone(t *testing.T) {
 	fresh := backup.Config{Paths: backup.Paths{Root: t.TempDir()}}
 	if _, err := target.Pull(ctx, fresh, tg, second.Stamp, target.Opening{Trust: target.Trust{AllowUnsigned: true}}); err != nil {
 		t.Fatalf("pull of the second push: %v", err)
+	}
+}
+
+// The claim of a stamp on real SFTP servers. OpenSSH honours O_EXCL
+// (SSH_FXF_EXCL); rclone serve sftp (1.60) answers success to an
+// exclusive create of an existing file, and to a mkdir or a rename onto an
+// existing name, so no primitive of it is atomic. On both, another host's
+// claim stops the push (before, on rclone, the exclusive create
+// "succeeded" and the push overwrote the claim and went on), and on
+// rclone the push says that its claim cannot keep two simultaneous pushes
+// apart (WarnClaimNotExclusive).
+func TestClaimOnSFTPServers(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		start     func(testing.TB) *sshdtest.Server
+		exclusive bool
+	}{{"openssh", sshdtest.Start, true}, {"rclone", sshdtest.StartRclone, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.start(t)
+			r := testutil.Root(t)
+			ctx := context.Background()
+			m := testutil.Create(t, r, backup.CreateOptions{})
+			tg := sftpTarget(t, s, s.Addr)
+			if err := tg.FS().MkdirAll(tg.Root(), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			claim := path.Join(tg.Root(), ".incoming-"+m.Stamp+".claim")
+			if _, err := target.WriteFileFrom(tg.FS(), claim, strings.NewReader(`{"holder":"other-host:/srv/backups","started":"2026-05-01T06:00:00Z"}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := target.Push(ctx, testutil.Config(r), tg, target.PushOptions{}); !errors.Is(err, target.ErrClaimed) {
+				t.Fatalf("push under another host's claim = %v, want %v", err, target.ErrClaimed)
+			}
+			if err := tg.FS().Remove(claim); err != nil {
+				t.Fatal(err)
+			}
+			res, err := target.Push(ctx, testutil.Config(r), tg, target.PushOptions{})
+			if err != nil || len(res.Pushed) != 1 {
+				t.Fatalf("push = %+v, %v", res, err)
+			}
+			warned := slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.HasPrefix(w, target.WarnClaimNotExclusive) })
+			if warned == tc.exclusive {
+				t.Errorf("warnings %q: want %s only when the server ignores O_EXCL", res.Warnings, target.WarnClaimNotExclusive)
+			}
+		})
 	}
 }

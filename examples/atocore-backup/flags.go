@@ -36,11 +36,16 @@ SFTP needs --known-hosts FILE and --ssh-key FILE or --ssh-agent):
                                                                default: the SFTP --ssh-key when it is Ed25519)
        [--verify]                                             read back every byte already on the target and
                                                                re-send snapshots that differ from their statements
+       [--allowed-signers F]                                  keys whose statements are this host's too (the old
+                                                               key after a rotation): their snapshots are not re-sent
   pull STAMP [--age-identity F] [--passphrase-file F] --allowed-signers F [--allow-unsigned] [--allow-rollback]
+       [--allow-other-target]                                 accept statements that name another target (a copy)
                                                                  fetch, verify, decrypt, validate into the backup directory
   remote list | remote validate STAMP [--age-identity F] | remote prune [policy flags] [--dry-run]
-       (list and validate take --allowed-signers F [--allow-unsigned])
-  Environment: ATOCORE_SIGNING_KEY, ATOCORE_ALLOWED_SIGNERS, ATOCORE_ALLOW_UNSIGNED=1, ATOCORE_ALLOW_ROLLBACK=1
+       (list and validate take --allowed-signers F [--allow-unsigned] [--allow-other-target] [--allow-rollback];
+        they check the sequence against, and record it in, this machine's memory)
+  Environment: ATOCORE_SIGNING_KEY, ATOCORE_ALLOWED_SIGNERS, ATOCORE_ALLOW_UNSIGNED=1, ATOCORE_ALLOW_ROLLBACK=1,
+       ATOCORE_ALLOW_OTHER_TARGET=1
 
 Paths (flag, else environment, else under the AtoCore root):
   --root DIR            ATOCORE_ROOT
@@ -82,6 +87,7 @@ type flags struct {
 
 	signingKey, allowedSigners   string
 	allowUnsigned, allowRollback bool
+	allowOtherTarget             bool
 	verify                       bool
 }
 
@@ -99,9 +105,9 @@ var allowed = map[string][]string{
 	"demo":     {"dir"},
 	"drill":    {"confirm-service-stopped", "wait"},
 	"drills":   {},
-	"push":     append([]string{"recipient", "recipients-file", "passphrase-file", "signing-key", "allow-unsigned", "verify"}, targetFlags...),
-	"pull":     append([]string{"age-identity", "passphrase-file", "allowed-signers", "allow-unsigned", "allow-rollback"}, targetFlags...),
-	"remote":   append(append([]string{"age-identity", "passphrase-file", "dry-run", "prune-invalid", "allowed-signers", "allow-unsigned"}, policyFlags...), targetFlags...),
+	"push":     append([]string{"recipient", "recipients-file", "passphrase-file", "signing-key", "allow-unsigned", "verify", "allowed-signers"}, targetFlags...),
+	"pull":     append([]string{"age-identity", "passphrase-file", "allowed-signers", "allow-unsigned", "allow-rollback", "allow-other-target"}, targetFlags...),
+	"remote":   append(append([]string{"age-identity", "passphrase-file", "dry-run", "prune-invalid", "allowed-signers", "allow-unsigned", "allow-other-target", "allow-rollback"}, policyFlags...), targetFlags...),
 }
 
 func newFlagSet(f *flags, out io.Writer) *flag.FlagSet {
@@ -143,6 +149,7 @@ func newFlagSet(f *flags, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&f.allowUnsigned, "allow-unsigned", false, "")
 	fs.BoolVar(&f.verify, "verify", false, "")
 	fs.BoolVar(&f.allowRollback, "allow-rollback", false, "")
+	fs.BoolVar(&f.allowOtherTarget, "allow-other-target", false, "")
 	return fs
 }
 

@@ -56,6 +56,16 @@ func (a *app) opening() (target.Opening, error) {
 	return o, err
 }
 
+// memory is this machine's memory of targets for remote list and
+// validate: the backup directory's, written only where it exists.
+func (a *app) memory() *target.TargetMemory {
+	cfg, err := a.config()
+	if err != nil {
+		return nil
+	}
+	return target.MemoryIn(cfg)
+}
+
 func runPush(ctx context.Context, a *app) int {
 	cfg, code, ok := a.setup()
 	if !ok {
@@ -75,6 +85,11 @@ func runPush(ctx context.Context, a *app) int {
 		return a.fail(exitUsage, err)
 	}
 	opts := target.PushOptions{Sealing: seal, Signer: key, Verify: a.f.verify}
+	trust, err := a.trust()
+	if err != nil {
+		return a.fail(exitUsage, err)
+	}
+	opts.Trusted = trust.Signers // the previous signing key, after a rotation
 	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		bar := progressbar.DefaultBytes(-1, "pushing to "+t.URL())
 		opts.Progress = func(n int64) { _ = bar.Add64(n) }
@@ -137,6 +152,7 @@ func runRemote(ctx context.Context, a *app) int {
 		if err != nil {
 			return a.fail(exitUsage, err)
 		}
+		trust.Memory = a.memory()
 		t, code, ok := a.openTarget(ctx, false)
 		if !ok {
 			return code
@@ -162,6 +178,7 @@ func runRemote(ctx context.Context, a *app) int {
 		if err != nil {
 			return a.fail(exitUsage, err)
 		}
+		open.Trust.Memory = a.memory()
 		t, code, ok := a.openTarget(ctx, false)
 		if !ok {
 			return code

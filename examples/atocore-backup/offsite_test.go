@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/atocore/atocore-backup/encrypt"
 	"github.com/atocore/atocore-backup/internal/sample"
@@ -136,4 +137,45 @@ func signingKey(t *testing.T) (string, string) {
 		t.Fatal(err)
 	}
 	return key, allowed
+}
+
+// After a rotation of the signing key, push --allowed-signers with the old
+// key leaves the snapshots it signed (already_present, not repaired).
+func TestPushWithRotatedKey(t *testing.T) {
+	r := testutil.Root(t)
+	tgt := "--target=file://" + t.TempDir()
+	cli(t, nil, "create", "--root", r.Dir).want(t, 0)
+	oldKey, oldAllowed := signingKey(t)
+	newKey, _ := signingKey(t)
+	cli(t, nil, "push", tgt, "--signing-key", oldKey, "--root", r.Dir).want(t, 0)
+	res := cli(t, nil, "push", tgt, "--signing-key", newKey, "--allowed-signers", oldAllowed, "--root", r.Dir).want(t, 0).json(t)
+	if len(res["repaired"].([]any)) != 0 || len(res["already_present"].([]any)) != 1 {
+		t.Fatalf("push with the new key, the old one in --allowed-signers = %v", res)
+	}
+}
+
+// remote list and remote validate on the pushing machine see a target
+// that hides its newest snapshot: list marks the rest bad (rollback),
+// validate exits 1 with sequence_rollback; --allow-rollback accepts it.
+func TestRemoteCommandsSeeARollback(t *testing.T) {
+	r := testutil.Root(t)
+	tgtDir := t.TempDir()
+	tgt := "--target=file://" + tgtDir
+	first := cli(t, nil, "create", "--root", r.Dir).want(t, 0).json(t)["stamp"].(string)
+	time.Sleep(1100 * time.Millisecond) // the next stamp
+	second := cli(t, nil, "create", "--root", r.Dir).want(t, 0).json(t)["stamp"].(string)
+	key, allowed := signingKey(t)
+	cli(t, nil, "push", tgt, "--signing-key", key, "--root", r.Dir).want(t, 0)
+	if err := os.Rename(filepath.Join(tgtDir, "snapshots", second), filepath.Join(t.TempDir(), "hidden")); err != nil {
+		t.Fatal(err)
+	}
+	l := cli(t, nil, "remote", "list", tgt, "--allowed-signers", allowed, "--root", r.Dir).want(t, 0).json(t)
+	if sig := l["backups"].([]any)[0].(map[string]any)["signature"].(string); !strings.HasPrefix(sig, "bad: ") || !strings.Contains(sig, "allow the rollback") {
+		t.Fatalf("remote list of a rolled-back target: signature %q", sig)
+	}
+	v := cli(t, nil, "remote", "validate", first, tgt, "--allowed-signers", allowed, "--root", r.Dir).want(t, 1).json(t)
+	if errs := v["errors"].([]any); len(errs) == 0 || !strings.HasPrefix(errs[0].(string), "sequence_rollback: ") {
+		t.Fatalf("remote validate of a rolled-back target = %v", v)
+	}
+	cli(t, nil, "remote", "validate", first, tgt, "--allowed-signers", allowed, "--allow-rollback", "--root", r.Dir).want(t, 0)
 }

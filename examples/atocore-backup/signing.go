@@ -56,6 +56,7 @@ func (a *app) trust() (target.Trust, error) {
 	if err != nil {
 		return t, fmt.Errorf("%w (--allowed-signers takes OpenSSH's allowed_signers format: IDENTITY namespaces=\"atocore-backup\" ssh-ed25519 AAAA...)", err)
 	}
+	t.AllowOtherTarget = a.pickBool(a.f.allowOtherTarget, "ATOCORE_ALLOW_OTHER_TARGET")
 	return t, nil
 }
 
@@ -68,6 +69,8 @@ func signatureHint(err error) error {
 		return fmt.Errorf("%w; a snapshot pushed before signing existed is accepted with --allow-unsigned, if you trust the target", err)
 	case errors.Is(err, target.ErrRollback):
 		return fmt.Errorf("%w; --allow-rollback accepts it", err)
+	case errors.Is(err, target.ErrOtherTarget):
+		return fmt.Errorf("%w; --allow-other-target accepts it (a target restored from a copy of another)", err)
 	}
 	return err
 }

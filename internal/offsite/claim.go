@@ -15,6 +15,13 @@ import (
 // stamp to the target (its claim file is there).
 var ErrClaimed = errors.New("another push holds this snapshot's claim on the target")
 
+// WarnClaimNotExclusive is the warning of a push to a server that ignores
+// exclusive creates (O_EXCL; rclone serve sftp 1.60 answers success to an
+// exclusive create of an existing file, to a mkdir of an existing
+// directory and to a rename onto an existing name, so none of them is
+// atomic there).
+const WarnClaimNotExclusive = "claim_not_exclusive"
+
 // claimSuffix ends the claim file of an incoming snapshot, beside it on
 // the target's root: ROOT/.incoming-STAMP.claim.
 const claimSuffix = ".claim"
@@ -41,16 +48,18 @@ func claim(rfs afero.Fs, root, stamp, holder string) (release func(), err error)
 	if err := rfs.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s on the target: %w", root, err)
 	}
+	// Looked at first: on a server that ignores O_EXCL (rclone) the
+	// exclusive create below would "succeed" over another host's claim.
+	if err := heldByOther(rfs, name, stamp, holder); err != nil {
+		return nil, err
+	}
 	f, err := rfs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		data, rerr := readBounded(rfs, name, maxClaim)
-		if rerr != nil {
+		if _, rerr := readBounded(rfs, name, maxClaim); rerr != nil {
 			return nil, fmt.Errorf("claim %s on the target: %w", name, err)
 		}
-		var other claimRecord
-		_ = json.Unmarshal(data, &other)
-		if other.Holder != holder {
-			return nil, fmt.Errorf("%w: %s is held by %q since %s; if that push is dead, remove %s", ErrClaimed, stamp, other.Holder, other.Started, name)
+		if err := heldByOther(rfs, name, stamp, holder); err != nil {
+			return nil, err
 		}
 		if err := writeRemote(rfs, name, rec); err != nil {
 			return nil, err
@@ -68,7 +77,51 @@ func claim(rfs afero.Fs, root, stamp, holder string) (release func(), err error)
 			return nil, fmt.Errorf("claim %s on the target: %w", name, err)
 		}
 	}
+	// Read back: where creates are not exclusive, another host that wrote
+	// its claim meanwhile shows here (most of the time: see
+	// WarnClaimNotExclusive).
+	if data, err := readBounded(rfs, name, maxClaim); err == nil && string(data) != string(rec) {
+		if err := heldByOther(rfs, name, stamp, holder); err != nil {
+			return nil, err
+		}
+	}
 	return func() { _ = rfs.Remove(name) }, nil
+}
+
+// heldByOther returns ErrClaimed when the claim file name exists and
+// names another holder than holder.
+func heldByOther(rfs afero.Fs, name, stamp, holder string) error {
+	data, err := readBounded(rfs, name, maxClaim)
+	if err != nil {
+		return nil // none (or unreadable: the exclusive create decides)
+	}
+	var other claimRecord
+	_ = json.Unmarshal(data, &other)
+	if other.Holder == holder {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is held by %q since %s; if that push is dead, remove %s", ErrClaimed, stamp, other.Holder, other.Started, name)
+}
+
+// exclusiveCreates probes whether the target honours O_EXCL: an exclusive
+// create of a file that exists must fail. OpenSSH and local filesystems
+// honour it; rclone serve sftp does not (nor is its mkdir or rename onto
+// an existing name refused), so no claim there is atomic. A probe that
+// cannot run says yes.
+func exclusiveCreates(rfs afero.Fs, root string) bool {
+	name := filepath.Join(root, ".excl-probe-"+newTargetID()[:12])
+	defer func() { _ = rfs.Remove(name) }()
+	f, err := rfs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return true
+	}
+	_ = f.Close()
+	f, err = rfs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return true
+	}
+	_ = f.Close()
+	return false
 }
 
 // claimHolder names this push for the claim files it makes: the host and

@@ -121,7 +121,7 @@ func TestEncryptedTargetNeverSeesPlaintext(t *testing.T) {
 		files++
 		data, _ := os.ReadFile(p)
 		name := filepath.Base(p)
-		if name != RemoteManifestFile && !isStatementFile(name) && !strings.HasSuffix(name, ".age") {
+		if name != RemoteManifestFile && name != TargetIDFile && !isStatementFile(name) && !strings.HasSuffix(name, ".age") {
 			t.Errorf("non-encrypted file on the target: %s", p)
 		}
 		for _, n := range needles {
@@ -430,6 +430,9 @@ func TestPushSendsLargestFirst(t *testing.T) {
 	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
 	base := osRemote(t)
 	rec := &recordingFs{Fs: base.FS}
+	if err := os.WriteFile(filepath.Join(base.Root, TargetIDFile), []byte(newTargetID()+"\n"), 0o600); err != nil {
+		t.Fatal(err) // the first push's id, written before any snapshot
+	}
 	if _, err := Push(context.Background(), testutil.Config(r), Remote{FS: rec, Root: base.Root, URL: base.URL}, PushOptions{}); err != nil {
 		t.Fatal(err)
 	}

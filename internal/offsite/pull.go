@@ -75,8 +75,8 @@ func Pull(ctx context.Context, cfg backup.Config, remote Remote, stamp string, o
 			_ = cfg.FS.RemoveAll(staging)
 		}
 	}()
-	mem := loadSeen(cfg.FS, cfg.BackupDir, remote.URL)
-	st, newest, warn, err := open.Trust.admit(ctx, remote, stamp, mem)
+	open.Trust.Memory = &Memory{FS: cfg.FS, BackupDir: cfg.BackupDir, Create: true}
+	st, sight, newest, warn, err := open.Trust.admit(ctx, remote, stamp)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s from %s: %w; nothing was added locally", stamp, remote.URL, err)
 	}
@@ -98,6 +98,8 @@ func Pull(ctx context.Context, cfg backup.Config, remote Remote, stamp string, o
 	res.Signature = SignatureVerified
 	if st == nil {
 		res.Signature = SignatureUnsigned
+	}
+	if warn != "" {
 		res.Warnings = append(res.Warnings, warn)
 	}
 	if err := cfg.FS.MkdirAll(filepath.Join(cfg.BackupDir, snapshot.SnapshotsDir), 0o700); err != nil {
@@ -109,7 +111,7 @@ func Pull(ctx context.Context, cfg backup.Config, remote Remote, stamp string, o
 	placed = true
 	_ = durable.SyncDir(cfg.FS, filepath.Join(cfg.BackupDir, snapshot.SnapshotsDir))
 	res.Path = final
-	if err := mem.note(cfg.FS, newest); err != nil {
+	if err := sight.record(newest); err != nil {
 		return res, err
 	}
 	return res, nil

@@ -64,6 +64,12 @@ type PushOptions struct {
 	// compares names and sizes (a cheap look every run); remote validate
 	// reads the bytes.
 	Verify bool
+	// Trusted are further keys whose statements on the target are this
+	// host's own: the previous signing key after a rotation (an
+	// allowed_signers file). A snapshot whose statement verifies against
+	// one of them and whose files match it is left as it is, not pushed
+	// again.
+	Trusted *sshsig.AllowedSigners
 }
 
 // PushResult says what a push did. Its JSON is the output of `push`.
@@ -144,6 +150,9 @@ func Push(ctx context.Context, cfg backup.Config, remote Remote, opts PushOption
 	if err := p.startChain(ctx); err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
+	if !exclusiveCreates(remote.FS, remote.Root) {
+		res.Warnings = append(res.Warnings, WarnClaimNotExclusive+": the target ignores exclusive creates (rclone serve sftp does), so the claim of a stamp cannot keep two hosts that push it at the same moment apart; push to this target from one host only")
+	}
 	p.putBackAside()
 	pl := p.survey()
 	for _, s := range local {
@@ -197,10 +206,11 @@ type pusher struct {
 	state  *pushState
 	res    *PushResult
 
-	seen    *seen                  // what this machine remembers of the target's sequence
-	chain   *chain                 // the next statement's place
-	own     *sshsig.AllowedSigners // this host's key, to recognise its statements
-	noLinks bool                   // send every file of this snapshot
+	seen     *seen                  // what this machine remembers of its sequence on the target
+	targetID string                 // the target's id, named in every statement
+	chain    *chain                 // the next statement's place
+	own      *sshsig.AllowedSigners // this host's key, to recognise its statements
+	noLinks  bool                   // send every file of this snapshot
 	// linksFake is set once the target's links turned out not to be
 	// real: the rest of the push uploads instead (see link).
 	linksFake bool

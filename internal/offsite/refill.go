@@ -71,6 +71,9 @@ func (p *pusher) decide(ctx context.Context, pl *plan, s backup.Snapshot) (actio
 	if p.own != nil && sg.status != SignatureVerified {
 		return repairIt, sg.err.Error()
 	}
+	if sg.st != nil && sg.st.TargetID != "" && sg.st.TargetID != p.targetID {
+		return repairIt, fmt.Sprintf("its statement names target %s, this target is %s (copied from another target?)", sg.st.TargetID, p.targetID)
+	}
 	if sg.st == nil {
 		return repairIt, sg.err.Error()
 	}

@@ -3,6 +3,7 @@ package offsite
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -33,17 +34,29 @@ type RemoteSnapshot struct {
 	SignedBy string `json:"signed_by,omitempty"`
 	// Sequence is the statement's sequence number (0 when unsigned).
 	Sequence uint64 `json:"sequence,omitempty"`
+	// TargetID is the target the verified statement names ("" for one
+	// pushed before statements named their target).
+	TargetID string `json:"target_id,omitempty"`
 }
 
 // List returns the remote's snapshots, oldest first, each with its
 // signature checked against trust's signers. Kind and creation time come
 // from the signed statement when it verifies.
 func List(ctx context.Context, remote Remote, trust Trust) ([]RemoteSnapshot, error) {
+	if err := countSnapshots(remote); err != nil {
+		return nil, err
+	}
 	snaps, err := backup.ListDir(ctx, remote.FS, remote.Root)
 	if err != nil {
 		return nil, err
 	}
+	b := newBudget()
+	v, err := trust.look(remote)
+	if err != nil {
+		return nil, err
+	}
 	out := []RemoteSnapshot{}
+	judged := make([]*signed, 0, len(snaps))
 	for _, s := range snaps {
 		e := RemoteSnapshot{Stamp: s.Stamp, Path: s.Path, Metadata: s.RawMetadata}
 		if p, ok := durable.OSPath(remote.FS, s.Path); ok {
@@ -52,15 +65,47 @@ func List(ctx context.Context, remote Remote, trust Trust) ([]RemoteSnapshot, er
 		if s.Metadata != nil {
 			e.Kind, e.CreatedAt = s.Metadata.Kind, s.Metadata.CreatedAt
 		}
-		if rm, err := readRemoteManifest(remote.FS, s.Path); err == nil && rm != nil {
-			e.Encrypted, e.Kind, e.CreatedAt = true, rm.Kind, rm.CreatedAt
+		sg := v.judge(readSignedWithin(remote.FS, s.Path, s.Stamp, trust.Signers, b))
+		if errors.Is(sg.err, ErrTooMuch) {
+			return nil, sg.err
 		}
-		sg := readSigned(remote.FS, s.Path, s.Stamp, trust.Signers)
+		// The remote manifest is the target's word: read only for an entry
+		// whose statement cannot say (unsigned, or no signers given).
+		if fi, err := lstat(remote.FS, filepath.Join(s.Path, RemoteManifestFile)); err == nil {
+			e.Encrypted = true
+			if sg.status == SignatureUnsigned || sg.status == SignatureUnverified {
+				if err := b.take(min(fi.Size(), maxManifestSize)); err != nil {
+					return nil, err
+				}
+				if rm, err := readRemoteManifest(remote.FS, s.Path); err == nil && rm != nil {
+					e.Kind, e.CreatedAt = rm.Kind, rm.CreatedAt
+				}
+			}
+		}
 		e.Signature, e.SignedBy = sg.label(), sg.signer
 		if sg.status == SignatureVerified {
 			e.Sequence, e.Kind, e.CreatedAt, e.Encrypted = sg.st.Sequence, sg.st.Kind, sg.st.CreatedAt, sg.st.Encrypted
+			e.TargetID = sg.st.TargetID
 		}
+		judged = append(judged, sg)
 		out = append(out, e)
+	}
+	// The sequence, against this machine's memory: a rolled-back target's
+	// statements of the signer concerned are marked bad, with the reason;
+	// the newest verified are remembered otherwise.
+	newest, bad := v.rollback(judged)
+	if len(bad) == 0 {
+		return out, v.record(newest)
+	}
+	for i, sg := range judged {
+		if sg.status != SignatureVerified {
+			continue
+		}
+		if err, ok := bad[""]; ok {
+			out[i].Signature = SignatureBad + ": " + err.Error()
+		} else if err, ok := bad[sg.fp]; ok {
+			out[i].Signature = SignatureBad + ": " + err.Error()
+		}
 	}
 	return out, nil
 }
@@ -68,15 +113,18 @@ func List(ctx context.Context, remote Remote, trust Trust) ([]RemoteSnapshot, er
 // checkCiphertext compares the files of an encrypted remote snapshot with
 // its remote manifest: sizes always, SHA-256 when full.
 func checkCiphertext(ctx context.Context, rfs afero.Fs, dir string, rm *RemoteManifest, full bool) []string {
-	var errs []string
+	var f findings
 	listed := map[string]snapshot.File{}
 	for _, f := range rm.Files {
 		listed[f.Path] = f
 	}
 	seen := map[string]bool{}
 	_ = afero.Walk(rfs, dir, func(p string, info fs.FileInfo, err error) error {
+		if f.full {
+			return filepath.SkipAll
+		}
 		if err != nil {
-			errs = append(errs, validate.CodeManifestMismatch+": "+err.Error())
+			f.add(validate.CodeManifestMismatch + ": " + err.Error())
 			return nil
 		}
 		if info.IsDir() {
@@ -85,7 +133,7 @@ func checkCiphertext(ctx context.Context, rfs afero.Fs, dir string, rm *RemoteMa
 		rel, _ := filepath.Rel(dir, p)
 		rel = filepath.ToSlash(rel)
 		if !info.Mode().IsRegular() {
-			errs = append(errs, fmt.Sprintf("%s: %s is %s, not a regular file (links are refused)", validate.CodeManifestMismatch, rel, typeText(info.Mode())))
+			f.add(fmt.Sprintf("%s: %s is %s, not a regular file (links are refused)", validate.CodeManifestMismatch, rel, typeText(info.Mode())))
 			return nil
 		}
 		if rel == RemoteManifestFile || (rm.KeyFile != "" && rel == rm.KeyFile) || isStatementFile(rel) {
@@ -95,28 +143,28 @@ func checkCiphertext(ctx context.Context, rfs afero.Fs, dir string, rm *RemoteMa
 		seen[rel] = true
 		switch {
 		case !ok:
-			errs = append(errs, fmt.Sprintf("%s: %s is not in %s", validate.CodeManifestMismatch, rel, RemoteManifestFile))
+			f.add(fmt.Sprintf("%s: %s is not in %s", validate.CodeManifestMismatch, rel, RemoteManifestFile))
 		case info.Size() != want.Size:
-			errs = append(errs, fmt.Sprintf("%s: %s is %d bytes, %s says %d", validate.CodeManifestMismatch, rel, info.Size(), RemoteManifestFile, want.Size))
+			f.add(fmt.Sprintf("%s: %s is %d bytes, %s says %d", validate.CodeManifestMismatch, rel, info.Size(), RemoteManifestFile, want.Size))
 		case full:
 			d, err := durable.HashFile(ctx, rfs, p)
 			if err != nil || d.SHA256 != want.SHA256 {
-				errs = append(errs, fmt.Sprintf("%s: %s: sha256 differs from %s", validate.CodeManifestMismatch, rel, RemoteManifestFile))
+				f.add(fmt.Sprintf("%s: %s: sha256 differs from %s", validate.CodeManifestMismatch, rel, RemoteManifestFile))
 			}
 		}
 		return nil
 	})
-	for _, f := range rm.Files {
-		if !seen[f.Path] {
-			errs = append(errs, fmt.Sprintf("%s: %s is missing", validate.CodeManifestMismatch, f.Path))
+	for _, want := range rm.Files {
+		if !seen[want.Path] {
+			f.add(fmt.Sprintf("%s: %s is missing", validate.CodeManifestMismatch, want.Path))
 		}
 	}
 	if rm.KeyFile != "" {
 		if _, err := lstat(rfs, filepath.Join(dir, filepath.FromSlash(rm.KeyFile))); err != nil {
-			errs = append(errs, fmt.Sprintf("%s: key file %s is missing", validate.CodeManifestMismatch, rm.KeyFile))
+			f.add(fmt.Sprintf("%s: key file %s is missing", validate.CodeManifestMismatch, rm.KeyFile))
 		}
 	}
-	return errs
+	return f.list
 }
 
 // Prune applies a retention policy on the remote. Encrypted snapshots are

@@ -21,18 +21,38 @@ type chain struct {
 }
 
 func (p *pusher) startChain(ctx context.Context) error {
-	p.seen = loadSeen(p.cfg.FS, p.cfg.BackupDir, p.remote.URL)
-	p.chain = &chain{next: p.seen.Sequence + 1, prev: p.seen.Statement, mem: p.seen}
-	if p.opts.Signer == nil {
-		return nil
-	}
-	p.own = sshsig.Trusting("this host", p.opts.Signer.PublicKey())
-	newest, err := newestSigned(ctx, p.remote, p.own)
+	known := loadKnownTarget(p.cfg.FS, p.cfg.BackupDir, p.remote.URL)
+	id, err := pusherTargetID(p.cfg.FS, p.remote, known)
 	if err != nil {
 		return err
 	}
-	if newest != nil && newest.st.Sequence >= p.seen.Sequence {
-		p.chain.next, p.chain.prev = newest.st.Sequence+1, newest.digest
+	p.targetID = id
+	fp := unsignedChain
+	if p.opts.Signer != nil {
+		fp = fingerprint(p.opts.Signer.PublicKey())
+	}
+	p.seen = loadSeen(p.cfg.FS, p.cfg.BackupDir, id, fp, p.remote.URL)
+	p.chain = &chain{next: p.seen.Sequence + 1, prev: p.seen.Statement, mem: p.seen}
+	// Statements from before they named their target continue the chain.
+	if legacy := loadLegacySeen(p.cfg.FS, p.cfg.BackupDir, p.remote.URL); legacy.Sequence >= p.chain.next {
+		p.chain.next, p.chain.prev = legacy.Sequence+1, legacy.Statement
+	}
+	if p.opts.Signer == nil {
+		return nil
+	}
+	// Statements of a key trusted beside this host's (the previous one,
+	// after a rotation) are this host's own: the snapshots they sign are
+	// not damaged, and the chain continues from them.
+	p.own = sshsig.Trusting("this host", p.opts.Signer.PublicKey()).Plus(p.opts.Trusted)
+	v := &sight{remote: p.remote, id: id, known: known}
+	all, err := v.verifiedOn(ctx, p.own)
+	if err != nil {
+		return err
+	}
+	for _, s := range all {
+		if v.ours(s) && s.st.Sequence >= p.chain.next {
+			p.chain.next, p.chain.prev = s.st.Sequence+1, s.digest
+		}
 	}
 	return nil
 }
@@ -42,7 +62,7 @@ func (p *pusher) startChain(ctx context.Context) error {
 // the snapshot. files are the data files as stored; keyFile and manifest
 // the bytes of key.age and remote-manifest.json, when stored.
 func (p *pusher) sign(incoming string, s backup.Snapshot, local []snapshot.File, files []snapshot.File, keyFile, manifest []byte, encrypted bool) (*signed, error) {
-	st := &Statement{Format: StatementFormat, Stamp: s.Stamp, Sequence: p.chain.next, Previous: p.chain.prev, Encrypted: encrypted}
+	st := &Statement{Format: StatementFormat, Stamp: s.Stamp, TargetID: p.targetID, Sequence: p.chain.next, Previous: p.chain.prev, Encrypted: encrypted}
 	if s.Metadata != nil {
 		st.Kind, st.CreatedAt = s.Metadata.Kind, s.Metadata.CreatedAt
 	}
@@ -89,5 +109,5 @@ func (p *pusher) sign(incoming string, s backup.Snapshot, local []snapshot.File,
 // remembers it.
 func (p *pusher) placed(sg *signed) error {
 	p.chain.next, p.chain.prev = sg.st.Sequence+1, sg.digest
-	return p.seen.note(p.cfg.FS, sg)
+	return p.seen.note(p.cfg.FS, sg, true)
 }

@@ -609,3 +609,49 @@ func TestDeletedStatementIsRepaired(t *testing.T) {
 		t.Fatalf("remote validate after the repair = %+v, %v", v, err)
 	}
 }
+
+// A new signing key does not make the snapshots the old key signed look
+// damaged when the old key is still trusted (PushOptions.Trusted, the
+// allowed_signers file): push leaves them and sends only the new
+// snapshot. Without it they are pushed again (the old key is then a
+// stranger's).
+func TestRotatedSigningKeyLeavesOldSnapshots(t *testing.T) {
+	r := testutil.Root(t)
+	oldKey, oldTrust := signer(t)
+	newKey, _ := signer(t)
+	remote := osRemote(t)
+	a := createAt(t, r, time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC))
+	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: oldKey}); err != nil {
+		t.Fatal(err)
+	}
+	b := createAt(t, r, time.Date(2026, 5, 2, 6, 0, 0, 0, time.UTC))
+	res, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: newKey, Trusted: oldTrust.Signers})
+	if err != nil || len(res.Repaired) != 0 || len(res.Pushed) != 1 || res.Pushed[0].Stamp != b.Stamp || !slices.Contains(res.Present, a.Stamp) {
+		t.Fatalf("push with a new key, the old one trusted = %+v, %v", res, err)
+	}
+	if res.Pushed[0].Sequence != 2 {
+		t.Errorf("the new key's first statement has sequence %d, want 2 (continuing the old key's)", res.Pushed[0].Sequence)
+	}
+	// The old key's snapshot is damaged (its own copy of the database, not
+	// the one linked into the newer snapshot): it is repaired.
+	db := filepath.Join(snapshot.Dir(remote.Root, a.Stamp), snapshot.DBFile)
+	if err := os.Remove(db); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(db, []byte("damaged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err = Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: newKey, Trusted: oldTrust.Signers})
+	if err != nil || len(res.Repaired) != 1 || res.Repaired[0].Stamp != a.Stamp {
+		t.Fatalf("push over the old key's damaged snapshot = %+v, %v", res, err)
+	}
+	// Without the old key trusted, its snapshots are a stranger's.
+	other := osRemote(t)
+	if _, err := Push(context.Background(), testutil.Config(r), other, PushOptions{Signer: oldKey}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = Push(context.Background(), testutil.Config(r), other, PushOptions{Signer: newKey})
+	if err != nil || len(res.Repaired) != 2 {
+		t.Fatalf("push with a new key, the old one not trusted = %+v, %v", res, err)
+	}
+}

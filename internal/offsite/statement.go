@@ -44,6 +44,10 @@ type Statement struct {
 	Stamp     string `json:"stamp"`
 	CreatedAt string `json:"created_at"`
 	Kind      string `json:"kind"`
+	// TargetID is the id of the target pushed to (TargetIDFile): a
+	// statement read from another target is refused there. Empty in
+	// statements pushed before they named their target.
+	TargetID string `json:"target_id,omitempty"`
 	// Sequence grows by one with every push to the target (every snapshot
 	// pushed is one push); a reader that remembers a higher one knows the
 	// target lost or hides snapshots.
@@ -120,6 +124,9 @@ func decodeStatement(data []byte, dirStamp string) (*Statement, error) {
 	}
 	if s.Stamp != dirStamp {
 		return nil, fmt.Errorf("%w: %s is for snapshot %s, stored as %s (an old snapshot replayed under a newer name?)", ErrStampMismatch, StatementFile, s.Stamp, dirStamp)
+	}
+	if len(s.Files) > maxStatementFiles {
+		return nil, fmt.Errorf("%s lists %d files, more than the %d this tool reads", StatementFile, len(s.Files), maxStatementFiles)
 	}
 	seen := map[string]bool{}
 	for _, f := range s.Files {

@@ -2,8 +2,10 @@ package offsite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/afero"
 
@@ -26,6 +28,14 @@ const (
 	// CodeDowngrade (error): a key to decrypt was given and the snapshot
 	// is plaintext.
 	CodeDowngrade = "plaintext_downgrade"
+	// CodeOtherTarget: the statement names another target than the one it
+	// is read from (a snapshot copied from another target), or the target
+	// is not the one this machine knows under its address. An error,
+	// unless another target was allowed (then a warning).
+	CodeOtherTarget = "statement_other_target"
+	// CodeRollback (error): the target's newest signed snapshot is older
+	// than the newest this machine verified there (unless allowed).
+	CodeRollback = "sequence_rollback"
 )
 
 // Validate checks a remote snapshot. Its statement is verified against
@@ -36,7 +46,7 @@ const (
 // temporary directory and fully validated there. Without a statement, an
 // encrypted snapshot's files are checked against remote-manifest.json, as
 // before statements existed. The result has the shape of `validate`.
-func Validate(ctx context.Context, remote Remote, stamp string, open Opening) (*validate.Result, error) {
+func Validate(ctx context.Context, remote Remote, stamp string, open Opening) (out *validate.Result, err error) {
 	if _, err := snapshot.ParseStamp(stamp); err != nil {
 		return nil, err
 	}
@@ -47,13 +57,44 @@ func Validate(ctx context.Context, remote Remote, stamp string, open Opening) (*
 		res.Valid = false
 		return res, nil
 	}
-	sg := readSigned(remote.FS, dir, stamp, open.Trust.Signers)
+	view, err := open.Trust.look(remote)
+	if err != nil {
+		if errors.Is(err, ErrOtherTarget) {
+			return fail(CodeOtherTarget + ": " + err.Error())
+		}
+		return fail(CodeSignatureBad + ": " + err.Error())
+	}
+	sg := view.judge(readSigned(remote.FS, dir, stamp, open.Trust.Signers))
+	if sg.warn != "" {
+		res.Warnings = append(res.Warnings, CodeOtherTarget+": "+strings.TrimPrefix(sg.warn, "other_target: "))
+	}
+	// The sequence, against this machine's memory (a rollback is an
+	// error unless allowed); the newest verified is remembered when the
+	// snapshot proves valid.
+	newest, err := view.checkRollback(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, ErrTooMuch) {
+			return nil, fmt.Errorf("remote validate %s: %w", stamp, err) // the target's size, not this snapshot
+		}
+		return fail(CodeRollback + ": " + err.Error())
+	}
+	defer func() {
+		if err == nil && out != nil && out.Valid {
+			err = view.record(newest)
+		}
+	}()
 	check := sg.st // what the stored bytes are compared with
 	var trusted *Statement
 	switch sg.status {
 	case SignatureVerified:
 		trusted = sg.st
 	case SignatureBad:
+		if errors.Is(sg.err, ErrOtherTarget) {
+			return fail(CodeOtherTarget + ": " + sg.err.Error())
+		}
 		return fail(CodeSignatureBad + ": " + sg.err.Error())
 	case SignatureUnverified:
 		res.Warnings = append(res.Warnings, CodeSignatureUnverified+": signed, but no trusted signers were given: the bytes are checked against an unverified statement")

@@ -67,6 +67,16 @@ type Trust struct {
 	// AllowRollback accepts a target whose newest signed snapshot is older
 	// than the newest this machine has verified there.
 	AllowRollback bool
+	// AllowOtherTarget accepts statements that name another target than
+	// the one read (a target restored from a copy of another), and a
+	// target whose id is not the one this machine remembers for its
+	// address, with a warning. Such statements never count for the
+	// target's sequence.
+	AllowOtherTarget bool
+	// Memory is where this machine remembers the targets it read: their
+	// ids and each signer's newest sequence (nil: it remembers nothing).
+	// Pull always uses its backup directory's.
+	Memory *Memory
 }
 
 // signed is what a remote snapshot's statement says and whether to
@@ -77,6 +87,8 @@ type signed struct {
 	signer string     // the allowed_signers principals, when verified
 	st     *Statement // parsed; trusted only when status is verified
 	digest string     // SHA-256 of the statement's bytes
+	fp     string     // the signing key's fingerprint, when verified
+	warn   string     // accepted with a warning (another target allowed)
 }
 
 // label is the Signature field of a remote list entry.
@@ -89,19 +101,38 @@ func (s *signed) label() string {
 
 // readSigned reads and checks the statement of the remote snapshot in dir.
 func readSigned(rfs afero.Fs, dir, stamp string, signers *sshsig.AllowedSigners) *signed {
-	data, err := readBounded(rfs, filepath.Join(dir, StatementFile), maxStatement)
+	return readSignedWithin(rfs, dir, stamp, signers, nil)
+}
+
+// readSignedWithin is readSigned spending b: the signature (small) is
+// read first, and with signers given, a signature by a key they do not
+// list is refused before the statement (up to 16 MiB) is read.
+func readSignedWithin(rfs afero.Fs, dir, stamp string, signers *sshsig.AllowedSigners, b *budget) *signed {
 	sig, sigErr := readBounded(rfs, filepath.Join(dir, SignatureFile), maxSignature)
+	fi, stErr := lstat(rfs, filepath.Join(dir, StatementFile))
 	switch {
-	case errors.Is(err, os.ErrNotExist) && errors.Is(sigErr, os.ErrNotExist):
+	case errors.Is(stErr, os.ErrNotExist) && errors.Is(sigErr, os.ErrNotExist):
 		return &signed{status: SignatureUnsigned, err: fmt.Errorf("%w (no %s)", ErrUnsigned, StatementFile)}
-	case err != nil:
+	case stErr != nil:
+		return &signed{status: SignatureBad, err: fmt.Errorf("%w: %v", ErrBadSignature, stErr)}
+	case sigErr != nil && !errors.Is(sigErr, os.ErrNotExist):
+		return &signed{status: SignatureBad, err: fmt.Errorf("%w: %v", ErrBadSignature, sigErr)}
+	case sigErr == nil && signers != nil:
+		if err := signers.Admits(sig, SignatureNamespace); err != nil {
+			return &signed{status: SignatureBad, err: fmt.Errorf("%w: %v", ErrBadSignature, err)}
+		}
+	}
+	if err := b.take(min(fi.Size(), maxStatement)); err != nil {
+		return &signed{status: SignatureBad, err: err}
+	}
+	data, err := readBounded(rfs, filepath.Join(dir, StatementFile), maxStatement)
+	if err != nil {
 		return &signed{status: SignatureBad, err: fmt.Errorf("%w: %v", ErrBadSignature, err)}
-	case errors.Is(sigErr, os.ErrNotExist):
+	}
+	if errors.Is(sigErr, os.ErrNotExist) {
 		s := &signed{status: SignatureUnsigned, err: fmt.Errorf("%w (%s has no %s)", ErrUnsigned, StatementFile, SignatureFile), digest: digestOf(data)}
 		s.st, _ = decodeStatement(data, stamp)
 		return s
-	case sigErr != nil:
-		return &signed{status: SignatureBad, err: fmt.Errorf("%w: %v", ErrBadSignature, sigErr)}
 	}
 	s := &signed{status: SignatureUnverified, err: ErrNotVerified, digest: digestOf(data)}
 	if signers != nil {
@@ -110,6 +141,9 @@ func readSigned(rfs afero.Fs, dir, stamp string, signers *sshsig.AllowedSigners)
 			return &signed{status: SignatureBad, err: fmt.Errorf("%w: %v", ErrBadSignature, err)}
 		}
 		s.status, s.err, s.signer = SignatureVerified, nil, who
+		if ps, err := sshsig.Parse(sig); err == nil {
+			s.fp = fingerprint(ps.PublicKey)
+		}
 	}
 	st, err := decodeStatement(data, stamp)
 	if err != nil {
@@ -128,7 +162,7 @@ func readSigned(rfs afero.Fs, dir, stamp string, signers *sshsig.AllowedSigners)
 func (t Trust) accept(s *signed) (*Statement, string, error) {
 	switch s.status {
 	case SignatureVerified:
-		return s.st, "", nil
+		return s.st, s.warn, nil
 	case SignatureBad:
 		return nil, "", s.err
 	}
@@ -166,15 +200,18 @@ func readBounded(rfs afero.Fs, name string, max int64) ([]byte, error) {
 // statement: every file listed, at its size and (when full) SHA-256,
 // regular, and nothing else but the statement itself.
 func checkStored(ctx context.Context, rfs afero.Fs, dir string, st *Statement, full bool) []string {
-	var errs []string
+	var f findings
 	listed := st.index()
 	seen := map[string]bool{}
 	err := afero.Walk(rfs, dir, func(p string, info fs.FileInfo, err error) error {
+		if f.full {
+			return filepath.SkipAll
+		}
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
 		}
 		if err != nil {
-			errs = append(errs, validate.CodeManifestMismatch+": "+err.Error())
+			f.add(validate.CodeManifestMismatch + ": " + err.Error())
 			return nil
 		}
 		if info.IsDir() {
@@ -189,28 +226,28 @@ func checkStored(ctx context.Context, rfs afero.Fs, dir string, st *Statement, f
 		seen[rel] = true
 		switch {
 		case !ok:
-			errs = append(errs, fmt.Sprintf("%s: %s is not in the signed %s", validate.CodeManifestMismatch, rel, StatementFile))
+			f.add(fmt.Sprintf("%s: %s is not in the signed %s", validate.CodeManifestMismatch, rel, StatementFile))
 		case !info.Mode().IsRegular():
-			errs = append(errs, fmt.Sprintf("%s: %s is not a regular file (%s)", validate.CodeManifestMismatch, rel, info.Mode().Type()))
+			f.add(fmt.Sprintf("%s: %s is not a regular file (%s)", validate.CodeManifestMismatch, rel, info.Mode().Type()))
 		case info.Size() != want.Size:
-			errs = append(errs, fmt.Sprintf("%s: %s is %d bytes, the signed %s says %d", validate.CodeManifestMismatch, rel, info.Size(), StatementFile, want.Size))
+			f.add(fmt.Sprintf("%s: %s is %d bytes, the signed %s says %d", validate.CodeManifestMismatch, rel, info.Size(), StatementFile, want.Size))
 		case full:
 			d, err := durable.HashFile(ctx, rfs, p)
 			if err != nil || d.SHA256 != want.SHA256 {
-				errs = append(errs, fmt.Sprintf("%s: %s: sha256 differs from the signed %s", validate.CodeManifestMismatch, rel, StatementFile))
+				f.add(fmt.Sprintf("%s: %s: sha256 differs from the signed %s", validate.CodeManifestMismatch, rel, StatementFile))
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		errs = append(errs, validate.CodeManifestMismatch+": "+err.Error())
+		f.add(validate.CodeManifestMismatch + ": " + err.Error())
 	}
-	for _, f := range st.Files {
-		if !seen[f.Path] {
-			errs = append(errs, fmt.Sprintf("%s: %s is missing", validate.CodeManifestMismatch, f.Path))
+	for _, want := range st.Files {
+		if !seen[want.Path] {
+			f.add(fmt.Sprintf("%s: %s is missing", validate.CodeManifestMismatch, want.Path))
 		}
 	}
-	return errs
+	return f.list
 }
 
 // readManifestFor reads remote-manifest.json, and, with a trusted
@@ -267,24 +304,29 @@ func signedDigest(st *Statement, rel, fallback string) (string, error) {
 }
 
 // admit decides whether the remote snapshot stamp may be pulled under t:
-// its statement verified (or unsigned snapshots allowed), and the target
-// not rolled back behind what mem remembers. It returns the trusted
-// statement (nil when accepted unsigned), the target's newest verified
-// statement (to remember once the pull succeeds) and a warning.
-func (t Trust) admit(ctx context.Context, remote Remote, stamp string, mem *seen) (*Statement, *signed, string, error) {
+// its statement verified (or unsigned snapshots allowed), for this target,
+// and the target not rolled back behind what t's memory remembers. It
+// returns the trusted statement (nil when accepted unsigned), the sight of
+// the target and its newest verified statements (to remember once the
+// pull succeeds) and a warning.
+func (t Trust) admit(ctx context.Context, remote Remote, stamp string) (*Statement, *sight, map[string]*signed, string, error) {
 	dir := snapshot.Dir(remote.Root, stamp)
 	if fi, err := remote.FS.Stat(dir); err != nil || !fi.IsDir() {
-		return nil, nil, "", fmt.Errorf("the target has no snapshot %s", stamp)
+		return nil, nil, nil, "", fmt.Errorf("the target has no snapshot %s", stamp)
 	}
-	st, warn, err := t.accept(readSigned(remote.FS, dir, stamp, t.Signers))
+	v, err := t.look(remote)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, nil, "", err
 	}
-	newest, err := t.checkRollback(ctx, remote, mem)
+	st, warn, err := t.accept(v.judge(readSigned(remote.FS, dir, stamp, t.Signers)))
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, nil, "", err
 	}
-	return st, newest, warn, nil
+	newest, err := v.checkRollback(ctx)
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	return st, v, newest, warn, nil
 }
 
 // checkPulled checks the decrypted snapshot in dir against what was

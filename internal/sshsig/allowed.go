@@ -218,3 +218,42 @@ func Line(principal, namespace string, key ssh.PublicKey) string {
 func Trusting(principal string, key ssh.PublicKey) *AllowedSigners {
 	return &AllowedSigners{entries: []allowedSigner{{principals: []string{principal}, key: key}}}
 }
+
+// Plus returns the signers of a and of b (either may be nil): a's lines
+// first.
+func (a *AllowedSigners) Plus(b *AllowedSigners) *AllowedSigners {
+	out := &AllowedSigners{}
+	for _, s := range []*AllowedSigners{a, b} {
+		if s != nil {
+			out.entries = append(out.entries, s.entries...)
+		}
+	}
+	return out
+}
+
+// Admits checks, before anything it signs is read, that the key armored
+// (a signature) claims to be made by is in a and allowed to sign for
+// namespace. It does not verify the signature: Verify does. It wraps
+// ErrBadSignature.
+func (a *AllowedSigners) Admits(armored []byte, namespace string) error {
+	sig, err := Parse(armored)
+	if err != nil {
+		return err
+	}
+	want := sig.PublicKey.Marshal()
+	known := false
+	for _, e := range a.entries {
+		if !bytes.Equal(e.key.Marshal(), want) {
+			continue
+		}
+		known = true
+		if len(e.namespaces) == 0 || slices.Contains(e.namespaces, namespace) {
+			return nil
+		}
+	}
+	fp := ssh.FingerprintSHA256(sig.PublicKey)
+	if known {
+		return fmt.Errorf("%w: key %s is not allowed to sign for namespace %q", ErrBadSignature, fp, namespace)
+	}
+	return fmt.Errorf("%w: made by key %s, which is not in the allowed signers", ErrBadSignature, fp)
+}

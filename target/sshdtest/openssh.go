@@ -120,8 +120,11 @@ func signHostKey(t testing.TB, keyFile string, k *keys, o Options) string {
 	if err := os.WriteFile(pub, ssh.MarshalAuthorizedKey(k.host.PublicKey()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("ssh-keygen", "-q", "-s", o.HostCertCA, "-I", "host", "-h",
-		"-n", strings.Join(o.HostCertPrincipals, ","), pub).CombinedOutput()
+	args := []string{"-q", "-s", o.HostCertCA, "-I", "host", "-h", "-n", strings.Join(o.HostCertPrincipals, ",")}
+	if o.HostCertSigAlg != "" {
+		args = append(args, "-t", o.HostCertSigAlg)
+	}
+	out, err := exec.Command("ssh-keygen", append(args, pub)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ssh-keygen -s: %v: %s", err, out)
 	}
