@@ -26,8 +26,8 @@ type config struct {
 	sizes    []int    // MiB of database and of Chroma, each, in increasing order
 	shapes   []string // dataset shapes (internal/sample), in the order given
 	segments int      // of the random shape; 0 for its default, 20
-	runs     []int  // runs per size, in the order of sizes
-	work     string // "" for a new directory under /var/tmp
+	runs     []int    // runs per size, in the order of sizes
+	work     string   // "" for a new directory under /var/tmp
 	keep     bool
 	out      string
 	tools    []string // chosen tools, ours first

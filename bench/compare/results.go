@@ -33,8 +33,8 @@ type resultsConfig struct {
 	SizesMiB       []int    `json:"sizes_mib"` // database and Chroma, each
 	Shapes         []string `json:"shapes"`    // dataset shapes, each reported separately
 	Segments       int      `json:"segments"`  // of the random shape
-	Runs           []int    `json:"runs"`  // per size
-	Tools          []string `json:"tools"` // those that ran, ours first
+	Runs           []int    `json:"runs"`      // per size
+	Tools          []string `json:"tools"`     // those that ran, ours first
 	Ops            []op     `json:"ops"`
 	TimeoutSeconds float64  `json:"timeout_seconds"`
 	WorkDir        string   `json:"work_dir"`

@@ -34,8 +34,8 @@ func ratio(a, b float64) (float64, bool) {
 type key struct {
 	shape string
 	size  int
-	op   op
-	tool string
+	op    op
+	tool  string
 }
 
 // summary condenses the runs of one key.
