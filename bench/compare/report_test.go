@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -111,5 +113,31 @@ func TestShortVersion(t *testing.T) {
 		if got := shortVersion(in[0], in[1]); got != want {
 			t.Errorf("shortVersion(%q, %q) = %q; want %q", in[0], in[1], got, want)
 		}
+	}
+}
+
+// TestReadFormat1 reads a results.json written before the shapes: its
+// roots and measurements are the random shape's, and CPU % follows from
+// the times.
+func TestReadFormat1(t *testing.T) {
+	dir := t.TempDir()
+	old := `{"format": 1, "config": {"sizes_mib": [16], "segments": 20, "runs": [1], "tools": ["ours"], "ops": ["full"]},
+		"roots": [{"size_mib": 16, "segments": 20, "db_bytes": 1}],
+		"measurements": [{"size_mib": 16, "run": 1, "tool": "ours", "op": "full", "wall_s": 2, "user_s": 1, "sys_s": 2}]}`
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := readResults(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Config.Shapes) != 1 || res.Config.Shapes[0] != "random" || res.Roots[0].Shape != "random" {
+		t.Errorf("shapes %v, root shape %q; want random", res.Config.Shapes, res.Roots[0].Shape)
+	}
+	if m := res.Measurements[0]; m.Shape != "random" || m.CPUPercent != 150 {
+		t.Errorf("measurement shape %q, CPU %% %v; want random, 150", m.Shape, m.CPUPercent)
+	}
+	if md := renderMarkdown(res); !strings.Contains(md, "| full backup | ours | 2.00 | 1 | 1 | 0.0 | 3.00 | 150 |") {
+		t.Errorf("results.md of a format 1 file lacks ours' row:\n%s", md)
 	}
 }
