@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -118,9 +119,9 @@ func (g *guardRoot) sh(script string, args ...string) error {
 // guardOp is one operation timed both ways.
 type guardOp struct {
 	name          string
-	ours, plain   func(i int) error
-	oursT, plainT time.Duration // totals over the iterations
-	ratios        []float64     // ours ÷ plain of each iteration
+	ours, plain   func(i int) (scratch string, err error) // scratch is removed untimed
+	oursT, plainT time.Duration                           // totals over the iterations
+	ratios        []float64                               // ours ÷ plain of each iteration
 }
 
 // ratio is the median of the iterations' ratios: one slow iteration (the
@@ -139,62 +140,62 @@ func (o *guardOp) ratio() float64 {
 }
 
 // ops are the guard's three operations on g; iteration i writes into
-// directories of its own, removed before the next.
+// directories of its own, which the operation returns to be removed off the
+// clock.
 func (g *guardRoot) ops(ctx context.Context) []*guardOp {
 	scratch := func(what string, i int) string { return filepath.Join(g.dir, fmt.Sprintf("%s-%d", what, i)) }
 	return []*guardOp{
 		{name: "create",
-			ours: func(i int) error {
+			ours: func(i int) (string, error) {
 				cfg := g.cfg
 				cfg.BackupDir = scratch("ours-create", i)
-				defer os.RemoveAll(cfg.BackupDir)
 				meta, err := backup.Create(ctx, cfg, backup.CreateOptions{IncludeChroma: true})
 				if err == nil && !meta.Validated {
 					err = fmt.Errorf("snapshot %s not validated: %v", meta.Stamp, meta.ValidationErrors)
 				}
-				return err
+				return cfg.BackupDir, err
 			},
-			plain: func(i int) error {
+			plain: func(i int) (string, error) {
 				out := scratch("plain-create", i)
-				defer os.RemoveAll(out)
 				if err := os.MkdirAll(out, 0o700); err != nil {
-					return err
+					return out, err
 				}
 				r := g.root
-				return g.sh(guardPlainCreate, r.DBPath, out, r.RegistryPath, r.ChromaPath)
+				return out, g.sh(guardPlainCreate, r.DBPath, out, r.RegistryPath, r.ChromaPath)
 			}},
 		{name: "validate",
-			ours: func(int) error {
+			ours: func(int) (string, error) {
 				cfg, err := g.cfg.Resolved()
 				if err != nil {
-					return err
+					return "", err
 				}
 				res, err := validate.Snapshot(ctx, cfg.FS, cfg.BackupDir, g.stamp)
 				if err == nil && !res.Valid {
 					err = fmt.Errorf("snapshot %s invalid: %v", g.stamp, res.Errors)
 				}
-				return err
+				return "", err
 			},
-			plain: func(int) error { return g.sh(guardPlainValidate, g.plain) }},
+			plain: func(int) (string, error) { return "", g.sh(guardPlainValidate, g.plain) }},
 		{name: "restore",
-			ours: func(int) error {
+			ours: func(int) (string, error) {
 				res, err := restore.Run(ctx, g.cfg, g.stamp, restore.Options{ConfirmServiceStopped: true, NoPreSnapshot: true})
 				if err == nil && (!res.RestoredIntegrityOK || !res.ChromaRestored) {
 					err = fmt.Errorf("restore incomplete: %+v", res)
 				}
-				return err
+				return "", err
 			},
-			plain: func(i int) error {
+			plain: func(i int) (string, error) {
 				out := scratch("plain-restore", i)
-				defer os.RemoveAll(out)
-				return g.sh(guardPlainRestore, g.plain, out)
+				return out, g.sh(guardPlainRestore, g.plain, out)
 			}},
 	}
 }
 
 // runGuard times every operation n times both ways, ours first on even
 // iterations and the plain tools first on odd ones, so that drift on the
-// machine hits both.
+// machine hits both. Before each timed step, untimed: the previous step's
+// output is removed and sync writes back every dirty page, so that no
+// step pays for another's write-back (the plain tools' sync would).
 func runGuard(ctx context.Context, g *guardRoot, n int) ([]*guardOp, error) {
 	ops := g.ops(ctx)
 	for i := range n {
@@ -207,13 +208,18 @@ func runGuard(ctx context.Context, g *guardRoot, n int) ([]*guardOp, error) {
 			}
 			for _, s := range []struct {
 				d *time.Duration
-				f func(int) error
+				f func(int) (string, error)
 			}{{first, f1}, {second, f2}} {
+				syscall.Sync()
 				start := time.Now()
-				if err := s.f(i); err != nil {
+				out, err := s.f(i)
+				*s.d = time.Since(start)
+				if out != "" {
+					os.RemoveAll(out)
+				}
+				if err != nil {
 					return nil, fmt.Errorf("%s: %w", o.name, err)
 				}
-				*s.d = time.Since(start)
 			}
 			o.oursT += ours
 			o.plainT += plain
