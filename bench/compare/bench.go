@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/atocore/atocore-backup/internal/sample"
 )
 
 // bench runs the comparison and collects its results.
@@ -104,16 +106,17 @@ func (b *bench) checkSpace() error {
 	return nil
 }
 
-// measureSize generates the root of one size and runs every run on it.
-func (b *bench) measureSize(ctx context.Context, size, runs int) error {
-	root, err := b.makeRoot(ctx, size)
+// measureSize generates the root of one shape and size and runs every run
+// on it.
+func (b *bench) measureSize(ctx context.Context, shape string, size, runs int) error {
+	root, err := b.makeRoot(ctx, shape, size)
 	if err != nil {
 		return err
 	}
 	p := phasesFor(b.cfg.ops)
 	for run := 0; run < runs && ctx.Err() == nil; run++ {
 		order := runOrder(b.tools, run)
-		b.say("%d MiB run %d/%d, tools in the order %s", size, run+1, runs, strings.Join(order, ", "))
+		b.say("%s %d MiB run %d/%d, tools in the order %s", shape, size, run+1, runs, strings.Join(order, ", "))
 		if p.local {
 			b.phase(ctx, size, run, "local", root, order, b.localOps)
 		}
@@ -127,13 +130,22 @@ func (b *bench) measureSize(ctx context.Context, size, runs int) error {
 	return nil
 }
 
-// makeRoot generates the root of one size with bench/gen, or reuses one
-// that a kept work directory holds with the same parameters.
-func (b *bench) makeRoot(ctx context.Context, size int) (atocoreRoot, error) {
-	root := newRoot(filepath.Join(b.work, fmt.Sprintf("root-%d", size)), size)
-	params := fmt.Sprintf("%d %d %d", size, size, b.cfg.segments)
-	genTxt := filepath.Join(b.work, fmt.Sprintf("root-%d.gen", size))
-	info := rootInfo{SizeMiB: size, Segments: b.cfg.segments}
+// makeRoot generates the root of one shape and size with bench/gen, or
+// reuses one that a kept work directory holds with the same parameters.
+// The random shape's root keeps its old name, root-SIZE.
+func (b *bench) makeRoot(ctx context.Context, shape string, size int) (atocoreRoot, error) {
+	name := fmt.Sprintf("root-%d", size)
+	if shape != string(sample.ShapeRandom) {
+		name = fmt.Sprintf("root-%s-%d", shape, size)
+	}
+	root := newRoot(filepath.Join(b.work, name), shape, size)
+	segments := 0 // the shape's own
+	if shape == string(sample.ShapeRandom) {
+		segments = b.cfg.segments
+	}
+	params := fmt.Sprintf("%d %d %d %s", size, size, segments, shape)
+	genTxt := filepath.Join(b.work, name+".gen")
+	info := rootInfo{Shape: shape, SizeMiB: size, Segments: segments}
 	if old, err := os.ReadFile(genTxt); err == nil && strings.HasPrefix(string(old), params+"\n") {
 		if _, err := os.Stat(root.db); err == nil {
 			b.say("reusing the root in %s", root.dir)
@@ -146,10 +158,10 @@ func (b *bench) makeRoot(ctx context.Context, size int) (atocoreRoot, error) {
 	if err := os.RemoveAll(root.dir); err != nil {
 		return root, err
 	}
-	b.say("generating %s: %d MiB database, %d MiB Chroma in %d segments", root.dir, size, size, b.cfg.segments)
-	c := command{argv: []string{b.bins.gen, "-dir", root.dir, "-db-mib", strconv.Itoa(size),
-		"-chroma-mib", strconv.Itoa(size), "-segments", strconv.Itoa(b.cfg.segments)}}
-	o := b.r.run(ctx, fmt.Sprintf("s%d-gen", size), c)
+	b.say("generating %s: shape %s, %d MiB database, %d MiB Chroma", root.dir, shape, size, size)
+	c := command{argv: []string{b.bins.gen, "-dir", root.dir, "-shape", shape, "-db-mib", strconv.Itoa(size),
+		"-chroma-mib", strconv.Itoa(size), "-segments", strconv.Itoa(segments)}}
+	o := b.r.run(ctx, fmt.Sprintf("%s-gen", root.label()), c)
 	if o.err != nil {
 		return root, fmt.Errorf("generate the %d MiB root: %w", size, o.err)
 	}

@@ -7,9 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/atocore/atocore-backup/internal/sample"
 )
 
 // Bounds on the flags, so that a typo cannot start a week-long run.
@@ -20,10 +23,11 @@ const (
 
 // config is the parsed command line.
 type config struct {
-	sizes    []int // MiB of database and of Chroma, each, in increasing order
-	segments int
-	runs     []int  // runs per size, in the order of sizes
-	work     string // "" for a new directory under /var/tmp
+	sizes    []int    // MiB of database and of Chroma, each, in increasing order
+	shapes   []string // dataset shapes (internal/sample), in the order given
+	segments int      // of the random shape; 0 for its default, 20
+	runs     []int    // runs per size, in the order of sizes
+	work     string   // "" for a new directory under /var/tmp
 	keep     bool
 	out      string
 	tools    []string // chosen tools, ours first
@@ -55,7 +59,8 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		fs.PrintDefaults()
 	}
 	sizes := fs.String("sizes", "1024", "comma-separated sizes in MiB; each is the size of the database and of the Chroma directory (so 1024 is 2 GiB of data)")
-	fs.IntVar(&c.segments, "segments", 20, "Chroma vector segments of the generated roots")
+	fs.IntVar(&c.segments, "segments", 0, "Chroma vector segments of the random shape's roots; 0 for 20 (the text and many shapes choose their own: one per ~42 MiB, 300)")
+	shapes := fs.String("shapes", "random", "comma-separated dataset shapes: random (random keys, many indexes), text (text-heavy chunks, integer keys, ~42 MiB segments), many (300 small Chroma collections); each is reported separately")
 	runs := fs.String("runs", "3", "runs of every operation per size, or a comma-separated list with one count per size (3,3,1); the report gives medians")
 	fs.StringVar(&c.work, "work", "", "work directory (default: a new directory under /var/tmp, removed at exit unless -keep)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the work directory (generated roots and command logs) at exit")
@@ -81,8 +86,14 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	if c.ops, err = parseOps(*ops); err != nil {
 		return c, err
 	}
+	if c.segments == 0 {
+		c.segments = defaultSegments
+	}
 	if c.segments < 1 || c.segments > 10000 {
 		return c, fmt.Errorf("-segments %d: want 1 to 10000", c.segments)
+	}
+	if c.shapes, err = parseShapes(*shapes); err != nil {
+		return c, err
 	}
 	if c.runs, err = parseRuns(*runs, len(c.sizes)); err != nil {
 		return c, err
@@ -110,6 +121,25 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		}
 	}
 	return c, nil
+}
+
+// defaultSegments is the random shape's segment count when -segments is 0.
+const defaultSegments = 20
+
+// parseShapes reads -shapes: shape names without duplicates, in the order
+// given.
+func parseShapes(s string) ([]string, error) {
+	var shapes []string
+	for _, f := range strings.Split(s, ",") {
+		sh, err := sample.ParseShape(f)
+		if err != nil || strings.TrimSpace(f) == "" {
+			return nil, fmt.Errorf("-shapes: %q is not a shape; use a comma-separated subset of random,text,many", f)
+		}
+		if !slices.Contains(shapes, string(sh)) {
+			shapes = append(shapes, string(sh))
+		}
+	}
+	return shapes, nil
 }
 
 // parseSizes reads -sizes: positive MiB counts, returned sorted and

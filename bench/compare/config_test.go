@@ -73,3 +73,17 @@ func TestParseRuns(t *testing.T) {
 		}
 	}
 }
+
+func TestParseShapes(t *testing.T) {
+	for in, want := range map[string]string{"random": "random", "text,many": "text,many", "many, random,many": "many,random"} {
+		got, err := parseShapes(in)
+		if err != nil || strings.Join(got, ",") != want {
+			t.Errorf("parseShapes(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "chunks", "random,", "Text"} {
+		if _, err := parseShapes(in); err == nil || !strings.Contains(err.Error(), "-shapes") {
+			t.Errorf("parseShapes(%q): %v; want an error naming -shapes", in, err)
+		}
+	}
+}

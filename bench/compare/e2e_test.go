@@ -10,7 +10,7 @@ import (
 )
 
 // TestEndToEnd runs the whole comparison at 4 MiB, one run, every tool
-// installed: about a minute. It only runs with ATOCORE_BENCH_COMPARE=1,
+// installed, on every shape: a few minutes. It only runs with ATOCORE_BENCH_COMPARE=1,
 // so that go test ./bench/... stays fast.
 func TestEndToEnd(t *testing.T) {
 	if os.Getenv("ATOCORE_BENCH_COMPARE") != "1" {
@@ -18,7 +18,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	out := t.TempDir()
 	var stderr bytes.Buffer
-	code := run(context.Background(), []string{"-sizes", "4", "-runs", "1", "-out", out}, &stderr)
+	code := run(context.Background(), []string{"-sizes", "4", "-runs", "1", "-shapes", "random,text,many", "-out", out}, &stderr)
 	t.Logf("stderr:\n%s", stderr.String())
 	if code != exitOK {
 		t.Fatalf("exit code %d; want 0", code)
@@ -28,17 +28,19 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, o := range allOps {
-		found := false
+		found := map[string]bool{}
 		for _, m := range res.Measurements {
-			if m.Tool == toolOurs && m.Op == o && m.ok() && m.WallSeconds > 0 {
-				found = true
+			if m.Tool == toolOurs && m.Op == o && m.ok() && m.WallSeconds > 0 && m.CPUPercent > 0 {
+				found[m.Shape] = true
 			}
 			if o.network() && m.Op == o && m.ok() && m.SentBytes <= 0 {
 				t.Errorf("%s %s: no bytes sent through the proxy", m.Tool, o)
 			}
 		}
-		if !found {
-			t.Errorf("no successful measurement of ours' %s", o)
+		for _, shape := range []string{"random", "text", "many"} {
+			if !found[shape] {
+				t.Errorf("no successful measurement (with CPU %%) of ours' %s on the %s shape", o, shape)
+			}
 		}
 	}
 	for _, tool := range res.Config.Tools {
@@ -49,8 +51,8 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 		spec, _ := specFor(tool)
-		if n != len(spec.ops) {
-			t.Errorf("%s: %d measurements; want one per operation, %d", tool, n, len(spec.ops))
+		if n != 3*len(spec.ops) {
+			t.Errorf("%s: %d measurements; want one per operation and shape, %d", tool, n, 3*len(spec.ops))
 		}
 	}
 	md, err := os.ReadFile(filepath.Join(out, "results.md"))
@@ -66,6 +68,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if got := panels(t, svg); len(got) != len(allOps) {
 		t.Errorf("compare.svg has %d panels; want %d", len(got), len(allOps))
+	}
+	if n := bytes.Count(svg, []byte(`data-shape="many"`)); n != len(allOps) {
+		t.Errorf("compare.svg has %d panels of the many shape; want %d", n, len(allOps))
 	}
 
 	// -plot-only redraws the same report from results.json.

@@ -7,6 +7,7 @@
 //	go run ./bench/compare                               # 1 GiB db + 1 GiB Chroma, 3 runs
 //	go run ./bench/compare -sizes 256,1024,4096          # the report's three sizes
 //	go run ./bench/compare -sizes 16 -runs 1 -out /tmp/cmp
+//	go run ./bench/compare -sizes 256,1024 -shapes random,text,many
 //	go run ./bench/compare -plot-only                    # redraw from results.json
 //
 // Outputs, in -out (bench/out/compare by default): results.json (every
@@ -136,18 +137,20 @@ func (b *bench) run(ctx context.Context, args []string) (int, error) {
 	b.res = &results{
 		Format: resultsFormat, Command: append([]string{"go run ./bench/compare"}, args...),
 		StartedUTC: time.Now().UTC().Format(time.RFC3339),
-		Config: resultsConfig{SizesMiB: b.cfg.sizes, Segments: b.cfg.segments, Runs: b.cfg.runs,
+		Config: resultsConfig{SizesMiB: b.cfg.sizes, Shapes: b.cfg.shapes, Segments: b.cfg.segments, Runs: b.cfg.runs,
 			Tools: b.tools, Ops: b.cfg.ops, TimeoutSeconds: b.cfg.timeout.Seconds(), WorkDir: b.work},
 		Machine: describeMachine(ctx, b.cfg.repo, b.work),
 		Tools:   toolVersions(ctx, avail),
 	}
-	for i, size := range b.cfg.sizes {
-		if ctx.Err() != nil {
-			break
-		}
-		if err := b.measureSize(ctx, size, b.cfg.runs[i]); err != nil {
-			b.say("FAILED %d MiB: %v", size, err)
-			b.failures++
+	for _, shape := range b.cfg.shapes {
+		for i, size := range b.cfg.sizes {
+			if ctx.Err() != nil {
+				break
+			}
+			if err := b.measureSize(ctx, shape, size, b.cfg.runs[i]); err != nil {
+				b.say("FAILED %s %d MiB: %v", shape, size, err)
+				b.failures++
+			}
 		}
 	}
 	return b.finish(ctx)

@@ -19,7 +19,7 @@ func (b *bench) round(ctx context.Context, e *runEnv, o op, order []string, tool
 			return
 		}
 		pos++
-		m := measurement{SizeMiB: e.root.size, Run: run + 1, Position: pos, Tool: name, Op: o}
+		m := measurement{Shape: e.root.shape, SizeMiB: e.root.size, Run: run + 1, Position: pos, Tool: name, Op: o}
 		if why, ok := broken[name]; ok {
 			m.Error = "skipped: " + why
 		} else {
@@ -67,6 +67,7 @@ func (b *bench) measure(ctx context.Context, e *runEnv, t tool, m *measurement) 
 	after, _ := diskUsage(st.dest...)
 	m.WallSeconds = out.wall.Seconds()
 	m.UserSeconds, m.SysSeconds = out.user.Seconds(), out.sys.Seconds()
+	m.CPUPercent = cpuPercent(m.UserSeconds+m.SysSeconds, m.WallSeconds)
 	m.MaxRSSKiB, m.IOWriteBytes = out.maxRSSKiB, out.ioWrite
 	m.DiskGrowthBytes = after - before
 	switch {
@@ -86,11 +87,11 @@ func (b *bench) measure(ctx context.Context, e *runEnv, t tool, m *measurement) 
 func (b *bench) record(m measurement) {
 	if !m.ok() {
 		b.failures++
-		b.say("FAILED %s %s (%d MiB, run %d): %s", m.Tool, m.Op.title(), m.SizeMiB, m.Run, m.Error)
+		b.say("FAILED %s %s (%s %d MiB, run %d): %s", m.Tool, m.Op.title(), m.Shape, m.SizeMiB, m.Run, m.Error)
 	} else {
-		where := fmt.Sprintf("%d MiB run %d: %-16s %-10s", m.SizeMiB, m.Run, m.Op.title(), m.Tool)
-		line := fmt.Sprintf("%s %7.2f s  cpu %6.2f s  rss %6.1f MiB  written %8.1f MiB",
-			where, m.WallSeconds, m.cpuSeconds(), float64(m.MaxRSSKiB)/1024, mib(float64(m.DiskGrowthBytes)))
+		where := fmt.Sprintf("%s %d MiB run %d: %-16s %-10s", m.Shape, m.SizeMiB, m.Run, m.Op.title(), m.Tool)
+		line := fmt.Sprintf("%s %7.2f s  cpu %6.2f s (%3.0f%%)  rss %6.1f MiB  written %8.1f MiB",
+			where, m.WallSeconds, m.cpuSeconds(), m.CPUPercent, float64(m.MaxRSSKiB)/1024, mib(float64(m.DiskGrowthBytes)))
 		if m.Op.network() {
 			line += fmt.Sprintf("  sent %8.1f MiB", mib(float64(m.SentBytes)))
 		}

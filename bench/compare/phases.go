@@ -14,8 +14,8 @@ import (
 func (b *bench) phase(ctx context.Context, size, run int, name string, root atocoreRoot, order []string,
 	body func(context.Context, *runEnv, []string, map[string]tool, int)) {
 	e := &runEnv{
-		root: root, dir: filepath.Join(b.work, fmt.Sprintf("s%d-r%d-%s", size, run+1, name)),
-		ours: b.bins.ours, net: b.net, r: b.r, label: fmt.Sprintf("s%d-r%d", size, run+1),
+		root: root, dir: filepath.Join(b.work, fmt.Sprintf("%s-r%d-%s", root.label(), run+1, name)),
+		ours: b.bins.ours, net: b.net, r: b.r, label: fmt.Sprintf("%s-r%d", root.label(), run+1),
 	}
 	clean := func() {
 		_ = os.RemoveAll(e.dir)

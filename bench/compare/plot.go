@@ -46,8 +46,12 @@ func styleFor(tool string) (color, width, dash string) {
 // with a marker per size.
 func renderSVG(res *results) []byte {
 	sums := summarize(res.Measurements)
-	ops, tools := res.Config.Ops, res.Config.Tools
-	rows := (len(ops) + plotCols - 1) / plotCols
+	ops, tools, shapes := res.Config.Ops, res.Config.Tools, res.Config.Shapes
+	if len(shapes) == 0 {
+		shapes = []string{"random"}
+	}
+	perShape := (len(ops) + plotCols - 1) / plotCols // rows of one shape's panels
+	rows := perShape * len(shapes)
 	w, h := plotCols*panelW, headerH+rows*panelH+footerH
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="DejaVu Sans, Arial, sans-serif" font-size="11">`+"\n", w, h, w, h)
@@ -55,10 +59,16 @@ func renderSVG(res *results) []byte {
 	fmt.Fprintf(&b, `<text x="%d" y="22" text-anchor="middle" font-size="15" font-weight="bold">%s</text>`+"\n",
 		w/2, esc("atocore-backup (ours) vs peers: median wall time against data size"))
 	writeLegend(&b, tools)
-	for i, o := range ops {
-		x := float64((i % plotCols) * panelW)
-		y := float64(headerH + (i/plotCols)*panelH)
-		writePanel(&b, x, y, o, res.Config.SizesMiB, tools, sums)
+	for si, shape := range shapes {
+		for i, o := range ops {
+			x := float64((i % plotCols) * panelW)
+			y := float64(headerH + (si*perShape+i/plotCols)*panelH)
+			title := o.title()
+			if len(shapes) > 1 {
+				title += " — " + shape
+			}
+			writePanel(&b, x, y, shape, title, o, res.Config.SizesMiB, tools, sums)
+		}
 	}
 	fmt.Fprintf(&b, `<text x="8" y="%d" fill="#555">%s</text>`+"\n", h-8,
 		esc(fmt.Sprintf("medians of %s run(s) per size; commit %.12s; %s; method: results.md", runsText(res.Config), res.Machine.GitCommit, res.FinishedUTC)))
@@ -89,19 +99,20 @@ type point struct {
 	wall float64
 }
 
-// writePanel draws one operation's panel with its top-left corner at x0, y0.
-func writePanel(b *bytes.Buffer, x0, y0 float64, o op, sizes []int, tools []string, sums map[key]*summary) {
-	fmt.Fprintf(b, `<g class="panel" data-op="%s" transform="translate(%g,%g)">`+"\n", esc(string(o)), x0, y0)
+// writePanel draws one shape and operation's panel with its top-left
+// corner at x0, y0.
+func writePanel(b *bytes.Buffer, x0, y0 float64, shape, title string, o op, sizes []int, tools []string, sums map[key]*summary) {
+	fmt.Fprintf(b, `<g class="panel" data-op="%s" data-shape="%s" transform="translate(%g,%g)">`+"\n", esc(string(o)), esc(shape), x0, y0)
 	defer b.WriteString("</g>\n")
 	left, right, top, bottom := float64(padL), float64(panelW-padR), float64(padT), float64(panelH-padB)
-	fmt.Fprintf(b, `<text x="%g" y="16" text-anchor="middle" font-size="13" font-weight="bold">%s</text>`+"\n", (left+right)/2, esc(o.title()))
+	fmt.Fprintf(b, `<text x="%g" y="16" text-anchor="middle" font-size="13" font-weight="bold">%s</text>`+"\n", (left+right)/2, esc(title))
 	fmt.Fprintf(b, `<rect x="%g" y="%g" width="%g" height="%g" fill="none" stroke="#999"/>`+"\n", left, top, right-left, bottom-top)
 
 	series := map[string][]point{}
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, t := range tools {
 		for _, size := range sizes {
-			if s := sums[key{size, o, t}]; s != nil && s.runs > 0 {
+			if s := sums[key{shape, size, o, t}]; s != nil && s.runs > 0 {
 				v := math.Max(s.wall, 0.001) // a log scale has no 0
 				series[t] = append(series[t], point{size, v})
 				lo, hi = math.Min(lo, v), math.Max(hi, v)
@@ -145,7 +156,7 @@ func writePanel(b *bytes.Buffer, x0, y0 float64, o op, sizes []int, tools []stri
 			esc(t), strings.Join(coords, " "), color, width, dash)
 		for _, p := range pts {
 			fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%s</title></circle>`+"\n", xpos(p.size), ypos(p.wall), color,
-				esc(fmt.Sprintf("%s, %s, %s: %.2f s", t, o.title(), sizeLabel(p.size), p.wall)))
+				esc(fmt.Sprintf("%s, %s, %s, %s: %.2f s", t, o.title(), shape, sizeLabel(p.size), p.wall)))
 		}
 	}
 }

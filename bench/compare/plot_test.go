@@ -128,3 +128,20 @@ func TestLogTicks(t *testing.T) {
 		t.Errorf("tickLabel(0.3) = %q", got)
 	}
 }
+
+func TestSVGOnePanelSetPerShape(t *testing.T) {
+	res := fixtureResults()
+	svg := renderSVG(res)
+	for _, shape := range res.Config.Shapes {
+		if n := bytes.Count(svg, []byte(`data-shape="`+shape+`"`)); n != len(allOps) {
+			t.Errorf("shape %s has %d panels; want one per operation, %d", shape, n, len(allOps))
+		}
+	}
+	if !bytes.Contains(svg, []byte("full backup — text")) {
+		t.Error("no panel is titled with its shape")
+	}
+	res.Config.Shapes = []string{"random"}
+	if svg := renderSVG(res); bytes.Contains(svg, []byte(" — random")) {
+		t.Error("with one shape the panels still name it")
+	}
+}

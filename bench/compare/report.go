@@ -24,14 +24,17 @@ func renderMarkdown(res *results) string {
 	b.WriteString("Tools: " + toolLine(res.Tools) + ".\n\n")
 
 	sums := summarize(res.Measurements)
-	for _, size := range res.Config.SizesMiB {
-		fmt.Fprintf(&b, "## %s database + %s Chroma\n\n", sizeLabel(size), sizeLabel(size))
-		if ri, ok := rootFor(res, size); ok {
-			fmt.Fprintf(&b, "Generated root: database %.1f MiB, Chroma %.1f MiB in %d files (%d segments), registry %d bytes.\n\n",
-				mib(float64(ri.DBBytes)), mib(float64(ri.ChromaBytes)), ri.ChromaFiles, ri.Segments, ri.RegistryBytes)
+	fmt.Fprintf(&b, "CPU %% is (user + sys) ÷ wall × 100 of the command and its children: 100 is one core busy the whole time; this machine has %d.\n\n", 100*max(m.Cores, 1))
+	for _, shape := range res.Config.Shapes {
+		for _, size := range res.Config.SizesMiB {
+			fmt.Fprintf(&b, "## %s database + %s Chroma, shape %s\n\n", sizeLabel(size), sizeLabel(size), shape)
+			if ri, ok := rootFor(res, shape, size); ok {
+				fmt.Fprintf(&b, "Generated root (%s): database %.1f MiB, Chroma %.1f MiB in %d files (%d segments), registry %d bytes.\n\n",
+					shapeText(shape), mib(float64(ri.DBBytes)), mib(float64(ri.ChromaBytes)), ri.ChromaFiles, ri.Segments, ri.RegistryBytes)
+			}
+			b.WriteString(renderTable(sums, shape, size, res.Config.Ops, res.Config.Tools))
+			b.WriteString("\n")
 		}
-		b.WriteString(renderTable(sums, size, res.Config.Ops, res.Config.Tools))
-		b.WriteString("\n")
 	}
 	if f := renderFailures(res.Measurements); f != "" {
 		b.WriteString("## Failures\n\n" + f + "\n")
@@ -44,34 +47,34 @@ func renderMarkdown(res *results) string {
 }
 
 // tableHeader are the columns of every size's table.
-const tableHeader = "| operation | tool | median wall s | ours ÷ tool | tool ÷ ours | peak RSS MiB | CPU s | server CPU s | bytes written MiB | disk writes MiB | bytes sent MiB | runs: wall s |\n" +
-	"| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n"
+const tableHeader = "| operation | tool | median wall s | ours ÷ tool | tool ÷ ours | peak RSS MiB | CPU s | CPU % | server CPU s | bytes written MiB | disk writes MiB | bytes sent MiB | runs: wall s |\n" +
+	"| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n"
 
-// renderTable is one size's table: a row per operation and tool that has
-// measurements, operations in report order, ours first.
-func renderTable(sums map[key]*summary, size int, ops []op, tools []string) string {
+// renderTable is one shape and size's table: a row per operation and tool
+// that has measurements, operations in report order, ours first.
+func renderTable(sums map[key]*summary, shape string, size int, ops []op, tools []string) string {
 	var b strings.Builder
 	b.WriteString(tableHeader)
 	for _, o := range ops {
 		for _, t := range tools {
-			s := sums[key{size, o, t}]
+			s := sums[key{shape, size, o, t}]
 			if s == nil {
 				continue
 			}
-			b.WriteString(renderRow(sums, size, o, t, s))
+			b.WriteString(renderRow(sums, shape, size, o, t, s))
 		}
 	}
 	return b.String()
 }
 
-func renderRow(sums map[key]*summary, size int, o op, tool string, s *summary) string {
+func renderRow(sums map[key]*summary, shape string, size int, o op, tool string, s *summary) string {
 	const none = "—"
 	cells := []string{o.title(), tool}
 	if s.runs == 0 {
-		cells = append(cells, "failed", none, none, none, none, none, none, none, none)
+		cells = append(cells, "failed", none, none, none, none, none, none, none, none, none)
 	} else {
 		r1, r2 := none, none
-		if a, b, ok := wallRatios(sums, size, o, tool); ok && tool != toolOurs {
+		if a, b, ok := wallRatios(sums, shape, size, o, tool); ok && tool != toolOurs {
 			r1, r2 = fmt.Sprintf("%.2f", a), fmt.Sprintf("%.2f", b)
 		} else if tool == toolOurs {
 			r1, r2 = "1", "1"
@@ -84,7 +87,7 @@ func renderRow(sums map[key]*summary, size int, o op, tool string, s *summary) s
 		cells = append(cells,
 			fmt.Sprintf("%.2f", s.wall), r1, r2,
 			fmt.Sprintf("%.1f", float64(s.peakRSSKiB)/1024),
-			fmt.Sprintf("%.2f", s.cpu), server,
+			fmt.Sprintf("%.2f", s.cpu), fmt.Sprintf("%.0f", s.cpuPercent), server,
 			fmt.Sprintf("%.1f", mib(s.diskGrowth)),
 			fmt.Sprintf("%.1f", mib(s.ioWrite)), sent)
 	}
@@ -105,7 +108,7 @@ func renderFailures(ms []measurement) string {
 	var b strings.Builder
 	for _, m := range ms {
 		if !m.ok() {
-			fmt.Fprintf(&b, "- %s, run %d, %s, %s: %s\n", sizeLabel(m.SizeMiB), m.Run, m.Tool, m.Op.title(), strings.ReplaceAll(m.Error, "|", "\\|"))
+			fmt.Fprintf(&b, "- %s %s, run %d, %s, %s: %s\n", shapeOf(m), sizeLabel(m.SizeMiB), m.Run, m.Tool, m.Op.title(), strings.ReplaceAll(m.Error, "|", "\\|"))
 		}
 	}
 	return b.String()
@@ -127,13 +130,26 @@ func toolLine(tools []toolInfo) string {
 	return strings.Join(parts, "; ")
 }
 
-func rootFor(res *results, size int) (rootInfo, bool) {
+func rootFor(res *results, shape string, size int) (rootInfo, bool) {
 	for _, r := range res.Roots {
-		if r.SizeMiB == size {
+		if r.SizeMiB == size && (r.Shape == shape || r.Shape == "" && shape == "random") {
 			return r, true
 		}
 	}
 	return rootInfo{}, false
+}
+
+// shapeText says in a few words what a shape's data is.
+func shapeText(shape string) string {
+	switch shape {
+	case "random":
+		return "random keys, many indexes"
+	case "text":
+		return "text-heavy chunks with embeddings, integer keys, 5 indexes, ~42 MiB segments"
+	case "many":
+		return "many small Chroma collections beside the database"
+	}
+	return shape
 }
 
 // sizeLabel writes a size in MiB as people say it: 256 MiB, 1 GiB, 4 GiB.

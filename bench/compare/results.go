@@ -8,7 +8,9 @@ import (
 )
 
 // resultsFormat is the version of results.json's layout.
-const resultsFormat = 1
+// Format 2 added the shapes (measurement.shape, rootInfo.shape,
+// config.shapes) and CPU %; format 1 files are read as the random shape.
+const resultsFormat = 2
 
 // results is the content of results.json: enough to redraw the report
 // (-plot-only) and to audit every number in it.
@@ -29,9 +31,10 @@ type results struct {
 // resultsConfig is the configuration the measurements were taken with.
 type resultsConfig struct {
 	SizesMiB       []int    `json:"sizes_mib"` // database and Chroma, each
-	Segments       int      `json:"segments"`
-	Runs           []int    `json:"runs"`  // per size
-	Tools          []string `json:"tools"` // those that ran, ours first
+	Shapes         []string `json:"shapes"`    // dataset shapes, each reported separately
+	Segments       int      `json:"segments"`  // of the random shape
+	Runs           []int    `json:"runs"`      // per size
+	Tools          []string `json:"tools"`     // those that ran, ours first
 	Ops            []op     `json:"ops"`
 	TimeoutSeconds float64  `json:"timeout_seconds"`
 	WorkDir        string   `json:"work_dir"`
@@ -47,6 +50,7 @@ type toolInfo struct {
 
 // measurement is one timed command.
 type measurement struct {
+	Shape    string `json:"shape"`
 	SizeMiB  int    `json:"size_mib"`
 	Run      int    `json:"run"`      // 1-based
 	Position int    `json:"position"` // 1-based place among the tools of this operation in this run
@@ -58,7 +62,10 @@ type measurement struct {
 	WallSeconds float64 `json:"wall_s"`
 	UserSeconds float64 `json:"user_s"`
 	SysSeconds  float64 `json:"sys_s"`
-	MaxRSSKiB   int64   `json:"max_rss_kib"`
+	// CPUPercent is (user + sys) ÷ wall × 100: 100 is one core busy the
+	// whole time, and the machine has 100 × machine.cores.
+	CPUPercent float64 `json:"cpu_percent"`
+	MaxRSSKiB  int64   `json:"max_rss_kib"`
 	// DiskGrowthBytes is the growth of the destination's disk usage
 	// (st_blocks, hardlinked inodes once): the report's bytes written.
 	DiskGrowthBytes int64 `json:"disk_growth_bytes"`
@@ -79,6 +86,15 @@ type measurement struct {
 
 // cpuSeconds is user plus system time of the client processes.
 func (m measurement) cpuSeconds() float64 { return m.UserSeconds + m.SysSeconds }
+
+// cpuPercent is cpu seconds over wall seconds, in percent of one core; 0
+// when no time passed.
+func cpuPercent(cpu, wall float64) float64 {
+	if wall <= 0 {
+		return 0
+	}
+	return 100 * cpu / wall
+}
 
 // ok reports whether the command succeeded.
 func (m measurement) ok() bool { return m.Error == "" }
@@ -106,10 +122,34 @@ func readResults(dir string) (*results, error) {
 	if err := json.Unmarshal(b, &res); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if res.Format != resultsFormat {
+	if res.Format != resultsFormat && res.Format != 1 {
 		return nil, fmt.Errorf("%s has format %d, this program reads %d: run the comparison again", path, res.Format, resultsFormat)
 	}
+	upgradeResults(&res)
 	return &res, nil
+}
+
+// upgradeResults fills in what format 1 lacked: every root and
+// measurement was of the random shape, and CPU % follows from the times.
+func upgradeResults(res *results) {
+	if len(res.Config.Shapes) == 0 {
+		res.Config.Shapes = []string{"random"}
+	}
+	for i := range res.Roots {
+		if res.Roots[i].Shape == "" {
+			res.Roots[i].Shape = "random"
+		}
+	}
+	for i := range res.Measurements {
+		m := &res.Measurements[i]
+		if m.Shape == "" {
+			m.Shape = "random"
+		}
+		if m.CPUPercent == 0 && m.ok() {
+			m.CPUPercent = cpuPercent(m.cpuSeconds(), m.WallSeconds)
+		}
+	}
+	res.Format = resultsFormat
 }
 
 // writeFileAtomic writes b to path through a temporary file and a rename,

@@ -22,21 +22,32 @@ const racyWait = 1100 * time.Millisecond
 
 // atocoreRoot is a generated AtoCore root: the live paths every tool backs up.
 type atocoreRoot struct {
-	size     int // MiB of database and of Chroma, each
+	shape    string // the dataset shape (internal/sample)
+	size     int    // MiB of database and of Chroma, each
 	dir      string
 	db       string // data/db/atocore.db
 	registry string // config/project-registry.json
 	chroma   string // data/chroma
 }
 
-func newRoot(dir string, size int) atocoreRoot {
+func newRoot(dir, shape string, size int) atocoreRoot {
 	return atocoreRoot{
+		shape:    shape,
 		size:     size,
 		dir:      dir,
 		db:       filepath.Join(dir, "data", "db", "atocore.db"),
 		registry: filepath.Join(dir, "config", "project-registry.json"),
 		chroma:   filepath.Join(dir, "data", "chroma"),
 	}
+}
+
+// label names the root in log files: s16 for the random shape (as before
+// the shapes), text-s16 for another.
+func (r atocoreRoot) label() string {
+	if r.shape == "" || r.shape == "random" {
+		return fmt.Sprintf("s%d", r.size)
+	}
+	return fmt.Sprintf("%s-s%d", r.shape, r.size)
 }
 
 // backups is ours' backup directory, ROOT/backups.
@@ -50,8 +61,9 @@ func (r atocoreRoot) sources() []string {
 
 // rootInfo describes one generated root, from bench/gen's output.
 type rootInfo struct {
+	Shape         string  `json:"shape"`
 	SizeMiB       int     `json:"size_mib"`
-	Segments      int     `json:"segments"`
+	Segments      int     `json:"segments"` // as bench/gen reported them
 	DBBytes       int64   `json:"db_bytes"`
 	RegistryBytes int64   `json:"registry_bytes"`
 	ChromaBytes   int64   `json:"chroma_bytes"`
@@ -81,6 +93,8 @@ func parseGenOutput(b []byte, info *rootInfo) {
 			info.ChromaBytes = n
 		case "chroma_files":
 			info.ChromaFiles = n
+		case "segments":
+			info.Segments = int(n)
 		}
 	}
 }

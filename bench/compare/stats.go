@@ -29,11 +29,13 @@ func ratio(a, b float64) (float64, bool) {
 	return a / b, true
 }
 
-// key identifies one cell of the report: a size, an operation, a tool.
+// key identifies one cell of the report: a shape, a size, an operation,
+// a tool.
 type key struct {
-	size int
-	op   op
-	tool string
+	shape string
+	size  int
+	op    op
+	tool  string
 }
 
 // summary condenses the runs of one key.
@@ -42,6 +44,7 @@ type summary struct {
 	failed int
 	// Medians over the successful runs.
 	wall, cpu, serverCPU float64
+	cpuPercent           float64 // of one core: 200 is two cores busy
 	diskGrowth, ioWrite  float64
 	sent, reportedSent   float64
 	peakRSSKiB           int64     // the largest of the runs
@@ -51,14 +54,14 @@ type summary struct {
 // summarize groups measurements by key.
 func summarize(ms []measurement) map[key]*summary {
 	type acc struct {
-		wall, cpu, server, disk, io, sent, reported []float64
+		wall, cpu, cpuPct, server, disk, io, sent, reported []float64
 	}
 	sums := map[key]*summary{}
 	accs := map[key]*acc{}
 	order := slices.Clone(ms)
 	slices.SortStableFunc(order, func(a, b measurement) int { return a.Run - b.Run })
 	for _, m := range order {
-		k := key{m.SizeMiB, m.Op, m.Tool}
+		k := key{shapeOf(m), m.SizeMiB, m.Op, m.Tool}
 		s, a := sums[k], accs[k]
 		if s == nil {
 			s, a = &summary{}, &acc{}
@@ -74,6 +77,7 @@ func summarize(ms []measurement) map[key]*summary {
 		s.peakRSSKiB = max(s.peakRSSKiB, m.MaxRSSKiB)
 		a.wall = append(a.wall, m.WallSeconds)
 		a.cpu = append(a.cpu, m.cpuSeconds())
+		a.cpuPct = append(a.cpuPct, cpuPercent(m.cpuSeconds(), m.WallSeconds))
 		a.server = append(a.server, m.ServerCPUSeconds)
 		a.disk = append(a.disk, float64(m.DiskGrowthBytes))
 		a.io = append(a.io, float64(m.IOWriteBytes))
@@ -84,6 +88,7 @@ func summarize(ms []measurement) map[key]*summary {
 		a := accs[k]
 		s.wall, _ = median(a.wall)
 		s.cpu, _ = median(a.cpu)
+		s.cpuPercent, _ = median(a.cpuPct)
 		s.serverCPU, _ = median(a.server)
 		s.diskGrowth, _ = median(a.disk)
 		s.ioWrite, _ = median(a.io)
@@ -93,10 +98,18 @@ func summarize(ms []measurement) map[key]*summary {
 	return sums
 }
 
+// shapeOf is a measurement's shape; "" (format 1) is the random shape.
+func shapeOf(m measurement) string {
+	if m.Shape == "" {
+		return "random"
+	}
+	return m.Shape
+}
+
 // wallRatios returns ours' median wall time over the tool's (below 1:
-// ours is faster) and the inverse, for one size and operation.
-func wallRatios(sums map[key]*summary, size int, o op, tool string) (oursOverTool, toolOverOurs float64, ok bool) {
-	ours, t := sums[key{size, o, toolOurs}], sums[key{size, o, tool}]
+// ours is faster) and the inverse, for one shape, size and operation.
+func wallRatios(sums map[key]*summary, shape string, size int, o op, tool string) (oursOverTool, toolOverOurs float64, ok bool) {
+	ours, t := sums[key{shape, size, o, toolOurs}], sums[key{shape, size, o, tool}]
 	if ours == nil || t == nil || ours.runs == 0 || t.runs == 0 {
 		return 0, 0, false
 	}

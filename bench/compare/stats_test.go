@@ -74,7 +74,7 @@ func TestSummarize(t *testing.T) {
 		{SizeMiB: 16, Run: 1, Tool: toolOurs, Op: opFull, WallSeconds: 1},
 	}
 	sums := summarize(ms)
-	s := sums[key{16, opFull, "restic"}]
+	s := sums[key{"random", 16, opFull, "restic"}]
 	if s == nil {
 		t.Fatal("no summary for restic full at 16 MiB")
 	}
@@ -84,14 +84,18 @@ func TestSummarize(t *testing.T) {
 	if s.wall != 2 || s.cpu != 2 || s.diskGrowth != 20 || s.peakRSSKiB != 300 {
 		t.Errorf("wall %v cpu %v disk %v rss %v; want 2 2 20 300", s.wall, s.cpu, s.diskGrowth, s.peakRSSKiB)
 	}
+	// CPU % is the median of each run's own ratio: 1 s of 3 and 3 s of 1.
+	if want := (100.0/3 + 300) / 2; math.Abs(s.cpuPercent-want) > 1e-9 {
+		t.Errorf("cpu %% %v; want %v, the median of 33.3 and 300", s.cpuPercent, want)
+	}
 	if len(s.walls) != 3 || s.walls[0] != 1 || s.walls[1] != 3 || !math.IsNaN(s.walls[2]) {
 		t.Errorf("walls %v; want [1 3 NaN] in run order", s.walls)
 	}
-	a, b, ok := wallRatios(sums, 16, opFull, "restic")
+	a, b, ok := wallRatios(sums, "random", 16, opFull, "restic")
 	if !ok || a != 0.5 || b != 2 {
 		t.Errorf("wallRatios = %v, %v, %v; want 0.5 (ours/restic), 2 (restic/ours), true", a, b, ok)
 	}
-	if _, _, ok := wallRatios(sums, 16, opCheck, "restic"); ok {
+	if _, _, ok := wallRatios(sums, "random", 16, opCheck, "restic"); ok {
 		t.Error("wallRatios of an operation without measurements is ok")
 	}
 }

@@ -54,10 +54,19 @@ type collection struct {
 }
 
 // buildChroma fills the empty directory chromaPath with a Chroma persist
-// directory totalling about target bytes across n collections.
-func buildChroma(ctx context.Context, chromaPath string, target int64, n int, seed int64) error {
+// directory of the shape, totalling about target bytes across n
+// collections.
+func buildChroma(ctx context.Context, chromaPath string, target int64, n int, shape Shape, seed int64) error {
 	r := rand.New(rand.NewPCG(uint64(seed), chromaStream))
-	cols := planCollections(r, target, n)
+	var cols []collection
+	switch shape.or() {
+	case ShapeText:
+		cols = planTextCollections(r, target, n)
+	case ShapeMany:
+		cols = planManyCollections(r, target, n)
+	default:
+		cols = planCollections(r, target, n)
+	}
 	dbPath := filepath.Join(chromaPath, chromaDBFile)
 	if err := writeChromaDB(ctx, dbPath, r, cols); err != nil {
 		return err
@@ -67,10 +76,20 @@ func buildChroma(ctx context.Context, chromaPath string, target int64, n int, se
 		return err
 	}
 	left := target - fi.Size()
+	// budgets, when set, are each segment's bytes; otherwise what is left
+	// is shared equally, each segment taking its share of what the ones
+	// before it left.
+	var budgets []int64
+	if shape.or() == ShapeMany {
+		budgets = manyBudgets(r, left, len(cols))
+	}
 	for i := range cols {
 		s := &cols[i].Vector
 		s.prepare(seed, i)
 		budget := left / int64(len(cols)-i)
+		if budgets != nil {
+			budget = budgets[i]
+		}
 		s.Capacity = (budget - s.fixedSize()) / hnswBytesPerSlot
 		s.Capacity = max(s.Capacity, hnswMinCapacity, s.persisted())
 		// The second collection has been resized past its files, as the
@@ -99,21 +118,31 @@ func planCollections(r *rand.Rand, target int64, n int) []collection {
 		sum += counts[i]
 	}
 	scale := min(1, maxChromaEmbeddings/max(sum, 1))
-	cols := make([]collection, n)
+	persisted := make([]int, n)
+	for i := range persisted {
+		persisted[i] = int(counts[i] * scale)
+	}
+	return makeCollections(r, persisted)
+}
+
+// makeCollections draws the ids of one collection per entry of persisted,
+// with that many embeddings persisted to its index and up to
+// sync_threshold more waiting in the queue.
+func makeCollections(r *rand.Rand, persisted []int) []collection {
+	cols := make([]collection, len(persisted))
 	var seq int64
-	for i := range cols {
-		persisted := int(counts[i] * scale)
-		pending := r.IntN(min(persisted/8+5, 999) + 1)
+	for i, p := range persisted {
+		pending := r.IntN(min(p/8+5, 999) + 1)
 		c := &cols[i]
 		c.ID = newUUID(r)
 		c.Name = collectionName(i)
 		c.MetadataSegment = newUUID(r)
 		c.Vector.ID = newUUID(r)
-		c.Total = persisted + pending
+		c.Total = p + pending
 		c.FirstSeq = seq + 1
 		seq += int64(c.Total)
-		c.Vector.IDs = make([]string, persisted)
-		c.Vector.Seqs = make([]int64, persisted)
+		c.Vector.IDs = make([]string, p)
+		c.Vector.Seqs = make([]int64, p)
 	}
 	return cols
 }

@@ -11,6 +11,7 @@ import (
 // document is one source_documents row with its source_chunks rows.
 type document struct {
 	ID, Path, Hash, Title, Project, Ingested, Updated string
+	Text                                              string // the full text (ShapeText only)
 	Chunks                                            []chunk
 }
 
@@ -89,6 +90,12 @@ func (c *corpus) nextDocument() document {
 	}
 	d.Hash = hex.EncodeToString(h.Sum(nil))
 	return d
+}
+
+// sha256Hex is the hex SHA-256 of s: a document's file_hash.
+func sha256Hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
 }
 
 // nextMemory returns the next memory of the stream.

@@ -14,6 +14,12 @@
 //	                                      link_lists.bin, index_metadata.pickle
 //	<dir>/backups/                        not created
 //
+// Options.Shape picks the kind of root (see Shape): ShapeRandom (the
+// default: UUID keys, small chroma.sqlite3, equal segments), ShapeText
+// (integer keys, documents with full text, 350-1,100-character chunks, five
+// indexes, ANALYZE; chroma.sqlite3 a tenth of Chroma, ~42 MiB segments) and
+// ShapeMany (300 small collections beside the database).
+//
 // Everything is derived from Options.Seed, so two roots generated with the same
 // Options have the same rows (equal Fingerprint) and the same Chroma files.
 // The zero Options make a root of a few MiB in a fraction of a second; sizes of

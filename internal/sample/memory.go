@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -23,7 +24,8 @@ type Memory struct {
 
 // InsertMemory adds m to the AtoCore database at dbPath, which must exist and
 // may be in use by other connections (it waits up to five seconds for the
-// write lock). It returns the new memory's id.
+// write lock). It returns the new memory's id: a random UUID, or with
+// integer keys (ShapeText) the next integer, in decimal.
 func InsertMemory(ctx context.Context, dbPath string, m Memory) (id string, err error) {
 	if m.Type == "" {
 		m.Type = "episodic"
@@ -40,18 +42,46 @@ func InsertMemory(ctx context.Context, dbPath string, m Memory) (id string, err 
 		return "", fmt.Errorf("sample: insert memory: %w", err)
 	}
 	defer db.Close()
-	id = randomUUID()
+	// ShapeText's memories have integer keys: SQLite picks the next one.
+	var key any
+	intKeys, err := integerKeys(ctx, db, "memories")
+	if err != nil {
+		return "", fmt.Errorf("sample: insert memory into %s: %w", dbPath, err)
+	}
+	if !intKeys {
+		id = randomUUID()
+		key = id
+	}
 	now := time.Now().UTC().Format(timeLayout)
-	if _, err := db.ExecContext(ctx, `INSERT INTO memories
+	res, err := db.ExecContext(ctx, `INSERT INTO memories
 		(id, memory_type, content, project, confidence, status, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, 'active', ?, ?)`,
-		id, m.Type, m.Content, project, m.Confidence, now, now); err != nil {
+		key, m.Type, m.Content, project, m.Confidence, now, now)
+	if err != nil {
 		return "", fmt.Errorf("sample: insert memory into %s: %w", dbPath, err)
+	}
+	if intKeys {
+		n, err := res.LastInsertId()
+		if err != nil {
+			return "", fmt.Errorf("sample: insert memory into %s: %w", dbPath, err)
+		}
+		id = strconv.FormatInt(n, 10)
 	}
 	if err := db.Close(); err != nil {
 		return "", fmt.Errorf("sample: insert memory: close %s: %w", dbPath, err)
 	}
 	return id, nil
+}
+
+// integerKeys reports whether table's id column is an INTEGER PRIMARY
+// KEY (ShapeText) rather than a TEXT UUID.
+func integerKeys(ctx context.Context, db *sql.DB, table string) (bool, error) {
+	var typ string
+	err := db.QueryRowContext(ctx, "SELECT upper(type) FROM pragma_table_info(?) WHERE name = 'id' AND pk = 1", table).Scan(&typ)
+	if err != nil {
+		return false, fmt.Errorf("read the key of %s: %w", table, err)
+	}
+	return typ == "INTEGER", nil
 }
 
 // CountMemories counts the memories of project in the database at dbPath,

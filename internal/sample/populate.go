@@ -35,10 +35,13 @@ func populateDB(ctx context.Context, path string, target int64, nProjects int, s
 	}
 	projects := projectRows(nProjects)
 	c := newCorpus(seed, docStream, projects)
-	if err := insertBase(ctx, db, c, projects, memoryCount(target), &counts); err != nil {
+	if err := insertBase(ctx, db, c, projects, memoryCount(target), &counts, uuidKey); err != nil {
 		return counts, fmt.Errorf("populate %s: %w", path, err)
 	}
-	if err := insertDocuments(ctx, db, c, target, &counts); err != nil {
+	streamCtx, stopStream := context.WithCancel(ctx)
+	defer stopStream()
+	docs := streamDocuments(streamCtx, c.nextDocument)
+	if err := fillTo(ctx, db, target, &counts, func(n int) error { return insertBatch(ctx, db, docs, n, &counts) }); err != nil {
 		return counts, fmt.Errorf("populate %s: %w", path, err)
 	}
 	if _, err := db.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
@@ -56,8 +59,15 @@ func memoryCount(target int64) int {
 	return int(min(40+target/(16<<10), 200000))
 }
 
+// A memoryKey gives the i-th memory (from 0) its id: its UUID for the
+// random shape, i+1 for the integer keys of ShapeText.
+type memoryKey func(i int, m memoryRow) any
+
+func uuidKey(_ int, m memoryRow) any { return m.ID }
+func intKey(i int, _ memoryRow) any  { return int64(i + 1) }
+
 // insertBase inserts the projects and memories in one transaction.
-func insertBase(ctx context.Context, db *sql.DB, c *corpus, projects []project, nMemories int, counts *Counts) error {
+func insertBase(ctx context.Context, db *sql.DB, c *corpus, projects []project, nMemories int, counts *Counts, key memoryKey) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -78,9 +88,9 @@ func insertBase(ctx context.Context, db *sql.DB, c *corpus, projects []project, 
 		return err
 	}
 	defer st.Close()
-	for range nMemories {
+	for i := range nMemories {
 		m := c.nextMemory()
-		if _, err := st.ExecContext(ctx, m.ID, m.Type, m.Content, m.Project, m.Confidence,
+		if _, err := st.ExecContext(ctx, key(i, m), m.Type, m.Content, m.Project, m.Confidence,
 			m.Status, m.Created, m.Updated); err != nil {
 			return fmt.Errorf("insert memory: %w", err)
 		}
@@ -93,21 +103,15 @@ func insertBase(ctx context.Context, db *sql.DB, c *corpus, projects []project, 
 	return nil
 }
 
-// insertDocuments adds documents in batches until the database reaches
-// target bytes. After each batch it measures the file and sizes the next
-// batch to close most of the remaining gap, so that small and large targets
-// both land close without a calibration constant.
-//
-// Documents are generated in a second goroutine while SQLite inserts the
-// previous ones; the stream is the same whatever the batch boundaries.
-func insertDocuments(ctx context.Context, db *sql.DB, c *corpus, target int64, counts *Counts) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// streamDocuments generates documents with next in a second goroutine, so
+// that the next ones are ready while SQLite inserts the previous ones; the
+// stream is the same whatever the batch boundaries. It stops when ctx ends.
+func streamDocuments(ctx context.Context, next func() document) <-chan document {
 	docs := make(chan document, 64)
 	go func() {
 		defer close(docs)
 		for {
-			d := c.nextDocument()
+			d := next()
 			select {
 			case docs <- d:
 			case <-ctx.Done():
@@ -115,7 +119,15 @@ func insertDocuments(ctx context.Context, db *sql.DB, c *corpus, target int64, c
 			}
 		}
 	}()
+	return docs
+}
 
+// fillTo calls insert with batches of documents until the database reaches
+// target bytes. After each batch it measures the file and sizes the next
+// batch to close most of the remaining gap, so that small and large targets
+// both land close without a calibration constant. insert adds n documents
+// and counts them in counts.
+func fillTo(ctx context.Context, db *sql.DB, target int64, counts *Counts, insert func(n int) error) error {
 	var pageSize int64
 	if err := db.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err != nil {
 		return err
@@ -129,15 +141,16 @@ func insertDocuments(ctx context.Context, db *sql.DB, c *corpus, target int64, c
 	if err != nil {
 		return err
 	}
+	done := counts.Documents
 	cur, batch := base, firstBatchDocs
 	for {
-		if err := insertBatch(ctx, db, docs, batch, counts); err != nil {
+		if err := insert(batch); err != nil {
 			return err
 		}
 		if cur, err = size(); err != nil {
 			return err
 		}
-		perDoc := max((cur-base)/int64(counts.Documents), 1)
+		perDoc := max((cur-base)/int64(counts.Documents-done), 1)
 		remaining := target - cur
 		if remaining < perDoc/2 {
 			return nil
