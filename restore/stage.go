@@ -102,7 +102,13 @@ func (r *restorer) copyOut(ctx context.Context, rel, tmp string, o owner) error 
 		return err
 	}
 	defer src.Close()
-	d, err := durable.CopyFileDirect(ctx, tmp, src, 0o600) // synced with the rest by stage
+	size := int64(-1) // unknown: not listed (a snapshot without a manifest)
+	if f, ok := r.manifest[rel]; ok {
+		size = f.Size
+	} else if fi, err := src.Stat(); err == nil {
+		size = fi.Size()
+	}
+	d, err := durable.CopyFileSized(ctx, tmp, src, 0o600, size) // synced with the rest by stage
 	if err != nil {
 		return err
 	}

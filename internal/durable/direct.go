@@ -67,6 +67,34 @@ func CopyFileDirect(ctx context.Context, dst string, src io.Reader, perm fs.File
 	return d, nil
 }
 
+// directMinSize is the smallest file CopyFileSized writes around the page
+// cache: one direct write waits for the disk, once per file, and for
+// hundreds of small Chroma files those waits cost more than their pages.
+const directMinSize = 4 << 20
+
+// CopyFileSized is CopyFileDirect for a file the caller expects to be
+// size bytes long (a manifest's size; negative when unknown): one under 4 MiB is written through
+// the page cache instead, its writeback started at once (see writeback),
+// and, as with CopyFileDirect, not synced.
+func CopyFileSized(ctx context.Context, dst string, src io.Reader, perm fs.FileMode, size int64) (Digest, error) {
+	if size < 0 || size >= directMinSize {
+		return CopyFileDirect(ctx, dst, src, perm)
+	}
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return Digest{}, fmt.Errorf("create %s: %w", dst, err)
+	}
+	d, err := copyHashed(ctx, f, src)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(dst)
+		return Digest{}, fmt.Errorf("copy to %s: %w", dst, err)
+	}
+	return d, nil
+}
+
 // writeDirect writes src to f, opened with O_DIRECT, in aligned chunks: one
 // is written while the next is read and hashed. The last chunk is padded
 // with zeros to the alignment and the file truncated to its true size.

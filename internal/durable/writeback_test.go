@@ -102,3 +102,40 @@ func TestWritebackOnlyForOSFiles(t *testing.T) {
 		t.Fatalf("writeback started on an in-memory file: %v", r)
 	}
 }
+
+// A restore's small files go through the page cache (their writeback
+// started at once), its large ones around it: a direct write waits for
+// the disk once per file. Both come out whole, with the digest of their bytes.
+func TestCopyFileSizedPicksThePathBySize(t *testing.T) {
+	dir := t.TempDir()
+	// Where the filesystem refuses O_DIRECT, large files go through the
+	// page cache too (CopyFileDirect's fallback).
+	probe, direct, err := openDirect(filepath.Join(dir, "probe"), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe.Close()
+	got := startedRanges(t)
+	for _, tc := range []struct {
+		name     string
+		size     int64
+		buffered bool
+	}{
+		{"small", 100 << 10, true},
+		{"large", directMinSize + 4096, !direct},
+	} {
+		data := bytes.Repeat([]byte{0xa5, 0x17}, int(tc.size/2))
+		dst := filepath.Join(dir, tc.name)
+		d, err := CopyFileSized(context.Background(), dst, bytes.NewReader(data), 0o600, tc.size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := os.ReadFile(dst)
+		if err != nil || !bytes.Equal(back, data) || d.Size != tc.size {
+			t.Fatalf("%s: copy differs (size %d, err %v)", tc.name, d.Size, err)
+		}
+		if _, kicked := got()[tc.name]; kicked != tc.buffered {
+			t.Errorf("%s: writeback started %v, want %v (buffered only below %d bytes)", tc.name, kicked, tc.buffered, directMinSize)
+		}
+	}
+}
