@@ -6,7 +6,9 @@ import (
 	"io"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/spf13/afero"
 
@@ -52,12 +54,8 @@ func (v *run) chromaSegments(ctx context.Context, dbRel string) error {
 		v.fail(CodeChromaIntegrity, "%s: cannot read its segments table: %v", dbRel, err)
 		return nil
 	}
-	known := map[string]bool{}
-	for _, s := range segs {
-		known[s.id] = true
-		if err := v.checkSegment(s); err != nil {
-			return err
-		}
+	if err := v.checkSegments(segs); err != nil {
+		return err
 	}
 	// Orphans: directories that belong to no segment at all.
 	all, err := readAllSegmentIDs(ctx, db)
@@ -110,6 +108,45 @@ func readAllSegmentIDs(ctx context.Context, db *sql.DB) (map[string]bool, error)
 		ids[id] = true
 	}
 	return ids, rows.Err()
+}
+
+// checkSegments checks the segments on every core: a deployment with
+// hundreds of small collections has hundreds of segment directories, and
+// each check reads its files whole. It returns the first error (not a
+// finding: cancellation, or a check that panicked, named by its segment).
+func (v *run) checkSegments(segs []vectorSegment) error {
+	next := make(chan vectorSegment)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for range min(runtime.GOMAXPROCS(0), max(len(segs), 1)) {
+		wg.Go(func() {
+			for s := range next {
+				j := job{name: path.Join(snapshot.ChromaDir, s.id), run: func() error { return v.checkSegment(s) }}
+				if err := j.safeRun(); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for _, s := range segs {
+		if v.ctx.Err() != nil {
+			break
+		}
+		next <- s
+	}
+	close(next)
+	wg.Wait()
+	if first == nil {
+		first = v.ctx.Err()
+	}
+	return first
 }
 
 func (v *run) checkSegment(s vectorSegment) error {
