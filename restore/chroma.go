@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sync"
 
 	"github.com/spf13/afero"
 
@@ -35,6 +36,9 @@ func (r *restorer) stageChroma(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("create %s: %w", staging, err)
 	}
 	src := filepath.Join(r.dir, snapshot.ChromaDir)
+	// The directories are made as they are walked; the files are copied
+	// afterwards, several at a time.
+	var files []stagedFile
 	err := afero.Walk(r.cfg.FS, src, func(p string, info fs.FileInfo, err error) error {
 		if err != nil {
 			return err
@@ -53,15 +57,58 @@ func (r *restorer) stageChroma(ctx context.Context) (string, error) {
 		case !info.Mode().IsRegular():
 			return fmt.Errorf("snapshot holds %s, which is not a regular file", p)
 		}
-		slash := path.Join(snapshot.ChromaDir, filepath.ToSlash(rel))
-		fileOwner := dirOwner
-		fileOwner.mode = r.manifestMode(slash)
-		return r.copyOut(ctx, slash, dst, fileOwner)
+		files = append(files, stagedFile{rel: path.Join(snapshot.ChromaDir, filepath.ToSlash(rel)), dst: dst})
+		return nil
 	})
+	if err == nil {
+		err = r.copyChromaFiles(ctx, files, dirOwner)
+	}
 	if err != nil {
 		return staging, fmt.Errorf("copy the snapshot's Chroma files into %s: %w", staging, err)
 	}
 	return staging, nil
+}
+
+// stagedFile is one Chroma file to stage: its snapshot path and where it goes.
+type stagedFile struct {
+	rel string // slash path in the snapshot
+	dst string
+}
+
+// chromaCopiers is how many Chroma files are staged at once. A copy of a
+// small file spends most of its time waiting (for the file system, for the
+// disk when it is written directly), so a few at a time keep the disk and
+// the cores busy; a deployment with hundreds of small collections has
+// thousands of them.
+const chromaCopiers = 4
+
+// copyChromaFiles copies files out of the snapshot, chromaCopiers at a
+// time, and returns the first error; the others stop at the next file.
+func (r *restorer) copyChromaFiles(ctx context.Context, files []stagedFile, dirOwner owner) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan stagedFile)
+	var wg sync.WaitGroup
+	for range min(chromaCopiers, max(len(files), 1)) {
+		wg.Go(func() {
+			for f := range next {
+				o := dirOwner
+				o.mode = r.manifestMode(f.rel)
+				if err := r.copyOut(ctx, f.rel, f.dst, o); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+	for _, f := range files {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- f
+	}
+	close(next)
+	wg.Wait()
+	return context.Cause(ctx)
 }
 
 // commitChroma applies rule 5. The live Chroma directory may be a bind
