@@ -443,3 +443,31 @@ func TestDamagedDatabaseWithMatchingManifestIsRefused(t *testing.T) {
 	}
 	assertUnchanged(t, r, before)
 }
+
+// A Chroma file of the snapshot that changed after validation (same size)
+// is found while the files are staged, several at a time: the restore is
+// refused, the live state is unchanged and no staged file is left.
+func TestRestoreRefusesAChromaFileChangedAfterValidation(t *testing.T) {
+	r := testutil.Root(t)
+	snap := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	var victim string
+	_ = filepath.WalkDir(filepath.Join(snap.BackupRoot, "chroma"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Name() == "length.bin" && victim == "" {
+			victim = p
+		}
+		return nil
+	})
+	if victim == "" {
+		t.Fatal("the sample snapshot has no length.bin")
+	}
+	testutil.Corrupt(t, victim, 0, 4)
+	before := snapshotState(t, r)
+	_, err := restore.Run(context.Background(), testutil.Config(r), snap.Stamp, confirmed)
+	if err == nil || !strings.Contains(err.Error(), "manifest_mismatch: chroma/") {
+		t.Fatalf("restore of a snapshot whose Chroma file changed: %v", err)
+	}
+	assertUnchanged(t, r, before)
+	if _, err := os.Stat(filepath.Join(r.ChromaPath, snapshot.ChromaRestoreStaging)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("staging directory left behind: %v", err)
+	}
+}
