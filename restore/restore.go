@@ -181,12 +181,16 @@ func (r *restorer) run(ctx context.Context) error {
 			Detail: "the live Chroma directory is still half replaced by an interrupted restore (" + r.res.Interrupted.describe() +
 				"), and this restore would leave it so; restore Chroma too, or restore the pre-restore snapshot named"}
 	}
+	t0 := time.Now()
 	if err := r.preflight(withChroma); err != nil {
 		return err
 	}
+	r.timeline.Step("preflight (layout, holders)", t0)
+	t0 = time.Now()
 	if err := r.check(ctx); err != nil {
 		return err
 	}
+	r.timeline.Step("snapshot validated", t0)
 	r.warnOtherDeployment()
 	if err := r.checkRegistry(); err != nil {
 		return err
@@ -210,7 +214,7 @@ func (r *restorer) run(ctx context.Context) error {
 	if err := j.write(); err != nil {
 		return err
 	}
-	t0 := time.Now()
+	t0 = time.Now()
 	// Stage: copy everything next to where it goes (same filesystem),
 	// database and Chroma at once on two cores, each file's digest checked
 	// against the manifest as it is copied. Nothing live has changed yet,
