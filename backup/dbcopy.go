@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 
@@ -153,19 +152,13 @@ func (c *creation) hashAndCheck(ctx context.Context, dst, p string, digest func(
 	var icErr error
 	var wg sync.WaitGroup
 	checked := make(chan struct{})
-	mainDB := dst == filepath.Join(c.staging, filepath.FromSlash(snapshot.DBFile))
 	wg.Go(func() {
 		defer close(checked)
 		t0 := time.Now()
-		if mainDB {
-			ic, icErr = sqlitedb.IntegrityCheck(ctx, p)
-		} else {
-			// chroma.sqlite3 is checked last, when the main database's
-			// check has mostly ended: both cores take part.
-			ic, icErr = sqlitedb.IntegrityCheckSplit(ctx, p, runtime.GOMAXPROCS(0))
-		}
+		ic, icErr = sqlitedb.IntegrityCheck(ctx, p)
 		c.timeline.Step("integrity_check", t0, "file", filepath.Base(dst), "ok", ic.OK)
 	})
+	mainDB := dst == filepath.Join(c.staging, filepath.FromSlash(snapshot.DBFile))
 	if mainDB {
 		c.signalDBCopied() // its bytes are there: let Chroma start
 		select {

@@ -156,13 +156,7 @@ func checkHeader(f io.ReadCloser, err error) (bad Integrity, ok bool) {
 }
 
 func integrity(ctx context.Context, db *sql.DB) (Integrity, error) {
-	return integrityQuery(ctx, db, fmt.Sprintf("PRAGMA integrity_check(%d)", maxIntegrityErrors))
-}
-
-// integrityQuery runs one integrity_check statement (whole, quick or of
-// one table) and reads its verdict; err is only for cancellation.
-func integrityQuery(ctx context.Context, db *sql.DB, query string) (Integrity, error) {
-	rows, err := db.QueryContext(ctx, query)
+	rows, err := db.QueryContext(ctx, fmt.Sprintf("PRAGMA integrity_check(%d)", maxIntegrityErrors))
 	if err != nil {
 		if ctx.Err() != nil {
 			return Integrity{}, ctx.Err()
