@@ -237,14 +237,19 @@ func (r *restorer) copyDBOut(ctx context.Context, tmp string, o owner) error {
 }
 
 // copyOSFile copies the OS file src to the new file dst with
-// durable.CopyFileDirect and returns the digest of the bytes written.
+// durable.CopyFileSized (around the page cache unless it is small) and
+// returns the digest of the bytes written.
 func copyOSFile(ctx context.Context, src, dst string) (durable.Digest, error) {
 	in, err := os.Open(src)
 	if err != nil {
 		return durable.Digest{}, err
 	}
 	defer in.Close()
-	return durable.CopyFileDirect(ctx, dst, in, 0o600)
+	fi, err := in.Stat()
+	if err != nil {
+		return durable.Digest{}, err
+	}
+	return durable.CopyFileSized(ctx, dst, in, 0o600, fi.Size())
 }
 
 // stageRegistry copies the snapshot's registry beside the live one; "" when
