@@ -186,7 +186,7 @@ func (r *restorer) stageDB(ctx context.Context) (string, error) {
 //
 // When the manifest lists the database, integrity_check runs on the
 // snapshot's own file from the start, beside the copy, and the copy is
-// written around the page cache (durable.CopyFileDirect) with the digest
+// written around the page cache unless small (durable.CopyFileSized) with the digest
 // of the bytes written: equal to the manifest's, it proves that the staged
 // file holds the very bytes checked (the snapshot is not written to, and
 // the backup directory's lock keeps prune away). The check no longer waits
