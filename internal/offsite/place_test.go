@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/afero"
 
+	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/testutil"
 )
@@ -99,5 +100,45 @@ func TestPushReplacedAfterItsRenameIsAnError(t *testing.T) {
 	}
 	if v, err := Validate(context.Background(), remote, m.Stamp, Opening{Trust: trustB}); err != nil || !v.Valid {
 		t.Fatalf("the other host's snapshot: %+v, %v", v, err)
+	}
+}
+
+// remote prune deletes the incoming directories of a stamp that is
+// complete on the target, whichever host's and of either name; those of
+// a stamp not there yet, and the claim files, stay.
+func TestPruneRemovesAbandonedIncoming(t *testing.T) {
+	r := testutil.Root(t)
+	remote := osRemote(t)
+	m := createAt(t, r, time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC))
+	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	const pending = "20260502T060000Z"
+	gone := []string{incomingName(m.Stamp, "other:/srv/backups"), IncomingPrefix + m.Stamp}
+	kept := []string{incomingName(pending, "other:/srv/backups"), IncomingPrefix + pending, IncomingPrefix + m.Stamp + claimSuffix}
+	for _, name := range append(append([]string{}, gone...), kept...) {
+		p := filepath.Join(remote.Root, name)
+		var err error
+		if strings.HasSuffix(name, claimSuffix) {
+			err = os.WriteFile(p, []byte(`{"holder":"other:/srv/backups"}`), 0o600)
+		} else {
+			err = os.MkdirAll(filepath.Join(p, "db"), 0o700)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Prune(context.Background(), remote, backup.PruneOptions{Policy: backup.Policy{KeepDaily: 7}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range gone {
+		if _, err := os.Lstat(filepath.Join(remote.Root, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("prune left %s: %v", name, err)
+		}
+	}
+	for _, name := range kept {
+		if _, err := os.Lstat(filepath.Join(remote.Root, name)); err != nil {
+			t.Errorf("prune removed %s: %v", name, err)
+		}
 	}
 }
