@@ -62,6 +62,7 @@ var (
 	ErrDowngrade     = offsite.ErrDowngrade
 	ErrRollback      = offsite.ErrRollback
 	ErrClaimed       = offsite.ErrClaimed
+	ErrStampTaken    = offsite.ErrStampTaken
 	ErrOtherTarget   = offsite.ErrOtherTarget
 	ErrTooMuch       = offsite.ErrTooMuch
 )
@@ -72,7 +73,9 @@ const WarnLinksNotMade = offsite.WarnLinksNotMade
 
 // WarnClaimNotExclusive starts the PushResult warning of a server that
 // ignores exclusive creates (rclone serve sftp): the claim of a stamp
-// cannot keep two simultaneous pushes apart there.
+// cannot stop a second simultaneous push there (it uploads into its own
+// incoming directory, and fails with ErrStampTaken if the other's snapshot
+// is kept).
 const WarnClaimNotExclusive = offsite.WarnClaimNotExclusive
 
 // ErrNeedIdentity and ErrNeedPassphrase are matched when an encrypted

@@ -19,7 +19,9 @@ var ErrClaimed = errors.New("another push holds this snapshot's claim on the tar
 // exclusive creates (O_EXCL; rclone serve sftp 1.60 answers success to an
 // exclusive create of an existing file, to a mkdir of an existing
 // directory and to a rename onto an existing name, so none of them is
-// atomic there).
+// atomic there). Two hosts that push one stamp at the same moment there
+// both upload, each into its own incoming directory; one snapshot is
+// kept, the other push fails with ErrStampTaken.
 const WarnClaimNotExclusive = "claim_not_exclusive"
 
 // claimSuffix ends the claim file of an incoming snapshot, beside it on
@@ -37,8 +39,10 @@ type claimRecord struct {
 }
 
 // claim takes the target's claim on stamp for holder: it is created
-// exclusively (O_EXCL, which SFTP and every local filesystem honour), so
-// two hosts never upload into the same incoming directory. A claim left
+// exclusively (O_EXCL, which OpenSSH's SFTP and every local filesystem
+// honour), so that a second host stops before it uploads. (Each host
+// uploads into its own incoming directory besides, so two hosts never
+// interleave files even where the claim is not exclusive.) A claim left
 // by holder itself (a push of this backup directory that died; the
 // directory's lock keeps two of ours from running at once) is taken over.
 // The caller removes the claim (release) once the snapshot is in place.

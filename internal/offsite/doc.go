@@ -4,9 +4,10 @@
 // "rsync the snapshots to another host".
 //
 // Push copies the local snapshots the target lacks. Each is uploaded into
-// .incoming-<STAMP>/ on the target (each file as NAME.part, renamed when
-// complete and synced, and journaled), checked, and renamed into
-// snapshots/<STAMP>/: a remote snapshot appears only when complete. An
+// the pushing host's own .incoming-<STAMP>.<HOLDER-ID>/ on the target
+// (each file as NAME.part, renamed when complete and synced, and
+// journaled), checked, and renamed into snapshots/<STAMP>/: a remote
+// snapshot appears only when complete, and is one host's. An
 // interrupted push resumes from the journal without re-sending finished
 // files. Files unchanged since the previously pushed snapshot (same
 // plaintext digest, same keys) are hardlinked on the server instead of sent.

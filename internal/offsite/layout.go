@@ -62,3 +62,35 @@ func decodeRemoteManifest(data []byte) (*RemoteManifest, error) {
 // manifest.json) as read from a target: a few hundred bytes per file, so
 // room for tens of thousands of files, while a planted giant costs a stat.
 const maxManifestSize = 16 << 20
+
+// holderIDLen is the length of the holder id that ends an incoming
+// directory's name.
+const holderIDLen = 12
+
+// holderID is the short stable id of a claim holder (claimHolder): the
+// first hex digits of the SHA-256 of the holder string.
+func holderID(holder string) string {
+	return digestOf([]byte(holder))[:holderIDLen]
+}
+
+// isHolderID reports whether s is a holder id: holderIDLen lowercase hex
+// digits.
+func isHolderID(s string) bool {
+	if len(s) != holderIDLen {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// incomingName is the name, on the target's root, of the directory that
+// holder uploads stamp into: .incoming-STAMP.HOLDERID, one per pushing
+// host, so that two hosts pushing one stamp never write into the same
+// directory.
+func incomingName(stamp, holder string) string {
+	return IncomingPrefix + stamp + "." + holderID(holder)
+}

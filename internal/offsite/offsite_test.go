@@ -219,20 +219,40 @@ func (f failingFile) Write(p []byte) (int, error) {
 }
 
 // An interrupted push resumes without re-sending finished files and never
-// leaves a partial snapshot under a valid stamp.
+// leaves a partial snapshot under a valid stamp. An incoming directory of
+// the name earlier versions used (.incoming-STAMP, no holder id) is
+// resumed as well.
 func TestInterruptedPushResumes(t *testing.T) {
+	for _, legacy := range []bool{false, true} {
+		t.Run(map[bool]string{false: "own", true: "legacy"}[legacy], func(t *testing.T) { interruptedPushResumes(t, legacy) })
+	}
+}
+
+// ownIncomingOf is the incoming directory of stamp that a push from cfg's
+// backup directory uploads into.
+func ownIncomingOf(t *testing.T, remote Remote, cfg backup.Config, stamp string) string {
+	t.Helper()
+	cfg, err := cfg.Resolved()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(remote.Root, incomingName(stamp, claimHolder(cfg.BackupDir)))
+}
+
+func interruptedPushResumes(t *testing.T, legacy bool) {
 	r, err := sample.Generate(context.Background(), t.TempDir(), sample.Options{Seed: 5, ChromaBytes: 6 << 20, Segments: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
 	base := osRemote(t)
+	own := ownIncomingOf(t, base, testutil.Config(r), m.Stamp)
 	var budget atomic.Int64
 	// Fill the disk three quarters in, once the journal lists a finished
 	// file (files are synced and journaled beside the uploads, a little
 	// behind them).
 	budget.Store((m.DBSizeBytes + m.ChromaBytes) * 3 / 4)
-	journalPath := filepath.Join(base.Root, IncomingPrefix+m.Stamp, journalFile)
+	journalPath := filepath.Join(own, journalFile)
 	ready := func() bool {
 		var jr journal
 		data, err := os.ReadFile(journalPath)
@@ -246,6 +266,11 @@ func TestInterruptedPushResumes(t *testing.T) {
 	if list, _ := List(context.Background(), base, Trust{}); len(list) != 0 {
 		t.Fatal("a failed push left a snapshot under a valid stamp")
 	}
+	if legacy {
+		if err := os.Rename(own, filepath.Join(base.Root, IncomingPrefix+m.Stamp)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	res, err := Push(context.Background(), testutil.Config(r), base, PushOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -257,8 +282,8 @@ func TestInterruptedPushResumes(t *testing.T) {
 	if !v.Valid {
 		t.Fatal(v.Errors)
 	}
-	if _, err := os.Stat(filepath.Join(base.Root, IncomingPrefix+m.Stamp)); !errors.Is(err, os.ErrNotExist) {
-		t.Fatal("the incoming directory survived a complete push")
+	if left, _ := filepath.Glob(filepath.Join(base.Root, IncomingPrefix+m.Stamp+"*")); len(left) != 0 {
+		t.Fatalf("a complete push left %v", left)
 	}
 }
 
@@ -487,7 +512,7 @@ func TestPushSyncFailure(t *testing.T) {
 	if list, _ := List(context.Background(), base, Trust{}); len(list) != 0 {
 		t.Fatal("a failed push left a snapshot under a valid stamp")
 	}
-	if _, err := os.Stat(filepath.Join(base.Root, IncomingPrefix+m.Stamp, "db", "atocore.db")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(ownIncomingOf(t, base, testutil.Config(r), m.Stamp), "db", "atocore.db")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the unsynced database was put in place: %v", err)
 	}
 	if _, err := Push(context.Background(), testutil.Config(r), base, PushOptions{}); err != nil {

@@ -151,7 +151,7 @@ func Push(ctx context.Context, cfg backup.Config, remote Remote, opts PushOption
 		return nil, fmt.Errorf("push: %w", err)
 	}
 	if !exclusiveCreates(remote.FS, remote.Root) {
-		res.Warnings = append(res.Warnings, WarnClaimNotExclusive+": the target ignores exclusive creates (rclone serve sftp does), so the claim of a stamp cannot keep two hosts that push it at the same moment apart; push to this target from one host only")
+		res.Warnings = append(res.Warnings, WarnClaimNotExclusive+": the target ignores exclusive creates (rclone serve sftp does), so the claim of a stamp cannot stop a second host that starts pushing it at the same moment: both upload, each into its own incoming directory, one snapshot is kept and the other push fails (stamp taken)")
 	}
 	p.putBackAside()
 	pl := p.survey()
@@ -245,14 +245,18 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		return nil, err
 	}
 	rfs, root := p.remote.FS, p.remote.Root
-	release, err := claim(rfs, root, s.Stamp, claimHolder(p.cfg.BackupDir))
+	holder := claimHolder(p.cfg.BackupDir)
+	release, err := claim(rfs, root, s.Stamp, holder)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	incoming := filepath.Join(root, IncomingPrefix+s.Stamp)
-	if err := rfs.MkdirAll(incoming, 0o700); err != nil {
-		return nil, fmt.Errorf("create %s on the target: %w", incoming, err)
+	// This host's own incoming directory: where a server ignores the
+	// claim (rclone), another host pushing the same stamp uploads into its
+	// own, never into this one.
+	incoming, err := ownIncoming(rfs, root, s.Stamp, holder)
+	if err != nil {
+		return nil, err
 	}
 	// Only what this machine itself recorded is resumed: the target's own
 	// journal is the target's word, and a file it claims is finished may
@@ -421,17 +425,9 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	if err := rfs.Remove(filepath.Join(incoming, journalFile)); err != nil {
 		return nil, err
 	}
-	if err := rfs.MkdirAll(filepath.Join(root, snapshot.SnapshotsDir), 0o700); err != nil {
+	if err := place(rfs, incoming, snapshot.Dir(root, s.Stamp), sg); err != nil {
 		return nil, err
 	}
-	final := snapshot.Dir(root, s.Stamp)
-	if _, err := rfs.Stat(final); err == nil {
-		return nil, fmt.Errorf("%s appeared on the target during the push (another push?); left %s for the next run", final, incoming)
-	}
-	if err := rfs.Rename(incoming, final); err != nil {
-		return nil, fmt.Errorf("put %s in place on the target: %w", final, err)
-	}
-	_ = syncRemoteDir(rfs, filepath.Join(root, snapshot.SnapshotsDir))
 	p.res.BytesSent += info.BytesSent
 	p.state.add(entry)
 	if err := p.state.save(p.cfg.FS); err != nil {

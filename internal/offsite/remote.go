@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/afero"
 
@@ -199,15 +198,17 @@ func Prune(ctx context.Context, remote Remote, opts backup.PruneOptions) (*backu
 }
 
 // removeAbandoned deletes incoming directories of snapshots that are now
-// complete on the remote (a push that died after its rename) .
+// complete on the remote (a push that died after its rename, or another
+// host's upload of a stamp that was pushed first), of any holder and of
+// the name earlier versions used.
 func removeAbandoned(remote Remote) {
 	entries, err := afero.ReadDir(remote.FS, remote.Root)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		stamp, ok := strings.CutPrefix(e.Name(), IncomingPrefix)
-		if !ok || !snapshot.IsStamp(stamp) {
+		stamp, ok := incomingStamp(e.Name())
+		if !ok || !e.IsDir() {
 			continue
 		}
 		if _, err := remote.FS.Stat(snapshot.Dir(remote.Root, stamp)); err == nil {

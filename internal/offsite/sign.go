@@ -88,6 +88,7 @@ func (p *pusher) sign(incoming string, s backup.Snapshot, local []snapshot.File,
 	// The signature first, the statement last: a statement without
 	// signature is never left by a push that had a key.
 	_ = rfs.Remove(filepath.Join(incoming, StatementFile))
+	sigDigest := ""
 	if p.opts.Signer != nil {
 		sig, err := sshsig.Sign(p.opts.Signer, SignatureNamespace, data)
 		if err != nil {
@@ -96,13 +97,14 @@ func (p *pusher) sign(incoming string, s backup.Snapshot, local []snapshot.File,
 		if err := writeRemote(rfs, filepath.Join(incoming, SignatureFile), sig); err != nil {
 			return nil, err
 		}
+		sigDigest = digestOf(sig)
 	} else {
 		_ = rfs.Remove(filepath.Join(incoming, SignatureFile)) // left by a push that had a key
 	}
 	if err := writeRemote(rfs, filepath.Join(incoming, StatementFile), data); err != nil {
 		return nil, err
 	}
-	return &signed{status: SignatureVerified, st: st, digest: digestOf(data)}, nil
+	return &signed{status: SignatureVerified, st: st, digest: digestOf(data), sigDigest: sigDigest}, nil
 }
 
 // placed moves the chain on once the statement's snapshot is in place and

@@ -89,6 +89,9 @@ type signed struct {
 	digest string     // SHA-256 of the statement's bytes
 	fp     string     // the signing key's fingerprint, when verified
 	warn   string     // accepted with a warning (another target allowed)
+	// sigDigest is the SHA-256 of the signature's bytes, for a statement
+	// this push wrote ("" when it wrote none).
+	sigDigest string
 }
 
 // label is the Signature field of a remote list entry.

@@ -1,0 +1,144 @@
+package offsite
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/internal/testutil"
+)
+
+// racingFs runs won once, right after the rename of an incoming
+// directory onto snapshots/: another host's rename of the same stamp,
+// on a server whose rename replaces an existing name.
+type racingFs struct {
+	afero.Fs
+	won func()
+}
+
+func (f *racingFs) Rename(oldname, newname string) error {
+	err := f.Fs.Rename(oldname, newname)
+	if err == nil && strings.HasPrefix(filepath.Base(oldname), IncomingPrefix) && f.won != nil {
+		f.won()
+		f.won = nil
+	}
+	return err
+}
+
+// Names of incoming directories: this version's (.incoming-STAMP.ID,
+// one per holder) and earlier versions' (.incoming-STAMP) give their
+// stamp; claim files and anything else do not.
+func TestIncomingStamp(t *testing.T) {
+	const stamp = "20260501T060000Z"
+	own := incomingName(stamp, "host:/srv/backups")
+	if own == incomingName(stamp, "other:/srv/backups") {
+		t.Fatal("two holders share an incoming directory")
+	}
+	for name, want := range map[string]bool{
+		own:                               true,
+		IncomingPrefix + stamp:            true,
+		IncomingPrefix + stamp + ".claim": false,
+		IncomingPrefix + stamp + ".ABCDEF0123456":     false,
+		IncomingPrefix + stamp + ".0123456789ab.part": false,
+		IncomingPrefix + "latest.0123456789ab":        false,
+		"snapshots":                                   false,
+	} {
+		got, ok := incomingStamp(name)
+		if ok != want || (ok && got != stamp) {
+			t.Errorf("incomingStamp(%q) = %q, %v; want ok %v", name, got, ok, want)
+		}
+	}
+}
+
+// Two hosts rename onto one stamp at the same moment on a server whose
+// rename replaces: the host whose snapshot did not stay is told so
+// (ErrStampTaken), never that it pushed, and the other's is left whole.
+func TestPushReplacedAfterItsRenameIsAnError(t *testing.T) {
+	at := time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC)
+	remote := osRemote(t)
+	keyA, _ := signer(t)
+	keyB, trustB := signer(t)
+	rA, rB := testutil.Root(t), testutil.Root(t)
+	m := createAt(t, rA, at)
+	createAt(t, rB, at)
+	// B's snapshot, pushed to this target and kept aside until A renames.
+	if _, err := Push(context.Background(), testutil.Config(rB), remote, PushOptions{Signer: keyB}); err != nil {
+		t.Fatal(err)
+	}
+	final := snapshot.Dir(remote.Root, m.Stamp)
+	bs := filepath.Join(t.TempDir(), "b")
+	if err := os.Rename(final, bs); err != nil {
+		t.Fatal(err)
+	}
+	stB, err := os.ReadFile(filepath.Join(bs, StatementFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	racing := Remote{FS: &racingFs{Fs: remote.FS, won: func() {
+		if err := os.RemoveAll(final); err != nil {
+			t.Error(err)
+		}
+		if err := os.Rename(bs, final); err != nil {
+			t.Error(err)
+		}
+	}}, Root: remote.Root, URL: remote.URL}
+	res, err := Push(context.Background(), testutil.Config(rA), racing, PushOptions{Signer: keyA})
+	if !errors.Is(err, ErrStampTaken) || !errors.Is(err, ErrClaimed) || len(res.Pushed) != 0 {
+		t.Fatalf("push replaced after its rename = %+v, %v; want %v", res, err, ErrStampTaken)
+	}
+	if got, _ := os.ReadFile(filepath.Join(final, StatementFile)); !bytes.Equal(got, stB) {
+		t.Fatal("the target's snapshot is not the other host's")
+	}
+	if v, err := Validate(context.Background(), remote, m.Stamp, Opening{Trust: trustB}); err != nil || !v.Valid {
+		t.Fatalf("the other host's snapshot: %+v, %v", v, err)
+	}
+}
+
+// remote prune deletes the incoming directories of a stamp that is
+// complete on the target, whichever host's and of either name; those of
+// a stamp not there yet, and the claim files, stay.
+func TestPruneRemovesAbandonedIncoming(t *testing.T) {
+	r := testutil.Root(t)
+	remote := osRemote(t)
+	m := createAt(t, r, time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC))
+	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	const pending = "20260502T060000Z"
+	gone := []string{incomingName(m.Stamp, "other:/srv/backups"), IncomingPrefix + m.Stamp}
+	kept := []string{incomingName(pending, "other:/srv/backups"), IncomingPrefix + pending, IncomingPrefix + m.Stamp + claimSuffix}
+	for _, name := range append(append([]string{}, gone...), kept...) {
+		p := filepath.Join(remote.Root, name)
+		var err error
+		if strings.HasSuffix(name, claimSuffix) {
+			err = os.WriteFile(p, []byte(`{"holder":"other:/srv/backups"}`), 0o600)
+		} else {
+			err = os.MkdirAll(filepath.Join(p, "db"), 0o700)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Prune(context.Background(), remote, backup.PruneOptions{Policy: backup.Policy{KeepDaily: 7}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range gone {
+		if _, err := os.Lstat(filepath.Join(remote.Root, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("prune left %s: %v", name, err)
+		}
+	}
+	for _, name := range kept {
+		if _, err := os.Lstat(filepath.Join(remote.Root, name)); err != nil {
+			t.Errorf("prune removed %s: %v", name, err)
+		}
+	}
+}
