@@ -142,3 +142,42 @@ func TestPruneRemovesAbandonedIncoming(t *testing.T) {
 		}
 	}
 }
+
+// A later push never replaces another host's snapshot of the same stamp:
+// a statement whose signature is sound, by a key this host neither holds
+// nor was told to trust, is another host's, not damage to repair. The
+// push leaves it, pushes the rest, and fails naming the stamp.
+func TestPushLeavesAnotherSignersSnapshotOfItsStamp(t *testing.T) {
+	at := time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC)
+	remote := osRemote(t)
+	keyA, trustA := signer(t)
+	keyB, _ := signer(t)
+	rA, rB := testutil.Root(t), testutil.Root(t)
+	m := createAt(t, rA, at)
+	createAt(t, rB, at)
+	later := createAt(t, rB, at.Add(time.Hour))
+	if _, err := Push(context.Background(), testutil.Config(rA), remote, PushOptions{Signer: keyA}); err != nil {
+		t.Fatal(err)
+	}
+	final := snapshot.Dir(remote.Root, m.Stamp)
+	stA, err := os.ReadFile(filepath.Join(final, StatementFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Push(context.Background(), testutil.Config(rB), remote, PushOptions{Signer: keyB})
+	if !errors.Is(err, ErrStampTaken) || !strings.Contains(err.Error(), m.Stamp) {
+		t.Fatalf("push over another signer's snapshot of its stamp = %+v, %v; want %v naming %s", res, err, ErrStampTaken, m.Stamp)
+	}
+	if len(res.Repaired) != 0 {
+		t.Fatalf("another host's snapshot was repaired (replaced): %+v", res.Repaired)
+	}
+	if len(res.Pushed) != 1 || res.Pushed[0].Stamp != later.Stamp {
+		t.Fatalf("the other stamps were not pushed: %+v", res.Pushed)
+	}
+	if got, _ := os.ReadFile(filepath.Join(final, StatementFile)); !bytes.Equal(got, stA) {
+		t.Fatal("the target's snapshot of the stamp is no longer the first host's")
+	}
+	if v, err := Validate(context.Background(), remote, m.Stamp, Opening{Trust: trustA}); err != nil || !v.Valid {
+		t.Fatalf("the first host's snapshot: %+v, %v", v, err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/spf13/afero"
@@ -155,6 +156,7 @@ func Push(ctx context.Context, cfg backup.Config, remote Remote, opts PushOption
 	}
 	p.putBackAside()
 	pl := p.survey()
+	var taken []string // stamps another host's snapshot holds on the target
 	for _, s := range local {
 		if opts.Stamps != nil && !slices.Contains(opts.Stamps, s.Stamp) {
 			continue
@@ -167,6 +169,10 @@ func Push(ctx context.Context, cfg backup.Config, remote Remote, opts PushOption
 			continue
 		case prunedIt:
 			res.Pruned = append(res.Pruned, s.Stamp)
+			continue
+		case takenIt:
+			taken = append(taken, why)
+			res.Warnings = append(res.Warnings, "stamp_taken: "+s.Stamp)
 			continue
 		case refillIt:
 			res.Refilled = append(res.Refilled, s.Stamp)
@@ -195,6 +201,11 @@ func Push(ctx context.Context, cfg backup.Config, remote Remote, opts PushOption
 		if !slices.ContainsFunc(local, func(s backup.Snapshot) bool { return s.Stamp == want }) {
 			return res, fmt.Errorf("push: no local snapshot %s in %s", want, cfg.BackupDir)
 		}
+	}
+	if len(taken) > 0 {
+		// The others are pushed; these are not off-site, which the
+		// operator must hear of, not read in a warning.
+		return res, fmt.Errorf("push to %s: %w: %s", remote.URL, ErrStampTaken, strings.Join(taken, "; "))
 	}
 	return res, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/internal/sshsig"
 )
 
 // What push does with one local snapshot, decided from what the target
@@ -23,6 +24,7 @@ const (
 	repairIt               // on the target, but not as its statement says: push it again
 	leaveIt                // on the target as pushed
 	prunedIt               // removed by the target's own retention: not sent again
+	takenIt                // another host's snapshot of the same stamp: left as it is
 )
 
 // plan looks at the target once per push: which stamps it holds.
@@ -69,6 +71,11 @@ func (p *pusher) decide(ctx context.Context, pl *plan, s backup.Snapshot) (actio
 		return leaveIt, "" // pushed before statements existed: nothing to check it against
 	}
 	if p.own != nil && sg.status != SignatureVerified {
+		if fp, ok := otherSigner(p.remote.FS, dir, s.Stamp); ok {
+			return takenIt, fmt.Sprintf("%s on the target is signed by key %s, which this host neither holds nor trusts: "+
+				"another host's snapshot of the same stamp, left as it is (push from one host per backup directory, "+
+				"or list that key among the allowed signers if it is this host's old key)", s.Stamp, fp)
+		}
 		return repairIt, sg.err.Error()
 	}
 	if sg.st != nil && sg.st.TargetID != "" && sg.st.TargetID != p.targetID {
@@ -84,6 +91,30 @@ func (p *pusher) decide(ctx context.Context, pl *plan, s backup.Snapshot) (actio
 		return repairIt, errs[0]
 	}
 	return leaveIt, ""
+}
+
+// otherSigner reports whether the snapshot directory dir holds a sound
+// statement of stamp: one whose signature verifies against the key it
+// names (its fingerprint is returned), whoever that is. Such a snapshot is
+// another host's (or one this host once signed with a key it no longer
+// lists), never damage: replacing it would delete that host's copy.
+func otherSigner(rfs afero.Fs, dir, stamp string) (string, bool) {
+	armored, err := readBounded(rfs, filepath.Join(dir, SignatureFile), maxSignature)
+	if err != nil {
+		return "", false
+	}
+	sig, err := sshsig.Parse(armored)
+	if err != nil {
+		return "", false
+	}
+	data, err := readBounded(rfs, filepath.Join(dir, StatementFile), maxStatement)
+	if err != nil || sig.Verify(SignatureNamespace, data) != nil {
+		return "", false
+	}
+	if _, err := decodeStatement(data, stamp); err != nil {
+		return "", false
+	}
+	return fingerprint(sig.PublicKey), true
 }
 
 func manifestDigest(ctx context.Context, p *pusher, s backup.Snapshot) string {
