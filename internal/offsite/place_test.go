@@ -14,6 +14,7 @@ import (
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/internal/sshsig"
 	"github.com/atocore/atocore-backup/internal/testutil"
 )
 
@@ -179,5 +180,131 @@ func TestPushLeavesAnotherSignersSnapshotOfItsStamp(t *testing.T) {
 	}
 	if v, err := Validate(context.Background(), remote, m.Stamp, Opening{Trust: trustA}); err != nil || !v.Valid {
 		t.Fatalf("the first host's snapshot: %+v, %v", v, err)
+	}
+}
+
+// A directory under a stamp this host never pushed, without a statement,
+// is not this host's snapshot "pushed before statements existed": an
+// empty one is filled, one with files (another host's, or planted) is
+// left and the push fails naming it. Neither counts as already present.
+func TestPushDoesNotTakeAnUnsignedStrangerForItsOwn(t *testing.T) {
+	r := testutil.Root(t)
+	remote := osRemote(t)
+	key, trust := signer(t)
+	empty := createAt(t, r, time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC))
+	planted := createAt(t, r, time.Date(2026, 5, 2, 6, 0, 0, 0, time.UTC))
+	if err := os.MkdirAll(snapshot.Dir(remote.Root, empty.Stamp), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	strange := filepath.Join(snapshot.Dir(remote.Root, planted.Stamp), "db")
+	if err := os.MkdirAll(strange, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(strange, "atocore.db"), []byte("someone's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
+	if !errors.Is(err, ErrStampTaken) || !strings.Contains(err.Error(), planted.Stamp) || len(res.Present) != 0 {
+		t.Fatalf("push over planted unsigned directories = %+v, %v; want %v naming %s, nothing present", res, err, ErrStampTaken, planted.Stamp)
+	}
+	if v, err := Validate(context.Background(), remote, empty.Stamp, Opening{Trust: trust}); err != nil || !v.Valid {
+		t.Fatalf("the stamp whose directory was empty: %+v, %v", v, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(strange, "atocore.db")); string(got) != "someone's" {
+		t.Fatal("the unsigned directory this host did not push was changed")
+	}
+}
+
+// Listing another host's key among the allowed signers (as the restoring
+// machines' file does) does not make that host's snapshot of the same
+// stamp this host's to repair: it is left as it is.
+func TestPushLeavesATrustedHostsSnapshotOfItsStamp(t *testing.T) {
+	at := time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC)
+	remote := osRemote(t)
+	keyA, trustA := signer(t)
+	keyB, trustB := signer(t)
+	rA, rB := testutil.Root(t), testutil.Root(t)
+	m := createAt(t, rA, at)
+	createAt(t, rB, at)
+	if _, err := Push(context.Background(), testutil.Config(rA), remote, PushOptions{Signer: keyA}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Push(context.Background(), testutil.Config(rB), remote, PushOptions{Signer: keyB, Trusted: trustA.Signers.Plus(trustB.Signers)})
+	if !errors.Is(err, ErrStampTaken) || len(res.Repaired) != 0 {
+		t.Fatalf("push over a trusted host's snapshot of its stamp = %+v, %v; want %v, nothing repaired", res, err, ErrStampTaken)
+	}
+	if v, err := Validate(context.Background(), remote, m.Stamp, Opening{Trust: trustA}); err != nil || !v.Valid {
+		t.Fatalf("the first host's snapshot: %+v, %v", v, err)
+	}
+}
+
+// A snapshot this host pushed, replaced on the target by one soundly
+// signed with a key nobody trusts, is the target's forgery, not another
+// host's (whose push of a stamp already there is refused): it is repaired.
+func TestPushRepairsItsSnapshotReplacedByAForgery(t *testing.T) {
+	r := testutil.Root(t)
+	remote := osRemote(t)
+	key, trust := signer(t)
+	forger, _ := signer(t)
+	m := createAt(t, r, time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC))
+	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
+		t.Fatal(err)
+	}
+	// The target re-signs the statement with a key of its own.
+	dir := snapshot.Dir(remote.Root, m.Stamp)
+	data, err := os.ReadFile(filepath.Join(dir, StatementFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := sshsig.Sign(forger, SignatureNamespace, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, SignatureFile), sig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
+	if err != nil || len(res.Repaired) != 1 || res.Repaired[0].Stamp != m.Stamp {
+		t.Fatalf("push over its snapshot re-signed by the target = %+v, %v; want it repaired", res, err)
+	}
+	if v, err := Validate(context.Background(), remote, m.Stamp, Opening{Trust: trust}); err != nil || !v.Valid {
+		t.Fatalf("after the repair: %+v, %v", v, err)
+	}
+}
+
+// A statement claiming a sequence near 2^64 (made by a holder of a
+// trusted key) is not continued from: the next would wrap to 0 and look
+// like a rollback to every reader.
+func TestChainDoesNotFollowAHugeSequence(t *testing.T) {
+	r := testutil.Root(t)
+	remote := osRemote(t)
+	key, _ := signer(t)
+	first := createAt(t, r, time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC))
+	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
+		t.Fatal(err)
+	}
+	dir := snapshot.Dir(remote.Root, first.Stamp)
+	data, err := os.ReadFile(filepath.Join(dir, StatementFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := bytes.Replace(data, []byte(`"sequence": 1,`), []byte(`"sequence": 18446744073709551615,`), 1)
+	if bytes.Equal(huge, data) {
+		t.Fatalf("no sequence field to change in %s", data)
+	}
+	sig, err := sshsig.Sign(key, SignatureNamespace, huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, StatementFile), huge, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, SignatureFile), sig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	createAt(t, r, time.Date(2026, 5, 2, 6, 0, 0, 0, time.UTC))
+	res, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
+	if err != nil || len(res.Pushed) != 1 || res.Pushed[0].Sequence != 2 {
+		t.Fatalf("push after a statement of sequence 2^64-1 = %+v, %v; want the next at 2", res, err)
 	}
 }

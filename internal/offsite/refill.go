@@ -64,18 +64,38 @@ func (p *pusher) decide(ctx context.Context, pl *plan, s backup.Snapshot) (actio
 	}
 	dir := snapshot.Dir(p.remote.Root, s.Stamp)
 	sg := readSigned(p.remote.FS, dir, s.Stamp, p.own)
+	// Whether this machine put this stamp on this target before: only
+	// then may what is there now be taken for its own copy, damaged.
+	// Anything else under the stamp may be another host's, and is never
+	// replaced (a push of the same stamp from two hosts is refused where
+	// it is placed; see place.go).
+	pushedHere := slices.Contains(p.state.Pushed, s.Stamp) || slices.Contains(p.state.Stated, s.Stamp)
 	if sg.status == SignatureUnsigned && sg.st == nil {
-		if slices.Contains(p.state.Stated, s.Stamp) {
+		switch {
+		case slices.Contains(p.state.Stated, s.Stamp):
 			return repairIt, "its statement is gone from the target (this machine pushed it with one)"
+		case emptyDir(p.remote.FS, dir):
+			return repairIt, "its directory on the target is empty"
+		case pushedHere:
+			return leaveIt, "" // pushed before statements existed: nothing to check it against
 		}
-		return leaveIt, "" // pushed before statements existed: nothing to check it against
+		return takenIt, fmt.Sprintf("%s on the target holds an unsigned snapshot this host did not push there: "+
+			"another host's, or planted; left as it is (check it with remote validate, and remove it on the target "+
+			"if it is not a snapshot anyone needs)", s.Stamp)
+	}
+	if fp, ok := otherSigner(p.remote.FS, dir, s.Stamp); ok && fp != p.ownFingerprint() && !(sg.status == SignatureVerified && pushedHere) {
+		if !pushedHere {
+			return takenIt, fmt.Sprintf("%s on the target is signed by key %s, which is not this host's signing key, "+
+				"and this host did not push the stamp there: another host's snapshot of the same stamp, left as it is "+
+				"(push from one host per backup directory; if %s is this host's old key, compare it with that key's "+
+				"public half, then list it among the allowed signers)", s.Stamp, fp, fp)
+		}
+		// This host put the stamp there, and a key it does not trust has
+		// signed what is there now: the target's doing, not another
+		// host's (whose push of a stamp already there is refused).
+		return repairIt, fmt.Sprintf("its statement is signed by key %s, not by this host: replaced on the target", fp)
 	}
 	if p.own != nil && sg.status != SignatureVerified {
-		if fp, ok := otherSigner(p.remote.FS, dir, s.Stamp); ok {
-			return takenIt, fmt.Sprintf("%s on the target is signed by key %s, which this host neither holds nor trusts: "+
-				"another host's snapshot of the same stamp, left as it is (push from one host per backup directory, "+
-				"or list that key among the allowed signers if it is this host's old key)", s.Stamp, fp)
-		}
 		return repairIt, sg.err.Error()
 	}
 	if sg.st != nil && sg.st.TargetID != "" && sg.st.TargetID != p.targetID {
@@ -91,6 +111,21 @@ func (p *pusher) decide(ctx context.Context, pl *plan, s backup.Snapshot) (actio
 		return repairIt, errs[0]
 	}
 	return leaveIt, ""
+}
+
+// emptyDir reports whether dir on the target holds no entry at all.
+func emptyDir(rfs afero.Fs, dir string) bool {
+	entries, err := afero.ReadDir(rfs, dir)
+	return err == nil && len(entries) == 0
+}
+
+// ownFingerprint is the fingerprint of this push's signing key, "" when
+// it signs nothing.
+func (p *pusher) ownFingerprint() string {
+	if p.opts.Signer == nil {
+		return ""
+	}
+	return fingerprint(p.opts.Signer.PublicKey())
 }
 
 // otherSigner reports whether the snapshot directory dir holds a sound

@@ -3,6 +3,7 @@ package offsite
 import (
 	"context"
 	"path/filepath"
+	"slices"
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/snapshot"
@@ -50,11 +51,30 @@ func (p *pusher) startChain(ctx context.Context) error {
 		return err
 	}
 	for _, s := range all {
-		if v.ours(s) && s.st.Sequence >= p.chain.next {
+		if v.ours(s) && p.chainable(s) && s.st.Sequence >= p.chain.next {
 			p.chain.next, p.chain.prev = s.st.Sequence+1, s.digest
 		}
 	}
 	return nil
+}
+
+// maxSequence bounds the sequence numbers a chain continues from: a
+// statement claiming more (near 2^64, where the next one would wrap to 0
+// and look like a rollback to every reader) is not followed.
+const maxSequence = 1 << 53
+
+// chainable reports whether this host's chain may continue from the
+// verified statement s: one signed by this host's key, or by a key it
+// trusts (its previous one) for a stamp this machine pushed here; never
+// another trusted host's.
+func (p *pusher) chainable(s *signed) bool {
+	if s.st.Sequence >= maxSequence {
+		return false
+	}
+	if s.fp == p.ownFingerprint() {
+		return true
+	}
+	return slices.Contains(p.state.Pushed, s.st.Stamp) || slices.Contains(p.state.Stated, s.st.Stamp)
 }
 
 // sign writes the statement of the snapshot being pushed into incoming,

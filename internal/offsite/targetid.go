@@ -141,10 +141,13 @@ func readerTargetID(remote Remote, known *knownTarget, allowOther bool) (string,
 		return onTarget, nil
 	case onTarget == known.TargetID:
 		return onTarget, nil
+	case onTarget == "":
+		// The target lost (or garbled) its id file; its statements still
+		// name it. Allowing another target changes nothing here: with no
+		// id the rollback memory would not be consulted at all.
+		return known.TargetID, nil
 	case allowOther:
 		return onTarget, nil
-	case onTarget == "":
-		return known.TargetID, nil // the target lost its id file; its statements still name it
 	}
 	return "", fmt.Errorf("%w: %s names itself %s in %s, but this machine knows it as %s: it is another target, or its id was replaced; if the target was replaced on purpose, allow another target",
 		ErrOtherTarget, remote.URL, onTarget, TargetIDFile, known.TargetID)

@@ -213,3 +213,32 @@ func signatures(l []RemoteSnapshot) []string {
 	}
 	return out
 }
+
+// A target whose id file is gone or garbled is still held to the id this
+// machine remembers for it, even with another target allowed: without an
+// id the rollback memory would not be consulted at all.
+func TestReaderKeepsTheRememberedIDWhenTheTargetLostIts(t *testing.T) {
+	remote := osRemote(t)
+	known := &knownTarget{Target: remote.URL, TargetID: newTargetID()}
+	for name, content := range map[string]string{"gone": "", "garbled": "not an id"} {
+		p := filepath.Join(remote.Root, TargetIDFile)
+		_ = os.Remove(p)
+		if content != "" {
+			if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, allowOther := range []bool{false, true} {
+			id, err := readerTargetID(remote, known, allowOther)
+			if name == "garbled" && !allowOther {
+				if err == nil {
+					t.Errorf("%s id file, another target not allowed: no error", name)
+				}
+				continue
+			}
+			if err != nil || id != known.TargetID {
+				t.Errorf("%s id file, allow other %v: id %q, %v; want the remembered %q", name, allowOther, id, err, known.TargetID)
+			}
+		}
+	}
+}
