@@ -48,6 +48,15 @@ func TestTypoTargetExitsTenAndCreatesNothing(t *testing.T) {
 	}
 	cli(t, nil, "--allow-unsigned", "push", "--target", "file://"+missing, "--root", r.Dir).want(t, 0)
 	cli(t, nil, "--allow-unsigned", "remote", "list", "--target", "file://"+missing).want(t, 0)
+	// A stamp the target does not hold is not found either (exit 10), not
+	// a failed validation.
+	const absent = "20200101T000000Z"
+	for _, args := range [][]string{{"remote", "validate", absent}, {"pull", absent, "--root", fresh}} {
+		res := cli(t, nil, append(args, "--allow-unsigned", "--target", "file://"+missing)...).want(t, 10)
+		if !strings.Contains(res.stderr, absent) {
+			t.Errorf("%s of a stamp the target lacks: stderr does not name it: %s", args[0], res.stderr)
+		}
+	}
 }
 
 // A wrong identity or passphrase is exit 12 with a message that says so,

@@ -125,7 +125,7 @@ func Pull(ctx context.Context, cfg backup.Config, remote Remote, stamp string, o
 func fetch(ctx context.Context, remote Remote, stamp string, open Opening, st *Statement, fsys afero.Fs, dst string) (*PullResult, error) {
 	dir := snapshot.Dir(remote.Root, stamp)
 	if fi, err := remote.FS.Stat(dir); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("the target has no snapshot %s", stamp)
+		return nil, &backup.NotFoundError{What: backup.WhatSnapshot, Path: remote.URL + " " + stamp}
 	}
 	res := &PullResult{Stamp: stamp, Warnings: []string{}}
 	rm, err := readManifestFor(remote.FS, dir, st)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/atocore/atocore-backup/backup"
 	"os"
 	"strings"
 
@@ -51,6 +52,9 @@ func Validate(ctx context.Context, remote Remote, stamp string, open Opening) (o
 		return nil, err
 	}
 	dir := snapshot.Dir(remote.Root, stamp)
+	if fi, err := remote.FS.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, &backup.NotFoundError{What: backup.WhatSnapshot, Path: remote.URL + " " + stamp}
+	}
 	res := &validate.Result{Stamp: stamp, Errors: []string{}, Warnings: []string{}}
 	fail := func(f string) (*validate.Result, error) {
 		res.Errors = append(res.Errors, f)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/afero"
 
+	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/sshsig"
@@ -315,7 +316,7 @@ func signedDigest(st *Statement, rel, fallback string) (string, error) {
 func (t Trust) admit(ctx context.Context, remote Remote, stamp string) (*Statement, *sight, map[string]*signed, string, error) {
 	dir := snapshot.Dir(remote.Root, stamp)
 	if fi, err := remote.FS.Stat(dir); err != nil || !fi.IsDir() {
-		return nil, nil, nil, "", fmt.Errorf("the target has no snapshot %s", stamp)
+		return nil, nil, nil, "", &backup.NotFoundError{What: backup.WhatSnapshot, Path: remote.URL + " " + stamp}
 	}
 	v, err := t.look(remote)
 	if err != nil {
