@@ -116,8 +116,16 @@ func TestCrashRestore(t *testing.T) {
 		if err := json.Unmarshal([]byte(rr.stdout), &out); err != nil {
 			fail("rerun output: %v", err)
 		} else if !changed {
-			if out.PreRestoreSnapshot == nil || !heldBy(t, r.BackupDir, *out.PreRestoreSnapshot, fpBefore, chromaBefore) {
-				fail("the kill left the live state intact, and the rerun's pre-restore snapshot does not hold it")
+			// Its own pre-restore snapshot holds it; or, when the kill
+			// landed after the killed run's journal said "swapping" and
+			// before its first rename, the rerun treats the swap as
+			// interrupted (its own snapshot then leaves Chroma out, which
+			// may be half replaced) and names the killed run's, which does.
+			own := out.PreRestoreSnapshot != nil && heldBy(t, r.BackupDir, *out.PreRestoreSnapshot, fpBefore, chromaBefore)
+			killed := out.Interrupted != nil && out.Interrupted.PreRestoreSnapshot != nil &&
+				heldBy(t, r.BackupDir, *out.Interrupted.PreRestoreSnapshot, fpBefore, chromaBefore)
+			if !own && !killed {
+				fail("the kill left the live state intact, and no pre-restore snapshot the rerun names holds it")
 			}
 		} else if !chromaNew || fp != fpS {
 			if out.Interrupted == nil || out.Interrupted.PreRestoreSnapshot == nil ||

@@ -73,7 +73,13 @@ type restoreOutput struct {
 // fp and the Chroma state chroma.
 func heldBy(t *testing.T, backupDir, stamp, fp string, chroma map[string]string) bool {
 	dir := snapshot.Dir(backupDir, stamp)
-	return snapshotFingerprint(t, dir) == fp && sameState(contentState(t, filepath.Join(dir, snapshot.ChromaDir)), chroma)
+	dbOK := snapshotFingerprint(t, dir) == fp
+	got := contentState(t, filepath.Join(dir, snapshot.ChromaDir))
+	if !dbOK || !sameState(got, chroma) {
+		t.Logf("snapshot %s does not hold the state: database same %v; Chroma %s", stamp, dbOK, diffState(chroma, got))
+		return false
+	}
+	return true
 }
 
 func TestCrashRestoreDuringStaging(t *testing.T) {
