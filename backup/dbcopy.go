@@ -134,8 +134,6 @@ func (c *creation) onlineCopy(ctx context.Context, live, dst string) (durable.Di
 	return d, mode, err
 }
 
-func (c *creation) signalDBCopied() { c.dbCopiedOnce.Do(func() { close(c.dbCopied) }) }
-
 // hashAndCheck runs digest (which reads the database copy at dst, or
 // writes it there) and integrity_check of the same bytes at the OS path p
 // at the same time, and marks dst checked when it passed. A copy that
@@ -160,7 +158,6 @@ func (c *creation) hashAndCheck(ctx context.Context, dst, p string, digest func(
 	})
 	mainDB := dst == filepath.Join(c.staging, filepath.FromSlash(snapshot.DBFile))
 	if mainDB {
-		c.signalDBCopied() // its bytes are there: let Chroma start
 		select {
 		case <-c.chromaCopied:
 		case <-checked:
