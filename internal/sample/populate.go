@@ -21,6 +21,28 @@ const (
 // new and is deleted on failure, so a rollback journal or WAL would only
 // double the writes. The database is switched to WAL once it is full.
 func populateDB(ctx context.Context, path string, target int64, nProjects int, seed int64) (Counts, error) {
+	return load(ctx, path, target, nProjects, seed, loadSpec{
+		schema: atocoreSchema, memories: memoryCount(target), key: uuidKey,
+		next: (*corpus).nextDocument, insert: insertBatch,
+	})
+}
+
+// loadSpec is what one shape's database is made of: the rest of the load
+// is shared.
+type loadSpec struct {
+	schema   string
+	memories int
+	key      memoryKey
+	next     func(*corpus) document // the next document of the stream
+	insert   func(ctx context.Context, db *sql.DB, docs <-chan document, n int, counts *Counts) error
+	analyze  bool // run ANALYZE once the file is full
+}
+
+// load creates spec's schema in the empty file at path, adds the
+// projects, the memories and then documents until the file is about
+// target bytes, and leaves the database in WAL mode, checkpointed and
+// closed.
+func load(ctx context.Context, path string, target int64, nProjects int, seed int64, spec loadSpec) (Counts, error) {
 	var counts Counts
 	db, err := sql.Open("sqlite", dsn(path,
 		"_pragma=journal_mode(off)", "_pragma=synchronous(off)", "_pragma=cache_size(-65536)"))
@@ -30,19 +52,24 @@ func populateDB(ctx context.Context, path string, target int64, nProjects int, s
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 
-	if _, err := db.ExecContext(ctx, atocoreSchema); err != nil {
+	if _, err := db.ExecContext(ctx, spec.schema); err != nil {
 		return counts, fmt.Errorf("create schema in %s: %w", path, err)
 	}
 	projects := projectRows(nProjects)
 	c := newCorpus(seed, docStream, projects)
-	if err := insertBase(ctx, db, c, projects, memoryCount(target), &counts, uuidKey); err != nil {
+	if err := insertBase(ctx, db, c, projects, spec.memories, &counts, spec.key); err != nil {
 		return counts, fmt.Errorf("populate %s: %w", path, err)
 	}
 	streamCtx, stopStream := context.WithCancel(ctx)
 	defer stopStream()
-	docs := streamDocuments(streamCtx, c.nextDocument)
-	if err := fillTo(ctx, db, target, &counts, func(n int) error { return insertBatch(ctx, db, docs, n, &counts) }); err != nil {
+	docs := streamDocuments(streamCtx, func() document { return spec.next(c) })
+	if err := fillTo(ctx, db, target, &counts, func(n int) error { return spec.insert(ctx, db, docs, n, &counts) }); err != nil {
 		return counts, fmt.Errorf("populate %s: %w", path, err)
+	}
+	if spec.analyze {
+		if _, err := db.ExecContext(ctx, "ANALYZE"); err != nil {
+			return counts, fmt.Errorf("analyze %s: %w", path, err)
+		}
 	}
 	if _, err := db.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
 		return counts, fmt.Errorf("switch %s to WAL: %w", path, err)

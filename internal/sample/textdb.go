@@ -68,40 +68,10 @@ const (
 // until the file is about target bytes, runs ANALYZE and leaves the
 // database in WAL mode, checkpointed and closed.
 func populateTextDB(ctx context.Context, path string, target int64, nProjects int, seed int64) (Counts, error) {
-	var counts Counts
-	db, err := sql.Open("sqlite", dsn(path,
-		"_pragma=journal_mode(off)", "_pragma=synchronous(off)", "_pragma=cache_size(-65536)"))
-	if err != nil {
-		return counts, fmt.Errorf("open %s: %w", path, err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-
-	if _, err := db.ExecContext(ctx, textSchema); err != nil {
-		return counts, fmt.Errorf("create schema in %s: %w", path, err)
-	}
-	projects := projectRows(nProjects)
-	c := newCorpus(seed, docStream, projects)
-	nMemories := int(max(40, target*textMemoriesPerGi/(1<<30)))
-	if err := insertBase(ctx, db, c, projects, nMemories, &counts, intKey); err != nil {
-		return counts, fmt.Errorf("populate %s: %w", path, err)
-	}
-	streamCtx, stopStream := context.WithCancel(ctx)
-	defer stopStream()
-	docs := streamDocuments(streamCtx, c.nextTextDocument)
-	if err := fillTo(ctx, db, target, &counts, func(n int) error { return insertTextBatch(ctx, db, docs, n, &counts) }); err != nil {
-		return counts, fmt.Errorf("populate %s: %w", path, err)
-	}
-	if _, err := db.ExecContext(ctx, "ANALYZE"); err != nil {
-		return counts, fmt.Errorf("analyze %s: %w", path, err)
-	}
-	if _, err := db.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
-		return counts, fmt.Errorf("switch %s to WAL: %w", path, err)
-	}
-	if err := db.Close(); err != nil {
-		return counts, fmt.Errorf("close %s: %w", path, err)
-	}
-	return counts, nil
+	return load(ctx, path, target, nProjects, seed, loadSpec{
+		schema: textSchema, memories: int(max(40, target*textMemoriesPerGi/(1<<30))), key: intKey,
+		next: (*corpus).nextTextDocument, insert: insertTextBatch, analyze: true,
+	})
 }
 
 // nextTextDocument returns the next ShapeText document: its chunks are
