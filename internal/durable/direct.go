@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"github.com/spf13/afero"
 	"io"
 	"io/fs"
 	"os"
@@ -80,19 +81,7 @@ func CopyFileSized(ctx context.Context, dst string, src io.Reader, perm fs.FileM
 	if size < 0 || size >= directMinSize {
 		return CopyFileDirect(ctx, dst, src, perm)
 	}
-	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return Digest{}, fmt.Errorf("create %s: %w", dst, err)
-	}
-	d, err := copyHashed(ctx, f, src)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(dst)
-		return Digest{}, fmt.Errorf("copy to %s: %w", dst, err)
-	}
-	return d, nil
+	return CopyFileUnsynced(ctx, afero.NewOsFs(), dst, src, perm)
 }
 
 // writeDirect writes src to f, opened with O_DIRECT, in aligned chunks: one
