@@ -112,7 +112,7 @@ func (c *creation) onlineCopy(ctx context.Context, live, dst string) (durable.Di
 		if err != nil {
 			return durable.Digest{}, "", fmt.Errorf("copy database %s: %w", live, err)
 		}
-		d, err := c.hashAndCheck(ctx, dst, p, func() (durable.Digest, error) { return durable.HashFile(ctx, c.fs, dst) })
+		d, err := c.hashAndCheck(ctx, dst, p, func() (durable.Digest, error) { return durable.HashOSFile(ctx, p) })
 		return d, mode, err
 	}
 	tmp, err := os.MkdirTemp("", "atocore-backup-")

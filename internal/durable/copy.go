@@ -85,15 +85,24 @@ func HashFile(ctx context.Context, fsys afero.Fs, name string) (Digest, error) {
 // copyHashed copies src to dst through one pooled buffer, feeding a SHA-256
 // with the same bytes.
 func copyHashed(ctx context.Context, dst io.Writer, src io.Reader) (Digest, error) {
+	h := sha256.New()
+	n, err := copyHashedWith(ctx, dst, src, h)
+	if err != nil {
+		return Digest{}, err
+	}
+	return Digest{Size: n, SHA256: hexSum(h)}, nil
+}
+
+// copyHashedWith is copyHashed into the hash h; it returns the bytes copied.
+func copyHashedWith(ctx context.Context, dst io.Writer, src io.Reader, h hash.Hash) (int64, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
-	h := sha256.New()
 	wb := newWriteback(dst)
 	var n int64
 	for {
 		if err := ctx.Err(); err != nil {
-			return Digest{}, err
+			return 0, err
 		}
 		r, rerr := io.ReadFull(src, buf)
 		if r > 0 {
@@ -103,9 +112,9 @@ func copyHashed(ctx context.Context, dst io.Writer, src io.Reader) (Digest, erro
 				// error breaks io.Writer's contract; some network
 				// filesystems do it. Never count such a copy as complete.
 				if w, err := dst.Write(buf[:r]); err != nil {
-					return Digest{}, err
+					return 0, err
 				} else if w != r {
-					return Digest{}, io.ErrShortWrite
+					return 0, io.ErrShortWrite
 				}
 			}
 			n += int64(r)
@@ -116,10 +125,10 @@ func copyHashed(ctx context.Context, dst io.Writer, src io.Reader) (Digest, erro
 			break
 		}
 		if rerr != nil {
-			return Digest{}, rerr
+			return 0, rerr
 		}
 	}
-	return Digest{Size: n, SHA256: hexSum(h)}, nil
+	return n, nil
 }
 
 func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
