@@ -75,4 +75,3 @@ func copyRangeHashed(ctx context.Context, in, out *os.File, h hash.Hash) (int64,
 		wb.wrote(off)
 	}
 }
-
