@@ -3,17 +3,17 @@ package backup
 import (
 	"context"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/spf13/afero"
 
+	"github.com/atocore/atocore-backup/internal/buildinfo"
 	"github.com/atocore/atocore-backup/internal/dirlock"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 )
 
 // Version is the version of atocore-backup recorded in every snapshot.
-const Version = "0.1.0"
+const Version = buildinfo.Version
 
 // Config is what every operation on a deployment needs: where the live
 // state and the backup directory are. The zero FS and Logger are the OS
@@ -103,9 +103,5 @@ type Locker interface {
 	Lock(ctx context.Context) (unlock func(), err error)
 }
 
-func buildSHA() string {
-	if s := os.Getenv("ATOCORE_BUILD_SHA"); s != "" {
-		return s
-	}
-	return "unknown"
-}
+// buildSHA is what a new snapshot records as build_sha.
+func buildSHA() string { return buildinfo.BuildSHA() }

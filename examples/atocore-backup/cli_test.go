@@ -274,11 +274,61 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// --help and COMMAND --help print that command's own help on stdout and
+// exit 0; --version prints the version (SPEC).
 func TestHelp(t *testing.T) {
-	// Human-readable text goes to stderr; stdout stays empty (SPEC).
 	res := cli(t, nil, "--help").want(t, 0)
-	if !strings.Contains(res.stderr, "restore STAMP --confirm-service-stopped") || res.stdout != "" {
+	if !strings.Contains(res.stdout, "restore") || !strings.Contains(res.stdout, "remote") || res.stderr != "" {
 		t.Fatalf("help: stdout %q, stderr %s", res.stdout, res.stderr)
+	}
+	for cmd, flag := range map[string]string{
+		"create": "--include-chroma", "restore": "--wait", "prune": "--prune-invalid", "push": "--verify",
+		"pull": "--allowed-signers", "drill": "--confirm-service-stopped", "demo": "--dir",
+	} {
+		res := cli(t, nil, cmd, "--help").want(t, 0)
+		if !strings.Contains(res.stdout, flag) || !strings.Contains(res.stdout, "atocore-backup "+cmd) || res.stderr != "" {
+			t.Errorf("%s --help does not describe %s on stdout: %q (stderr %q)", cmd, flag, res.stdout, res.stderr)
+		}
+	}
+	if res := cli(t, nil, "remote", "prune", "--help").want(t, 0); !strings.Contains(res.stdout, "--prune-invalid") {
+		t.Errorf("remote prune --help: %s", res.stdout)
+	}
+	if res := cli(t, nil, "help", "validate").want(t, 0); !strings.Contains(res.stdout, "latest") {
+		t.Errorf("help validate: %s", res.stdout)
+	}
+	if res := cli(t, nil, "--version").want(t, 0); !strings.HasPrefix(res.stdout, "atocore-backup 0.") || !strings.Contains(res.stdout, "revision") {
+		t.Errorf("--version: %q", res.stdout)
+	}
+}
+
+// A mistyped command is one line that suggests the command meant.
+func TestDidYouMean(t *testing.T) {
+	res := cli(t, nil, "craete").want(t, 2)
+	if !strings.Contains(res.stderr, "did you mean create?") {
+		t.Fatalf("stderr: %q", res.stderr)
+	}
+	res = cli(t, nil, "validate", "--rooot", "x").want(t, 2)
+	if !strings.Contains(res.stderr, "--rooot") || !strings.Contains(res.stderr, "validate --help") {
+		t.Fatalf("stderr: %q", res.stderr)
+	}
+}
+
+// Shell completion for bash, zsh and fish, and man pages, come from the
+// same command definitions.
+func TestCompletionAndManPages(t *testing.T) {
+	for _, sh := range []string{"bash", "zsh", "fish"} {
+		res := cli(t, nil, "completion", sh).want(t, 0)
+		if !strings.Contains(res.stdout, "atocore-backup") || len(res.stdout) < 500 {
+			t.Errorf("completion %s: %.200q", sh, res.stdout)
+		}
+	}
+	dir := t.TempDir()
+	cli(t, nil, "man", dir).want(t, 0)
+	for _, page := range []string{"atocore-backup.1", "atocore-backup-create.1", "atocore-backup-remote-validate.1"} {
+		b, err := os.ReadFile(filepath.Join(dir, page))
+		if err != nil || !strings.Contains(string(b), ".TH") {
+			t.Errorf("man page %s: %v", page, err)
+		}
 	}
 }
 

@@ -8,7 +8,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/cmdline"
 	"github.com/atocore/atocore-backup/internal/sample"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/restore"
@@ -36,10 +39,21 @@ type demoReport struct {
 
 // runDemo walks the procedure's drill on generated sample data, entirely
 // inside --dir: create -> validate -> write a marker -> restore -> check.
-func runDemo(ctx context.Context, a *app) int {
-	if err := a.f.wantArgs(); err != nil {
-		return a.fail(exitUsage, err)
+func newDemo(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "demo",
+		Short: "Walk the whole procedure on generated sample data",
+		Long: `demo generates a sample AtoCore root under --dir and walks the procedure on it:
+create, list, validate, a drill, restore and prune. It touches nothing else,
+and refuses a non-empty directory it did not make.`,
+		Args: cmdline.Args(),
+		RunE: a.runs(runDemo),
 	}
+	c.Flags().StringVar(&a.f.dir, "dir", "./atocore-demo", "the `DIR` to work in")
+	return c
+}
+
+func runDemo(ctx context.Context, a *app) int {
 	dir, err := filepath.Abs(a.f.dir)
 	if err != nil {
 		return a.fail(exitUsage, err)

@@ -7,19 +7,20 @@ import (
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/encrypt"
+	"github.com/atocore/atocore-backup/internal/cmdline"
 	"github.com/atocore/atocore-backup/restore"
 	"github.com/atocore/atocore-backup/target"
 )
 
 // Exit codes of the CLI contract (SPEC, after restic 0.17's).
 const (
-	exitOK          = 0
-	exitFailed      = 1
-	exitUsage       = 2 // usage error, or a refusal that touched nothing
-	exitNotFound    = 10
-	exitBusy        = 11
-	exitWrongKey    = 12
-	exitInterrupted = 130
+	exitOK          = cmdline.ExitOK
+	exitFailed      = cmdline.ExitFailed
+	exitUsage       = cmdline.ExitUsage // usage error, or a refusal that touched nothing
+	exitNotFound    = cmdline.ExitNotFound
+	exitBusy        = cmdline.ExitBusy
+	exitWrongKey    = cmdline.ExitWrongKey
+	exitInterrupted = cmdline.ExitInterrupted
 )
 
 // exitCode refines exitFailed from the error's type: the library's typed

@@ -23,6 +23,10 @@ import (
 	"strings"
 	"syscall"
 	_ "time/tzdata" // --tz works on hosts without a zoneinfo database
+
+	"github.com/spf13/cobra"
+
+	"github.com/atocore/atocore-backup/internal/cmdline"
 )
 
 func main() {
@@ -37,6 +41,8 @@ type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	f              *flags
+	// cmd is the command that runs.
+	cmd *cobra.Command
 	// sources says, per path (backup.WhatRoot, WhatDB, ...), where its
 	// setting came from: a flag, the environment, or the default under
 	// the root; set by config.
@@ -45,22 +51,27 @@ type app struct {
 
 // run executes one command line and returns its exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	f, err := parseFlags(args, stderr)
-	if err != nil {
-		if err == errHelp {
-			fmt.Fprint(stderr, usageText) // human-readable: stderr, as SPEC asks of all such text
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "atocore-backup: %v\n", err)
-		return exitUsage
+	a := &app{ctx: ctx, stdout: stdout, stderr: stderr, getenv: getenv, f: &flags{}, sources: map[string]string{}}
+	root := newRoot(a)
+	cmdline.Setup(root, stdout, stderr)
+	root.SetContext(ctx)
+	return cmdline.Execute(root, args, stderr)
+}
+
+// runs adapts a command's body to cobra: it records which command runs
+// and its arguments, and turns the exit code into RunE's error.
+func (a *app) runs(body func(ctx context.Context, a *app) int) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		a.cmd = c
+		a.f.command = strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
+		a.f.args = args
+		return cmdline.Code(body(c.Context(), a))
 	}
-	a := &app{ctx: ctx, stdout: stdout, stderr: stderr, getenv: getenv, f: f, sources: map[string]string{}}
-	cmd, ok := commands[f.command]
-	if !ok {
-		fmt.Fprintf(stderr, "atocore-backup: unknown command %q; run atocore-backup --help for the list\n", f.command)
-		return exitUsage
-	}
-	return cmd.run(ctx, a)
+}
+
+// changed reports whether the flag name was given on the command line.
+func (a *app) changed(name string) bool {
+	return a.cmd != nil && a.cmd.Flags().Changed(name)
 }
 
 // fail prints a one-line error, with the CLI's hint, and returns the exit

@@ -23,7 +23,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -31,9 +30,11 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/cmdline"
 	"github.com/atocore/atocore-backup/target"
 	"github.com/atocore/atocore-backup/validate"
 )
@@ -55,75 +56,103 @@ type report struct {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("offsite-sync", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	root := fs.String("root", getenv("ATOCORE_ROOT"), "")
-	backupDir := fs.String("backup-dir", getenv("ATOCORE_BACKUP_DIR"), "")
-	tgt := fs.String("target", getenv("ATOCORE_BACKUP_TARGET"), "")
-	knownHosts := fs.String("known-hosts", "", "")
-	sshKey := fs.String("ssh-key", "", "")
-	sshAgent := fs.Bool("ssh-agent", false, "")
-	var recipients []string
-	fs.Func("recipient", "", func(s string) error { recipients = append(recipients, s); return nil })
-	recipientsFile := fs.String("recipients-file", "", "")
-	passphraseFile := fs.String("passphrase-file", "", "")
-	identity := fs.String("age-identity", "", "")
-	daily := fs.Int("keep-daily", 7, "")
-	weekly := fs.Int("keep-weekly", 4, "")
-	monthly := fs.Int("keep-monthly", 6, "")
-	signingKey := fs.String("signing-key", getenv("ATOCORE_SIGNING_KEY"), "")
-	allowedSigners := fs.String("allowed-signers", getenv("ATOCORE_ALLOWED_SIGNERS"), "")
-	allowUnsigned := fs.Bool("allow-unsigned", envBool(getenv("ATOCORE_ALLOW_UNSIGNED")), "")
+	var o opts
+	root := &cobra.Command{
+		Use:   "offsite-sync",
+		Short: "Push the local snapshots off-site, prune there, validate the newest remote copy",
+		Long: `offsite-sync is the cron job that replaces "rsync the snapshots to another host":
+it pushes the local snapshots the target lacks (encrypted when given recipients
+or a passphrase, each with a signed statement), applies the retention policy on
+the target, and validates the newest remote copy. It prints a JSON report on
+stdout. Exit codes: 0 ok, 1 failed (push, prune or validation), 2 bad flags.`,
+		Example: `  offsite-sync --root /srv/storage/atocore \
+      --target sftp://backup@offsite.example:22/srv/atocore-offsite \
+      --known-hosts /etc/atocore/known_hosts --ssh-key /etc/atocore/id_ed25519 \
+      --recipients-file /etc/atocore/backup-recipients.txt`,
+		Args: cmdline.Args(),
+		RunE: func(c *cobra.Command, _ []string) error {
+			return cmdline.Code(o.sync(c.Context(), stdout, stderr))
+		},
+	}
+	fs := root.Flags()
+	fs.StringVar(&o.root, "root", getenv("ATOCORE_ROOT"), "the AtoCore root `DIR` (env ATOCORE_ROOT)")
+	fs.StringVar(&o.backupDir, "backup-dir", getenv("ATOCORE_BACKUP_DIR"), "the backup `DIR` (env ATOCORE_BACKUP_DIR; default ROOT/backups)")
+	fs.StringVar(&o.target, "target", getenv("ATOCORE_BACKUP_TARGET"), "the off-site `URL`: sftp://user@host:port/path or file:///path (env ATOCORE_BACKUP_TARGET)")
+	fs.StringVar(&o.knownHosts, "known-hosts", "", "the known_hosts `FILE` with the SFTP server's host key")
+	fs.StringVar(&o.sshKey, "ssh-key", "", "the SSH private key `FILE` to log in with")
+	fs.BoolVar(&o.sshAgent, "ssh-agent", false, "log in with the keys of the SSH agent")
+	fs.StringArrayVar(&o.recipients, "recipient", nil, "an age `RECIPIENT` to encrypt for; repeatable")
+	fs.StringVar(&o.recipientsFile, "recipients-file", "", "a `FILE` of age recipients")
+	fs.StringVar(&o.passphraseFile, "passphrase-file", "", "the passphrase `FILE` (encrypt, and decrypt the newest copy to validate it)")
+	fs.StringVar(&o.identity, "age-identity", "", "the age identity `FILE` that decrypts the newest copy to validate it")
+	fs.IntVar(&o.daily, "keep-daily", 7, "remote retention: daily snapshots to keep")
+	fs.IntVar(&o.weekly, "keep-weekly", 4, "remote retention: weekly snapshots to keep")
+	fs.IntVar(&o.monthly, "keep-monthly", 6, "remote retention: monthly snapshots to keep")
+	fs.StringVar(&o.signingKey, "signing-key", getenv("ATOCORE_SIGNING_KEY"), "the Ed25519 key `FILE` that signs (env ATOCORE_SIGNING_KEY; default: --ssh-key when Ed25519)")
+	fs.StringVar(&o.allowedSigners, "allowed-signers", getenv("ATOCORE_ALLOWED_SIGNERS"), "the allowed_signers `FILE` the newest copy is verified against (default: the signing key)")
+	fs.BoolVar(&o.allowUnsigned, "allow-unsigned", envBool(getenv("ATOCORE_ALLOW_UNSIGNED")), "push without signing (env ATOCORE_ALLOW_UNSIGNED=1; not recommended)")
+	cmdline.Setup(root, stdout, stderr)
+	root.SetContext(ctx)
+	return cmdline.Execute(root, args, stderr)
+}
+
+// opts are offsite-sync's flags.
+type opts struct {
+	root, backupDir, target, knownHosts, sshKey string
+	sshAgent                                    bool
+	recipients                                  []string
+	recipientsFile, passphraseFile, identity    string
+	daily, weekly, monthly                      int
+	signingKey, allowedSigners                  string
+	allowUnsigned                               bool
+}
+
+// sync is the cron job's work; it returns the exit code.
+func (o *opts) sync(ctx context.Context, stdout, stderr io.Writer) int {
 	usage := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "offsite-sync: "+format+"\n", a...)
-		return 2
+		return cmdline.ExitUsage
 	}
 	failed := func(err error) int {
 		fmt.Fprintf(stderr, "offsite-sync: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 		return 1
 	}
-	if err := fs.Parse(args); err != nil {
-		return usage("%v (flags: --root --backup-dir --target --known-hosts --ssh-key --ssh-agent --recipient --recipients-file --passphrase-file --age-identity --keep-daily/weekly/monthly --signing-key --allowed-signers --allow-unsigned)", err)
-	}
-	if fs.NArg() != 0 {
-		return usage("unexpected arguments %q", fs.Args())
-	}
-	if *tgt == "" {
+	if o.target == "" {
 		return usage("no target: pass --target or set ATOCORE_BACKUP_TARGET")
 	}
-	policy := backup.Policy{KeepDaily: *daily, KeepWeekly: *weekly, KeepMonthly: *monthly}
+	policy := backup.Policy{KeepDaily: o.daily, KeepWeekly: o.weekly, KeepMonthly: o.monthly}
 	if err := policy.Validate(); err != nil {
 		return usage("--%v", err)
 	}
-	cfg, err := backup.Config{Paths: backup.Paths{Root: *root, BackupDir: *backupDir}}.Resolved()
+	cfg, err := backup.Config{Paths: backup.Paths{Root: o.root, BackupDir: o.backupDir}}.Resolved()
 	if err == nil {
 		err = cfg.Require(backup.NeedBackup)
 	}
 	if err != nil {
 		return usage("%v", err)
 	}
-	seal, err := target.SealingFrom(recipients, *recipientsFile, *passphraseFile)
+	seal, err := target.SealingFrom(o.recipients, o.recipientsFile, o.passphraseFile)
 	if err != nil {
 		return usage("%v", err)
 	}
-	open, err := target.OpeningFrom(*identity, *passphraseFile)
+	open, err := target.OpeningFrom(o.identity, o.passphraseFile)
 	if err != nil {
 		return usage("%v", err)
 	}
-	signer, err := pickSigner(*signingKey, *sshKey, *allowUnsigned)
+	signer, err := pickSigner(o.signingKey, o.sshKey, o.allowUnsigned)
 	if err != nil {
 		return usage("%v", err)
 	}
 	if signer == nil {
 		fmt.Fprintln(stderr, "offsite-sync: WARNING: pushing UNSIGNED snapshots (--allow-unsigned): a restoring machine cannot tell them from forgeries by whoever stores them")
 	}
-	if open.Trust, err = target.TrustFrom(*allowedSigners, *allowUnsigned, false); err != nil {
+	if open.Trust, err = target.TrustFrom(o.allowedSigners, o.allowUnsigned, false); err != nil {
 		return usage("--allowed-signers: %v", err)
 	}
 	if open.Trust.Signers == nil && signer != nil {
 		open.Trust.Signers = target.TrustKey("this host", signer.PublicKey()).Signers
 	}
-	t, err := target.Open(ctx, *tgt, target.Options{KnownHostsFile: *knownHosts, KeyFile: *sshKey, UseAgent: *sshAgent, Create: true})
+	t, err := target.Open(ctx, o.target, target.Options{KnownHostsFile: o.knownHosts, KeyFile: o.sshKey, UseAgent: o.sshAgent, Create: true})
 	if err != nil {
 		return failed(err)
 	}

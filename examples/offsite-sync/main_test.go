@@ -65,3 +65,14 @@ func TestOffsiteSyncUsage(t *testing.T) {
 		}
 	}
 }
+
+// --help is offsite-sync's own help on stdout, exit 0; --version too.
+func TestOffsiteSyncHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"--version"}} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), args, func(string) string { return "" }, &out, &errb)
+		if code != 0 || !strings.Contains(out.String(), "offsite-sync") || errb.Len() != 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out.String(), errb.String())
+		}
+	}
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/atocore/atocore-backup/internal/cmdline"
+	"github.com/atocore/atocore-backup/target"
+)
+
+func newPull(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "pull STAMP|latest --target URL",
+		Short: "Fetch an off-site snapshot, verify, decrypt and validate it into the backup directory",
+		Long: `pull fetches one snapshot from the target, checks its signed statement against
+--allowed-signers (and its sequence against this machine's memory), checks
+every byte against the statement, decrypts it, validates it, and only then
+places it in the backup directory, which it may create (disaster recovery on
+an empty machine). "latest" is the newest remote snapshot whose statement
+verifies. Restore it afterwards with restore STAMP.`,
+		Example: `  atocore-backup pull latest --target sftp://backup@offsite.example/srv/atocore \
+      --known-hosts known_hosts --ssh-key id_ed25519 --age-identity age.key --allowed-signers allowed_signers`,
+		Args: cmdline.Args("STAMP"),
+		RunE: a.runs(runPull),
+	}
+	fs := c.Flags()
+	a.f.addTargetFlags(fs)
+	a.f.addOpeningFlags(fs)
+	a.f.addTrustFlags(fs)
+	return c
+}
+
+func runPull(ctx context.Context, a *app) int {
+	cfg, code, ok := a.setup()
+	if !ok {
+		return code
+	}
+	if a.f.args[0] != latest {
+		if _, code, ok := a.stampArg(); !ok {
+			return code
+		}
+	}
+	open, err := a.opening()
+	if err != nil {
+		return a.fail(exitUsage, err)
+	}
+	t, code, ok := a.openTarget(ctx, false)
+	if !ok {
+		return code
+	}
+	defer t.Close()
+	stamp, code, ok := a.remoteStamp(ctx, t, open.Trust)
+	if !ok {
+		return code
+	}
+	res, err := target.Pull(ctx, cfg, t, stamp, open)
+	if err != nil {
+		return a.fail(exitFailed, signatureHint(err))
+	}
+	if res.Signature != "verified" {
+		a.say("WARNING: %s was NOT verified against a trusted signer (--allow-unsigned): it may not be what your host pushed", stamp)
+	}
+	a.result(res, fmt.Sprintf("pulled %s into %s: valid; restore it with: atocore-backup restore %s --confirm-service-stopped", stamp, res.Path, stamp))
+	return exitOK
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/atocore/atocore-backup/internal/cmdline"
+	"github.com/atocore/atocore-backup/target"
+)
+
+func newPush(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "push --target URL",
+		Short: "Copy the snapshots the target lacks, encrypted and signed",
+		Long: `push sends every local snapshot the target lacks (encrypted with age when given
+recipients or a passphrase), with a statement signed by this host's Ed25519 key
+that names every remote file's size and digest and a sequence number. A snapshot
+already there is checked against its statement; with --verify every byte is read
+back. Unchanged files are not sent twice. Only push creates a missing target
+directory (under an existing parent).`,
+		Example: `  atocore-backup push --target sftp://backup@offsite.example/srv/atocore \
+      --known-hosts /etc/atocore-backup/known_hosts --ssh-key /etc/atocore-backup/id_ed25519 \
+      --recipients-file /etc/atocore-backup/recipients.txt`,
+		Args: cmdline.Args(),
+		RunE: a.runs(runPush),
+	}
+	fs := c.Flags()
+	a.f.addTargetFlags(fs)
+	fs.StringArrayVar(&a.f.recipients, "recipient", nil, "an age `RECIPIENT` (age1... or ssh-ed25519 ...) to encrypt for; repeatable")
+	fs.StringVar(&a.f.recipientsFile, "recipients-file", "", "a `FILE` of age recipients, one a line")
+	fs.StringVar(&a.f.passphraseFile, "passphrase-file", "", "encrypt with the passphrase on the first line of `FILE`")
+	fs.StringVar(&a.f.signingKey, "signing-key", "", "the Ed25519 OpenSSH private key `FILE` that signs the statements (env ATOCORE_SIGNING_KEY; default: --ssh-key when Ed25519)")
+	fs.BoolVar(&a.f.allowUnsigned, "allow-unsigned", false, "push without signing (env ATOCORE_ALLOW_UNSIGNED=1; not recommended)")
+	fs.BoolVar(&a.f.verify, "verify", false, "read back every byte already on the target and re-send snapshots that differ from their statements")
+	fs.StringVar(&a.f.allowedSigners, "allowed-signers", "", "keys whose statements are this host's too (the old key after a rotation): their snapshots are not re-sent (env ATOCORE_ALLOWED_SIGNERS)")
+	return c
+}
+
+func runPush(ctx context.Context, a *app) int {
+	cfg, code, ok := a.setup()
+	if !ok {
+		return code
+	}
+	seal, err := a.sealing()
+	if err != nil {
+		return a.fail(exitUsage, err)
+	}
+	t, code, ok := a.openTarget(ctx, true)
+	if !ok {
+		return code
+	}
+	defer t.Close()
+	key, err := a.signer()
+	if err != nil {
+		return a.fail(exitUsage, err)
+	}
+	opts := target.PushOptions{Sealing: seal, Signer: key, Verify: a.f.verify}
+	trust, err := a.trust()
+	if err != nil {
+		return a.fail(exitUsage, err)
+	}
+	opts.Trusted = trust.Signers // the previous signing key, after a rotation
+	var bar *progressbar.ProgressBar
+	if cmdline.IsTerminal(a.stderr) {
+		bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(a.stderr), progressbar.OptionShowBytes(true),
+			progressbar.OptionSetDescription("pushing to "+t.URL()), progressbar.OptionClearOnFinish(),
+			progressbar.OptionUseIECUnits(true), progressbar.OptionThrottle(100*time.Millisecond))
+		opts.Progress = func(n int64) { _ = bar.Add64(n) }
+	}
+	res, err := target.Push(ctx, cfg, t, opts)
+	if bar != nil {
+		_ = bar.Clear()
+		_ = bar.Finish()
+	}
+	if err != nil {
+		if res != nil {
+			a.printJSON(res)
+		}
+		return a.fail(exitFailed, err)
+	}
+	a.result(res, fmt.Sprintf("pushed %d snapshot(s) to %s (%s sent); %d already there", len(res.Pushed), t.URL(), bytesText(res.BytesSent), len(res.Present)))
+	return exitOK
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/atocore/atocore-backup/target"
+)
+
+// openTarget opens --target (or ATOCORE_BACKUP_TARGET) with the SSH flags.
+// Only push creates a missing target directory (create); for every other
+// command a missing target is "not found" and nothing is created.
+func (a *app) openTarget(ctx context.Context, create bool) (target.Target, int, bool) {
+	url := a.f.target
+	if url == "" {
+		url = a.getenv("ATOCORE_BACKUP_TARGET")
+	}
+	if url == "" {
+		return nil, a.fail(exitUsage, errors.New("no target: pass --target sftp://user@host:port/path or file:///path, or set ATOCORE_BACKUP_TARGET")), false
+	}
+	u, err := target.ParseURL(url)
+	if err != nil {
+		return nil, a.fail(exitUsage, err), false
+	}
+	if u.Scheme == target.SchemeSFTP && a.f.knownHosts == "" {
+		return nil, a.fail(exitUsage, errors.New("an SFTP target needs --known-hosts FILE: the host key is always checked (add it with ssh-keyscan after checking its fingerprint)")), false
+	}
+	t, err := target.Open(ctx, url, target.Options{KnownHostsFile: a.f.knownHosts, KeyFile: a.f.sshKey, UseAgent: a.f.sshAgent, Create: create})
+	if err != nil {
+		return nil, a.fail(exitFailed, err), false
+	}
+	return t, 0, true
+}
+
+// sealing builds the encryption of a push from --recipient,
+// --recipients-file and --passphrase-file.
+func (a *app) sealing() (target.Sealing, error) {
+	return target.SealingFrom(a.f.recipients, a.f.recipientsFile, a.f.passphraseFile)
+}
+
+// opening builds the decryption and trust of a pull or remote validate.
+func (a *app) opening() (target.Opening, error) {
+	o, err := target.OpeningFrom(a.f.ageIdentity, a.f.passphraseFile)
+	if err != nil {
+		return o, err
+	}
+	o.Trust, err = a.trust()
+	return o, err
+}
+
+// memory is this machine's memory of targets for remote list and
+// validate: the backup directory's, written only where it exists.
+func (a *app) memory() *target.TargetMemory {
+	cfg, err := a.config()
+	if err != nil {
+		return nil
+	}
+	return target.MemoryIn(cfg)
+}

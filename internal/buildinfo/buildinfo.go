@@ -1,0 +1,59 @@
+// Package buildinfo says which build of atocore-backup is running: the
+// version and the VCS revision the go command stamped into the binary.
+package buildinfo
+
+import (
+	"os"
+	"runtime/debug"
+)
+
+// Version is the release of atocore-backup.
+const Version = "0.1.0"
+
+// Revision is the VCS revision the binary was built from, with "-dirty"
+// when the work tree had uncommitted changes, or "" when the build carries
+// none (go run, go test, a build outside a repository, -buildvcs=false).
+func Revision() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	return revisionOf(bi.Settings)
+}
+
+func revisionOf(settings []debug.BuildSetting) string {
+	var rev, modified string
+	for _, s := range settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev != "" && modified == "true" {
+		rev += "-dirty"
+	}
+	return rev
+}
+
+// BuildSHA is what a snapshot records as build_sha: ATOCORE_BUILD_SHA when
+// set (a packager's own stamp), else the VCS revision, else "unknown".
+func BuildSHA() string {
+	if s := os.Getenv("ATOCORE_BUILD_SHA"); s != "" {
+		return s
+	}
+	if r := Revision(); r != "" {
+		return r
+	}
+	return "unknown"
+}
+
+// String is the version line --version prints.
+func String(program string) string {
+	rev := Revision()
+	if rev == "" {
+		rev = "unknown (built without VCS information)"
+	}
+	return program + " " + Version + " (revision " + rev + ")"
+}
