@@ -168,7 +168,7 @@ func TestConcurrentBackupGets409(t *testing.T) {
 // Another process (here: a held directory lock) running a backup is a 409 too.
 func TestBusyDirectoryGets409(t *testing.T) {
 	h, cfg := newHandler(t, nil)
-	l, err := backup.LockDir(context.Background(), cfg, "create", false)
+	l, err := backup.LockDir(context.Background(), cfg, "create", backup.Wait{})
 	if err != nil {
 		t.Fatal(err)
 	}

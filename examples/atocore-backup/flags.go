@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -23,6 +24,7 @@ type flags struct {
 	verbose, json                                     bool
 
 	includeChroma, wait, prune bool
+	waitLimit                  time.Duration
 	kind                       string
 
 	confirm, noPreSnapshot, noChroma, chroma bool
@@ -58,7 +60,51 @@ func (f *flags) addPathFlags(fs *pflag.FlagSet) {
 }
 
 func (f *flags) addWait(fs *pflag.FlagSet) {
-	fs.BoolVar(&f.wait, "wait", false, "wait for another run that holds the backup directory's lock instead of failing with exit 11")
+	fs.Var(&waitValue{f}, "wait", "when another run holds the backup directory's lock, say who and wait for it (--wait), or up to DURATION (--wait=10m), instead of failing at once; giving up is exit 11")
+	fs.Lookup("wait").NoOptDefVal = "forever"
+}
+
+// waitValue is --wait[=DURATION]: "forever" (the flag alone) or a
+// duration such as 90s or 10m.
+type waitValue struct{ f *flags }
+
+func (w *waitValue) String() string {
+	switch {
+	case w.f == nil || !w.f.wait:
+		return ""
+	case w.f.waitLimit == 0:
+		return "forever"
+	}
+	return w.f.waitLimit.String()
+}
+
+func (w *waitValue) Set(s string) error {
+	if s == "forever" || s == "true" {
+		w.f.wait, w.f.waitLimit = true, 0
+		return nil
+	}
+	if s == "false" {
+		w.f.wait, w.f.waitLimit = false, 0
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("give a duration such as 90s or 10m, or --wait alone to wait as long as it takes")
+	}
+	w.f.wait, w.f.waitLimit = true, d
+	return nil
+}
+
+func (w *waitValue) Type() string { return "DURATION" }
+
+// waiting is the Waiting hook of a command with --wait: it says on stderr
+// who holds the lock, once, when the wait begins.
+func (a *app) waiting(busy error) {
+	limit := "until it is free"
+	if a.f.waitLimit > 0 {
+		limit = "for up to " + a.f.waitLimit.String()
+	}
+	a.say("waiting %s: %s", limit, strings.TrimSuffix(busy.Error(), "; try again when it finishes"))
 }
 
 func (f *flags) addConfirm(fs *pflag.FlagSet) {

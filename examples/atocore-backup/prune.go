@@ -44,7 +44,7 @@ func runPrune(ctx context.Context, a *app) int {
 	if err != nil {
 		return a.fail(exitUsage, err)
 	}
-	res, err := backup.Prune(ctx, cfg, backup.PruneOptions{Policy: p, DryRun: a.f.dryRun, PruneInvalid: a.f.pruneInvalid, Quick: a.f.quick, Wait: a.f.wait})
+	res, err := backup.Prune(ctx, cfg, backup.PruneOptions{Policy: p, DryRun: a.f.dryRun, PruneInvalid: a.f.pruneInvalid, Quick: a.f.quick, Wait: a.f.wait, WaitLimit: a.f.waitLimit, Waiting: a.waiting})
 	if err != nil {
 		if res != nil {
 			a.printJSON(res)

@@ -57,7 +57,7 @@ func runRestore(ctx context.Context, a *app) int {
 	if !ok {
 		return code
 	}
-	opts := restore.Options{ConfirmServiceStopped: true, NoPreSnapshot: a.f.noPreSnapshot, Wait: a.f.wait}
+	opts := restore.Options{ConfirmServiceStopped: true, NoPreSnapshot: a.f.noPreSnapshot, Wait: a.f.wait, WaitLimit: a.f.waitLimit, Waiting: a.waiting}
 	switch {
 	case a.f.chroma:
 		opts.Chroma = restore.ChromaForce

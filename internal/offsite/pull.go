@@ -53,7 +53,7 @@ func Pull(ctx context.Context, cfg backup.Config, remote Remote, stamp string, o
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
-	lock, err := backup.LockDir(ctx, cfg, "pull", true)
+	lock, err := backup.LockDir(ctx, cfg, "pull", backup.Wait{On: true})
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}

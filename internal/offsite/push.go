@@ -136,7 +136,7 @@ func Push(ctx context.Context, cfg backup.Config, remote Remote, opts PushOption
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
-	lock, err := backup.LockDir(ctx, cfg, "push", true)
+	lock, err := backup.LockDir(ctx, cfg, "push", backup.Wait{On: true})
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
