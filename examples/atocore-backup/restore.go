@@ -64,7 +64,9 @@ func runRestore(ctx context.Context, a *app) int {
 	case a.f.noChroma:
 		opts.Chroma = restore.ChromaSkip
 	}
-	res, err := restore.Run(ctx, cfg, stamp, opts)
+	bctx, done := a.withBar(ctx, "restoring "+stamp)
+	res, err := restore.Run(bctx, cfg, stamp, opts)
+	done()
 	var invalid *validate.Error
 	if errors.As(err, &invalid) {
 		return a.fail(exitUsage, err) // a refusal: nothing was touched

@@ -16,6 +16,7 @@ import (
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/internal/progress"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/validate"
 )
@@ -259,6 +260,7 @@ func copyIn(ctx context.Context, rfs afero.Fs, dir, rel string, size int64, fsys
 		return 0, err
 	}
 	defer in.Close()
+	progress.Plan(ctx, size)
 	src := &exactly{r: &ctxReader{ctx: ctx, r: in}, name: rel, left: size}
 	h := sha256.New()
 	var r io.Reader = io.TeeReader(src, h)

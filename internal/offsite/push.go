@@ -22,6 +22,7 @@ import (
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/internal/progress"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/sshsig"
 	"github.com/atocore/atocore-backup/validate"
@@ -376,6 +377,9 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 			return nil, err
 		}
 	}
+	for _, i := range uploads {
+		progress.Plan(ctx, files[i].Size)
+	}
 	largestFirst(files, uploads)
 	sy := startSyncer(rfs, len(uploads), saveJournal)
 	defer sy.stop()
@@ -625,7 +629,7 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain 
 		r = pr
 	}
 	h := sha256.New()
-	cr := &countingReader{r: io.TeeReader(r, h), progress: p.progress}
+	cr := &countingReader{r: io.TeeReader(r, h), progress: func(n int64) { p.progress(n); progress.Add(ctx, n) }}
 	part := dst + partSuffix
 	_ = rfs.Remove(part)
 	n, err := writeStream(rfs, part, cr, false)
