@@ -189,6 +189,7 @@ func TestSSHConfigRefusals(t *testing.T) {
 		{name: "bad port", config: "Host vault\n    Port 99999\n", words: []string{"Port", "99999", "1-65535"}},
 		{name: "unsupported Match", config: "Match user x\n    Port 2\n" + vault, words: []string{"unsupported Match criterion"}},
 		{name: "writable by others", config: vault, perm: 0o666, words: []string{"others can write it", "chmod go-w"}},
+		{name: "ProxyJump loop", config: vault + "    ProxyJump a\nHost a\n    ProxyJump b\nHost b\n    ProxyJump a\n", words: []string{"more than 8 jump hosts", "loop"}},
 		{name: "unknown token", config: "Host vault\n    HostName %q\n" + vault, words: []string{"HostName", "%q"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -349,5 +350,26 @@ func TestProxyJumpChecksTargetKey(t *testing.T) {
 	var he *target.HostKeyError
 	if !errors.As(err, &he) || !errors.Is(err, target.ErrHostKeyMismatch) || he.Addr != srv.Addr || !strings.Contains(err.Error(), ssh.FingerprintSHA256(srv.HostKey)) {
 		t.Fatalf("err = %v; want a mismatch for %s offering the target's key", err, srv.Addr)
+	}
+}
+
+// Open takes a URL without a port as ssh takes a host without one: the
+// config's Port applies (a port written in the URL would win), and the
+// URL is printed as written.
+func TestOpenSSHConfigAlias(t *testing.T) {
+	srv := sshdtest.Start(t)
+	home := sshHome(t, map[string]string{"vault_key": srv.KeyFile, "known_hosts": knownLine(srv, "")})
+	config := "Host vault\n    HostName 127.0.0.1\n    Port " + srv.PortString() + "\n    IdentityFile ~/.ssh/vault_key\n"
+	if err := os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	raw := "sftp://vault" + srv.Dir
+	tgt, err := target.Open(t.Context(), raw, target.Options{Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tgt.Close()
+	if tgt.URL() != raw {
+		t.Errorf("URL() = %q, want %q", tgt.URL(), raw)
 	}
 }
