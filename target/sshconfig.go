@@ -200,6 +200,9 @@ func (c *sshConfig) resolve(alias, user string, port int) (*sshHost, error) {
 	h.hostKeyAlias = c.get(alias, "HostKeyAlias")
 	tokens := map[byte]string{'h': h.hostName, 'p': strconv.Itoa(h.port), 'r': h.user, 'u': localUser(), 'd': c.home, 'n': alias}
 	for _, v := range c.getAll(alias, "IdentityFile") {
+		if strings.EqualFold(v, "none") {
+			continue
+		}
 		p, err := c.expandPath(v, tokens)
 		if err != nil {
 			return nil, bad("IdentityFile", v, err.Error())
