@@ -66,16 +66,7 @@ func (e *HostKeyError) Error() string {
 	} else if e.Offered != nil {
 		offered = e.Offered.Type() + " " + ssh.FingerprintSHA256(e.Offered)
 	}
-	host, port, _ := net.SplitHostPort(e.Addr)
-	keyscan := "ssh-keyscan "
-	if port != "22" {
-		keyscan += "-p " + port + " "
-	}
-	keyscan += host
-	if e.HostKeyAlias != "" {
-		keyscan += " | sed 's/^[^ ]*/" + e.HostKeyAlias + "/'"
-	}
-	keyscan += " >> " + e.KnownHostsFile
+	keyscan := keyscanCommand(e.Addr, e.HostKeyAlias, e.KnownHostsFile)
 	switch {
 	case e.WeakCASignature:
 		return fmt.Sprintf("sftp %s: host key refused: the server offered %s whose CA signature is ssh-rsa (RSA with SHA-1), "+
@@ -118,6 +109,24 @@ func (e *HostKeyError) Error() string {
 		e.Addr, strings.Join(known, "; "), offered, e.lookupName(), e.KnownHostsFile, keyscan)
 }
 
+// keyscanCommand is the command that appends the host keys of the server
+// at addr to file, under alias when there is one.
+func keyscanCommand(addr, alias, file string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		host, port = addr, "22"
+	}
+	c := "ssh-keyscan "
+	if port != "22" {
+		c += "-p " + port + " "
+	}
+	c += host
+	if alias != "" {
+		c += " | sed 's/^[^ ]*/" + alias + "/'"
+	}
+	return c + " >> " + file
+}
+
 // lookupName is the name known_hosts was consulted for: the HostKeyAlias,
 // else "host" on port 22 and "[host]:port" otherwise.
 func (e *HostKeyError) lookupName() string {
@@ -156,7 +165,7 @@ func newHostKeyChecker(file, addr, dialled, alias string) (*hostKeyChecker, erro
 		return nil, errors.New("sftp: no known_hosts file: pass --known-hosts FILE (SFTP targets always verify the server's host key; there is no way to skip it)")
 	}
 	if _, err := os.Stat(file); err != nil {
-		return nil, fmt.Errorf("sftp: known_hosts file %s (--known-hosts): %w; create it with the server's verified key, e.g. ssh-keyscan HOST >> %s", file, err, file)
+		return nil, fmt.Errorf("sftp %s: known_hosts file %s (--known-hosts): %w; create it with the server's verified key, e.g. %s, then check the fingerprints with the server's administrator", dialled, file, err, keyscanCommand(dialled, alias, file))
 	}
 	cb, err := knownhosts.New(file)
 	if err != nil {
