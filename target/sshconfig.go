@@ -18,6 +18,35 @@ import (
 // configuration at all (ssh -F none). "none" means the same.
 const NoSSHConfig = "-"
 
+// SSHConfigError is an OpenSSH client configuration that is not used:
+// unreadable, writable by others, unparsable, a value that cannot be
+// taken, or an option that would run a command (ProxyCommand,
+// KnownHostsCommand). Nothing was dialled: callers may treat it as a
+// refusal that touched nothing.
+type SSHConfigError struct {
+	File    string // the configuration file
+	Host    string // the host looked up; "" when the file as a whole is refused
+	Keyword string // the keyword at fault; "" when the file as a whole is refused
+	Value   string // its value
+	Reason  string // what is wrong, and the fix
+	Err     error  // the underlying error, if any
+}
+
+// Error is one line naming the file, the host, the keyword and the fix.
+func (e *SSHConfigError) Error() string {
+	s := "ssh config " + e.File + ": "
+	if e.Keyword != "" {
+		s += fmt.Sprintf("Host %s: %s %q: ", e.Host, e.Keyword, e.Value)
+	}
+	if e.Err != nil {
+		s += oneLine(e.Err.Error()) + "; "
+	}
+	return s + e.Reason
+}
+
+// Unwrap is the underlying error.
+func (e *SSHConfigError) Unwrap() error { return e.Err }
+
 // sshConfig is an OpenSSH client configuration file (~/.ssh/config),
 // parsed with github.com/kevinburke/ssh_config and looked up as ssh does:
 // the blocks whose Host patterns match the name as written, in file
@@ -58,18 +87,18 @@ func loadSSHConfig(file, home string) (*sshConfig, error) {
 		return c, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("ssh config %s: %w; give another file, or none", file, err)
+		return nil, &SSHConfigError{File: file, Err: err, Reason: "give another file, or none"}
 	}
 	fi, err := os.Stat(file)
 	if err != nil {
-		return nil, fmt.Errorf("ssh config %s: %w", file, err)
+		return nil, &SSHConfigError{File: file, Err: err, Reason: "give another file, or none"}
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
-		return nil, fmt.Errorf("ssh config %s: bad permissions %04o: others can write it (ssh refuses it too); chmod go-w %s", file, fi.Mode().Perm(), file)
+		return nil, &SSHConfigError{File: file, Reason: fmt.Sprintf("bad permissions %04o: others can write it (ssh refuses it too); chmod go-w %s", fi.Mode().Perm(), file)}
 	}
 	cfg, err := ssh_config.DecodeBytes(data)
 	if err != nil {
-		return nil, fmt.Errorf("ssh config %s: %s; fix the file, or read none", file, oneLine(err.Error()))
+		return nil, &SSHConfigError{File: file, Err: err, Reason: "fix the file, or read none"}
 	}
 	c.file, c.cfg = file, cfg
 	return c, nil
@@ -166,11 +195,11 @@ func joinHostPort(host string, port int) string {
 func (c *sshConfig) resolve(alias, user string, port int) (*sshHost, error) {
 	h := &sshHost{alias: alias, user: user, port: port}
 	bad := func(key, val, why string) error {
-		return fmt.Errorf("ssh config %s: Host %s: %s %q: %s", c.file, alias, key, val, why)
+		return &SSHConfigError{File: c.file, Host: alias, Keyword: key, Value: val, Reason: why}
 	}
 	for _, key := range []string{"ProxyCommand", "KnownHostsCommand"} {
 		if v := c.get(alias, key); v != "" && !strings.EqualFold(v, "none") {
-			return nil, fmt.Errorf("ssh config %s: Host %s sets %s: running commands from an ssh config is not supported; use ProxyJump, or an explicit address", c.file, alias, key)
+			return nil, bad(key, v, "running commands from an ssh config is not supported; use ProxyJump, or an explicit address")
 		}
 	}
 	h.hostName = alias

@@ -225,8 +225,12 @@ func TestSSHConfigRefusals(t *testing.T) {
 					t.Errorf("message lacks %q: %s", w, msg)
 				}
 			}
-			if tc.sentinel == nil && !tc.dials && !strings.Contains(msg, cfgFile) {
-				t.Errorf("message does not name %s: %s", cfgFile, msg)
+			// A configuration refused: typed, naming the file, nothing dialled.
+			var ce *target.SSHConfigError
+			if isConfig := tc.sentinel == nil && !tc.dials; isConfig != errors.As(err, &ce) {
+				t.Errorf("err = %v: *SSHConfigError %v, want %v", err, !isConfig, isConfig)
+			} else if isConfig && (ce.File != cfgFile || !strings.Contains(msg, cfgFile)) {
+				t.Errorf("SSHConfigError.File = %q, message %q; want both to name %s", ce.File, msg, cfgFile)
 			}
 			if strings.Contains(msg, "\n") {
 				t.Errorf("message is not one line: %q", msg)
@@ -242,8 +246,9 @@ func TestSSHConfigRefusals(t *testing.T) {
 	t.Run("explicit config file missing", func(t *testing.T) {
 		missing := filepath.Join(t.TempDir(), "config")
 		_, err := target.DialSFTP(t.Context(), target.SFTPConfig{Addr: "vault", Path: "/x", Home: t.TempDir(), SSHConfigFile: missing})
-		if err == nil || !strings.Contains(err.Error(), missing) {
-			t.Fatalf("err = %v, want one naming %s", err, missing)
+		var ce *target.SSHConfigError
+		if !errors.As(err, &ce) || ce.File != missing || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), missing) {
+			t.Fatalf("err = %v, want an *SSHConfigError naming %s", err, missing)
 		}
 	})
 	t.Run("no config read", func(t *testing.T) {

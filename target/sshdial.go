@@ -42,7 +42,8 @@ func (d *sshDialer) dial(ctx context.Context, h *sshHost, depth int) (net.Conn, 
 		return conn, nil
 	}
 	if depth >= maxJumps {
-		return nil, fmt.Errorf("more than %d jump hosts: do the ProxyJump lines of %s loop?", maxJumps, d.conf.file)
+		return nil, &SSHConfigError{File: d.conf.file, Host: h.alias, Keyword: "ProxyJump", Value: jumpList(h.jumps),
+			Reason: fmt.Sprintf("more than %d jump hosts: do the ProxyJump lines loop?", maxJumps)}
 	}
 	last := h.jumps[len(h.jumps)-1]
 	jh, err := d.conf.jumpHost(last, h.jumps[:len(h.jumps)-1])

@@ -36,6 +36,15 @@ func (j jumpSpec) String() string {
 	return s
 }
 
+// jumpList is js as a ProxyJump value.
+func jumpList(js []jumpSpec) string {
+	var s []string
+	for _, j := range js {
+		s = append(s, j.String())
+	}
+	return strings.Join(s, ",")
+}
+
 // parseJumps parses a ProxyJump value: hops separated by commas.
 func parseJumps(v string) ([]jumpSpec, error) {
 	var out []jumpSpec
