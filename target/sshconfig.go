@@ -117,47 +117,71 @@ func (c *sshConfig) get(alias, key string) string {
 // getAll is every value of key for alias, in order (IdentityFile).
 func (c *sshConfig) getAll(alias, key string) []string { return c.lookup(alias, key, false) }
 
-// lookup walks the blocks that match alias. Host patterns are matched as
-// OpenSSH does (matchHostPatterns: case-insensitive, '?' one character, a
-// matching '!' pattern excludes the block). Match blocks are kept by the
-// library only for "Match host" and "Match all"; "Match host" is matched
-// against the name as written. Included files are looked up by the
-// library.
+// lookup walks the blocks that match alias, in file order, as ssh does.
+// Host patterns are matched as OpenSSH matches them (matchHostPatterns:
+// case-insensitive, '?' one character, a matching '!' pattern excludes
+// the block). "Match host" (the only Match criterion the library keeps,
+// with "Match all") is matched, as ssh matches it, against the HostName
+// obtained from the blocks before it (%h expanded), else the name as
+// written. Included files are looked up by the library.
 func (c *sshConfig) lookup(alias, key string, first bool) []string {
 	if c.cfg == nil {
 		return nil
 	}
 	alias = strings.ToLower(alias)
+	hostName := "" // the first HostName so far, for Match host
 	var out []string
 	for _, h := range c.cfg.Hosts {
 		var pats []string
 		for _, p := range h.Patterns {
 			pats = append(pats, p.String())
 		}
-		if !matchHostPatterns(pats, alias) {
+		name := alias
+		if hostName != "" && isMatchBlock(h) {
+			name = strings.ToLower(hostName)
+		}
+		if !matchHostPatterns(pats, name) {
 			continue
 		}
 		for _, n := range h.Nodes {
+			var vals []string
+			var hn string
 			switch n := n.(type) {
 			case *ssh_config.KV:
 				if strings.EqualFold(n.Key, key) {
-					out = append(out, n.Value)
+					vals = []string{n.Value}
+				}
+				if strings.EqualFold(n.Key, "HostName") {
+					hn = n.Value
 				}
 			case *ssh_config.Include:
 				if first {
 					if v := n.Get(alias, key); v != "" {
-						out = append(out, v)
+						vals = []string{v}
 					}
 				} else if vs, err := n.GetAll(alias, key); err == nil {
-					out = append(out, vs...)
+					vals = vs
+				}
+				hn = n.Get(alias, "HostName")
+			}
+			if hostName == "" && hn != "" {
+				if x, err := expandTokens(hn, map[byte]string{'h': alias}); err == nil {
+					hostName = x
 				}
 			}
+			out = append(out, vals...)
 			if first && len(out) > 0 {
 				return out
 			}
 		}
 	}
 	return out
+}
+
+// isMatchBlock tells a Match block from a Host block (the library keeps
+// the difference only for printing).
+func isMatchBlock(h *ssh_config.Host) bool {
+	return strings.HasPrefix(strings.TrimLeft(h.String(), " \t"), "Match")
 }
 
 // sshHost is one host as ssh would reach it: the name as written, and

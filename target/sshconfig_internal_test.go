@@ -10,7 +10,8 @@ import (
 
 // resolve follows ssh's precedence: an explicit user or port first, then
 // the first value of each keyword among the blocks that match the name as
-// written (Host * included, wherever it stands), then the defaults.
+// written (Host * included, wherever it stands; Match host against the
+// HostName found before it), then the defaults.
 func TestSSHConfigResolve(t *testing.T) {
 	home := t.TempDir()
 	included := filepath.Join(home, "included.conf")
@@ -34,6 +35,11 @@ Host vault
     ProxyJump jumper,ops@[::1]:2222
 Host early
     User late-user
+Match host vault
+    UserKnownHostsFile /never
+Match host vault.example
+    IdentityFile ~/.ssh/matched
+    ProxyCommand none
 Host * 
     User star-user
     Port 2299
@@ -55,10 +61,10 @@ Include ` + included + `
 		want        sshHost
 	}{
 		{alias: "vault", want: sshHost{hostName: "vault.example", port: 2202, user: "vault-user", hostKeyAlias: "vault-key",
-			identities: []string{home + "/.ssh/vault", home + "/keys/vault-user@vault.example:2202-" + me},
+			identities: []string{home + "/.ssh/vault", home + "/keys/vault-user@vault.example:2202-" + me, home + "/.ssh/matched"},
 			jumps:      []jumpSpec{{host: "jumper"}, {user: "ops", host: "::1", port: 2222}}}},
 		{alias: "Vault", user: "explicit", port: 22, want: sshHost{hostName: "vault.example", port: 22, user: "explicit", hostKeyAlias: "vault-key",
-			identities: []string{home + "/.ssh/vault", home + "/keys/explicit@vault.example:22-" + me},
+			identities: []string{home + "/.ssh/vault", home + "/keys/explicit@vault.example:22-" + me, home + "/.ssh/matched"},
 			jumps:      []jumpSpec{{host: "jumper"}, {user: "ops", host: "::1", port: 2222}}}},
 		{alias: "early", want: sshHost{hostName: "early", port: 2299, user: "early-user"}},
 		{alias: "a.example", want: sshHost{hostName: "a.example", port: 2201, user: "star-user"}},
