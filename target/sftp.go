@@ -124,7 +124,7 @@ func DialSFTP(ctx context.Context, c SFTPConfig) (Target, error) {
 	if known == "" {
 		known = dest.knownHosts
 	}
-	if known == "" {
+	if known == "" && home != "" {
 		known = filepath.Join(home, ".ssh", "known_hosts")
 	}
 	timeout := c.Timeout

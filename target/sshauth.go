@@ -76,7 +76,7 @@ func newAuth(keyFile string, h *sshHost, home string, ag *sshAgent) (*auth, erro
 		a.keys, a.files = []ssh.Signer{key}, []string{keyFile}
 	} else {
 		files, configured := h.identities, true
-		if len(files) == 0 {
+		if len(files) == 0 && home != "" {
 			configured = false
 			for _, n := range defaultIdentities {
 				files = append(files, filepath.Join(home, ".ssh", n))

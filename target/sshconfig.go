@@ -80,6 +80,9 @@ func loadSSHConfig(file, home string) (*sshConfig, error) {
 	}
 	explicit := file != ""
 	if !explicit {
+		if home == "" {
+			return c, nil // no home directory: no ~/.ssh/config (never one in the working directory)
+		}
 		file = filepath.Join(home, ".ssh", "config")
 	}
 	data, err := os.ReadFile(file)
@@ -285,6 +288,9 @@ func (c *sshConfig) resolve(alias, user string, port int) (*sshHost, error) {
 // expandPath expands a leading ~ to the home directory, then the tokens;
 // a relative result is taken from the home directory, as ssh does.
 func (c *sshConfig) expandPath(v string, tokens map[byte]string) (string, error) {
+	if c.home == "" && (strings.HasPrefix(v, "~") || !filepath.IsAbs(v)) {
+		return "", errors.New("no home directory to take it from; write an absolute path")
+	}
 	if v == "~" || strings.HasPrefix(v, "~/") {
 		v = filepath.Join(c.home, v[1:])
 	} else if strings.HasPrefix(v, "~") {
