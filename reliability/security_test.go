@@ -227,6 +227,9 @@ func TestSecurityTokenNeverLeaks(t *testing.T) {
 	var responses strings.Builder
 	do := func(h http.Handler, method, target, body, auth string) int {
 		req := httptest.NewRequest(method, target, strings.NewReader(body))
+		if method == "POST" {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}

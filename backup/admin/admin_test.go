@@ -25,6 +25,9 @@ type reply struct {
 func do(t *testing.T, h http.Handler, method, path, body string, auth bool) reply {
 	t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if method == "POST" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if auth {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -85,6 +85,7 @@ func TestServerProcess(t *testing.T) {
 	}
 	req, _ := http.NewRequest("POST", base+"/admin/backup", strings.NewReader(`{"include_chroma": true}`))
 	req.Header.Set("Authorization", "Bearer tok")
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
