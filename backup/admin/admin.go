@@ -30,7 +30,10 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/metrics"
 )
 
 // DefaultMaxBodyBytes bounds a request body: the API's bodies are tiny.
@@ -61,6 +64,9 @@ type handler struct {
 	validating chan struct{}
 	// beforeValidate, set by tests, runs inside the validation slot.
 	beforeValidate func()
+	// results and registry back /metrics.
+	results  *metrics.Results
+	registry *prometheus.Registry
 }
 
 // NewHandler returns the admin API handler.
@@ -72,9 +78,12 @@ func NewHandler(cfg Config) http.Handler {
 	if h.cfg.MaxBodyBytes <= 0 {
 		h.cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	newRegistry(h)
 	h.mux.HandleFunc("POST /admin/backup", h.postBackup)
 	h.mux.HandleFunc("GET /admin/backup", h.list)
 	h.mux.HandleFunc("GET /admin/backup/{stamp}/validate", h.validate)
+	h.mux.HandleFunc("GET /metrics", h.serveMetrics)
+	h.mux.HandleFunc("/metrics", h.notAllowed)
 	h.mux.HandleFunc("/admin/backup", h.notAllowed)
 	h.mux.HandleFunc("/admin/backup/{stamp}/validate", h.notAllowed)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

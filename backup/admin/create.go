@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/validate"
@@ -39,6 +40,9 @@ func (h *handler) postBackup(w http.ResponseWriter, r *http.Request) {
 	defer h.create.Unlock()
 	meta, err := backup.Create(r.Context(), h.cfg.Backup, backup.CreateOptions{
 		Kind: req.Kind, IncludeChroma: req.IncludeChroma, IngestionLock: h.cfg.IngestionLock})
+	if !errors.Is(err, backup.ErrBusy) { // busy: another process's create, which ran none here
+		h.results.RecordCreate(time.Now(), err == nil)
+	}
 	var ve *validate.Error
 	switch {
 	case errors.Is(err, backup.ErrBusy):

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/validate"
@@ -39,6 +40,7 @@ func (h *handler) validate(w http.ResponseWriter, r *http.Request) {
 		h.beforeValidate()
 	}
 	res, err := validate.Snapshot(r.Context(), cfg.FS, cfg.BackupDir, stamp)
+	h.results.RecordValidation(time.Now(), err == nil && res.Valid)
 	if err != nil {
 		h.log.Error("validate failed", "stamp", stamp, "err", err)
 		writeError(w, http.StatusInternalServerError, ErrCodeInternal, err.Error())

@@ -103,7 +103,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/admin/", admin.NewHandler(admin.Config{Backup: cfg, IngestionLock: locker, Authorize: authorize, Logger: logger}))
+	api := admin.NewHandler(admin.Config{Backup: cfg, IngestionLock: locker, Authorize: authorize, Logger: logger})
+	mux.Handle("/admin/", api)
+	mux.Handle("/metrics", api)
 	mux.HandleFunc("GET /health", health)
 	var served http.Handler = mux
 	if authorize == nil {
