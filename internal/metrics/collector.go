@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/offsite"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/restore"
 )
@@ -35,7 +36,7 @@ func NewRegistry(cfg backup.Config, res *Results) *prometheus.Registry {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSnapshots, descValidSnapshots, descSnapshotsBytes, descNewestSnapshot,
 		descNewestValidSnapshot, descLastDrill, descLastDrillSuccess, descLastPassingDrill, descLastCreate,
-		descLastCreateSuccess, descLastValidation, descLastValidationSuccess, descLastPush, descLastPushSuccess} {
+		descLastCreateSuccess, descLastValidation, descLastValidationSuccess, descLastPush, descLastPushSuccess, descNewestPushedSnapshot} {
 		ch <- d
 	}
 }
@@ -48,6 +49,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	c.collectSnapshots(ctx, ch, gauge)
 	c.collectDrills(ch, gauge)
+	c.collectPushed(ch, gauge)
 
 	create, validation, push := c.res.snapshot()
 	if create != nil {
@@ -116,6 +118,29 @@ func (c *collector) collectDrills(ch chan<- prometheus.Metric, gauge func(*prome
 	gauge(descLastDrill, unix(last))
 	gauge(descLastDrillSuccess, bool01(lastOK && !last.IsZero()))
 	gauge(descLastPassingDrill, unix(lastPass))
+}
+
+// collectPushed reports, per target, the newest snapshot pushed there:
+// unlike the last push result, it is on disk, so the admin server's
+// /metrics has it although pushes run from cron.
+func (c *collector) collectPushed(ch chan<- prometheus.Metric, gauge func(*prometheus.Desc, float64, ...string)) {
+	cfg, err := c.cfg.Resolved()
+	if err == nil {
+		err = cfg.Require(backup.NeedBackup)
+	}
+	var pushed []offsite.PushedTarget
+	if err == nil {
+		pushed, err = offsite.PushedTargets(cfg.FS, cfg.BackupDir)
+	}
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descNewestPushedSnapshot, err)
+		return
+	}
+	for _, p := range pushed {
+		if t, err := snapshot.ParseStamp(p.NewestStamp); err == nil {
+			gauge(descNewestPushedSnapshot, unix(t), p.Target)
+		}
+	}
 }
 
 // unix is t in Unix seconds (fractions kept), 0 for the zero time.

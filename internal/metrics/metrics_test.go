@@ -121,8 +121,18 @@ func TestMetricsFromDisk(t *testing.T) {
 		restore.DrillRecord{Time: t0.Add(24 * time.Hour).Format(time.RFC3339), Stamp: "20260902T030000Z", Pass: true},
 		restore.DrillRecord{Time: t0.Add(48 * time.Hour).Format(time.RFC3339), Stamp: "20260903T030000Z", Pass: false},
 	)
+	// What push saved in .push-state (internal/offsite's format).
+	state := filepath.Join(r.BackupDir, ".push-state")
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(state, "00112233aabbccdd.json"),
+		[]byte(`{"target": "sftp://h/x", "entries": [], "pushed": ["`+first.Stamp+`", "`+second.Stamp+`"]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	got := gathered(t, cfg, nil)
 	for k, v := range map[string]float64{
+		metrics.NameNewestPushedSnapshot + "{target=sftp://h/x}": stampTime(second.Stamp),
 		metrics.NameSnapshots:           3,
 		metrics.NameValidSnapshots:      2,
 		metrics.NameSnapshotsBytes:      float64(first.DBSizeBytes + first.ChromaBytes + second.DBSizeBytes + third.DBSizeBytes),

@@ -20,6 +20,7 @@ const (
 	NameLastValidationSuccess      = "atocore_backup_last_validation_success"
 	NameLastPush                   = "atocore_backup_last_push_timestamp_seconds"
 	NameLastPushSuccess            = "atocore_backup_last_push_success"
+	NameNewestPushedSnapshot       = "atocore_backup_newest_pushed_snapshot_timestamp_seconds"
 	NameReplicationLagReservedName = "atocore_backup_replication_lag_seconds" // reserved: issue 19
 )
 
@@ -51,6 +52,8 @@ var (
 		"When the last snapshot validation recorded here finished.", nil, nil)
 	descLastValidationSuccess = prometheus.NewDesc(NameLastValidationSuccess,
 		"1 when the last snapshot validation recorded here found the snapshot valid, else 0.", nil, nil)
+	descNewestPushedSnapshot = prometheus.NewDesc(NameNewestPushedSnapshot,
+		"Time its stamp names of the newest snapshot this machine pushed to the target, from the push state in the backup directory.", []string{LabelTarget}, nil)
 	descLastPush = prometheus.NewDesc(NameLastPush,
 		"When the last push to the target recorded here finished.", []string{LabelTarget}, nil)
 	descLastPushSuccess = prometheus.NewDesc(NameLastPushSuccess,

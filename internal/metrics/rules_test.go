@@ -46,7 +46,7 @@ func TestAlertRulesUseKnownMetrics(t *testing.T) {
 	for _, n := range []string{metrics.NameSnapshots, metrics.NameValidSnapshots, metrics.NameSnapshotsBytes,
 		metrics.NameNewestSnapshot, metrics.NameNewestValidSnapshot, metrics.NameLastDrill, metrics.NameLastDrillSuccess,
 		metrics.NameLastPassingDrill, metrics.NameLastCreate, metrics.NameLastCreateSuccess, metrics.NameLastValidation,
-		metrics.NameLastValidationSuccess, metrics.NameLastPush, metrics.NameLastPushSuccess} {
+		metrics.NameLastValidationSuccess, metrics.NameLastPush, metrics.NameLastPushSuccess, metrics.NameNewestPushedSnapshot} {
 		known[n] = true
 	}
 	used := regexp.MustCompile(`atocore_backup_[a-z_]+`).FindAllString(string(data), -1)
