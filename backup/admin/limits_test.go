@@ -120,13 +120,12 @@ func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
 // Validation reads and hashes a whole snapshot: one at a time, and a
 // second one is told to come back.
 func TestOneValidationAtATime(t *testing.T) {
-	h, cfg := newHandler(t, nil)
+	h, _ := newHandler(t, nil)
 	base := serve(t, h)
 	code, meta, raw := call(t, "POST", base+"/admin/backup", "application/json", `{}`, bearer)
 	if code != 200 {
 		t.Fatalf("POST: %d %s", code, raw)
 	}
-	_ = cfg
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	admin.SetValidateHook(h, func() {

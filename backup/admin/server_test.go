@@ -138,11 +138,9 @@ func TestServerCutsOffSlowBodies(t *testing.T) {
 }
 
 func TestLoopbackOnly(t *testing.T) {
-	h, _ := newHandler(t, nil)
 	open := admin.NewHandler(admin.Config{Backup: mustConfig(t)})
 	base := serve(t, admin.LoopbackOnly(open))
 	port := base[strings.LastIndex(base, ":")+1:]
-	_ = h
 	for _, tc := range []struct {
 		method, host, contentType string
 		header                    map[string]string
@@ -249,5 +247,32 @@ func TestReadTokenFile(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("ReadTokenFile(%s) blocked", p)
 		}
+	}
+}
+
+// A backup or a validation that outlasts ReadTimeout still completes:
+// net/http cancels a request's context when the read deadline passes
+// during the handler, so the handler lifts it once the request is read.
+func TestLongOperationsOutlastReadTimeout(t *testing.T) {
+	lock := &blockingLock{entered: make(chan struct{}), release: make(chan struct{})}
+	h, _ := newHandler(t, lock)
+	addr := startServer(t, h, admin.ServerConfig{ReadTimeout: 300 * time.Millisecond})
+	base := "http://" + addr
+	go func() {
+		select {
+		case <-lock.entered:
+			time.Sleep(time.Second) // past ReadTimeout, inside the Chroma copy
+			close(lock.release)
+		case <-time.After(time.Minute):
+		}
+	}()
+	code, meta, raw := call(t, "POST", base+"/admin/backup", "application/json", `{"include_chroma": true}`, bearer)
+	if code != 200 {
+		t.Fatalf("a backup longer than ReadTimeout: %d %s", code, raw)
+	}
+	admin.SetValidateHook(h, func() { time.Sleep(time.Second) })
+	code, v, raw := call(t, "GET", base+"/admin/backup/"+meta["stamp"].(string)+"/validate", "", "", bearer)
+	if code != 200 || v["valid"] != true {
+		t.Fatalf("a validation longer than ReadTimeout: %d %s", code, raw)
 	}
 }
