@@ -16,7 +16,13 @@
 // newest remote copy is verified against --allowed-signers (or
 // ATOCORE_ALLOWED_SIGNERS), by default against the signing key itself.
 //
-// Exit codes: 0 ok, 1 failed (push, prune or validation), 2 bad flags.
+// With --metrics-file FILE it records the outcome of the run as the last
+// push to the target (atocore_backup_last_push_success: 1 only when push,
+// remote prune and validation all succeeded) in a node_exporter textfile,
+// keeping the lines other commands wrote there (docs/monitoring.md).
+//
+// Exit codes: 0 ok, 1 failed (push, prune or validation, or the metrics
+// file could not be written), 2 bad flags.
 package main
 
 import (
@@ -30,10 +36,12 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/metrics"
 	"github.com/atocore/atocore-backup/target"
 	"github.com/atocore/atocore-backup/validate"
 )
@@ -54,7 +62,7 @@ type report struct {
 	OK       bool                `json:"ok"`
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (code int) {
 	fs := flag.NewFlagSet("offsite-sync", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	root := fs.String("root", getenv("ATOCORE_ROOT"), "")
@@ -74,6 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	signingKey := fs.String("signing-key", getenv("ATOCORE_SIGNING_KEY"), "")
 	allowedSigners := fs.String("allowed-signers", getenv("ATOCORE_ALLOWED_SIGNERS"), "")
 	allowUnsigned := fs.Bool("allow-unsigned", envBool(getenv("ATOCORE_ALLOW_UNSIGNED")), "")
+	metricsFile := fs.String("metrics-file", "", "")
 	usage := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "offsite-sync: "+format+"\n", a...)
 		return 2
@@ -83,7 +92,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	if err := fs.Parse(args); err != nil {
-		return usage("%v (flags: --root --backup-dir --target --known-hosts --ssh-key --ssh-agent --recipient --recipients-file --passphrase-file --age-identity --keep-daily/weekly/monthly --signing-key --allowed-signers --allow-unsigned)", err)
+		return usage("%v (flags: --root --backup-dir --target --known-hosts --ssh-key --ssh-agent --recipient --recipients-file --passphrase-file --age-identity --keep-daily/weekly/monthly --signing-key --allowed-signers --allow-unsigned --metrics-file)", err)
 	}
 	if fs.NArg() != 0 {
 		return usage("unexpected arguments %q", fs.Args())
@@ -123,11 +132,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if open.Trust.Signers == nil && signer != nil {
 		open.Trust.Signers = target.TrustKey("this host", signer.PublicKey()).Signers
 	}
+	targetURL := ""
+	if u, err := target.ParseURL(*tgt); err == nil {
+		targetURL = u.String() // ParseURL refuses passwords: no secret in it
+	}
+	if *metricsFile != "" && targetURL != "" {
+		// Registered before the report's print, so it runs after it and
+		// records the final exit code.
+		defer func() {
+			res := &metrics.Results{}
+			res.RecordPush(targetURL, time.Now(), code == 0)
+			if err := metrics.WriteTextfile(context.WithoutCancel(ctx), *metricsFile, cfg, res); err != nil {
+				fmt.Fprintf(stderr, "offsite-sync: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+				if code == 0 {
+					code = 1
+				}
+			}
+		}()
+	}
 	t, err := target.Open(ctx, *tgt, target.Options{KnownHostsFile: *knownHosts, KeyFile: *sshKey, UseAgent: *sshAgent, Create: true})
 	if err != nil {
 		return failed(err)
 	}
 	defer t.Close()
+	targetURL = t.URL()
 	rep := &report{Target: t.URL()}
 	defer func() {
 		enc := json.NewEncoder(stdout)
