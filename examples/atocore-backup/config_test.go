@@ -93,3 +93,46 @@ func TestOffsiteFlagsFromTheEnvironment(t *testing.T) {
 	}
 	cli(t, append(env, "ATOCORE_SSH_AGENT=maybe"), "push").want(t, 2)
 }
+
+// --metrics-file (or the config's metrics_file) writes a node_exporter
+// textfile after the command: a create's and a push's results are both
+// kept, a failed create records 0.
+func TestMetricsFile(t *testing.T) {
+	r := testutil.Root(t)
+	dir := t.TempDir()
+	prom := dir + "/atocore_backup.prom"
+	if err := os.Mkdir(dir+"/t", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cli(t, nil, "create", "--root", r.Dir, "--metrics-file", prom).want(t, 0)
+	cli(t, []string{"ATOCORE_METRICS_FILE=" + prom}, "push", "--root", r.Dir, "--target", "file://"+dir+"/t", "--allow-unsigned").want(t, 0)
+	data, err := os.ReadFile(prom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"atocore_backup_last_create_success 1\n", `atocore_backup_last_push_success{target="file://` + dir + `/t"} 1`, "atocore_backup_snapshots 1\n"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("metrics file lacks %q:\n%s", want, data)
+		}
+	}
+	if err := os.Chmod(r.DBPath, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(r.DBPath, 0o600)
+	if os.Geteuid() == 0 {
+		// root reads a file of mode 0: remove the database instead.
+		if err := os.Rename(r.DBPath, r.DBPath+".away"); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Rename(r.DBPath+".away", r.DBPath)
+	}
+	cli(t, nil, "create", "--root", r.Dir, "--metrics-file", prom)
+	data, _ = os.ReadFile(prom)
+	if !strings.Contains(string(data), "atocore_backup_last_create_success 0\n") || !strings.Contains(string(data), "atocore_backup_last_push_success") {
+		t.Errorf("after a failed create:\n%s", data)
+	}
+	res := cli(t, nil, "list", "--root", r.Dir, "--metrics-file", dir+"/no/such/dir/x.prom")
+	if res.code != 1 || !strings.Contains(res.stderr, "metrics file") {
+		t.Errorf("unwritable metrics file: exit %d, %s", res.code, res.stderr)
+	}
+}

@@ -36,7 +36,18 @@ hardlinked to the previous snapshot.`,
 	return c
 }
 
+// runCreate records its outcome for the metrics file: every exit but
+// busy (another run holds the lock) is this create's result, a missing
+// database or a bad flag in a cron line included.
 func runCreate(ctx context.Context, a *app) int {
+	code := createOnce(ctx, a)
+	if code != exitBusy {
+		a.results.RecordCreate(now(), code == exitOK)
+	}
+	return code
+}
+
+func createOnce(ctx context.Context, a *app) int {
 	cfg, code, ok := a.setup()
 	if !ok {
 		return code

@@ -35,7 +35,8 @@ type flags struct {
 
 	dir string
 
-	target, knownHosts, sshKey                  string
+	target, knownHosts, sshKey, sshConfig       string
+	metricsFile                                 string
 	sshAgent                                    bool
 	recipients                                  []string
 	recipientsFile, passphraseFile, ageIdentity string
@@ -56,6 +57,7 @@ func (f *flags) addPathFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.backupDir, "backup-dir", "", "the backup `DIR` (env ATOCORE_BACKUP_DIR; default ROOT/backups)")
 	fs.StringVar(&f.configPath, "config", "", "the configuration `FILE` (env ATOCORE_BACKUP_CONFIG; default "+config.DefaultPath+" when it exists)")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "log each step with its duration on stderr")
+	fs.StringVar(&f.metricsFile, "metrics-file", "", "after the command, write the backup directory's metrics and this run's result to this node_exporter textfile `FILE` (env ATOCORE_METRICS_FILE; config metrics_file)")
 	fs.BoolVar(&f.json, "json", false, "print the result as JSON on stdout, also on a terminal (it is JSON anyway when stdout is not a terminal)")
 }
 
@@ -127,7 +129,8 @@ func (f *flags) addPruneFlags(fs *pflag.FlagSet) {
 // addTargetFlags registers how an off-site target is reached.
 func (f *flags) addTargetFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.target, "target", "", "the off-site `URL` (sftp://user@host:port/path or file:///path) or the name of a target of the config file (env ATOCORE_BACKUP_TARGET)")
-	fs.StringVar(&f.knownHosts, "known-hosts", "", "the known_hosts `FILE` that holds the SFTP server's host key (env ATOCORE_KNOWN_HOSTS)")
+	fs.StringVar(&f.knownHosts, "known-hosts", "", "the known_hosts `FILE` that holds the SFTP server's host key (env ATOCORE_KNOWN_HOSTS; default: ~/.ssh/config's UserKnownHostsFile, else ~/.ssh/known_hosts)")
+	fs.StringVar(&f.sshConfig, "ssh-config", "", "the OpenSSH client config `FILE` read for the SFTP host (Host aliases, HostName, User, Port, IdentityFile, ProxyJump), or none (env ATOCORE_SSH_CONFIG; default ~/.ssh/config)")
 	fs.StringVar(&f.sshKey, "ssh-key", "", "the SSH private key `FILE` to log in with (env ATOCORE_SSH_KEY)")
 	fs.BoolVar(&f.sshAgent, "ssh-agent", false, "log in with the keys of the SSH agent at SSH_AUTH_SOCK (env ATOCORE_SSH_AGENT=1)")
 }

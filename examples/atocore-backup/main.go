@@ -29,6 +29,7 @@ import (
 
 	"github.com/atocore/atocore-backup/internal/cmdline"
 	"github.com/atocore/atocore-backup/internal/config"
+	"github.com/atocore/atocore-backup/internal/metrics"
 )
 
 func main() {
@@ -57,11 +58,13 @@ type app struct {
 	cfgLoaded bool
 	cfgFile   *config.File
 	cfgErr    error
+	// results are this run's outcomes, for the metrics file.
+	results *metrics.Results
 }
 
 // run executes one command line and returns its exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	a := &app{ctx: ctx, stdout: stdout, stderr: stderr, getenv: getenv, f: &flags{}, sources: map[string]string{}, defaultConfig: config.DefaultPath}
+	a := &app{ctx: ctx, stdout: stdout, stderr: stderr, getenv: getenv, f: &flags{}, sources: map[string]string{}, defaultConfig: config.DefaultPath, results: &metrics.Results{}}
 	root := newRoot(a)
 	cmdline.Setup(root, stdout, stderr)
 	root.SetContext(ctx)
@@ -80,7 +83,11 @@ func (a *app) runs(body func(ctx context.Context, a *app) int) func(*cobra.Comma
 				return cmdline.Code(a.fail(exitUsage, err))
 			}
 		}
-		return cmdline.Code(body(c.Context(), a))
+		code := body(c.Context(), a)
+		if a.cmd.Name() != "config" && a.cmd.Name() != "check" && a.cmd.Name() != "demo" {
+			code = a.writeMetrics(c.Context(), code)
+		}
+		return cmdline.Code(code)
 	}
 }
 

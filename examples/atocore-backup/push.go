@@ -65,6 +65,7 @@ func runPush(ctx context.Context, a *app) int {
 	bctx, done := a.withBar(ctx, "pushing to "+t.URL())
 	res, err := target.Push(bctx, cfg, t, opts)
 	done()
+	a.results.RecordPush(t.URL(), now(), err == nil)
 	if err != nil {
 		if res != nil {
 			a.printJSON(res)

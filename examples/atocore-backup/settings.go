@@ -94,6 +94,7 @@ func (a *app) resolveOffsite() error {
 	}{
 		{"known-hosts", "ATOCORE_KNOWN_HOSTS", &a.f.knownHosts, ft.KnownHosts},
 		{"ssh-key", "ATOCORE_SSH_KEY", &a.f.sshKey, ft.SSHKey},
+		{"ssh-config", "ATOCORE_SSH_CONFIG", &a.f.sshConfig, ft.SSHConfig},
 		{"recipients-file", "ATOCORE_RECIPIENTS_FILE", &a.f.recipientsFile, ft.RecipientsFile},
 		{"passphrase-file", "ATOCORE_PASSPHRASE_FILE", &a.f.passphraseFile, ft.PassphraseFile},
 		{"age-identity", "ATOCORE_AGE_IDENTITY", &a.f.ageIdentity, ft.AgeIdentity},

@@ -18,14 +18,14 @@ func (a *app) openTarget(ctx context.Context, create bool) (target.Target, int, 
 	if url == "" {
 		return nil, a.fail(exitUsage, errors.New("no target: pass --target sftp://user@host:port/path or file:///path, or set ATOCORE_BACKUP_TARGET")), false
 	}
-	u, err := target.ParseURL(url)
-	if err != nil {
+	if _, err := target.ParseURL(url); err != nil {
 		return nil, a.fail(exitUsage, err), false
 	}
-	if u.Scheme == target.SchemeSFTP && a.f.knownHosts == "" {
-		return nil, a.fail(exitUsage, errors.New("an SFTP target needs --known-hosts FILE: the host key is always checked (add it with ssh-keyscan after checking its fingerprint)")), false
+	t, err := target.Open(ctx, url, target.Options{KnownHostsFile: a.f.knownHosts, KeyFile: a.f.sshKey, UseAgent: a.f.sshAgent, SSHConfigFile: a.f.sshConfig, Create: create})
+	var ce *target.SSHConfigError
+	if errors.As(err, &ce) {
+		return nil, a.fail(exitUsage, err), false // refused before anything was dialled
 	}
-	t, err := target.Open(ctx, url, target.Options{KnownHostsFile: a.f.knownHosts, KeyFile: a.f.sshKey, UseAgent: a.f.sshAgent, Create: create})
 	if err != nil {
 		return nil, a.fail(exitFailed, err), false
 	}

@@ -55,6 +55,7 @@ func runValidate(ctx context.Context, a *app) int {
 		res = r
 	}
 	done()
+	a.results.RecordValidation(now(), res.Valid)
 	if !res.Valid && slices.ContainsFunc(res.Errors, func(e string) bool { return strings.HasPrefix(e, validate.CodeSnapshotMissing) }) {
 		if a.jsonOut() {
 			a.printJSON(res)

@@ -80,7 +80,8 @@ stdout. Exit codes: 0 ok, 1 failed (push, prune or validation), 2 bad flags.`,
 	fs.StringVar(&o.root, "root", getenv("ATOCORE_ROOT"), "the AtoCore root `DIR` (env ATOCORE_ROOT)")
 	fs.StringVar(&o.backupDir, "backup-dir", getenv("ATOCORE_BACKUP_DIR"), "the backup `DIR` (env ATOCORE_BACKUP_DIR; default ROOT/backups)")
 	fs.StringVar(&o.target, "target", getenv("ATOCORE_BACKUP_TARGET"), "the off-site `URL`: sftp://user@host:port/path or file:///path (env ATOCORE_BACKUP_TARGET)")
-	fs.StringVar(&o.knownHosts, "known-hosts", "", "the known_hosts `FILE` with the SFTP server's host key")
+	fs.StringVar(&o.knownHosts, "known-hosts", getenv("ATOCORE_KNOWN_HOSTS"), "the known_hosts `FILE` with the SFTP server's host key (env ATOCORE_KNOWN_HOSTS; default: ~/.ssh/config's UserKnownHostsFile, else ~/.ssh/known_hosts)")
+	fs.StringVar(&o.sshConfig, "ssh-config", getenv("ATOCORE_SSH_CONFIG"), "the OpenSSH client config `FILE` read for the SFTP host, or none (env ATOCORE_SSH_CONFIG; default ~/.ssh/config)")
 	fs.StringVar(&o.sshKey, "ssh-key", "", "the SSH private key `FILE` to log in with")
 	fs.BoolVar(&o.sshAgent, "ssh-agent", false, "log in with the keys of the SSH agent")
 	fs.StringArrayVar(&o.recipients, "recipient", nil, "an age `RECIPIENT` to encrypt for; repeatable")
@@ -102,6 +103,7 @@ stdout. Exit codes: 0 ok, 1 failed (push, prune or validation), 2 bad flags.`,
 // opts are offsite-sync's flags.
 type opts struct {
 	root, backupDir, target, knownHosts, sshKey string
+	sshConfig                                   string
 	sshAgent                                    bool
 	recipients                                  []string
 	recipientsFile, passphraseFile, identity    string
@@ -174,7 +176,7 @@ func (o *opts) sync(ctx context.Context, stdout, stderr io.Writer) (code int) {
 			}
 		}()
 	}
-	t, err := target.Open(ctx, o.target, target.Options{KnownHostsFile: o.knownHosts, KeyFile: o.sshKey, UseAgent: o.sshAgent, Create: true})
+	t, err := target.Open(ctx, o.target, target.Options{KnownHostsFile: o.knownHosts, KeyFile: o.sshKey, UseAgent: o.sshAgent, SSHConfigFile: o.sshConfig, Create: true})
 	if err != nil {
 		return failed(err)
 	}

@@ -58,6 +58,7 @@ type Target struct {
 	URL            string   `toml:"url"`
 	KnownHosts     string   `toml:"known_hosts"`
 	SSHKey         string   `toml:"ssh_key"`
+	SSHConfig      string   `toml:"ssh_config"`
 	SSHAgent       bool     `toml:"ssh_agent"`
 	Recipients     []string `toml:"recipients"`
 	RecipientsFile string   `toml:"recipients_file"`

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/atocore/atocore-backup/internal/metrics"
+)
+
+// metricsFile is where this run writes its metrics: --metrics-file, else
+// ATOCORE_METRICS_FILE, else the config file's metrics_file; "" for none.
+func (a *app) metricsFile() string {
+	if a.f.metricsFile != "" {
+		return a.f.metricsFile
+	}
+	if v := a.getenv("ATOCORE_METRICS_FILE"); v != "" {
+		return v
+	}
+	if c, err := a.configFile(); err == nil && c != nil {
+		return c.MetricsFile
+	}
+	return ""
+}
+
+// writeMetrics writes the node_exporter textfile after a command, with
+// the results it recorded in a.results; a failed write turns a success
+// into exit 1 (the monitoring would otherwise go stale unnoticed).
+func (a *app) writeMetrics(ctx context.Context, code int) int {
+	file := a.metricsFile()
+	if file == "" {
+		return code
+	}
+	cfg, err := a.config()
+	if err == nil {
+		err = metrics.WriteTextfile(context.WithoutCancel(ctx), file, cfg, a.results)
+	}
+	if err != nil {
+		a.say("atocore-backup %s: writing the metrics file %s: %s; check that its directory exists and is writable", a.f.command, file, oneLine(err.Error()))
+		if code == exitOK {
+			return exitFailed
+		}
+	}
+	return code
+}
+
+// now is when a result is recorded.
+func now() time.Time { return time.Now() }
