@@ -1,0 +1,452 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"debug/buildinfo"
+	"debug/elf"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	atobuild "github.com/atocore/atocore-backup/internal/buildinfo"
+	"github.com/atocore/atocore-backup/internal/testutil"
+)
+
+// built is the one package the tests read: a real build for this host's
+// architecture (zstd, because xz of 40 MB takes half a minute; .ci/run
+// builds the xz release for both architectures).
+var built struct {
+	once sync.Once
+	res  *Result
+	deb  string // the .deb
+	root string // its contents, extracted
+	err  error
+}
+
+func hostDeb(t *testing.T) (deb, root string) {
+	t.Helper()
+	testutil.Tool(t, "dpkg-deb")
+	testutil.Tool(t, "git")
+	if _, ok := debArch[runtime.GOARCH]; !ok || runtime.GOOS != "linux" {
+		t.Skipf("no release for %s/%s", runtime.GOOS, runtime.GOARCH)
+	}
+	built.once.Do(func() {
+		out, err := os.MkdirTemp("", "atocore-dist-test-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.res, built.err = Build(context.Background(), Options{Out: out, Arches: []string{runtime.GOARCH}, Compress: "zstd"})
+		if built.err != nil {
+			return
+		}
+		built.deb = built.res.Debs[0]
+		built.root = filepath.Join(out, "root")
+		built.err = exec.Command("dpkg-deb", "-x", built.deb, built.root).Run()
+	})
+	if built.err != nil {
+		t.Fatalf("Build: %v", built.err)
+	}
+	return built.deb, built.root
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.res != nil {
+		os.RemoveAll(filepath.Dir(built.deb))
+	}
+	os.Exit(code)
+}
+
+func output(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// entry is one line of dpkg-deb -c.
+type entry struct{ mode, owner, path string }
+
+func contents(t *testing.T, deb string) []entry {
+	var es []entry
+	for _, line := range strings.Split(strings.TrimSpace(output(t, "dpkg-deb", "-c", deb)), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			t.Fatalf("dpkg-deb -c line %q", line)
+		}
+		es = append(es, entry{mode: f[0], owner: f[1], path: strings.TrimPrefix(f[len(f)-1], ".")})
+	}
+	return es
+}
+
+func TestDebHoldsTheRelease(t *testing.T) {
+	deb, _ := hostDeb(t)
+	want := []string{
+		"/usr/bin/atocore-backup", "/usr/bin/offsite-sync", "/usr/bin/atocore-admin-server",
+		"/usr/share/bash-completion/completions/atocore-backup",
+		"/usr/share/bash-completion/completions/offsite-sync",
+		"/usr/share/zsh/vendor-completions/_atocore-backup",
+		"/usr/share/zsh/vendor-completions/_offsite-sync",
+		"/usr/share/fish/vendor_completions.d/atocore-backup.fish",
+		"/usr/share/fish/vendor_completions.d/offsite-sync.fish",
+		"/etc/atocore-backup/config.toml.example",
+		"/etc/default/atocore-backup", "/etc/default/atocore-offsite",
+		"/lib/systemd/system/atocore-backup.service",
+		"/lib/systemd/system/atocore-backup.timer",
+		"/lib/systemd/system/atocore-offsite.service",
+		"/usr/share/doc/atocore-backup/README.md",
+		"/usr/share/doc/atocore-backup/runbook.md",
+		"/usr/share/doc/atocore-backup/retention.md",
+		"/usr/share/doc/atocore-backup/offsite.md",
+	}
+	// Man pages: one per command, so the list grows with the CLIs; these
+	// must be there, and nothing else may be in man1.
+	wantMan := []string{"atocore-backup.1.gz", "atocore-backup-create.1.gz", "atocore-backup-restore.1.gz", "offsite-sync.1.gz"}
+	var got, man []string
+	for _, e := range contents(t, deb) {
+		if e.owner != "root/root" {
+			t.Errorf("%s owned by %s, want root/root", e.path, e.owner)
+		}
+		if strings.HasSuffix(e.path, "/") {
+			if e.mode != "drwxr-xr-x" {
+				t.Errorf("directory %s has mode %s", e.path, e.mode)
+			}
+			continue
+		}
+		wantMode := "-rw-r--r--"
+		if strings.HasPrefix(e.path, "/usr/bin/") {
+			wantMode = "-rwxr-xr-x"
+		}
+		if e.mode != wantMode {
+			t.Errorf("%s has mode %s, want %s", e.path, e.mode, wantMode)
+		}
+		if dir, name := filepath.Split(e.path); dir == "/usr/share/man/man1/" {
+			if !strings.HasSuffix(name, ".1.gz") {
+				t.Errorf("man1 holds %s, not a section-1 page compressed", name)
+			}
+			man = append(man, name)
+			continue
+		}
+		got = append(got, e.path)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("files outside man1:\n got %q\nwant %q", got, want)
+	}
+	for _, m := range wantMan {
+		if !slices.Contains(man, m) {
+			t.Errorf("no man page %s among %q", m, man)
+		}
+	}
+
+	fields := output(t, "dpkg-deb", "-f", deb, "Package", "Version", "Architecture")
+	wantFields := "Package: atocore-backup\nVersion: " + atobuild.Version + "\nArchitecture: " + debArch[runtime.GOARCH] + "\n"
+	if fields != wantFields {
+		t.Errorf("control fields:\n%s\nwant\n%s", fields, wantFields)
+	}
+	conffiles := output(t, "dpkg-deb", "-I", deb, "conffiles")
+	if conffiles != "/etc/atocore-backup/config.toml.example\n/etc/default/atocore-backup\n/etc/default/atocore-offsite\n" {
+		t.Errorf("conffiles:\n%s", conffiles)
+	}
+}
+
+// Installing must enable and start nothing: the operator sets the paths
+// first. The maintainer scripts only make systemd reread its units.
+func TestDebEnablesNothing(t *testing.T) {
+	deb, _ := hostDeb(t)
+	ctl := t.TempDir()
+	output(t, "dpkg-deb", "-e", deb, ctl)
+	for _, s := range []string{"postinst", "prerm", "postrm"} {
+		b, err := os.ReadFile(filepath.Join(ctl, s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, word := range []string{"enable", "start", "restart", "deb-systemd"} {
+			if regexp.MustCompile(`\b` + word + `\b`).Match(b) {
+				t.Errorf("%s says %q:\n%s", s, word, b)
+			}
+		}
+	}
+}
+
+func TestBinariesAreStaticAndCarryTheRevision(t *testing.T) {
+	_, root := hostDeb(t)
+	head := strings.TrimSpace(output(t, "git", "rev-parse", "HEAD"))
+	for _, p := range programs {
+		bin := filepath.Join(root, "usr/bin", p.name)
+		f, err := elf.Open(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, prog := range f.Progs {
+			if prog.Type == elf.PT_INTERP {
+				t.Errorf("%s has a program interpreter: not static", p.name)
+			}
+		}
+		f.Close()
+		bi, err := buildinfo.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		settings := map[string]string{}
+		for _, s := range bi.Settings {
+			settings[s.Key] = s.Value
+		}
+		// The tree may have uncommitted changes here (then a clone's
+		// HEAD is built, or the revision reads -dirty): the commit is
+		// HEAD's either way.
+		for k, v := range map[string]string{"CGO_ENABLED": "0", "-trimpath": "true", "vcs": "git", "vcs.revision": head} {
+			if settings[k] != v {
+				t.Errorf("%s: build setting %s=%q, want %q", p.name, k, settings[k], v)
+			}
+		}
+	}
+	for _, name := range []string{"atocore-backup", "offsite-sync"} {
+		v := output(t, filepath.Join(root, "usr/bin", name), "--version")
+		if !strings.HasPrefix(v, name+" "+atobuild.Version+" (revision "+head) {
+			t.Errorf("%s --version = %q, want the revision %s", name, v, head)
+		}
+	}
+}
+
+func TestManPagesAndCompletions(t *testing.T) {
+	_, root := hostDeb(t)
+	f, err := os.Open(filepath.Join(root, "usr/share/man/man1/atocore-backup-create.1.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(page, []byte(".TH")) || !bytes.Contains(page, []byte("include-chroma")) {
+		t.Errorf("atocore-backup-create.1 is not the create command's page:\n%.400s", page)
+	}
+	bash := testutil.Tool(t, "bash")
+	for _, name := range []string{"atocore-backup", "offsite-sync"} {
+		script := filepath.Join(root, "usr/share/bash-completion/completions", name)
+		output(t, bash, "-n", script)
+		b, err := os.ReadFile(script)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte(" "+name+"\n")) && !bytes.Contains(b, []byte(" "+name+" ")) {
+			t.Errorf("%s's bash completion does not register for %s", name, name)
+		}
+		fish, err := os.ReadFile(filepath.Join(root, "usr/share/fish/vendor_completions.d", name+".fish"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(fish, []byte("complete -c "+name)) {
+			t.Errorf("%s.fish does not complete %s", name, name)
+		}
+	}
+}
+
+// The units as shipped pass systemd-analyze verify: known keys, existing
+// executables, the man pages of Documentation=. The binaries are not
+// installed here, so the copies verified point ExecStart at the extracted
+// ones; .ci/run verifies the installed units unchanged.
+func TestUnitsVerify(t *testing.T) {
+	_, root := hostDeb(t)
+	sa := testutil.Tool(t, "systemd-analyze")
+	testutil.Tool(t, "man") // for Documentation=man:...
+	dir := t.TempDir()
+	var paths []string
+	for _, u := range units {
+		b, err := os.ReadFile(filepath.Join(root, "lib/systemd/system", u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = bytes.ReplaceAll(b, []byte("=/usr/bin/"), []byte("="+filepath.Join(root, "usr/bin")+"/"))
+		p := filepath.Join(dir, u)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	cmd := exec.Command(sa, append([]string{"verify"}, paths...)...)
+	cmd.Env = append(os.Environ(), "MANPATH="+filepath.Join(root, "usr/share/man"))
+	out, err := cmd.CombinedOutput()
+	// Unknown keys are only warnings: any line printed is a failure.
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// unit parses a unit file into section → key → values.
+func unit(t *testing.T, name string) map[string]map[string][]string {
+	t.Helper()
+	b, err := files.ReadFile("files/systemd/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := map[string]map[string][]string{}
+	var sec string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "" || strings.HasPrefix(line, "#"):
+		case strings.HasPrefix(line, "["):
+			sec = strings.Trim(line, "[]")
+			u[sec] = map[string][]string{}
+		default:
+			k, v, ok := strings.Cut(line, "=")
+			if !ok || sec == "" {
+				t.Fatalf("%s: line %q", name, line)
+			}
+			u[sec][k] = append(u[sec][k], v)
+		}
+	}
+	return u
+}
+
+// The off-site copy runs after every backup, carrying the snapshot just
+// made: the backup pulls it in once it is enabled, and it is ordered
+// after the backup has finished. It has no clock of its own to drift from
+// the backup's (the old 03:30 cron line ran 30 minutes before the backup).
+func TestOffsiteRunsAfterTheBackup(t *testing.T) {
+	off := unit(t, "atocore-offsite.service")
+	if !slices.ContainsFunc(off["Unit"]["After"], func(v string) bool { return slices.Contains(strings.Fields(v), "atocore-backup.service") }) {
+		t.Errorf("atocore-offsite.service After=%q lacks atocore-backup.service", off["Unit"]["After"])
+	}
+	if got := off["Install"]["WantedBy"]; !slices.Equal(got, []string{"atocore-backup.service"}) {
+		t.Errorf("atocore-offsite.service WantedBy=%q, want atocore-backup.service", got)
+	}
+	if _, err := files.ReadFile("files/systemd/atocore-offsite.timer"); err == nil {
+		t.Error("an atocore-offsite.timer exists: the off-site copy must follow the backup, not a clock")
+	}
+	if !slices.Contains(units, "atocore-offsite.service") {
+		t.Error("atocore-offsite.service is not shipped")
+	}
+	timer := unit(t, "atocore-backup.timer")
+	if got := timer["Timer"]["OnCalendar"]; !slices.Equal(got, []string{"*-*-* 04:00:00 UTC"}) {
+		t.Errorf("backup timer OnCalendar=%q", got)
+	}
+	if got := timer["Timer"]["Persistent"]; !slices.Equal(got, []string{"true"}) {
+		t.Errorf("backup timer Persistent=%q", got)
+	}
+}
+
+func TestUnitsAreHardened(t *testing.T) {
+	for _, name := range []string{"atocore-backup.service", "atocore-offsite.service"} {
+		svc := unit(t, name)["Service"]
+		for k, v := range map[string]string{
+			"Type": "oneshot", "ProtectSystem": "strict", "ReadWritePaths": "/srv/storage/atocore",
+			"NoNewPrivileges": "yes", "PrivateTmp": "yes", "ProtectHome": "yes",
+			"EnvironmentFile": "-/etc/default/" + strings.TrimSuffix(name, ".service"),
+		} {
+			if !slices.Equal(svc[k], []string{v}) {
+				t.Errorf("%s: %s=%q, want %q", name, k, svc[k], v)
+			}
+		}
+	}
+	if got := unit(t, "atocore-backup.service")["Service"]["ExecStart"]; !slices.Equal(got, []string{"/usr/bin/atocore-backup create --include-chroma --kind scheduled --prune --wait"}) {
+		t.Errorf("atocore-backup.service ExecStart=%q", got)
+	}
+}
+
+// The docs shipped in the package agree with the units: every cron line
+// that runs offsite-sync runs it after the backup, on the same line.
+func TestDocsRunTheOffsiteCopyAfterTheBackup(t *testing.T) {
+	cron := regexp.MustCompile(`^([0-9*/,-]+ ){5}\S+ `) // five time fields and a user
+	for _, d := range docs {
+		b, err := os.ReadFile(filepath.Join("..", d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if !cron.MatchString(line) || !strings.Contains(line, "offsite-sync") {
+				continue
+			}
+			create := strings.Index(line, "atocore-backup create")
+			and := strings.Index(line, "&&")
+			off := strings.Index(line, "offsite-sync")
+			if create < 0 || and < create || off < and {
+				t.Errorf("%s:%d: offsite-sync is not run after the backup (`atocore-backup create ... && offsite-sync ...`):\n%s", d, i+1, line)
+			}
+		}
+	}
+}
+
+// jq is not part of this package (only suggested): a doc that pipes into
+// it says so.
+func TestDocsSayJqIsSeparate(t *testing.T) {
+	for _, d := range docs {
+		b, err := os.ReadFile(filepath.Join("..", d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte("| jq")) && !bytes.Contains(b, []byte("`jq` is a separate tool")) {
+			t.Errorf("%s pipes into jq but does not say \"`jq` is a separate tool\"", d)
+		}
+	}
+}
+
+func TestCheckBinaryRefusesDynamic(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, _ = filepath.EvalSymlinks(sh)
+	f, err := elf.Open(sh)
+	if err != nil {
+		t.Fatalf("%s: %v", sh, err)
+	}
+	dynamic := slices.ContainsFunc(f.Progs, func(p *elf.Prog) bool { return p.Type == elf.PT_INTERP })
+	f.Close()
+	if !dynamic {
+		t.Fatalf("%s is static: no dynamic binary to refuse", sh)
+	}
+	err = checkBinary(sh, runtime.GOARCH, "x")
+	if err == nil || !strings.Contains(err.Error(), "must be static") {
+		t.Errorf("checkBinary(%s) = %v, want it refused as dynamic", sh, err)
+	}
+}
+
+func TestNotAGitCheckoutIsRefused(t *testing.T) {
+	testutil.Tool(t, "git")
+	dir := t.TempDir()
+	_, err := gitSource(context.Background(), dir)
+	if err == nil || !strings.Contains(err.Error(), "not a git checkout") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("gitSource(%s) = %v, want a one-line refusal", dir, err)
+	}
+}
+
+func TestParseArches(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+		err  bool
+	}{
+		{"amd64,arm64", []string{"amd64", "arm64"}, false},
+		{" arm64 , arm64,", []string{"arm64"}, false},
+		{"386", nil, true},
+		{",", nil, true},
+	} {
+		got, err := parseArches(c.in)
+		if (err != nil) != c.err || !slices.Equal(got, c.want) {
+			t.Errorf("parseArches(%q) = %q, %v", c.in, got, err)
+		}
+	}
+}
