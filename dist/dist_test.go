@@ -348,6 +348,27 @@ func TestOffsiteRunsAfterTheBackup(t *testing.T) {
 	}
 }
 
+// Enabling the off-site service (the one step the docs give) links it
+// into the backup's wants, so that each backup start pulls it in.
+func TestEnablingTheOffsiteServiceHooksItToTheBackup(t *testing.T) {
+	_, root := hostDeb(t)
+	sc := testutil.Tool(t, "systemctl")
+	sys := t.TempDir()
+	if err := os.CopyFS(filepath.Join(sys, "lib/systemd/system"), os.DirFS(filepath.Join(root, "lib/systemd/system"))); err != nil {
+		t.Fatal(err)
+	}
+	output(t, sc, "--root="+sys, "enable", "atocore-offsite.service", "atocore-backup.timer")
+	for link, want := range map[string]string{
+		"etc/systemd/system/atocore-backup.service.wants/atocore-offsite.service": "/lib/systemd/system/atocore-offsite.service",
+		"etc/systemd/system/timers.target.wants/atocore-backup.timer":             "/lib/systemd/system/atocore-backup.timer",
+	} {
+		got, err := os.Readlink(filepath.Join(sys, link))
+		if err != nil || got != want {
+			t.Errorf("after enable, %s -> %q (%v), want %s", link, got, err, want)
+		}
+	}
+}
+
 func TestUnitsAreHardened(t *testing.T) {
 	for _, name := range []string{"atocore-backup.service", "atocore-offsite.service"} {
 		svc := unit(t, name)["Service"]
@@ -380,10 +401,10 @@ func TestDocsRunTheOffsiteCopyAfterTheBackup(t *testing.T) {
 				continue
 			}
 			create := strings.Index(line, "atocore-backup create")
-			and := strings.Index(line, "&&")
-			off := strings.Index(line, "offsite-sync")
-			if create < 0 || and < create || off < and {
-				t.Errorf("%s:%d: offsite-sync is not run after the backup (`atocore-backup create ... && offsite-sync ...`):\n%s", d, i+1, line)
+			before := line[:strings.Index(line, "offsite-sync")]
+			then := max(strings.LastIndex(before, "; "), strings.LastIndex(before, "&& "))
+			if create < 0 || then < create {
+				t.Errorf("%s:%d: offsite-sync is not run after the backup (`atocore-backup create ...; offsite-sync ...`):\n%s", d, i+1, line)
 			}
 		}
 	}
