@@ -215,6 +215,19 @@ func TestBinariesAreStaticAndCarryTheRevision(t *testing.T) {
 			}
 		}
 	}
+	// The build's own check passes them, and refuses another commit or
+	// another architecture.
+	bin := filepath.Join(root, "usr/bin/atocore-backup")
+	if err := checkBinary(bin, runtime.GOARCH, head); err != nil {
+		t.Errorf("checkBinary: %v", err)
+	}
+	if err := checkBinary(bin, runtime.GOARCH, "0123456789abcdef0123456789abcdef01234567"); err == nil || !strings.Contains(err.Error(), "carries revision") {
+		t.Errorf("checkBinary with another commit = %v, want refused", err)
+	}
+	other := map[string]string{"amd64": "arm64", "arm64": "amd64"}[runtime.GOARCH]
+	if err := checkBinary(bin, other, head); err == nil || !strings.Contains(err.Error(), "ELF machine") {
+		t.Errorf("checkBinary as %s = %v, want refused", other, err)
+	}
 	for _, name := range []string{"atocore-backup", "offsite-sync"} {
 		v := output(t, filepath.Join(root, "usr/bin", name), "--version")
 		if !strings.HasPrefix(v, name+" "+atobuild.Version+" (revision "+head) {
