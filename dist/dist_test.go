@@ -27,6 +27,7 @@ import (
 // builds the xz release for both architectures).
 var built struct {
 	once sync.Once
+	out  string // the output directory, removed by TestMain
 	res  *Result
 	deb  string // the .deb
 	root string // its contents, extracted
@@ -46,6 +47,7 @@ func hostDeb(t *testing.T) (deb, root string) {
 			built.err = err
 			return
 		}
+		built.out = out
 		built.res, built.err = Build(context.Background(), Options{Out: out, Arches: []string{runtime.GOARCH}, Compress: "zstd"})
 		if built.err != nil {
 			return
@@ -62,8 +64,8 @@ func hostDeb(t *testing.T) (deb, root string) {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if built.res != nil {
-		os.RemoveAll(filepath.Dir(built.deb))
+	if built.out != "" {
+		os.RemoveAll(built.out)
 	}
 	os.Exit(code)
 }
