@@ -166,6 +166,27 @@ func TestDebHoldsTheRelease(t *testing.T) {
 	}
 }
 
+// The same commit gives the same package, byte for byte: an operator can
+// rebuild a .deb and compare it with the one they were given.
+func TestDebIsReproducible(t *testing.T) {
+	deb, _ := hostDeb(t)
+	res, err := Build(context.Background(), Options{Out: t.TempDir(), Arches: []string{runtime.GOARCH}, Compress: "zstd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := os.ReadFile(deb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(res.Debs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Errorf("two builds of one commit differ: %s (%d bytes) and %s (%d bytes)", deb, len(a), res.Debs[0], len(b))
+	}
+}
+
 // Installing must enable and start nothing: the operator sets the paths
 // first. The maintainer scripts only make systemd reread its units.
 func TestDebEnablesNothing(t *testing.T) {
