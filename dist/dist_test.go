@@ -8,6 +8,7 @@ import (
 	"debug/buildinfo"
 	"debug/elf"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"testing"
 
 	atobuild "github.com/atocore/atocore-backup/internal/buildinfo"
+	"github.com/atocore/atocore-backup/internal/sample"
 	"github.com/atocore/atocore-backup/internal/testutil"
 )
 
@@ -420,6 +422,88 @@ func TestUnitsAreHardened(t *testing.T) {
 	}
 	if got := unit(t, "atocore-backup.service")["Service"]["ExecStart"]; !slices.Equal(got, []string{"/usr/bin/atocore-backup create --include-chroma --kind scheduled --prune --wait"}) {
 		t.Errorf("atocore-backup.service ExecStart=%q", got)
+	}
+}
+
+// The services run as root with only the capabilities of
+// CapabilityBoundingSet=. Those must do: the backup of a root whose every
+// file belongs to another user, 0700 and 0600 (as the AtoCore container
+// leaves it), twice (the second links from the first), and the off-site
+// push of it. Without them the same runs are refused, so the files really
+// are out of reach otherwise. setpriv drops the capabilities as systemd
+// would; the rest of the sandbox needs systemd and is checked by
+// systemd-analyze only.
+func TestUnitCapabilitiesSuffice(t *testing.T) {
+	_, root := hostDeb(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the units run as root with fewer capabilities")
+	}
+	setpriv := testutil.Tool(t, "setpriv")
+	caps := func(name string) string {
+		set := unit(t, name)["Service"]["CapabilityBoundingSet"]
+		if len(set) != 1 {
+			t.Fatalf("%s: CapabilityBoundingSet=%q", name, set)
+		}
+		arg := "-all"
+		for _, c := range strings.Fields(set[0]) {
+			arg += ",+" + strings.ToLower(strings.TrimPrefix(c, "CAP_"))
+		}
+		return arg
+	}
+	data := t.TempDir()
+	if _, err := sample.Generate(context.Background(), data, sample.Options{Seed: 16, DBBytes: 1 << 20, ChromaBytes: 1 << 20, Segments: 1}); err != nil {
+		t.Fatal(err)
+	}
+	const owner = 65534 // nobody: not root
+	err := filepath.WalkDir(data, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		mode := os.FileMode(0o600)
+		if d.IsDir() {
+			mode = 0o700
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			return err
+		}
+		return os.Lchown(p, owner, owner)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := t.TempDir()
+	runAs := func(bounding, prog string, args ...string) (string, error) {
+		cmd := exec.Command(setpriv, append([]string{"--bounding-set", bounding, "--inh-caps", "-all", "--no-new-privs",
+			filepath.Join(root, "usr/bin", prog)}, args...)...)
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "ATOCORE_ROOT=" + data}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	backup := caps("atocore-backup.service")
+	if out, err := runAs("-all", "atocore-backup", "create", "--include-chroma", "--kind", "scheduled", "--prune", "--wait"); err == nil {
+		t.Fatalf("create with no capabilities succeeded: the fixture is not out of reach\n%s", out)
+	}
+	for i := 0; i < 2; i++ {
+		if out, err := runAs(backup, "atocore-backup", "create", "--include-chroma", "--kind", "scheduled", "--prune", "--wait"); err != nil {
+			t.Fatalf("create %d with %s: %v\n%s", i+1, backup, err, out)
+		}
+	}
+	if out, err := runAs(backup, "atocore-backup", "validate", "latest"); err != nil {
+		t.Fatalf("validate with %s: %v\n%s", backup, err, out)
+	}
+	offsite := caps("atocore-offsite.service")
+	if err := os.Chmod(filepath.Join(data, "backups"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(filepath.Join(data, "backups"), owner, owner); err != nil {
+		t.Fatal(err)
+	}
+	push := []string{"--target", "file://" + target, "--allow-unsigned"}
+	if out, err := runAs("-all", "offsite-sync", push...); err == nil {
+		t.Fatalf("offsite-sync with no capabilities succeeded: the fixture is not out of reach\n%s", out)
+	}
+	if out, err := runAs(offsite, "offsite-sync", push...); err != nil {
+		t.Fatalf("offsite-sync with %s: %v\n%s", offsite, err, out)
 	}
 }
 
