@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/afero"
 
 	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/internal/progress"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 )
 
@@ -138,6 +139,9 @@ func (c *creation) copyChroma(ctx context.Context, meta *Metadata) error {
 	files, dirs, err := listChroma(chromaRoot)
 	if err != nil {
 		return err
+	}
+	for _, f := range files {
+		progress.Plan(ctx, f.stat.Size)
 	}
 	if err := c.mkdir(snapshot.ChromaDir); err != nil {
 		return err
@@ -296,6 +300,7 @@ func (c *creation) copyChromaFile(ctx context.Context, f *chromaFile, prev *prev
 			if err := durable.Link(c.fs, src, dst); err == nil {
 				if fi, err := c.fs.Stat(dst); err == nil && fi.Size() == old.Size {
 					c.markLinked(rel)
+					progress.Add(ctx, old.Size)
 					return chromaCopy{digest: durable.Digest{Size: old.Size, SHA256: old.SHA256}, linked: true}, nil
 				}
 				_ = c.fs.Remove(dst)

@@ -79,11 +79,15 @@ var ErrBadStamp = snapshot.ErrBadStamp
 // ErrBadStamp for anything but UTC YYYYMMDDTHHMMSSZ.
 func ParseStamp(s string) (time.Time, error) { return snapshot.ParseStamp(s) }
 
+// Wait says what taking a held lock does: fail at once (the zero Wait),
+// or wait (On), up to Limit, telling Notify once who holds it.
+type Wait = dirlock.Wait
+
 // LockDir takes the lock of cfg's backup directory for operation op (it is
-// named to a second caller). With wait false a held lock is an error
+// named to a second caller). With the zero Wait a held lock is an error
 // matching ErrBusy. Restore and the drill hold it across several steps and
 // pass it on in CreateOptions.Lock.
-func LockDir(ctx context.Context, cfg Config, op string, wait bool) (*Lock, error) {
+func LockDir(ctx context.Context, cfg Config, op string, wait Wait) (*Lock, error) {
 	cfg, err := cfg.Resolved()
 	if err == nil {
 		err = cfg.Require(NeedBackup)

@@ -29,6 +29,12 @@ type CreateOptions struct {
 	IncludeChroma bool
 	// Wait waits for the backup directory's lock instead of failing with ErrBusy.
 	Wait bool
+	// WaitLimit, with Wait, gives up after this long with an error that
+	// matches ErrBusy; 0 waits until ctx ends.
+	WaitLimit time.Duration
+	// Waiting, with Wait, is called once when the wait begins, with the
+	// error (matching ErrBusy) that names the lock's holder.
+	Waiting func(busy error)
 	// Lock, when set, is the backup directory's lock, already held by the
 	// caller (restore's pre-restore snapshot); Create neither takes nor
 	// releases it.
@@ -89,7 +95,7 @@ func Create(ctx context.Context, cfg Config, opts CreateOptions) (*Metadata, err
 		return nil, fmt.Errorf("create: resolve the live paths: %w", err)
 	}
 	if opts.Lock == nil {
-		l, err := dirlock.Acquire(ctx, cfg.FS, cfg.BackupDir, "create", opts.Wait)
+		l, err := dirlock.Acquire(ctx, cfg.FS, cfg.BackupDir, "create", dirlock.Wait{On: opts.Wait, Limit: opts.WaitLimit, Notify: opts.Waiting})
 		if err != nil {
 			return nil, fmt.Errorf("create: %w", err)
 		}

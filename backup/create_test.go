@@ -173,7 +173,7 @@ func TestCreateUnderConcurrentWriter(t *testing.T) {
 func TestSecondCreateIsBusyOrWaits(t *testing.T) {
 	r := testutil.Root(t)
 	cfg := testutil.Config(r)
-	l, err := backup.LockDir(context.Background(), cfg, "restore", false)
+	l, err := backup.LockDir(context.Background(), cfg, "restore", backup.Wait{})
 	if err != nil {
 		t.Fatal(err)
 	}

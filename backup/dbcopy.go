@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/internal/progress"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/sqlitedb"
 )
@@ -63,6 +64,9 @@ func (c *creation) copyDatabase(ctx context.Context, live, rel string) (dbCopy, 
 			}
 		}
 	}
+	if src != nil {
+		progress.Plan(ctx, src.Size+max(wal.Size, 0)) // the copy; its hash is planned once its size is known
+	}
 	d, mode, err := c.onlineCopy(ctx, live, dst)
 	if err != nil {
 		return dbCopy{}, err
@@ -111,6 +115,9 @@ func (c *creation) onlineCopy(ctx context.Context, live, dst string) (durable.Di
 		c.timeline.Step("database bytes copied", t0, "file", filepath.Base(dst))
 		if err != nil {
 			return durable.Digest{}, "", fmt.Errorf("copy database %s: %w", live, err)
+		}
+		if fi, err := os.Stat(p); err == nil {
+			progress.Plan(ctx, fi.Size())
 		}
 		d, err := c.hashAndCheck(ctx, dst, p, func() (durable.Digest, error) { return durable.HashOSFile(ctx, p) })
 		return d, mode, err

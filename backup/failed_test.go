@@ -99,7 +99,7 @@ func TestPruneLeavesFailedCopiesWhenBusy(t *testing.T) {
 	for i := range 5 {
 		failedCopy(t, r.BackupDir, time.Date(2026, 3, 1+i, 6, 0, 0, 0, time.UTC))
 	}
-	l, err := backup.LockDir(context.Background(), cfg, "create", false)
+	l, err := backup.LockDir(context.Background(), cfg, "create", backup.Wait{})
 	if err != nil {
 		t.Fatal(err)
 	}

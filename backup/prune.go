@@ -41,6 +41,12 @@ type PruneOptions struct {
 	PruneInvalid bool
 	// Wait waits for the backup directory's lock instead of failing with ErrBusy.
 	Wait bool
+	// WaitLimit, with Wait, gives up after this long with an error that
+	// matches ErrBusy; 0 waits until ctx ends.
+	WaitLimit time.Duration
+	// Waiting, with Wait, is called once when the wait begins, with the
+	// error (matching ErrBusy) that names the lock's holder.
+	Waiting func(busy error)
 	// Now is the clock that ages pre-restore anchors and restores
 	// (restored-from); nil is the Config's clock (Prune) or time.Now
 	// (PruneDir).
@@ -244,7 +250,7 @@ func PruneDir(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOp
 		now = opts.Now
 	}
 	if !opts.DryRun {
-		l, err := dirlock.Acquire(ctx, fsys, backupDir, "prune", opts.Wait)
+		l, err := dirlock.Acquire(ctx, fsys, backupDir, "prune", dirlock.Wait{On: opts.Wait, Limit: opts.WaitLimit, Notify: opts.Waiting})
 		if err != nil {
 			return nil, fmt.Errorf("prune: %w", err)
 		}

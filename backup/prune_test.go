@@ -145,7 +145,7 @@ func TestPruneIsBusyUnderLockAndCleansTrash(t *testing.T) {
 	r := testutil.Root(t)
 	cfg := testutil.Config(r)
 	daily(t, r, cfg, time.Date(2026, 4, 1, 6, 0, 0, 0, time.UTC), 2, backup.KindScheduled)
-	l, err := backup.LockDir(context.Background(), cfg, "create", false)
+	l, err := backup.LockDir(context.Background(), cfg, "create", backup.Wait{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/internal/progress"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 )
 
@@ -35,6 +36,7 @@ func (c *creation) copyRegistry(ctx context.Context, meta *Metadata) error {
 		return err
 	}
 	dst := filepath.Join(c.staging, filepath.FromSlash(snapshot.RegistryFile))
+	progress.Plan(ctx, fi.Size())
 	// The limit holds even if the file grows while it is read.
 	d, err := durable.CopyFile(ctx, c.fs, dst, io.LimitReader(f, MaxRegistrySize+1), 0o600)
 	if err != nil {

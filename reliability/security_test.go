@@ -227,6 +227,9 @@ func TestSecurityTokenNeverLeaks(t *testing.T) {
 	var responses strings.Builder
 	do := func(h http.Handler, method, target, body, auth string) int {
 		req := httptest.NewRequest(method, target, strings.NewReader(body))
+		if method == "POST" {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}
@@ -304,6 +307,7 @@ func TestSecurityAdminServerLogs(t *testing.T) {
 	for _, auth := range []string{"Bearer " + token, "Bearer wrong-" + token[:8], ""} {
 		for _, rq := range [][2]string{{"POST", "/admin/backup"}, {"GET", "/admin/backup"}, {"GET", "/admin/backup/..%2Fx/validate"}} {
 			req, _ := http.NewRequest(rq[0], "http://"+addr+rq[1], strings.NewReader(`{}`))
+			req.Header.Set("Content-Type", "application/json")
 			if auth != "" {
 				req.Header.Set("Authorization", auth)
 			}

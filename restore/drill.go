@@ -47,6 +47,12 @@ type DrillOptions struct {
 	ConfirmServiceStopped bool
 	// Wait waits for the backup directory's lock instead of failing with backup.ErrBusy.
 	Wait bool
+	// WaitLimit, with Wait, gives up after this long with an error that
+	// matches backup.ErrBusy; 0 waits until ctx ends.
+	WaitLimit time.Duration
+	// Waiting, with Wait, is called once when the wait begins, with the
+	// error (matching backup.ErrBusy) that names the lock's holder.
+	Waiting func(busy error)
 	// AfterMark, when set, runs after the marker is written and before the
 	// restore; tests use it to sabotage the restore and see the drill fail.
 	AfterMark func(stamp string) error
@@ -90,7 +96,7 @@ func Drill(ctx context.Context, cfg backup.Config, opts DrillOptions) (*DrillRec
 	if err != nil {
 		return nil, fmt.Errorf("drill: %w", err)
 	}
-	lock, err := backup.LockDir(ctx, cfg, "drill", opts.Wait)
+	lock, err := backup.LockDir(ctx, cfg, "drill", backup.Wait{On: opts.Wait, Limit: opts.WaitLimit, Notify: opts.Waiting})
 	if err != nil {
 		return nil, fmt.Errorf("drill: %w", err)
 	}

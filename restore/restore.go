@@ -42,6 +42,12 @@ type Options struct {
 	Chroma        ChromaMode
 	// Wait waits for the backup directory's lock instead of failing with backup.ErrBusy.
 	Wait bool
+	// WaitLimit, with Wait, gives up after this long with an error that
+	// matches backup.ErrBusy; 0 waits until ctx ends.
+	WaitLimit time.Duration
+	// Waiting, with Wait, is called once when the wait begins, with the
+	// error (matching backup.ErrBusy) that names the lock's holder.
+	Waiting func(busy error)
 	// Lock, when set, is the backup directory's lock, already held by the
 	// caller (the drill); Run neither takes nor releases it.
 	Lock *backup.Lock
@@ -107,7 +113,7 @@ func Run(ctx context.Context, cfg backup.Config, stamp string, opts Options) (*R
 		return nil, fmt.Errorf("restore: %w", &RefusedError{Reason: ReasonUnsafeLayout, Detail: "the live paths cannot be resolved", Err: err})
 	}
 	if opts.Lock == nil {
-		l, err := dirlock.Acquire(ctx, cfg.FS, cfg.BackupDir, "restore", opts.Wait)
+		l, err := dirlock.Acquire(ctx, cfg.FS, cfg.BackupDir, "restore", dirlock.Wait{On: opts.Wait, Limit: opts.WaitLimit, Notify: opts.Waiting})
 		if err != nil {
 			return nil, fmt.Errorf("restore: %w", err)
 		}

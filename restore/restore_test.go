@@ -390,7 +390,7 @@ func TestPythonSnapshotRestores(t *testing.T) {
 func TestRestoreIsBusyWhileCreateRuns(t *testing.T) {
 	r := testutil.Root(t)
 	snap := testutil.Create(t, r, backup.CreateOptions{})
-	l, err := backup.LockDir(context.Background(), testutil.Config(r), "create", false)
+	l, err := backup.LockDir(context.Background(), testutil.Config(r), "create", backup.Wait{})
 	if err != nil {
 		t.Fatal(err)
 	}

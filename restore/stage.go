@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/afero"
 
 	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/internal/progress"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/sqlitedb"
 	"github.com/atocore/atocore-backup/validate"
@@ -108,6 +109,7 @@ func (r *restorer) copyOut(ctx context.Context, rel, tmp string, o owner) error 
 	} else if fi, err := src.Stat(); err == nil {
 		size = fi.Size()
 	}
+	progress.Plan(ctx, size)
 	d, err := durable.CopyFileSized(ctx, tmp, src, 0o600, size) // synced with the rest by stage
 	if err != nil {
 		return err
@@ -249,6 +251,7 @@ func copyOSFile(ctx context.Context, src, dst string) (durable.Digest, error) {
 	if err != nil {
 		return durable.Digest{}, err
 	}
+	progress.Plan(ctx, fi.Size())
 	return durable.CopyFileSized(ctx, dst, in, 0o600, fi.Size())
 }
 

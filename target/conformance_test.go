@@ -58,6 +58,9 @@ func sftpConfig(srv *sshdtest.Server, dir string) target.SFTPConfig {
 		Path:           dir,
 		KnownHostsFile: srv.KnownHostsFile,
 		KeyFile:        srv.KeyFile,
+		// Never the real ~/.ssh: no config, a home with nothing in it.
+		SSHConfigFile: target.NoSSHConfig,
+		Home:          filepath.Join(filepath.Dir(srv.KnownHostsFile), "no-home"),
 	}
 }
 

@@ -19,6 +19,9 @@
 // back, as with io/fs.
 //
 // One file per backend: local.go, memory.go, sftp.go (connection, host
-// keys in hostkey.go) and sftpfs.go/sftpfile.go (the afero adapter). The
+// keys in hostkey.go; the host, user, keys and jump hosts an address
+// means, read from ~/.ssh/config as ssh reads it, in sshconfig.go,
+// sshdial.go and sshauth.go) and sftpfs.go/sftpfile.go (the afero
+// adapter). The
 // conformance suite all of them pass is in target/targettest.
 package target

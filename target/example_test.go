@@ -33,12 +33,13 @@ func ExampleMemory() {
 
 // Open takes the address an operator writes; SFTP needs known_hosts.
 func ExampleOpen() {
-	_, err := target.Open(context.Background(), "sftp://backup@vault.example:2222/srv/atocore-offsite", target.Options{})
+	_, err := target.Open(context.Background(), "sftp://backup@vault.example:2222/srv/atocore-offsite",
+		target.Options{KnownHostsFile: "/nonexistent/known_hosts", SSHConfigFile: target.NoSSHConfig})
 	fmt.Println(err)
 	_, err = target.Open(context.Background(), "sftp://backup:s3cret@vault.example/srv", target.Options{})
 	fmt.Println(err)
 	// Output:
-	// sftp: no known_hosts file: pass --known-hosts FILE (SFTP targets always verify the server's host key; there is no way to skip it)
+	// sftp vault.example:2222: known_hosts file /nonexistent/known_hosts (--known-hosts): stat /nonexistent/known_hosts: no such file or directory; create it with the server's verified key, e.g. ssh-keyscan -p 2222 vault.example >> /nonexistent/known_hosts, then check the fingerprints with the server's administrator
 	// target "sftp://backup:xxxxx@vault.example/srv": passwords in URLs are not accepted: authenticate with a key file or an SSH agent; accepted forms: sftp://USER@HOST[:PORT]/ABS/PATH, file:///ABS/PATH, /ABS/PATH
 }
 

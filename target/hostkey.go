@@ -26,9 +26,13 @@ var ErrHostKeyMismatch = errors.New("host key mismatch")
 // connection is dropped during the key exchange: nothing is sent to such a
 // server, no authentication is attempted.
 type HostKeyError struct {
-	Addr           string        // host:port as dialled
-	KnownHostsFile string        // the file that was consulted
-	Offered        ssh.PublicKey // the key the server presented
+	Addr           string // host:port as dialled (after the ssh config's HostName and Port)
+	KnownHostsFile string // the file that was consulted
+	// HostKeyAlias, when the ssh config sets one, is the name known_hosts
+	// was consulted for instead of Addr (alone, without a port, as OpenSSH
+	// does).
+	HostKeyAlias string
+	Offered      ssh.PublicKey // the key the server presented
 	// Known are the keys known_hosts lists for the host; empty when the
 	// host is unknown.
 	Known   []knownhosts.KnownKey
@@ -62,12 +66,7 @@ func (e *HostKeyError) Error() string {
 	} else if e.Offered != nil {
 		offered = e.Offered.Type() + " " + ssh.FingerprintSHA256(e.Offered)
 	}
-	host, port, _ := net.SplitHostPort(e.Addr)
-	keyscan := "ssh-keyscan "
-	if port != "22" {
-		keyscan += "-p " + port + " "
-	}
-	keyscan += host + " >> " + e.KnownHostsFile
+	keyscan := keyscanCommand(e.Addr, e.HostKeyAlias, e.KnownHostsFile)
 	switch {
 	case e.WeakCASignature:
 		return fmt.Sprintf("sftp %s: host key refused: the server offered %s whose CA signature is ssh-rsa (RSA with SHA-1), "+
@@ -86,9 +85,9 @@ func (e *HostKeyError) Error() string {
 		if why == "" {
 			why = "it is not a certificate"
 		}
-		trusted := "no @cert-authority line matches " + knownHostName(e.Addr)
+		trusted := "no @cert-authority line matches " + e.lookupName()
 		if len(cas) > 0 {
-			trusted = "it trusts the certificate authorities " + strings.Join(cas, ", ") + " for " + knownHostName(e.Addr)
+			trusted = "it trusts the certificate authorities " + strings.Join(cas, ", ") + " for " + e.lookupName()
 		}
 		return fmt.Sprintf("sftp %s: host key refused: %s; the server offered %s (%s); refusing to connect "+
 			"(possible man-in-the-middle). If the host's certificate or its CA really changed, verify them with the server's administrator: "+
@@ -107,10 +106,41 @@ func (e *HostKeyError) Error() string {
 	return fmt.Sprintf("sftp %s: host key mismatch: %s, but the server offered %s; refusing to connect "+
 		"(possible man-in-the-middle). If the server's key really changed, verify the new fingerprint with the server's administrator, then "+
 		"replace the plain key: ssh-keygen -R '%s' -f %s && %s (a host that uses certificates needs its CA in an @cert-authority line instead)",
-		e.Addr, strings.Join(known, "; "), offered, knownhosts.Normalize(e.Addr), e.KnownHostsFile, keyscan)
+		e.Addr, strings.Join(known, "; "), offered, e.lookupName(), e.KnownHostsFile, keyscan)
 }
 
+// keyscanCommand is the command that appends the host keys of the server
+// at addr to file, under alias when there is one.
+func keyscanCommand(addr, alias, file string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		host, port = addr, "22"
+	}
+	c := "ssh-keyscan "
+	if port != "22" {
+		c += "-p " + port + " "
+	}
+	c += host
+	if alias != "" {
+		c += " | sed 's/^[^ ]*/" + alias + "/'"
+	}
+	return c + " >> " + file
+}
+
+// lookupName is the name known_hosts was consulted for: the HostKeyAlias,
+// else "host" on port 22 and "[host]:port" otherwise.
+func (e *HostKeyError) lookupName() string {
+	if e.HostKeyAlias != "" {
+		return e.HostKeyAlias
+	}
+	return knownhosts.Normalize(e.Addr)
+}
+
+// hostname is the name a host certificate must have as a principal.
 func (e *HostKeyError) hostname() string {
+	if e.HostKeyAlias != "" {
+		return e.HostKeyAlias
+	}
 	host, _, err := net.SplitHostPort(e.Addr)
 	if err != nil {
 		return e.Addr
@@ -120,18 +150,22 @@ func (e *HostKeyError) hostname() string {
 
 // hostKeyChecker verifies a server's key against one known_hosts file.
 type hostKeyChecker struct {
-	file string
-	addr string
-	cb   ssh.HostKeyCallback // plain keys and @revoked (knownhosts)
-	cas  *hostAuthorities    // @cert-authority and @revoked
+	file    string
+	addr    string              // host:port looked up in known_hosts
+	dialled string              // host:port connected to, for messages
+	alias   string              // HostKeyAlias, "" when none
+	cb      ssh.HostKeyCallback // plain keys and @revoked (knownhosts)
+	cas     *hostAuthorities    // @cert-authority and @revoked
 }
 
-func newHostKeyChecker(file, addr string) (*hostKeyChecker, error) {
+// newHostKeyChecker checks the server dialled at dialled against file,
+// looked up for addr: the same address, or alias:22 for a HostKeyAlias.
+func newHostKeyChecker(file, addr, dialled, alias string) (*hostKeyChecker, error) {
 	if file == "" {
 		return nil, errors.New("sftp: no known_hosts file: pass --known-hosts FILE (SFTP targets always verify the server's host key; there is no way to skip it)")
 	}
 	if _, err := os.Stat(file); err != nil {
-		return nil, fmt.Errorf("sftp: known_hosts file %s (--known-hosts): %w; create it with the server's verified key, e.g. ssh-keyscan HOST >> %s", file, err, file)
+		return nil, fmt.Errorf("sftp %s: known_hosts file %s (--known-hosts): %w; create it with the server's verified key, e.g. %s, then check the fingerprints with the server's administrator", dialled, file, err, keyscanCommand(dialled, alias, file))
 	}
 	cb, err := knownhosts.New(file)
 	if err != nil {
@@ -141,7 +175,7 @@ func newHostKeyChecker(file, addr string) (*hostKeyChecker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sftp: read known_hosts file %s (--known-hosts): %w", file, err)
 	}
-	return &hostKeyChecker{file: file, addr: addr, cb: cb, cas: cas}, nil
+	return &hostKeyChecker{file: file, addr: addr, dialled: dialled, alias: alias, cb: cb, cas: cas}, nil
 }
 
 // callback checks a host certificate as OpenSSH does (ssh.CertChecker: an
@@ -156,18 +190,18 @@ func (h *hostKeyChecker) callback(hostname string, remote net.Addr, key ssh.Publ
 	}
 	if cert, ok := key.(*ssh.Certificate); ok {
 		if cert.CertType == ssh.HostCert && h.cas.isRevoked(cert) {
-			return &HostKeyError{Addr: h.addr, KnownHostsFile: h.file, Offered: key, Cert: cert, Revoked: true}
+			return &HostKeyError{Addr: h.dialled, HostKeyAlias: h.alias, KnownHostsFile: h.file, Offered: key, Cert: cert, Revoked: true}
 		}
 		if cert.CertType == ssh.HostCert && len(cert.ValidPrincipals) == 0 {
-			return &HostKeyError{Addr: h.addr, KnownHostsFile: h.file, Offered: key, Cert: cert, Authorities: cas,
+			return &HostKeyError{Addr: h.dialled, HostKeyAlias: h.alias, KnownHostsFile: h.file, Offered: key, Cert: cert, Authorities: cas,
 				CertProblem: "the certificate names no principals"}
 		}
 		if cert.Signature != nil && cert.Signature.Format == ssh.KeyAlgoRSA && h.cas.isAuthority(cert.SignatureKey, h.addr) {
-			return &HostKeyError{Addr: h.addr, KnownHostsFile: h.file, Offered: key, Cert: cert, Authorities: cas, WeakCASignature: true}
+			return &HostKeyError{Addr: h.dialled, HostKeyAlias: h.alias, KnownHostsFile: h.file, Offered: key, Cert: cert, Authorities: cas, WeakCASignature: true}
 		}
 		cc := &ssh.CertChecker{IsHostAuthority: h.cas.isAuthority, IsRevoked: h.cas.isRevoked}
 		if err := cc.CheckHostKey(hostname, remote, key); err != nil {
-			return &HostKeyError{Addr: h.addr, KnownHostsFile: h.file, Offered: key, Cert: cert, Authorities: cas,
+			return &HostKeyError{Addr: h.dialled, HostKeyAlias: h.alias, KnownHostsFile: h.file, Offered: key, Cert: cert, Authorities: cas,
 				CertProblem: strings.TrimPrefix(err.Error(), "ssh: ")}
 		}
 		return nil
@@ -180,11 +214,11 @@ func (h *hostKeyChecker) callback(hostname string, remote net.Addr, key ssh.Publ
 	var re *knownhosts.RevokedError
 	switch {
 	case errors.As(err, &ke):
-		return &HostKeyError{Addr: h.addr, KnownHostsFile: h.file, Offered: key, Known: ke.Want, Authorities: cas}
+		return &HostKeyError{Addr: h.dialled, HostKeyAlias: h.alias, KnownHostsFile: h.file, Offered: key, Known: ke.Want, Authorities: cas}
 	case errors.As(err, &re):
-		return &HostKeyError{Addr: h.addr, KnownHostsFile: h.file, Offered: key, Revoked: true}
+		return &HostKeyError{Addr: h.dialled, HostKeyAlias: h.alias, KnownHostsFile: h.file, Offered: key, Revoked: true}
 	}
-	return fmt.Errorf("sftp %s: check host key against %s: %w", h.addr, h.file, err)
+	return fmt.Errorf("sftp %s: check host key against %s: %w", h.dialled, h.file, err)
 }
 
 // algorithms are the host key algorithms to offer for the key types that

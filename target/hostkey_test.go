@@ -139,14 +139,18 @@ func TestKnownHostsRequired(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := sftpConfig(srv, filepath.Join(srv.Dir, "offsite"))
 			cfg.KnownHostsFile = file
+			want := file
+			if file == "" { // the default, in a home that has none
+				want = filepath.Join(cfg.Home, ".ssh", "known_hosts")
+			}
 			_, err := target.DialSFTP(t.Context(), cfg)
-			if err == nil || !strings.Contains(err.Error(), "--known-hosts") || !strings.Contains(err.Error(), file) {
-				t.Fatalf("err = %v; want a message naming --known-hosts and %q", err, file)
+			if err == nil || !strings.Contains(err.Error(), "--known-hosts") || !strings.Contains(err.Error(), want) {
+				t.Fatalf("err = %v; want a message naming --known-hosts and %q", err, want)
 			}
 			if n, _ := srv.AuthAttempts(); n != 0 {
 				t.Errorf("%d keys offered", n)
 			}
-			_, err = target.Open(t.Context(), srv.URL(cfg.Path), target.Options{KnownHostsFile: file, KeyFile: srv.KeyFile})
+			_, err = target.Open(t.Context(), srv.URL(cfg.Path), target.Options{KnownHostsFile: file, KeyFile: srv.KeyFile, SSHConfigFile: target.NoSSHConfig, Home: cfg.Home})
 			if err == nil || !strings.Contains(err.Error(), "--known-hosts") {
 				t.Fatalf("Open: err = %v", err)
 			}
@@ -157,7 +161,7 @@ func TestKnownHostsRequired(t *testing.T) {
 func TestOpenSFTP(t *testing.T) {
 	srv := sshdtest.StartInProcess(t)
 	dir := filepath.Join(srv.Dir, "offsite")
-	tgt, err := target.Open(t.Context(), srv.URL(dir), target.Options{KnownHostsFile: srv.KnownHostsFile, KeyFile: srv.KeyFile, Create: true})
+	tgt, err := target.Open(t.Context(), srv.URL(dir), target.Options{KnownHostsFile: srv.KnownHostsFile, KeyFile: srv.KeyFile, SSHConfigFile: target.NoSSHConfig, Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}

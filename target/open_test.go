@@ -23,7 +23,7 @@ func TestOpenMissingTargetIsNotFoundAndNothingIsCreated(t *testing.T) {
 	type opener func(dir string, create bool) (target.Target, error)
 	sftp := func(srv *sshdtest.Server) (string, opener) {
 		return srv.Dir, func(dir string, create bool) (target.Target, error) {
-			return target.Open(ctx, srv.URL(dir), target.Options{KnownHostsFile: srv.KnownHostsFile, KeyFile: srv.KeyFile, Create: create})
+			return target.Open(ctx, srv.URL(dir), target.Options{KnownHostsFile: srv.KnownHostsFile, KeyFile: srv.KeyFile, SSHConfigFile: target.NoSSHConfig, Create: create})
 		}
 	}
 	for _, kind := range []struct {

@@ -34,7 +34,7 @@ func sftpTarget(t *testing.T, s *sshdtest.Server, addr string) target.Target {
 		}
 	}
 	tg, err := target.DialSFTP(context.Background(), target.SFTPConfig{Addr: addr, User: s.User, Path: path.Join(s.RemoteDir, "offsite"),
-		KnownHostsFile: known, KeyFile: s.KeyFile, Timeout: 5 * time.Second, KeepAlive: time.Second})
+		KnownHostsFile: known, KeyFile: s.KeyFile, SSHConfigFile: target.NoSSHConfig, Timeout: 5 * time.Second, KeepAlive: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

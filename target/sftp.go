@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/user"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,15 +19,26 @@ import (
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/spf13/afero"
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
 )
 
 // SFTPConfig is how to reach a directory on an SFTP server (OpenSSH's
 // sftp-server or internal-sftp).
+//
+// The server is reached as ssh reaches it: what is set here wins, then
+// the OpenSSH client configuration (SSHConfigFile, by default
+// ~/.ssh/config: Host blocks matched against the host as written in Addr,
+// first value of each keyword winning; HostName, Port, User, IdentityFile,
+// HostKeyAlias, UserKnownHostsFile, ProxyJump), then the defaults (the
+// local user, port 22, ~/.ssh/known_hosts, ~/.ssh/id_rsa, id_ecdsa,
+// id_ed25519). The configuration never turns host-key checking off
+// (StrictHostKeyChecking is ignored) and may not run commands (a
+// ProxyCommand or KnownHostsCommand is refused).
 type SFTPConfig struct {
-	// Addr is host:port; the port defaults to 22.
+	// Addr is host or host:port. The host may be an alias of the ssh
+	// config; a port given here wins over the config's Port (default 22).
 	Addr string
-	// User is the login name; "" is the local user's name, as with ssh.
+	// User is the login name; "" is the config's User, else the local
+	// user's name, as with ssh.
 	User string
 	// Path is the absolute directory on the server that holds snapshots/.
 	// It is created (0700) when missing, unless MustExist, under a parent
@@ -36,14 +48,29 @@ type SFTPConfig struct {
 	// instead of creating it: read-only commands never create a target.
 	MustExist bool
 	// KnownHostsFile is the OpenSSH known_hosts file that must list the
-	// server's host key. Required: there is no mode that skips the check.
+	// server's host key (and every jump host's); "" is the config's
+	// UserKnownHostsFile, else ~/.ssh/known_hosts. There is no mode that
+	// skips the check.
 	KnownHostsFile string
-	// KeyFile is a private key file (unencrypted OpenSSH or PEM). Optional
-	// when UseAgent is set.
+	// KeyFile is a private key file (unencrypted OpenSSH or PEM) for the
+	// server. "" takes the config's IdentityFile keys, else the default
+	// keys under ~/.ssh that exist; those that are encrypted or readable
+	// by others are passed over. Jump hosts always take their own.
 	KeyFile string
 	// UseAgent also offers the keys of the SSH agent at SSH_AUTH_SOCK.
 	UseAgent bool
-	// Timeout bounds the TCP dial, the SSH handshake and the SFTP start,
+	// SSHConfigFile is the OpenSSH client configuration to read: "" is
+	// ~/.ssh/config when it exists, NoSSHConfig ("-") or "none" reads none.
+	// /etc/ssh/ssh_config is never read.
+	SSHConfigFile string
+	// Home is the home directory that ~ stands for (~/.ssh/config,
+	// ~/.ssh/known_hosts, default keys, ~ in the config); "" is the
+	// current user's, from the password database as ssh takes it.
+	Home string
+	// Dial, when set, makes the TCP connection (to the first jump host,
+	// or to the server); nil is a net.Dialer with Timeout.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Timeout bounds the TCP dial, each SSH handshake and the SFTP start,
 	// and how long a keepalive may go unanswered. 0 means 15 s.
 	Timeout time.Duration
 	// KeepAlive is how often an idle-or-busy connection is probed; a
@@ -58,78 +85,88 @@ const (
 	defaultKeepAlive = 30 * time.Second
 )
 
-// DialSFTP connects to an SFTP target. The server's host key must be in
-// c.KnownHostsFile (only the key types listed there are negotiated); an
-// unknown host or a different key fails with a *HostKeyError before any
-// authentication is attempted. c.Path must be a directory; a missing one
-// is created (its parent must exist) unless c.MustExist.
+// DialSFTP connects to an SFTP target, through the jump hosts of the ssh
+// config's ProxyJump when it has one. The server's host key must be in
+// the known_hosts file (only the key types listed there are negotiated),
+// looked up under the HostName (or HostKeyAlias) the address resolves to;
+// an unknown host or a different key fails with a *HostKeyError before
+// any authentication is attempted, and so does a jump host's. c.Path must
+// be a directory; a missing one is created (its parent must exist) unless
+// c.MustExist. The target's URL is the address as given, not what it
+// resolved to.
 //
 // The connection uploads with concurrent writes (64 requests of 32 KiB in
 // flight per file; on OpenSSH, 32 of 128 KiB), each whole-file upload on
 // an SFTP session of its own (uploadSessions), and fsyncs files when the
 // server offers fsync@openssh.com.
 func DialSFTP(ctx context.Context, c SFTPConfig) (Target, error) {
-	addr, host, port, err := splitAddr(c.Addr)
+	host, port, err := splitAddr(c.Addr)
 	if err != nil {
 		return nil, err
+	}
+	u := URL{Scheme: SchemeSFTP, User: c.User, Host: host, Port: port, Path: path.Clean(c.Path)}
+	if port == 0 {
+		u.Port = 22 // printed as written: without a port
 	}
 	if c.Path == "" || !path.IsAbs(c.Path) {
-		return nil, fmt.Errorf("sftp %s: path %q must be absolute", addr, c.Path)
+		return nil, fmt.Errorf("sftp %s: path %q must be absolute", c.Addr, c.Path)
 	}
-	login := c.User
-	if login == "" {
-		login = localUser()
-	}
-	u := URL{Scheme: SchemeSFTP, User: login, Host: host, Port: port, Path: path.Clean(c.Path)}
-	hk, err := newHostKeyChecker(c.KnownHostsFile, addr)
-	if err != nil {
-		return nil, err
-	}
-	auth, err := newAuth(c)
+	home := homeDir(c.Home)
+	conf, err := loadSSHConfig(c.SSHConfigFile, home)
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", u, err)
 	}
-	defer auth.close()
+	dest, err := conf.resolve(host, c.User, port)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", u, err)
+	}
+	known := c.KnownHostsFile
+	if known == "" {
+		known = dest.knownHosts
+	}
+	if known == "" && home != "" {
+		known = filepath.Join(home, ".ssh", "known_hosts")
+	}
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = defaultTimeout
 	}
-	cfg := &ssh.ClientConfig{
-		User:              login,
-		Auth:              []ssh.AuthMethod{ssh.PublicKeysCallback(auth.signers)},
-		HostKeyCallback:   hk.callback,
-		HostKeyAlgorithms: hk.algorithms(),
-		Timeout:           timeout,
+	d := &sshDialer{conf: conf, home: home, known: known, dialTCP: c.Dial, timeout: timeout}
+	if d.dialTCP == nil {
+		d.dialTCP = (&net.Dialer{Timeout: timeout}).DialContext
 	}
-
-	d := net.Dialer{Timeout: timeout}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
+	// The known_hosts file and the identities are checked before anything
+	// is dialled.
+	if _, err := newHostKeyChecker(known, dest.keyAddr(), dest.addr(), dest.hostKeyAlias); err != nil {
+		return nil, err
+	}
+	if c.UseAgent {
+		if d.agent, err = dialAgent(); err != nil {
+			return nil, fmt.Errorf("target %s: %w", u, err)
+		}
+		defer d.agent.close()
+	}
+	if _, err := newAuth(c.KeyFile, dest, home, d.agent); err != nil {
 		return nil, fmt.Errorf("target %s: %w", u, err)
 	}
-	// The handshake and the SFTP start are bounded by the timeout and by ctx.
-	_ = conn.SetDeadline(time.Now().Add(timeout))
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	sc, err := startSFTP(conn, addr, cfg)
-	if !stop() || ctx.Err() != nil {
+
+	sc, err := d.connect(ctx, dest, c.KeyFile)
+	if d.stop != nil && (!d.stop() || ctx.Err() != nil) {
 		if sc != nil {
 			sc.close()
 		}
-		conn.Close()
+		d.close()
 		return nil, fmt.Errorf("target %s: %w", u, ctx.Err())
 	}
 	if err != nil {
-		conn.Close()
+		d.close()
 		var he *HostKeyError
-		if errors.As(err, &he) {
+		if errors.As(err, &he) && err == error(he) {
 			return nil, he
-		}
-		if auth.failed(err) {
-			return nil, fmt.Errorf("target %s: authentication failed with %s: is its public key in the server's authorized_keys? (%w)", u, auth, err)
 		}
 		return nil, fmt.Errorf("target %s: %w", u, err)
 	}
-	_ = conn.SetDeadline(time.Time{})
+	_ = d.base.SetDeadline(time.Time{})
 
 	t := &sftpTarget{url: u, conn: sc, fs: newSFTPFS(sc.sftp), done: make(chan struct{})}
 	t.fs.lendWriters(sc.uploads)
@@ -142,9 +179,29 @@ func DialSFTP(ctx context.Context, c SFTPConfig) (Target, error) {
 		keepAlive = defaultKeepAlive
 	}
 	if keepAlive > 0 {
-		go t.keepAlive(conn, keepAlive, timeout)
+		go t.keepAlive(d.base, keepAlive, timeout)
 	}
 	return t, nil
+}
+
+// connect dials dest (through its jump hosts), authenticates and starts
+// the SFTP sessions.
+func (d *sshDialer) connect(ctx context.Context, dest *sshHost, keyFile string) (*session, error) {
+	conn, err := d.dial(ctx, dest, 0)
+	if err != nil {
+		return nil, err
+	}
+	client, err := d.handshake(conn, dest, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	_ = d.base.SetDeadline(time.Now().Add(d.timeout))
+	sc, err := startSFTP(client)
+	if err != nil {
+		return nil, err
+	}
+	sc.jumps = d.jumps
+	return sc, nil
 }
 
 // session is an SSH connection with its SFTP client, and the extra SFTP
@@ -153,6 +210,7 @@ type session struct {
 	ssh     *ssh.Client
 	sftp    *sftp.Client
 	uploads []*sftp.Client
+	jumps   []*ssh.Client // the jump hosts it goes through, first hop first
 }
 
 // sftpWriteSize is the payload of one SFTP write of an upload session to
@@ -185,15 +243,13 @@ func (s *session) close() error {
 	if cerr := s.ssh.Close(); err == nil && !errors.Is(cerr, net.ErrClosed) {
 		err = cerr
 	}
+	for i := len(s.jumps) - 1; i >= 0; i-- {
+		_ = s.jumps[i].Close()
+	}
 	return err
 }
 
-func startSFTP(conn net.Conn, addr string, cfg *ssh.ClientConfig) (*session, error) {
-	cc, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
-	if err != nil {
-		return nil, err
-	}
-	client := ssh.NewClient(cc, chans, reqs)
+func startSFTP(client *ssh.Client) (*session, error) {
 	opts := []sftp.ClientOption{sftp.UseConcurrentWrites(true), sftp.MaxConcurrentRequestsPerFile(64)}
 	sc, err := sftp.NewClient(client, opts...)
 	if err != nil {
@@ -304,23 +360,28 @@ func (t *sftpTarget) keepAlive(conn net.Conn, interval, timeout time.Duration) {
 	}
 }
 
-// splitAddr returns host:port with the default port, and its parts.
-func splitAddr(a string) (addr, host string, port int, err error) {
+// splitAddr splits host or host:port; port is 0 when not given.
+func splitAddr(a string) (host string, port int, err error) {
 	if a == "" {
-		return "", "", 0, errors.New("sftp: no server address")
+		return "", 0, errors.New("sftp: no server address")
 	}
 	host, ps, err := net.SplitHostPort(a)
 	if err != nil {
-		host, ps = a, "22"
+		host, ps = a, ""
 		if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
 			host = host[1 : len(host)-1]
 		}
 	}
-	port, err = strconv.Atoi(ps)
-	if err != nil || port < 1 || port > 65535 || host == "" {
-		return "", "", 0, fmt.Errorf("sftp: bad server address %q (want host or host:port)", a)
+	if ps != "" {
+		port, err = strconv.Atoi(ps)
+		if err != nil || port < 1 || port > 65535 {
+			host = ""
+		}
 	}
-	return net.JoinHostPort(host, strconv.Itoa(port)), host, port, nil
+	if host == "" || strings.ContainsAny(host, "/@ ") {
+		return "", 0, fmt.Errorf("sftp: bad server address %q (want host or host:port)", a)
+	}
+	return host, port, nil
 }
 
 func localUser() string {
@@ -328,84 +389,4 @@ func localUser() string {
 		return u.Username
 	}
 	return os.Getenv("USER")
-}
-
-// auth is the client's identities: a key file, an agent, or both.
-type auth struct {
-	keyFile string
-	key     ssh.Signer
-	agent   agent.ExtendedAgent
-	agentC  net.Conn
-}
-
-func newAuth(c SFTPConfig) (*auth, error) {
-	a := &auth{keyFile: c.KeyFile}
-	if c.KeyFile != "" {
-		pem, err := os.ReadFile(c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("read key file: %w", err)
-		}
-		a.key, err = ssh.ParsePrivateKey(pem)
-		var pm *ssh.PassphraseMissingError
-		if errors.As(err, &pm) {
-			return nil, fmt.Errorf("key file %s is encrypted: add it to an SSH agent and use the agent, or give an unencrypted key", c.KeyFile)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("key file %s: %w", c.KeyFile, err)
-		}
-	}
-	if c.UseAgent {
-		sock := os.Getenv("SSH_AUTH_SOCK")
-		if sock == "" {
-			return nil, errors.New("an SSH agent was asked for but SSH_AUTH_SOCK is not set")
-		}
-		conn, err := net.Dial("unix", sock)
-		if err != nil {
-			return nil, fmt.Errorf("SSH agent at SSH_AUTH_SOCK: %w", err)
-		}
-		a.agentC, a.agent = conn, agent.NewClient(conn)
-	}
-	if a.key == nil && a.agent == nil {
-		return nil, errors.New("no identity: give a private key file or use an SSH agent")
-	}
-	return a, nil
-}
-
-// signers offers the key file's key first, then the agent's.
-func (a *auth) signers() ([]ssh.Signer, error) {
-	var s []ssh.Signer
-	if a.key != nil {
-		s = append(s, a.key)
-	}
-	if a.agent != nil {
-		as, err := a.agent.Signers()
-		if err != nil && len(s) == 0 {
-			return nil, fmt.Errorf("SSH agent: %w", err)
-		}
-		s = append(s, as...)
-	}
-	return s, nil
-}
-
-// failed tells an authentication refusal from other handshake errors
-// (x/crypto/ssh has no typed error for it).
-func (a *auth) failed(err error) bool {
-	return errorContains(err, "unable to authenticate")
-}
-
-func (a *auth) String() string {
-	switch {
-	case a.key != nil && a.agent != nil:
-		return "key file " + a.keyFile + " and the SSH agent"
-	case a.key != nil:
-		return "key file " + a.keyFile
-	}
-	return "the SSH agent's keys"
-}
-
-// close drops the agent connection, needed only during the handshake.
-func (a *auth) close() {
-	if a.agentC != nil {
-		a.agentC.Close()
-	}
 }

@@ -13,7 +13,7 @@ import (
 func TestOpenSSHUploadSessions(t *testing.T) {
 	srv := sshdtest.Start(t)
 	tg, err := DialSFTP(t.Context(), SFTPConfig{Addr: srv.Addr, User: srv.User, Path: filepath.Join(srv.Dir, "up"),
-		KnownHostsFile: srv.KnownHostsFile, KeyFile: srv.KeyFile})
+		KnownHostsFile: srv.KnownHostsFile, KeyFile: srv.KeyFile, SSHConfigFile: NoSSHConfig})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"strings"
 
 	"github.com/spf13/afero"
 )
@@ -106,10 +108,18 @@ func WriteFileFrom(fsys afero.Fs, name string, r io.Reader, perm os.FileMode) (i
 // Local targets ignore them.
 type Options struct {
 	// KnownHostsFile is the OpenSSH known_hosts file that must list the
-	// server's host key. Required for sftp:// URLs.
+	// server's host key; "" is the ssh config's UserKnownHostsFile, else
+	// ~/.ssh/known_hosts (SFTPConfig.KnownHostsFile).
 	KnownHostsFile string
-	// KeyFile is the private key (unencrypted OpenSSH or PEM).
+	// KeyFile is the private key (unencrypted OpenSSH or PEM); "" is the
+	// ssh config's IdentityFile, else the default keys (SFTPConfig.KeyFile).
 	KeyFile string
+	// SSHConfigFile is the OpenSSH client configuration: "" is
+	// ~/.ssh/config when it exists, NoSSHConfig ("-") or "none" reads none.
+	SSHConfigFile string
+	// Home is the home directory ~ stands for; "" is the current user's
+	// (SFTPConfig.Home).
+	Home string
 	// UseAgent authenticates with the keys of the agent at SSH_AUTH_SOCK.
 	UseAgent bool
 	// Create makes the target directory (0700) when it is missing. Its
@@ -133,8 +143,17 @@ func Open(ctx context.Context, rawURL string, o Options) (Target, error) {
 	case SchemeFile:
 		return openLocal(u.Path, o.Create)
 	case SchemeSFTP:
+		addr := u.Addr()
+		if v, err := url.Parse(rawURL); err == nil && v.Port() == "" {
+			addr = v.Hostname() // no port written: the ssh config's Port, else 22
+			if strings.Contains(addr, ":") {
+				addr = "[" + addr + "]"
+			}
+		}
 		return DialSFTP(ctx, SFTPConfig{
-			Addr:           u.Addr(),
+			Addr:           addr,
+			SSHConfigFile:  o.SSHConfigFile,
+			Home:           o.Home,
 			User:           u.User,
 			Path:           u.Path,
 			KnownHostsFile: o.KnownHostsFile,

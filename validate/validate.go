@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/afero"
 
 	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/internal/progress"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/sqlitedb"
 )
@@ -343,6 +344,7 @@ func (v *run) manifestJobs(m *snapshot.Manifest) []job {
 			v.fail(CodeManifestMismatch, "%s is %d bytes, manifest says %d", want.Path, info.Size(), want.Size)
 		case !v.opts.Quick && (v.opts.SkipDigest == nil || !v.opts.SkipDigest(want.Path)) &&
 			(v.opts.KnownGood == nil || !v.opts.KnownGood(want.Path)):
+			progress.Plan(v.ctx, want.Size)
 			jobs = append(jobs, job{size: want.Size, name: want.Path, run: func() error {
 				d, err := durable.HashFile(v.ctx, v.fsys, filepath.Join(v.dir, filepath.FromSlash(want.Path)))
 				if err != nil {

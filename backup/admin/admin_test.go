@@ -25,6 +25,9 @@ type reply struct {
 func do(t *testing.T, h http.Handler, method, path, body string, auth bool) reply {
 	t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if method == "POST" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if auth {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -168,7 +171,7 @@ func TestConcurrentBackupGets409(t *testing.T) {
 // Another process (here: a held directory lock) running a backup is a 409 too.
 func TestBusyDirectoryGets409(t *testing.T) {
 	h, cfg := newHandler(t, nil)
-	l, err := backup.LockDir(context.Background(), cfg, "create", false)
+	l, err := backup.LockDir(context.Background(), cfg, "create", backup.Wait{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,8 +187,8 @@ func FuzzDecodeBackupRequest(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, err := admin.DecodeBackupRequest(data)
-		if err == nil && req.Kind == "" {
-			t.Fatal("accepted a request without a kind")
+		if err == nil && req.Kind != "manual" && req.Kind != "scheduled" {
+			t.Fatalf("accepted kind %q over HTTP", req.Kind)
 		}
 	})
 }

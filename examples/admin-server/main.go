@@ -2,11 +2,15 @@
 // admin API: it serves /admin/backup (create, list, validate) and /health.
 //
 //	ATOCORE_ADMIN_TOKEN=... admin-server --root /srv/storage/atocore [--listen 127.0.0.1:8100]
+//	admin-server --token-file /etc/atocore-backup/admin-token --root /srv/storage/atocore
 //
 // It binds to loopback by default, requires "Authorization: Bearer <token>"
-// (from ATOCORE_ADMIN_TOKEN) on /admin/*, refuses to start without a token
-// unless told to run without authorization on a loopback address, and shuts
-// down gracefully on SIGTERM or Ctrl-C.
+// (the token from ATOCORE_ADMIN_TOKEN or --token-file) on /admin/* and
+// /metrics, refuses to start without a token unless told to run without
+// authorization on a loopback address (then it answers only requests
+// addressed to a loopback name, see admin.LoopbackOnly), applies read,
+// write and idle timeouts (admin.NewServer), and shuts down gracefully on
+// SIGTERM or Ctrl-C.
 package main
 
 import (
@@ -50,6 +54,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	backupDir := fs.String("backup-dir", getenv("ATOCORE_BACKUP_DIR"), "backup directory (ATOCORE_BACKUP_DIR)")
 	ingestLock := fs.String("ingestion-lock", "", "file lock that ingestion also takes; held while Chroma is copied")
 	noAuth := fs.Bool("insecure-no-auth", false, "serve /admin/* without authorization (loopback addresses only)")
+	tokenFile := fs.String("token-file", "", "file holding the bearer token on one line, mode 0600 or 0640 (instead of ATOCORE_ADMIN_TOKEN)")
+	readHeaderTimeout := fs.Duration("read-header-timeout", admin.DefaultReadHeaderTimeout, "time allowed to read a request header")
+	readTimeout := fs.Duration("read-timeout", admin.DefaultReadTimeout, "time allowed to read a whole request")
+	writeTimeout := fs.Duration("write-timeout", admin.DefaultWriteTimeout, "time allowed to answer a request, the backup a POST runs included")
+	idleTimeout := fs.Duration("idle-timeout", admin.DefaultIdleTimeout, "time a kept-alive connection may wait for its next request")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -67,16 +76,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fail("%v", err)
 	}
 	token := getenv("ATOCORE_ADMIN_TOKEN")
+	if *tokenFile != "" {
+		if token != "" {
+			return fail("both ATOCORE_ADMIN_TOKEN and --token-file are set; use only one")
+		}
+		if token, err = admin.ReadTokenFile(*tokenFile); err != nil {
+			return fail("%v", err)
+		}
+	}
 	var authorize func(*http.Request) error
 	switch {
+	case token != "" && *noAuth:
+		return fail("--insecure-no-auth and a token (ATOCORE_ADMIN_TOKEN or --token-file) contradict each other; drop one")
 	case token != "":
 		authorize = admin.BearerToken(token)
-	case *noAuth && isLoopback(*listen):
+	case *noAuth && admin.IsLoopbackHost(*listen):
 		logger.Warn("serving /admin/* WITHOUT authorization on a loopback address", "listen", *listen)
 	case *noAuth:
-		return fail("--insecure-no-auth is only allowed on a loopback address, not %s; set ATOCORE_ADMIN_TOKEN", *listen)
+		return fail("--insecure-no-auth is only allowed on a loopback address, not %s; set ATOCORE_ADMIN_TOKEN or --token-file", *listen)
 	default:
-		return fail("ATOCORE_ADMIN_TOKEN is not set; set it (clients send Authorization: Bearer <token>), or pass --insecure-no-auth on a loopback address")
+		return fail("ATOCORE_ADMIN_TOKEN is not set; set it or pass --token-file (clients send Authorization: Bearer <token>), or pass --insecure-no-auth on a loopback address")
 	}
 	var locker backup.Locker
 	if *ingestLock != "" {
@@ -84,13 +103,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/admin/", admin.NewHandler(admin.Config{Backup: cfg, IngestionLock: locker, Authorize: authorize, Logger: logger}))
+	api := admin.NewHandler(admin.Config{Backup: cfg, IngestionLock: locker, Authorize: authorize, Logger: logger})
+	mux.Handle("/admin/", api)
+	mux.Handle("/metrics", api)
 	mux.HandleFunc("GET /health", health)
+	var served http.Handler = mux
+	if authorize == nil {
+		served = admin.LoopbackOnly(mux)
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fail("listen on %s: %v", *listen, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := admin.NewServer(served, admin.ServerConfig{ReadHeaderTimeout: *readHeaderTimeout, ReadTimeout: *readTimeout,
+		WriteTimeout: *writeTimeout, IdleTimeout: *idleTimeout, Logger: logger})
 	logger.Info("listening", "addr", ln.Addr().String(), "backup_dir", cfg.BackupDir)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
@@ -112,18 +138,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	logger.Info("stopped")
 	return 0
-}
-
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // health reports the tool and build, so that an operator can tell which

@@ -85,6 +85,7 @@ func TestServerProcess(t *testing.T) {
 	}
 	req, _ := http.NewRequest("POST", base+"/admin/backup", strings.NewReader(`{"include_chroma": true}`))
 	req.Header.Set("Authorization", "Bearer tok")
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +101,23 @@ func TestServerProcess(t *testing.T) {
 	}
 	if code, l := get("/admin/backup", "tok"); code != 200 || len(l["backups"].([]any)) != 1 {
 		t.Fatalf("list: %d %v", code, l)
+	}
+
+	// /metrics is served, behind the token.
+	if code, _ := get("/metrics", ""); code != 401 {
+		t.Fatalf("/metrics without a token: %d", code)
+	}
+	mreq, _ := http.NewRequest("GET", base+"/metrics", nil)
+	mreq.Header.Set("Authorization", "Bearer tok")
+	mresp, err := http.DefaultClient.Do(mreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if mresp.StatusCode != 200 || !strings.Contains(string(scrape), "atocore_backup_snapshots 1\n") ||
+		!strings.Contains(string(scrape), "atocore_backup_last_create_success 1\n") {
+		t.Fatalf("/metrics: %d\n%s", mresp.StatusCode, scrape)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -55,7 +55,9 @@ func runCreate(ctx context.Context, a *app) int {
 		return a.fail(exitUsage, errors.New("retention flags need --prune"))
 	}
 	a.say("creating snapshot of %s (chroma: %v) in %s", cfg.DBPath, a.f.includeChroma, cfg.BackupDir)
-	meta, err := backup.Create(ctx, cfg, backup.CreateOptions{Kind: a.f.kind, IncludeChroma: a.f.includeChroma, Wait: a.f.wait})
+	bctx, done := a.withBar(ctx, "creating snapshot")
+	meta, err := backup.Create(bctx, cfg, backup.CreateOptions{Kind: a.f.kind, IncludeChroma: a.f.includeChroma, Wait: a.f.wait, WaitLimit: a.f.waitLimit, Waiting: a.waiting})
+	done()
 	if err != nil {
 		if meta != nil {
 			a.printJSON(meta)

@@ -41,7 +41,9 @@ func runDrill(ctx context.Context, a *app) int {
 		return code
 	}
 	a.say("drill: snapshot -> marker -> restore -> check, on %s", cfg.DBPath)
-	rec, err := restore.Drill(ctx, cfg, restore.DrillOptions{ConfirmServiceStopped: true, Wait: a.f.wait, AfterMark: drillHook})
+	bctx, done := a.withBar(ctx, "drill")
+	rec, err := restore.Drill(bctx, cfg, restore.DrillOptions{ConfirmServiceStopped: true, Wait: a.f.wait, WaitLimit: a.f.waitLimit, Waiting: a.waiting, AfterMark: drillHook})
+	done()
 	if rec != nil {
 		for _, s := range rec.Surprises {
 			a.say("surprise: %s", s)

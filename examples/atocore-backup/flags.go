@@ -3,11 +3,14 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/config"
 )
 
 // flags holds the values of every command's flags; each command registers
@@ -17,9 +20,11 @@ type flags struct {
 	args    []string
 
 	root, dbPath, registryPath, chromaPath, backupDir string
+	configPath                                        string
 	verbose, json                                     bool
 
 	includeChroma, wait, prune bool
+	waitLimit                  time.Duration
 	kind                       string
 
 	confirm, noPreSnapshot, noChroma, chroma bool
@@ -49,12 +54,57 @@ func (f *flags) addPathFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.registryPath, "registry-path", "", "the project registry `FILE` (env ATOCORE_REGISTRY_PATH; default ROOT/config/project-registry.json)")
 	fs.StringVar(&f.chromaPath, "chroma-path", "", "the Chroma `DIR` (env ATOCORE_CHROMA_PATH; default ROOT/data/chroma)")
 	fs.StringVar(&f.backupDir, "backup-dir", "", "the backup `DIR` (env ATOCORE_BACKUP_DIR; default ROOT/backups)")
+	fs.StringVar(&f.configPath, "config", "", "the configuration `FILE` (env ATOCORE_BACKUP_CONFIG; default "+config.DefaultPath+" when it exists)")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "log each step with its duration on stderr")
 	fs.BoolVar(&f.json, "json", false, "print the result as JSON on stdout, also on a terminal (it is JSON anyway when stdout is not a terminal)")
 }
 
 func (f *flags) addWait(fs *pflag.FlagSet) {
-	fs.BoolVar(&f.wait, "wait", false, "wait for another run that holds the backup directory's lock instead of failing with exit 11")
+	fs.Var(&waitValue{f}, "wait", "when another run holds the backup directory's lock, say who and wait for it (--wait), or up to DURATION (--wait=10m), instead of failing at once; giving up is exit 11")
+	fs.Lookup("wait").NoOptDefVal = "forever"
+}
+
+// waitValue is --wait[=DURATION]: "forever" (the flag alone) or a
+// duration such as 90s or 10m.
+type waitValue struct{ f *flags }
+
+func (w *waitValue) String() string {
+	switch {
+	case w.f == nil || !w.f.wait:
+		return ""
+	case w.f.waitLimit == 0:
+		return "forever"
+	}
+	return w.f.waitLimit.String()
+}
+
+func (w *waitValue) Set(s string) error {
+	if s == "forever" || s == "true" {
+		w.f.wait, w.f.waitLimit = true, 0
+		return nil
+	}
+	if s == "false" {
+		w.f.wait, w.f.waitLimit = false, 0
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("give a duration such as 90s or 10m, or --wait alone to wait as long as it takes")
+	}
+	w.f.wait, w.f.waitLimit = true, d
+	return nil
+}
+
+func (w *waitValue) Type() string { return "DURATION" }
+
+// waiting is the Waiting hook of a command with --wait: it says on stderr
+// who holds the lock, once, when the wait begins.
+func (a *app) waiting(busy error) {
+	limit := "until it is free"
+	if a.f.waitLimit > 0 {
+		limit = "for up to " + a.f.waitLimit.String()
+	}
+	a.say("waiting %s: %s", limit, strings.TrimSuffix(busy.Error(), "; try again when it finishes"))
 }
 
 func (f *flags) addConfirm(fs *pflag.FlagSet) {
@@ -63,9 +113,9 @@ func (f *flags) addConfirm(fs *pflag.FlagSet) {
 
 // addPolicyFlags registers the retention policy.
 func (f *flags) addPolicyFlags(fs *pflag.FlagSet) {
-	fs.IntVar(&f.keepDaily, "keep-daily", 7, "keep the newest valid snapshot of each of the last `N` days")
-	fs.IntVar(&f.keepWeekly, "keep-weekly", 4, "keep the newest valid snapshot of each of the last `N` ISO weeks")
-	fs.IntVar(&f.keepMonthly, "keep-monthly", 6, "keep the newest valid snapshot of each of the last `N` months")
+	fs.IntVar(&f.keepDaily, "keep-daily", 7, "keep the newest valid snapshot of each of the last `N` days that have one")
+	fs.IntVar(&f.keepWeekly, "keep-weekly", 4, "keep the oldest valid snapshot of each of the last `N` weeks (Sunday to Saturday) that have one")
+	fs.IntVar(&f.keepMonthly, "keep-monthly", 6, "keep the oldest valid snapshot of each of the last `N` calendar months that have one")
 	fs.StringVar(&f.tz, "tz", "", "the time `ZONE` whose days, weeks and months the policy counts (default UTC)")
 }
 
@@ -76,10 +126,10 @@ func (f *flags) addPruneFlags(fs *pflag.FlagSet) {
 
 // addTargetFlags registers how an off-site target is reached.
 func (f *flags) addTargetFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&f.target, "target", "", "the off-site `URL`: sftp://user@host:port/path or file:///path (env ATOCORE_BACKUP_TARGET)")
-	fs.StringVar(&f.knownHosts, "known-hosts", "", "the known_hosts `FILE` that holds the SFTP server's host key (required for sftp://)")
-	fs.StringVar(&f.sshKey, "ssh-key", "", "the SSH private key `FILE` to log in with")
-	fs.BoolVar(&f.sshAgent, "ssh-agent", false, "log in with the keys of the SSH agent at SSH_AUTH_SOCK")
+	fs.StringVar(&f.target, "target", "", "the off-site `URL` (sftp://user@host:port/path or file:///path) or the name of a target of the config file (env ATOCORE_BACKUP_TARGET)")
+	fs.StringVar(&f.knownHosts, "known-hosts", "", "the known_hosts `FILE` that holds the SFTP server's host key (env ATOCORE_KNOWN_HOSTS)")
+	fs.StringVar(&f.sshKey, "ssh-key", "", "the SSH private key `FILE` to log in with (env ATOCORE_SSH_KEY)")
+	fs.BoolVar(&f.sshAgent, "ssh-agent", false, "log in with the keys of the SSH agent at SSH_AUTH_SOCK (env ATOCORE_SSH_AGENT=1)")
 }
 
 // addTrustFlags registers what a reader of a target believes.
@@ -92,31 +142,43 @@ func (f *flags) addTrustFlags(fs *pflag.FlagSet) {
 
 // addOpeningFlags registers the keys that decrypt a pulled snapshot.
 func (f *flags) addOpeningFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&f.ageIdentity, "age-identity", "", "the age identity `FILE` that decrypts the snapshots")
-	fs.StringVar(&f.passphraseFile, "passphrase-file", "", "the `FILE` whose first line is the passphrase of passphrase-encrypted snapshots")
+	fs.StringVar(&f.ageIdentity, "age-identity", "", "the age identity `FILE` that decrypts the snapshots (env ATOCORE_AGE_IDENTITY)")
+	fs.StringVar(&f.passphraseFile, "passphrase-file", "", "the `FILE` whose first line is the passphrase of passphrase-encrypted snapshots (env ATOCORE_PASSPHRASE_FILE)")
 }
 
 // config builds the backup configuration: flag, else environment, else
 // root, and records where each path came from for error messages.
 func (a *app) config() (backup.Config, error) {
-	pick := func(what, flagVal, name, env string) string {
+	file, err := a.configFile()
+	if err != nil {
+		return backup.Config{}, err
+	}
+	var fc config.File
+	if file != nil {
+		fc = *file
+	}
+	pick := func(what, flagVal, name, env, fileVal, key string) string {
+		var v, src string
 		switch {
 		case flagVal != "":
-			a.sources[what] = "--" + name
-			return flagVal
+			v, src = flagVal, "--"+name
 		case a.getenv(env) != "":
-			a.sources[what] = "the environment (" + env + ")"
-			return a.getenv(env)
+			v, src = a.getenv(env), "the environment ("+env+")"
+		case fileVal != "":
+			v, src = fileVal, fileSource(file, key)
+		default:
+			src = "the default under the AtoCore root"
 		}
-		a.sources[what] = "the default under the AtoCore root"
-		return ""
+		a.sources[what] = src
+		a.record(key, v, src)
+		return v
 	}
 	p := backup.Paths{
-		Root:         pick(backup.WhatRoot, a.f.root, "root", "ATOCORE_ROOT"),
-		DBPath:       pick(backup.WhatDB, a.f.dbPath, "db-path", "ATOCORE_DB_PATH"),
-		RegistryPath: pick(backup.WhatRegistry, a.f.registryPath, "registry-path", "ATOCORE_REGISTRY_PATH"),
-		ChromaPath:   pick(backup.WhatChroma, a.f.chromaPath, "chroma-path", "ATOCORE_CHROMA_PATH"),
-		BackupDir:    pick(backup.WhatBackupDir, a.f.backupDir, "backup-dir", "ATOCORE_BACKUP_DIR"),
+		Root:         pick(backup.WhatRoot, a.f.root, "root", "ATOCORE_ROOT", fc.Root, "root"),
+		DBPath:       pick(backup.WhatDB, a.f.dbPath, "db-path", "ATOCORE_DB_PATH", fc.DBPath, "db_path"),
+		RegistryPath: pick(backup.WhatRegistry, a.f.registryPath, "registry-path", "ATOCORE_REGISTRY_PATH", fc.RegistryPath, "registry_path"),
+		ChromaPath:   pick(backup.WhatChroma, a.f.chromaPath, "chroma-path", "ATOCORE_CHROMA_PATH", fc.ChromaPath, "chroma_path"),
+		BackupDir:    pick(backup.WhatBackupDir, a.f.backupDir, "backup-dir", "ATOCORE_BACKUP_DIR", fc.BackupDir, "backup_dir"),
 	}
 	cfg := backup.Config{Paths: p}
 	if a.f.verbose {
@@ -127,6 +189,37 @@ func (a *app) config() (backup.Config, error) {
 
 // policy is the retention policy of the policy flags.
 func (a *app) policy() (backup.Policy, error) {
+	file, err := a.configFile()
+	if err != nil {
+		return backup.Policy{}, err
+	}
+	var fp config.Policy
+	if file != nil {
+		fp = file.Policy
+	}
+	num := func(flag string, v *int, fileVal *int, key string) {
+		switch {
+		case a.changed(flag):
+			a.record(key, strconv.Itoa(*v), "--"+flag)
+		case fileVal != nil:
+			*v = *fileVal
+			a.record(key, strconv.Itoa(*v), fileSource(file, key))
+		default:
+			a.record(key, strconv.Itoa(*v), "the default")
+		}
+	}
+	num("keep-daily", &a.f.keepDaily, fp.KeepDaily, "policy.keep_daily")
+	num("keep-weekly", &a.f.keepWeekly, fp.KeepWeekly, "policy.keep_weekly")
+	num("keep-monthly", &a.f.keepMonthly, fp.KeepMonthly, "policy.keep_monthly")
+	switch {
+	case a.changed("tz"):
+		a.record("policy.tz", a.f.tz, "--tz")
+	case fp.TZ != "":
+		a.f.tz = fp.TZ
+		a.record("policy.tz", a.f.tz, fileSource(file, "policy.tz"))
+	default:
+		a.record("policy.tz", "UTC", "the default")
+	}
 	p := backup.Policy{KeepDaily: a.f.keepDaily, KeepWeekly: a.f.keepWeekly, KeepMonthly: a.f.keepMonthly, Location: time.UTC}
 	if a.f.tz != "" {
 		loc, err := time.LoadLocation(a.f.tz)

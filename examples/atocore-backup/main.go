@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -27,6 +28,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/atocore/atocore-backup/internal/cmdline"
+	"github.com/atocore/atocore-backup/internal/config"
 )
 
 func main() {
@@ -44,14 +46,22 @@ type app struct {
 	// cmd is the command that runs.
 	cmd *cobra.Command
 	// sources says, per path (backup.WhatRoot, WhatDB, ...), where its
-	// setting came from: a flag, the environment, or the default under
-	// the root; set by config.
+	// setting came from: a flag, the environment, the config file, or the
+	// default under the root; set by config.
 	sources map[string]string
+	// settings are the resolved settings in order, for config check.
+	settings []setting
+	// defaultConfig is the configuration file read when none is named.
+	defaultConfig string
+	// The configuration file, loaded once by configFile.
+	cfgLoaded bool
+	cfgFile   *config.File
+	cfgErr    error
 }
 
 // run executes one command line and returns its exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	a := &app{ctx: ctx, stdout: stdout, stderr: stderr, getenv: getenv, f: &flags{}, sources: map[string]string{}}
+	a := &app{ctx: ctx, stdout: stdout, stderr: stderr, getenv: getenv, f: &flags{}, sources: map[string]string{}, defaultConfig: config.DefaultPath}
 	root := newRoot(a)
 	cmdline.Setup(root, stdout, stderr)
 	root.SetContext(ctx)
@@ -65,6 +75,11 @@ func (a *app) runs(body func(ctx context.Context, a *app) int) func(*cobra.Comma
 		a.cmd = c
 		a.f.command = strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
 		a.f.args = args
+		if a.takes("target") {
+			if err := a.resolveOffsite(); err != nil {
+				return cmdline.Code(a.fail(exitUsage, err))
+			}
+		}
 		return cmdline.Code(body(c.Context(), a))
 	}
 }
@@ -77,6 +92,10 @@ func (a *app) changed(name string) bool {
 // fail prints a one-line error, with the CLI's hint, and returns the exit
 // code for it: code, or for exitFailed the code the error's type calls for.
 func (a *app) fail(code int, err error) int {
+	var nf *configNotFound
+	if errors.As(err, &nf) {
+		return a.failAs(exitNotFound, err)
+	}
 	return a.failAs(exitCode(a.ctx, code, err), err)
 }
 

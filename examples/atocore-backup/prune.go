@@ -16,9 +16,10 @@ func newPrune(a *app) *cobra.Command {
 		Use:   "prune",
 		Short: "Apply the retention policy: remove the snapshots it does not keep",
 		Long: `prune keeps the newest valid snapshot of each of the last --keep-daily days,
---keep-weekly ISO weeks and --keep-monthly months (in --tz), every snapshot a
-restore came from for 7 days, and the newest valid snapshot whatever its age;
-it removes the other valid ones. Invalid snapshots are kept for inspection
+the oldest of each of the last --keep-weekly weeks (Sunday to Saturday) and of
+the last --keep-monthly months (in --tz), every pre-restore snapshot and every
+snapshot a restore came from for 7 days, and the newest valid snapshot whatever
+its age; it removes the other valid ones (docs/retention.md). Invalid snapshots are kept for inspection
 unless --prune-invalid. It prints the plan: keep, remove or invalid, per
 snapshot, with the reason. --dry-run changes nothing.`,
 		Example: `  atocore-backup prune --dry-run
@@ -43,7 +44,7 @@ func runPrune(ctx context.Context, a *app) int {
 	if err != nil {
 		return a.fail(exitUsage, err)
 	}
-	res, err := backup.Prune(ctx, cfg, backup.PruneOptions{Policy: p, DryRun: a.f.dryRun, PruneInvalid: a.f.pruneInvalid, Quick: a.f.quick, Wait: a.f.wait})
+	res, err := backup.Prune(ctx, cfg, backup.PruneOptions{Policy: p, DryRun: a.f.dryRun, PruneInvalid: a.f.pruneInvalid, Quick: a.f.quick, Wait: a.f.wait, WaitLimit: a.f.waitLimit, Waiting: a.waiting})
 	if err != nil {
 		if res != nil {
 			a.printJSON(res)

@@ -55,7 +55,9 @@ func runPull(ctx context.Context, a *app) int {
 	if !ok {
 		return code
 	}
-	res, err := target.Pull(ctx, cfg, t, stamp, open)
+	bctx, done := a.withBar(ctx, "pulling "+stamp)
+	res, err := target.Pull(bctx, cfg, t, stamp, open)
+	done()
 	if err != nil {
 		return a.fail(exitFailed, signatureHint(err))
 	}

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/atocore/atocore-backup/internal/cmdline"
@@ -64,18 +62,9 @@ func runPush(ctx context.Context, a *app) int {
 		return a.fail(exitUsage, err)
 	}
 	opts.Trusted = trust.Signers // the previous signing key, after a rotation
-	var bar *progressbar.ProgressBar
-	if cmdline.IsTerminal(a.stderr) {
-		bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(a.stderr), progressbar.OptionShowBytes(true),
-			progressbar.OptionSetDescription("pushing to "+t.URL()), progressbar.OptionClearOnFinish(),
-			progressbar.OptionUseIECUnits(true), progressbar.OptionThrottle(100*time.Millisecond))
-		opts.Progress = func(n int64) { _ = bar.Add64(n) }
-	}
-	res, err := target.Push(ctx, cfg, t, opts)
-	if bar != nil {
-		_ = bar.Clear()
-		_ = bar.Finish()
-	}
+	bctx, done := a.withBar(ctx, "pushing to "+t.URL())
+	res, err := target.Push(bctx, cfg, t, opts)
+	done()
 	if err != nil {
 		if res != nil {
 			a.printJSON(res)

@@ -125,7 +125,9 @@ func runRemoteValidate(ctx context.Context, a *app) int {
 	if !ok {
 		return code
 	}
-	res, err := target.RemoteValidate(ctx, t, stamp, open)
+	bctx, done := a.withBar(ctx, "validating "+stamp+" on the target")
+	res, err := target.RemoteValidate(bctx, t, stamp, open)
+	done()
 	if err != nil {
 		return a.fail(exitFailed, err)
 	}

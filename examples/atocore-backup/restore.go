@@ -57,14 +57,16 @@ func runRestore(ctx context.Context, a *app) int {
 	if !ok {
 		return code
 	}
-	opts := restore.Options{ConfirmServiceStopped: true, NoPreSnapshot: a.f.noPreSnapshot, Wait: a.f.wait}
+	opts := restore.Options{ConfirmServiceStopped: true, NoPreSnapshot: a.f.noPreSnapshot, Wait: a.f.wait, WaitLimit: a.f.waitLimit, Waiting: a.waiting}
 	switch {
 	case a.f.chroma:
 		opts.Chroma = restore.ChromaForce
 	case a.f.noChroma:
 		opts.Chroma = restore.ChromaSkip
 	}
-	res, err := restore.Run(ctx, cfg, stamp, opts)
+	bctx, done := a.withBar(ctx, "restoring "+stamp)
+	res, err := restore.Run(bctx, cfg, stamp, opts)
+	done()
 	var invalid *validate.Error
 	if errors.As(err, &invalid) {
 		return a.fail(exitUsage, err) // a refusal: nothing was touched

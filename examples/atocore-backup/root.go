@@ -46,5 +46,6 @@ Wherever a STAMP is taken, "latest" means the newest valid snapshot.`,
 		c.GroupID = "offsite"
 		root.AddCommand(c)
 	}
+	root.AddCommand(newConfig(a))
 	return root
 }

@@ -75,3 +75,35 @@ func TestLatest(t *testing.T) {
 		t.Fatalf("restore latest restored %v (stderr %s), want %v", got, res.stderr, meta["stamp"])
 	}
 }
+
+// On a terminal, create and validate draw a bar with the bytes done of
+// the total, and erase it before the summary, which survives as the last
+// line; in a pipe no bar is drawn.
+func TestProgressBarOnATerminal(t *testing.T) {
+	r := testutil.Root(t)
+	for _, args := range [][]string{{"create", "--include-chroma"}, {"validate", "latest"}} {
+		out := onTerminal(t, append(args, "--root", r.Dir)...)
+		if !strings.Contains(out, "% |") || !strings.Contains(out, "MiB") && !strings.Contains(out, "KiB") {
+			t.Fatalf("%s on a terminal drew no bar:\n%q", args[0], out)
+		}
+		// What the terminal shows last: the text after the last carriage
+		// return of each line, blank lines dropped.
+		var shown []string
+		for _, l := range strings.Split(out, "\n") {
+			if i := strings.LastIndex(l, "\r"); i >= 0 {
+				l = l[i+1:]
+			}
+			if strings.TrimSpace(l) != "" {
+				shown = append(shown, l)
+			}
+		}
+		last := shown[len(shown)-1]
+		if !strings.Contains(last, "created and validated") && !strings.Contains(last, "is valid") {
+			t.Fatalf("%s: the summary is not the last line shown: %q", args[0], last)
+		}
+	}
+	res := cli(t, nil, "validate", "latest", "--root", r.Dir).want(t, 0)
+	if strings.Contains(res.stderr, "% |") {
+		t.Fatalf("a bar in a pipe: %q", res.stderr)
+	}
+}

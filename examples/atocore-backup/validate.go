@@ -35,6 +35,8 @@ func runValidate(ctx context.Context, a *app) int {
 		return code
 	}
 	var res *validate.Result
+	ctx, done := a.withBar(ctx, "validating")
+	defer done()
 	if a.f.args[0] == backup.Latest {
 		r, err := backup.NewestValid(ctx, cfg)
 		if err != nil {
@@ -52,6 +54,7 @@ func runValidate(ctx context.Context, a *app) int {
 		}
 		res = r
 	}
+	done()
 	if !res.Valid && slices.ContainsFunc(res.Errors, func(e string) bool { return strings.HasPrefix(e, validate.CodeSnapshotMissing) }) {
 		if a.jsonOut() {
 			a.printJSON(res)

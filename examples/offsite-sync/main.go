@@ -29,12 +29,14 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/cmdline"
+	"github.com/atocore/atocore-backup/internal/metrics"
 	"github.com/atocore/atocore-backup/target"
 	"github.com/atocore/atocore-backup/validate"
 )
@@ -91,6 +93,7 @@ stdout. Exit codes: 0 ok, 1 failed (push, prune or validation), 2 bad flags.`,
 	fs.StringVar(&o.signingKey, "signing-key", getenv("ATOCORE_SIGNING_KEY"), "the Ed25519 key `FILE` that signs (env ATOCORE_SIGNING_KEY; default: --ssh-key when Ed25519)")
 	fs.StringVar(&o.allowedSigners, "allowed-signers", getenv("ATOCORE_ALLOWED_SIGNERS"), "the allowed_signers `FILE` the newest copy is verified against (default: the signing key)")
 	fs.BoolVar(&o.allowUnsigned, "allow-unsigned", envBool(getenv("ATOCORE_ALLOW_UNSIGNED")), "push without signing (env ATOCORE_ALLOW_UNSIGNED=1; not recommended)")
+	fs.StringVar(&o.metricsFile, "metrics-file", getenv("ATOCORE_METRICS_FILE"), "write the push's result and the backup directory's metrics to this node_exporter textfile `FILE` (env ATOCORE_METRICS_FILE)")
 	cmdline.Setup(root, stdout, stderr)
 	root.SetContext(ctx)
 	return cmdline.Execute(root, args, stderr)
@@ -105,10 +108,11 @@ type opts struct {
 	daily, weekly, monthly                      int
 	signingKey, allowedSigners                  string
 	allowUnsigned                               bool
+	metricsFile                                 string
 }
 
 // sync is the cron job's work; it returns the exit code.
-func (o *opts) sync(ctx context.Context, stdout, stderr io.Writer) int {
+func (o *opts) sync(ctx context.Context, stdout, stderr io.Writer) (code int) {
 	usage := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "offsite-sync: "+format+"\n", a...)
 		return cmdline.ExitUsage
@@ -151,6 +155,24 @@ func (o *opts) sync(ctx context.Context, stdout, stderr io.Writer) int {
 	}
 	if open.Trust.Signers == nil && signer != nil {
 		open.Trust.Signers = target.TrustKey("this host", signer.PublicKey()).Signers
+	}
+	targetURL := ""
+	if u, err := target.ParseURL(o.target); err == nil {
+		targetURL = u.String() // ParseURL refuses passwords: no secret in it
+	}
+	if o.metricsFile != "" && targetURL != "" {
+		// Registered before the report's print, so it runs after it and
+		// records the final exit code.
+		defer func() {
+			res := &metrics.Results{}
+			res.RecordPush(targetURL, time.Now(), code == 0)
+			if err := metrics.WriteTextfile(context.WithoutCancel(ctx), o.metricsFile, cfg, res); err != nil {
+				fmt.Fprintf(stderr, "offsite-sync: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+				if code == 0 {
+					code = 1
+				}
+			}
+		}()
 	}
 	t, err := target.Open(ctx, o.target, target.Options{KnownHostsFile: o.knownHosts, KeyFile: o.sshKey, UseAgent: o.sshAgent, Create: true})
 	if err != nil {

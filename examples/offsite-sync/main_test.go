@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -74,5 +75,52 @@ func TestOffsiteSyncHelp(t *testing.T) {
 		if code != 0 || !strings.Contains(out.String(), "offsite-sync") || errb.Len() != 0 {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out.String(), errb.String())
 		}
+	}
+}
+
+// --metrics-file records the sync's outcome per target in a node_exporter
+// textfile, keeping what other commands wrote there.
+func TestOffsiteSyncMetricsFile(t *testing.T) {
+	r := testutil.Root(t)
+	testutil.Create(t, r, backup.CreateOptions{})
+	dir := t.TempDir()
+	prom := filepath.Join(dir, "atocore_backup.prom")
+	// A cron create wrote its result first.
+	if err := os.WriteFile(prom, []byte("# HELP atocore_backup_last_create_success x\n# TYPE atocore_backup_last_create_success gauge\natocore_backup_last_create_success 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	good := "file://" + filepath.Join(dir, "offsite")
+	code, rep, stderr := sync(t, "--root", r.Dir, "--target", good, "--allow-unsigned", "--metrics-file", prom)
+	if code != 0 || rep["ok"] != true {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	label := `{target="` + rep["target"].(string) + `"}`
+	data, err := os.ReadFile(prom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		"atocore_backup_last_push_success" + label + " 1\n",
+		"atocore_backup_newest_pushed_snapshot_timestamp_seconds" + label + " ",
+		"atocore_backup_last_create_success 1\n",
+		"atocore_backup_snapshots 1\n",
+	} {
+		if !strings.Contains(string(data), line) {
+			t.Errorf("the textfile lacks %q:\n%s", line, data)
+		}
+	}
+	// A target that cannot be opened: the push is recorded as failed.
+	blocker := filepath.Join(dir, "not-a-dir")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := "file://" + filepath.Join(blocker, "offsite")
+	if code, _, stderr := sync(t, "--root", r.Dir, "--target", bad, "--allow-unsigned", "--metrics-file", prom); code != 1 {
+		t.Fatalf("unopenable target: exit %d: %s", code, stderr)
+	}
+	data, _ = os.ReadFile(prom)
+	if !strings.Contains(string(data), `atocore_backup_last_push_success{target="`+bad+`"} 0`) ||
+		!strings.Contains(string(data), "atocore_backup_last_push_success"+label+" 1\n") {
+		t.Errorf("after a failed sync:\n%s", data)
 	}
 }

@@ -68,10 +68,55 @@ func (l *Lock) Release() {
 // pollInterval is how often a waiting caller retries.
 const pollInterval = 100 * time.Millisecond
 
+// Wait says what a caller does when the lock is held.
+type Wait struct {
+	// On waits for the lock instead of failing at once with a BusyError.
+	On bool
+	// Limit gives up waiting after this long, with a BusyError that says
+	// so; 0 waits until ctx ends.
+	Limit time.Duration
+	// Notify, when set, is called once when the wait begins, with the
+	// BusyError that names the holder.
+	Notify func(busy error)
+}
+
+// waiter is one caller's wait for a lock.
+type waiter struct {
+	Wait
+	start    time.Time
+	notified bool
+}
+
+// held decides what a caller does on finding the lock held by h: nil to
+// wait and retry, or the error to return.
+func (w *waiter) held(ctx context.Context, dir string, h *Holder) error {
+	busy := &BusyError{Dir: dir, Holder: h}
+	if !w.On {
+		return busy
+	}
+	if !w.notified {
+		w.notified = true
+		w.start = time.Now()
+		if w.Notify != nil {
+			w.Notify(busy)
+		}
+	}
+	if w.Limit > 0 && time.Since(w.start) >= w.Limit {
+		return fmt.Errorf("gave up waiting after %s: %w", w.Limit, busy)
+	}
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for backup directory %s: %w", dir, ctx.Err())
+	case <-time.After(pollInterval):
+		return nil
+	}
+}
+
 // Acquire takes the lock of the backup directory dir on fsys for operation
-// op. With wait false a held lock gives a *BusyError at once; with wait true
-// it retries until the lock is free or ctx ends. dir is created if missing.
-func Acquire(ctx context.Context, fsys afero.Fs, dir, op string, wait bool) (*Lock, error) {
+// op. A held lock gives a *BusyError at once, or, with wait.On, is retried
+// until it is free, ctx ends or wait.Limit passes. dir is created if
+// missing.
+func Acquire(ctx context.Context, fsys afero.Fs, dir, op string, wait Wait) (*Lock, error) {
 	if err := fsys.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create backup directory %s: %w", dir, err)
 	}
@@ -82,8 +127,9 @@ func Acquire(ctx context.Context, fsys afero.Fs, dir, op string, wait bool) (*Lo
 	return acquireMem(ctx, fsys, dir, me, wait)
 }
 
-func acquireFile(ctx context.Context, dir, path string, me Holder, wait bool) (*Lock, error) {
+func acquireFile(ctx context.Context, dir, path string, me Holder, wait Wait) (*Lock, error) {
 	fl := flock.New(path, flock.SetPermissions(0o600))
+	w := &waiter{Wait: wait}
 	for {
 		ok, err := fl.TryLock()
 		if err != nil {
@@ -92,13 +138,8 @@ func acquireFile(ctx context.Context, dir, path string, me Holder, wait bool) (*
 		if ok {
 			break
 		}
-		if !wait {
-			return nil, &BusyError{Dir: dir, Holder: readHolder(path)}
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for backup directory %s: %w", dir, ctx.Err())
-		case <-time.After(pollInterval):
+		if err := w.held(ctx, dir, readHolder(path)); err != nil {
+			return nil, err
 		}
 	}
 	// Say who we are, for a second caller's error message. The lock is on
@@ -135,8 +176,9 @@ type memKey struct {
 	dir string
 }
 
-func acquireMem(ctx context.Context, fsys afero.Fs, dir string, me Holder, wait bool) (*Lock, error) {
+func acquireMem(ctx context.Context, fsys afero.Fs, dir string, me Holder, wait Wait) (*Lock, error) {
 	key := memKey{fsys, filepath.Clean(dir)}
+	w := &waiter{Wait: wait}
 	for {
 		memMu.Lock()
 		h, held := memLocks[key]
@@ -151,13 +193,8 @@ func acquireMem(ctx context.Context, fsys afero.Fs, dir string, me Holder, wait 
 		}
 		hc := *h
 		memMu.Unlock()
-		if !wait {
-			return nil, &BusyError{Dir: dir, Holder: &hc}
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for backup directory %s: %w", dir, ctx.Err())
-		case <-time.After(pollInterval):
+		if err := w.held(ctx, dir, &hc); err != nil {
+			return nil, err
 		}
 	}
 }

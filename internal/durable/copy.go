@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"github.com/spf13/afero"
+
+	"github.com/atocore/atocore-backup/internal/progress"
 )
 
 // BufferSize is the size of the copy buffers: large enough that a copy costs
@@ -119,6 +121,7 @@ func copyHashedWith(ctx context.Context, dst io.Writer, src io.Reader, h hash.Ha
 			}
 			n += int64(r)
 			wb.wrote(n)
+			progress.Add(ctx, int64(r))
 		}
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 			wb.finish(n)

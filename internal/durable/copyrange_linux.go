@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/atocore/atocore-backup/internal/progress"
 )
 
 // copyRange copies in from offset 0 to its end onto out (empty, offset 0)
@@ -38,5 +40,6 @@ func copyRange(ctx context.Context, in, out *os.File) error {
 		}
 		off += int64(n)
 		wb.wrote(off)
+		progress.Add(ctx, int64(n))
 	}
 }

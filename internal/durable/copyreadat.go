@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"os"
+
+	"github.com/atocore/atocore-backup/internal/progress"
 )
 
 // copyReadAt copies in from offset off to its end onto out (whose offset
@@ -29,6 +31,7 @@ func copyReadAt(ctx context.Context, in, out *os.File, off int64) error {
 			}
 			off += int64(n)
 			wb.wrote(off)
+			progress.Add(ctx, int64(n))
 		}
 		if errors.Is(err, io.EOF) {
 			wb.finish(off)

@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+
+	"github.com/atocore/atocore-backup/internal/progress"
 )
 
 // Direct I/O. A restore writes gigabytes that nothing reads back soon: the
@@ -123,6 +125,7 @@ func writeDirect(ctx context.Context, f *os.File, src io.Reader) (Digest, error)
 		}
 		h.Write(buf[:n])
 		total += int64(n)
+		progress.Add(ctx, int64(n))
 		if err := wait(); err != nil {
 			return Digest{}, err
 		}

@@ -9,6 +9,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+
+	"github.com/atocore/atocore-backup/internal/progress"
 )
 
 // hashWindow is how much of a file is mapped at a time to be hashed: the
@@ -80,10 +82,22 @@ func HashOSFile(ctx context.Context, name string) (Digest, error) {
 		return Digest{}, err
 	}
 	h := sha256.New()
-	if err := hashRange(ctx, f, 0, fi.Size(), h); err != nil {
+	if err := hashRange(ctx, f, 0, fi.Size(), counted{h, ctx}); err != nil {
 		return Digest{}, fmt.Errorf("read %s: %w", name, err)
 	}
 	return Digest{Size: fi.Size(), SHA256: hexSum(h)}, nil
+}
+
+// counted is a hash that counts the bytes it is fed on ctx's progress
+// meter (HashOSFile's; a copy counts its bytes where it writes them).
+type counted struct {
+	hash.Hash
+	ctx context.Context
+}
+
+func (c counted) Write(b []byte) (int, error) {
+	progress.Add(c.ctx, int64(len(b)))
+	return c.Hash.Write(b)
 }
 
 // CopyFileKernel copies the open file in, from offset 0 to its end, to

@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/atocore/atocore-backup/internal/progress"
 )
 
 // hashMapped maps f's bytes [off, off+n) read-only and feeds them to h.
@@ -73,5 +75,6 @@ func copyRangeHashed(ctx context.Context, in, out *os.File, h hash.Hash) (int64,
 		}
 		off += int64(n)
 		wb.wrote(off)
+		progress.Add(ctx, int64(n))
 	}
 }

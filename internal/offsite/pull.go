@@ -16,6 +16,7 @@ import (
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/internal/progress"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/validate"
 )
@@ -53,7 +54,7 @@ func Pull(ctx context.Context, cfg backup.Config, remote Remote, stamp string, o
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
-	lock, err := backup.LockDir(ctx, cfg, "pull", true)
+	lock, err := backup.LockDir(ctx, cfg, "pull", backup.Wait{On: true})
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
@@ -259,6 +260,7 @@ func copyIn(ctx context.Context, rfs afero.Fs, dir, rel string, size int64, fsys
 		return 0, err
 	}
 	defer in.Close()
+	progress.Plan(ctx, size)
 	src := &exactly{r: &ctxReader{ctx: ctx, r: in}, name: rel, left: size}
 	h := sha256.New()
 	var r io.Reader = io.TeeReader(src, h)

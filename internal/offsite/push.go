@@ -22,6 +22,7 @@ import (
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/internal/progress"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/sshsig"
 	"github.com/atocore/atocore-backup/validate"
@@ -136,7 +137,7 @@ func Push(ctx context.Context, cfg backup.Config, remote Remote, opts PushOption
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
-	lock, err := backup.LockDir(ctx, cfg, "push", true)
+	lock, err := backup.LockDir(ctx, cfg, "push", backup.Wait{On: true})
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
@@ -375,6 +376,9 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		if err := saveJournal(); err != nil {
 			return nil, err
 		}
+	}
+	for _, i := range uploads {
+		progress.Plan(ctx, files[i].Size)
 	}
 	largestFirst(files, uploads)
 	sy := startSyncer(rfs, len(uploads), saveJournal)
@@ -625,7 +629,7 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain 
 		r = pr
 	}
 	h := sha256.New()
-	cr := &countingReader{r: io.TeeReader(r, h), progress: p.progress}
+	cr := &countingReader{r: io.TeeReader(r, h), progress: func(n int64) { p.progress(n); progress.Add(ctx, n) }}
 	part := dst + partSuffix
 	_ = rfs.Remove(part)
 	n, err := writeStream(rfs, part, cr, false)

@@ -9,7 +9,11 @@
 //	tgt, err := target.DialSFTP(ctx, target.SFTPConfig{
 //		Addr: srv.Addr, User: srv.User, Path: srv.Dir,
 //		KnownHostsFile: srv.KnownHostsFile, KeyFile: srv.KeyFile,
+//		SSHConfigFile: target.NoSSHConfig, // never the tester's ~/.ssh/config
 //	})
+//
+// StartWith(t, Options{AllowTCPForwarding: true}) is a server that can be
+// a ProxyJump host.
 //
 // Proxy sits between a client and a server and cuts or stalls the
 // connection after a number of bytes, to test dropped connections.

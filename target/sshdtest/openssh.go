@@ -162,6 +162,13 @@ func writeConfig(bin, path string, s *Server, hostKeys []string, hostCert, autho
 	if hostCert != "" {
 		lines = append(lines, "HostCertificate "+hostCert)
 	}
+	if o.AllowTCPForwarding {
+		for i, l := range lines {
+			if l == "AllowTcpForwarding no" {
+				lines[i] = "AllowTcpForwarding local"
+			}
+		}
+	}
 	// OpenSSH 9.8 and later penalise sources whose connections fail
 	// (a refused host key looks like one); tests make many on purpose.
 	optional := []string{"PerSourcePenalties no"}

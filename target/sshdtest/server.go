@@ -76,6 +76,10 @@ type Options struct {
 	// `ssh-keygen -s HostCertCA -I host -h -n HostCertPrincipals`.
 	HostCertCA         string
 	HostCertPrincipals []string
+	// AllowTCPForwarding lets clients open direct-tcpip channels
+	// (AllowTcpForwarding local; StartWith only): the server can be a
+	// ProxyJump host.
+	AllowTCPForwarding bool
 	// HostCertSigAlg, when set, is the signature algorithm of the CA's
 	// signature (ssh-keygen -s -t: ssh-rsa, rsa-sha2-256, rsa-sha2-512;
 	// for an RSA CA only).

@@ -1,0 +1,70 @@
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metric names. Timestamps are Unix seconds and 0 when there is none (no
+// valid snapshot, no passing drill), so that an alert on their age fires
+// without a separate absent() rule; _success gauges are 1 or 0.
+const (
+	NameSnapshots                  = "atocore_backup_snapshots"
+	NameValidSnapshots             = "atocore_backup_valid_snapshots"
+	NameSnapshotsBytes             = "atocore_backup_snapshots_bytes"
+	NameNewestSnapshot             = "atocore_backup_newest_snapshot_timestamp_seconds"
+	NameNewestValidSnapshot        = "atocore_backup_newest_valid_snapshot_timestamp_seconds"
+	NameLastDrill                  = "atocore_backup_last_drill_timestamp_seconds"
+	NameLastDrillSuccess           = "atocore_backup_last_drill_success"
+	NameLastPassingDrill           = "atocore_backup_last_passing_drill_timestamp_seconds"
+	NameLastCreate                 = "atocore_backup_last_create_timestamp_seconds"
+	NameLastCreateSuccess          = "atocore_backup_last_create_success"
+	NameLastValidation             = "atocore_backup_last_validation_timestamp_seconds"
+	NameLastValidationSuccess      = "atocore_backup_last_validation_success"
+	NameLastPush                   = "atocore_backup_last_push_timestamp_seconds"
+	NameLastPushSuccess            = "atocore_backup_last_push_success"
+	NameNewestPushedSnapshot       = "atocore_backup_newest_pushed_snapshot_timestamp_seconds"
+	NameReplicationLagReservedName = "atocore_backup_replication_lag_seconds" // reserved: issue 19
+)
+
+// LabelTarget names the off-site target of a push metric: its URL without secrets.
+const LabelTarget = "target"
+
+var (
+	descSnapshots = prometheus.NewDesc(NameSnapshots,
+		"Snapshot directories in the backup directory, valid or not.", nil, nil)
+	descValidSnapshots = prometheus.NewDesc(NameValidSnapshots,
+		"Snapshots whose metadata records that validation passed when they were created.", nil, nil)
+	descSnapshotsBytes = prometheus.NewDesc(NameSnapshotsBytes,
+		"Bytes of the snapshots' databases and Chroma directories as their metadata records them (a file hardlinked between snapshots counts in each).", nil, nil)
+	descNewestSnapshot = prometheus.NewDesc(NameNewestSnapshot,
+		"Time its stamp names of the newest snapshot, valid or not; 0 when there is none.", nil, nil)
+	descNewestValidSnapshot = prometheus.NewDesc(NameNewestValidSnapshot,
+		"Time its stamp names of the newest snapshot whose metadata records a passed validation; 0 when there is none.", nil, nil)
+	descLastDrill = prometheus.NewDesc(NameLastDrill,
+		"Start of the last restore drill in drills.jsonl; 0 when none ran.", nil, nil)
+	descLastDrillSuccess = prometheus.NewDesc(NameLastDrillSuccess,
+		"1 when the last restore drill passed, 0 when it failed or none ran.", nil, nil)
+	descLastPassingDrill = prometheus.NewDesc(NameLastPassingDrill,
+		"Start of the last restore drill that passed; 0 when none passed.", nil, nil)
+	descLastCreate = prometheus.NewDesc(NameLastCreate,
+		"When the last backup create recorded here finished.", nil, nil)
+	descLastCreateSuccess = prometheus.NewDesc(NameLastCreateSuccess,
+		"1 when the last backup create recorded here succeeded (snapshot in place and valid), else 0.", nil, nil)
+	descLastValidation = prometheus.NewDesc(NameLastValidation,
+		"When the last snapshot validation recorded here finished.", nil, nil)
+	descLastValidationSuccess = prometheus.NewDesc(NameLastValidationSuccess,
+		"1 when the last snapshot validation recorded here found the snapshot valid, else 0.", nil, nil)
+	descNewestPushedSnapshot = prometheus.NewDesc(NameNewestPushedSnapshot,
+		"Time its stamp names of the newest snapshot this machine pushed to the target, from the push state in the backup directory.", []string{LabelTarget}, nil)
+	descLastPush = prometheus.NewDesc(NameLastPush,
+		"When the last push to the target recorded here finished.", []string{LabelTarget}, nil)
+	descLastPushSuccess = prometheus.NewDesc(NameLastPushSuccess,
+		"1 when the last push to the target recorded here succeeded, else 0.", []string{LabelTarget}, nil)
+)
+
+// resultFamilies are the metrics only the process that ran the operation
+// knows: WriteTextfile keeps them from the file it replaces when this run
+// did not record them.
+var resultFamilies = map[string]bool{
+	NameLastCreate: true, NameLastCreateSuccess: true,
+	NameLastValidation: true, NameLastValidationSuccess: true,
+	NameLastPush: true, NameLastPushSuccess: true,
+}

@@ -1,0 +1,71 @@
+package metrics
+
+import (
+	"sync"
+	"time"
+)
+
+// Outcome is how one operation ended: when, and whether it succeeded.
+type Outcome struct {
+	Time time.Time
+	OK   bool
+}
+
+// Results holds the outcomes of the operations this process ran. The zero
+// value is empty and ready; it is safe for concurrent use.
+type Results struct {
+	mu         sync.Mutex
+	create     *Outcome
+	validation *Outcome
+	push       map[string]Outcome
+}
+
+// RecordCreate records a backup create that finished at t: ok when the
+// snapshot is in place and valid. A create refused because another ran
+// (busy) did not run; do not record it.
+func (r *Results) RecordCreate(t time.Time, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.create = &Outcome{t, ok}
+}
+
+// RecordValidation records a validation that finished at t: ok when the
+// snapshot is valid.
+func (r *Results) RecordValidation(t time.Time, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.validation = &Outcome{t, ok}
+}
+
+// RecordPush records a push to target (its URL without secrets, as
+// `remote list` prints it) that finished at t.
+func (r *Results) RecordPush(target string, t time.Time, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.push == nil {
+		r.push = map[string]Outcome{}
+	}
+	r.push[target] = Outcome{t, ok}
+}
+
+// snapshot copies the outcomes under the lock.
+func (r *Results) snapshot() (create, validation *Outcome, push map[string]Outcome) {
+	if r == nil {
+		return nil, nil, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	push = make(map[string]Outcome, len(r.push))
+	for k, v := range r.push {
+		push[k] = v
+	}
+	if r.create != nil {
+		c := *r.create
+		create = &c
+	}
+	if r.validation != nil {
+		v := *r.validation
+		validation = &v
+	}
+	return create, validation, push
+}
