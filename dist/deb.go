@@ -31,7 +31,7 @@ const unitDir = "/lib/systemd/system"
 var units = []string{"atocore-backup.service", "atocore-backup.timer", "atocore-offsite.service"}
 
 // docs are the repository's documents an operator needs offline.
-var docs = []string{"README.md", "docs/runbook.md", "docs/retention.md", "docs/offsite.md"}
+var docs = []string{"README.md", "docs/runbook.md", "docs/retention.md", "docs/offsite.md", "docs/monitoring.md"}
 
 // file is one file of the package.
 type file struct {

@@ -20,6 +20,7 @@ import (
 	"testing"
 
 	atobuild "github.com/atocore/atocore-backup/internal/buildinfo"
+	"github.com/atocore/atocore-backup/internal/config"
 	"github.com/atocore/atocore-backup/internal/sample"
 	"github.com/atocore/atocore-backup/internal/testutil"
 )
@@ -115,6 +116,7 @@ func TestDebHoldsTheRelease(t *testing.T) {
 		"/usr/share/doc/atocore-backup/runbook.md",
 		"/usr/share/doc/atocore-backup/retention.md",
 		"/usr/share/doc/atocore-backup/offsite.md",
+		"/usr/share/doc/atocore-backup/monitoring.md",
 	}
 	// Man pages: one per command, so the list grows with the CLIs; these
 	// must be there, and nothing else may be in man1.
@@ -411,7 +413,7 @@ func TestUnitsAreHardened(t *testing.T) {
 	for _, name := range []string{"atocore-backup.service", "atocore-offsite.service"} {
 		svc := unit(t, name)["Service"]
 		for k, v := range map[string]string{
-			"Type": "oneshot", "ProtectSystem": "strict", "ReadWritePaths": "/srv/storage/atocore",
+			"Type": "oneshot", "ProtectSystem": "strict",
 			"NoNewPrivileges": "yes", "PrivateTmp": "yes", "ProtectHome": "yes",
 			"EnvironmentFile": "-/etc/default/" + strings.TrimSuffix(name, ".service"),
 		} {
@@ -419,6 +421,15 @@ func TestUnitsAreHardened(t *testing.T) {
 				t.Errorf("%s: %s=%q, want %q", name, k, svc[k], v)
 			}
 		}
+		// The root, and node_exporter's textfile directory where it exists.
+		if got, want := svc["ReadWritePaths"], []string{"/srv/storage/atocore", "-/var/lib/prometheus/node-exporter"}; !slices.Equal(got, want) {
+			t.Errorf("%s: ReadWritePaths=%q, want %q", name, got, want)
+		}
+	}
+	// An Environment= root would override the config file's (the
+	// environment comes before the file); the off-site job reads no file.
+	if env := unit(t, "atocore-backup.service")["Service"]["Environment"]; len(env) > 0 {
+		t.Errorf("atocore-backup.service sets Environment=%q: it would override /etc/atocore-backup/config.toml", env)
 	}
 	if got := unit(t, "atocore-backup.service")["Service"]["ExecStart"]; !slices.Equal(got, []string{"/usr/bin/atocore-backup create --include-chroma --kind scheduled --prune --wait"}) {
 		t.Errorf("atocore-backup.service ExecStart=%q", got)
@@ -504,6 +515,32 @@ func TestUnitCapabilitiesSuffice(t *testing.T) {
 	}
 	if out, err := runAs(offsite, "offsite-sync", push...); err != nil {
 		t.Fatalf("offsite-sync with %s: %v\n%s", offsite, err, out)
+	}
+}
+
+// The example configuration is one the tool accepts, with every key it
+// shows real: copied to config.toml unchanged, it works.
+func TestExampleConfigParses(t *testing.T) {
+	b, err := files.ReadFile("files/config.toml.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Parse("config.toml.example", b)
+	if err != nil {
+		t.Fatalf("config.Parse: %v", err)
+	}
+	if c.Root != "/srv/storage/atocore" || len(c.Targets) != 1 || c.Targets[0].KnownHosts == "" || c.Policy.KeepDaily == nil {
+		t.Errorf("the example sets root %q, %d targets, policy %+v", c.Root, len(c.Targets), c.Policy)
+	}
+	// Every commented-out key is a real one too: uncomment them all.
+	uncommented := regexp.MustCompile(`(?m)^# ?([a-z_]+ *= )`).ReplaceAll(b, []byte("$1"))
+	uncommented = regexp.MustCompile(`(?m)^# (\[\[target\]\])`).ReplaceAll(uncommented, []byte("$1"))
+	c, err = config.Parse("config.toml.example, uncommented", uncommented)
+	if err != nil {
+		t.Fatalf("config.Parse of the example with its comments' keys: %v\n%s", err, uncommented)
+	}
+	if len(c.Targets) != 2 || c.MetricsFile == "" || c.DBPath == "" {
+		t.Errorf("uncommented: %d targets, metrics_file %q, db_path %q", len(c.Targets), c.MetricsFile, c.DBPath)
 	}
 }
 
