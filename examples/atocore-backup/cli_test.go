@@ -17,24 +17,15 @@ import (
 	"github.com/atocore/atocore-backup/internal/testutil"
 )
 
-// bin is the CLI, built once: the contract is tested on the real binary.
-var bin string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "atocore-backup-cli-")
+// binary is the CLI as the scripts run it: TestMain (script_test.go) puts
+// it on PATH under its own name; running it runs main.
+func binary(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("atocore-backup")
 	if err != nil {
-		panic(err)
+		t.Fatal(err)
 	}
-	bin = filepath.Join(dir, "atocore-backup")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build the CLI:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	return p
 }
 
 type result struct {
@@ -48,7 +39,7 @@ func cli(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd := exec.CommandContext(ctx, binary(t), args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "TZ=Asia/Tokyo"}, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

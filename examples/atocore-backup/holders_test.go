@@ -47,7 +47,7 @@ func TestRestoreRefusesAServiceInAnotherPIDNamespace(t *testing.T) {
 		t.Fatal("holder did not start")
 	}
 	before := testutil.Fingerprint(t, r.DBPath)
-	cmd := exec.Command(unshare, "-p", "-f", "--mount-proc", bin, "restore", stamp, "--confirm-service-stopped", "--no-pre-snapshot", "--root", r.Dir)
+	cmd := exec.Command(unshare, "-p", "-f", "--mount-proc", binary(t), "restore", stamp, "--confirm-service-stopped", "--no-pre-snapshot", "--root", r.Dir)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	res, err := cmd.CombinedOutput()
 	code := 0
