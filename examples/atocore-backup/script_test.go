@@ -117,24 +117,29 @@ func cmdMkroot(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 }
 
-// corrupt FILE OFFSET flips 16 bytes of FILE from OFFSET.
+// corrupt FILE OFFSET flips 16 bytes of FILE from OFFSET. It damages that
+// path only: the damaged copy replaces FILE, so that the snapshots that
+// share FILE's bytes through a hardlink keep theirs.
 func cmdCorrupt(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: corrupt FILE OFFSET")
 	}
-	off, err := strconv.ParseInt(args[1], 10, 64)
+	off, err := strconv.Atoi(args[1])
 	ts.Check(err)
-	f, err := os.OpenFile(ts.MkAbs(args[0]), os.O_RDWR, 0)
+	path := ts.MkAbs(args[0])
+	data, err := os.ReadFile(path)
 	ts.Check(err)
-	defer f.Close()
-	buf := make([]byte, 16)
-	_, err = f.ReadAt(buf, off)
-	ts.Check(err)
-	for i := range buf {
-		buf[i] ^= 0xA5
+	if off < 0 || off+16 > len(data) {
+		ts.Fatalf("%s has %d bytes: no 16 at %d", args[0], len(data), off)
 	}
-	_, err = f.WriteAt(buf, off)
+	for i := off; i < off+16; i++ {
+		data[i] ^= 0xA5
+	}
+	fi, err := os.Stat(path)
 	ts.Check(err)
+	tmp := path + ".corrupt"
+	ts.Check(os.WriteFile(tmp, data, fi.Mode().Perm()))
+	ts.Check(os.Rename(tmp, path))
 }
 
 // jsonget VAR FILE PATH sets the environment variable VAR to the value at
