@@ -29,6 +29,17 @@ func TestMain(m *testing.M) {
 	})
 }
 
+// binary is the CLI on PATH, for the Go tests that need it as a process of
+// its own (on a pseudo-terminal, in another PID namespace).
+func binary(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("atocore-backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // TestScript runs the transcripts of testdata/script: the CLI contract of
 // SPEC.md, one file per command, with its exit codes and stderr lines.
 func TestScript(t *testing.T) {
