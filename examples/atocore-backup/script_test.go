@@ -1,17 +1,21 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -65,6 +69,7 @@ func TestScript(t *testing.T) {
 			"marker":      cmdMarker,
 			"markers":     cmdMarkers,
 			"fingerprint": cmdFingerprint,
+			"interrupt":   cmdInterrupt,
 		},
 	})
 }
@@ -258,4 +263,44 @@ func cmdFingerprint(ts *testscript.TestScript, neg bool, args []string) {
 	fp, err := sample.Fingerprint(context.Background(), ts.MkAbs(args[1]))
 	ts.Check(err)
 	ts.Setenv(args[0], fp)
+}
+
+// interrupt PROG [ARGS...] runs PROG and sends it SIGINT (what Ctrl-C
+// sends) as soon as it has written its first line on stderr: by then its
+// signal handler is installed, and a command waiting for a lock that
+// holdlock holds cannot have got further. The exit status must be 130;
+// stdout and stderr are kept for the stdout and stderr commands. PROG
+// runs in the script's directory with only PATH, HOME and TZ of its
+// environment.
+func cmdInterrupt(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 {
+		ts.Fatalf("usage: interrupt PROG [ARGS...]")
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = ts.MkAbs(".")
+	cmd.Env = []string{"PATH=" + ts.Getenv("PATH"), "HOME=" + ts.Getenv("HOME"), "TZ=" + ts.Getenv("TZ")}
+	var stdout, stderr strings.Builder
+	cmd.Stdout = &stdout
+	pipe, err := cmd.StderrPipe()
+	ts.Check(err)
+	ts.Check(cmd.Start())
+	// A command that never writes or never ends is killed: the script
+	// fails on its exit status instead of hanging.
+	timer := time.AfterFunc(2*time.Minute, func() { _ = cmd.Process.Kill() })
+	defer timer.Stop()
+	r := bufio.NewReader(pipe)
+	first, err := r.ReadString('\n')
+	stderr.WriteString(first)
+	if err == nil {
+		ts.Check(cmd.Process.Signal(syscall.SIGINT))
+	}
+	rest, _ := io.ReadAll(r)
+	stderr.Write(rest)
+	err = cmd.Wait()
+	fmt.Fprint(ts.Stdout(), stdout.String())
+	fmt.Fprint(ts.Stderr(), stderr.String())
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+		ts.Fatalf("%s interrupted: %v, want exit status %d\n%s", args[0], err, exitInterrupted, stderr.String())
+	}
 }
