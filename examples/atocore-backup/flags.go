@@ -117,7 +117,7 @@ func (f *flags) addConfirm(fs *pflag.FlagSet) {
 func (f *flags) addPolicyFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&f.keepDaily, "keep-daily", 7, "keep the newest valid snapshot of each of the last `N` days that have one")
 	fs.IntVar(&f.keepWeekly, "keep-weekly", 4, "keep the oldest valid snapshot of each of the last `N` weeks (Sunday to Saturday) that have one")
-	fs.IntVar(&f.keepMonthly, "keep-monthly", 6, "keep the oldest valid snapshot of each of the last `N` calendar months that have one")
+	fs.IntVar(&f.keepMonthly, "keep-monthly", 6, "keep the oldest valid snapshot of each of the last `N` months (calendar months) that have one")
 	fs.StringVar(&f.tz, "tz", "", "the time `ZONE` whose days, weeks and months the policy counts (default UTC)")
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/testutil"
 )
 
@@ -26,7 +27,7 @@ func TestRestoreRefusesAServiceInAnotherPIDNamespace(t *testing.T) {
 		t.Skipf("cannot make a PID namespace here (needs root): %v %s", err, out)
 	}
 	r := testutil.Root(t)
-	stamp := cli(t, nil, "create", "--root", r.Dir).want(t, 0).json(t)["stamp"].(string)
+	stamp := testutil.Create(t, r, backup.CreateOptions{}).Stamp
 	script := "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.execute('SELECT count(*) FROM sqlite_schema').fetchone()\nprint('ready', flush=True)\nsys.stdin.read()\n"
 	holder := exec.Command("python3", "-c", script, r.DBPath)
 	stdin, _ := holder.StdinPipe()
@@ -47,7 +48,7 @@ func TestRestoreRefusesAServiceInAnotherPIDNamespace(t *testing.T) {
 		t.Fatal("holder did not start")
 	}
 	before := testutil.Fingerprint(t, r.DBPath)
-	cmd := exec.Command(unshare, "-p", "-f", "--mount-proc", bin, "restore", stamp, "--confirm-service-stopped", "--no-pre-snapshot", "--root", r.Dir)
+	cmd := exec.Command(unshare, "-p", "-f", "--mount-proc", binary(t), "restore", stamp, "--confirm-service-stopped", "--no-pre-snapshot", "--root", r.Dir)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	res, err := cmd.CombinedOutput()
 	code := 0

@@ -20,7 +20,7 @@ func onTerminal(t *testing.T, args ...string) string {
 	script := testutil.Tool(t, "script")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	line := bin
+	line := binary(t)
 	for _, a := range args {
 		line += " '" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}

@@ -30,6 +30,11 @@ its stamp. It reads only.`,
 }
 
 func runValidate(ctx context.Context, a *app) int {
+	if a.f.args[0] != backup.Latest { // a malformed stamp is refused before any path is looked at
+		if _, code, ok := a.stampArg(); !ok {
+			return code
+		}
+	}
 	cfg, code, ok := a.setup()
 	if !ok {
 		return code

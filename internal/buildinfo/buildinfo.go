@@ -4,6 +4,7 @@ package buildinfo
 
 import (
 	"os"
+	"strings"
 	"runtime/debug"
 )
 
@@ -18,7 +19,24 @@ func Revision() string {
 	if !ok {
 		return ""
 	}
-	return revisionOf(bi.Settings)
+	if rev := revisionOf(bi.Settings); rev != "" {
+		return rev
+	}
+	return moduleRevision(bi.Main.Version)
+}
+
+// moduleRevision is the commit a module version names: go install
+// ...@latest stamps no VCS settings, but its pseudo-version
+// (v0.0.0-20261207030000-abcdef123456) ends in the commit; a release tag
+// (v1.2.3) is itself the revision. "(devel)" or "" names none.
+func moduleRevision(v string) string {
+	if v == "" || v == "(devel)" {
+		return ""
+	}
+	if i := strings.LastIndexByte(v, '-'); i > 0 && len(v)-i-1 == 12 {
+		return v[i+1:]
+	}
+	return v
 }
 
 func revisionOf(settings []debug.BuildSetting) string {

@@ -39,3 +39,15 @@ func TestBuildSHA(t *testing.T) {
 		t.Fatalf("String = %q", s)
 	}
 }
+
+func TestModuleRevision(t *testing.T) {
+	for v, want := range map[string]string{
+		"": "", "(devel)": "", "v0.1.0": "v0.1.0",
+		"v0.0.0-20261207030000-abcdef123456": "abcdef123456",
+		"v0.1.1-0.20261207030000-abcdef123456+dirty": "v0.1.1-0.20261207030000-abcdef123456+dirty",
+	} {
+		if got := moduleRevision(v); got != want {
+			t.Errorf("moduleRevision(%q) = %q, want %q", v, got, want)
+		}
+	}
+}
