@@ -4,8 +4,8 @@ package buildinfo
 
 import (
 	"os"
-	"strings"
 	"runtime/debug"
+	"strings"
 )
 
 // Version is the release of atocore-backup.

@@ -43,7 +43,7 @@ func TestBuildSHA(t *testing.T) {
 func TestModuleRevision(t *testing.T) {
 	for v, want := range map[string]string{
 		"": "", "(devel)": "", "v0.1.0": "v0.1.0",
-		"v0.0.0-20261207030000-abcdef123456": "abcdef123456",
+		"v0.0.0-20261207030000-abcdef123456":         "abcdef123456",
 		"v0.1.1-0.20261207030000-abcdef123456+dirty": "v0.1.1-0.20261207030000-abcdef123456+dirty",
 	} {
 		if got := moduleRevision(v); got != want {
