@@ -39,6 +39,22 @@ type DrillRecord struct {
 	// look (warnings from restore, a Chroma directory that was skipped).
 	Surprises     []string `json:"surprises"`
 	IncludeChroma bool     `json:"include_chroma"`
+	// FromTarget is the target a remote drill pulled from (without
+	// secrets); "" for the live drill.
+	FromTarget string `json:"from_target,omitempty"`
+	// RecoverMS is how long a remote drill took to get from the target to
+	// a restored database that reads: the time to recover.
+	RecoverMS int64 `json:"time_to_recover_ms,omitempty"`
+}
+
+// LogDrill appends rec to the drill log of cfg's backup directory (a
+// remote drill's record; the live drill logs its own).
+func LogDrill(cfg backup.Config, rec *DrillRecord) error {
+	cfg, err := cfg.Resolved()
+	if err != nil {
+		return err
+	}
+	return appendDrillLog(cfg, rec)
 }
 
 // DrillOptions tunes a drill. ConfirmServiceStopped must be set: the drill

@@ -8,24 +8,48 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/cmdline"
 	"github.com/atocore/atocore-backup/restore"
+	"github.com/atocore/atocore-backup/target"
 )
 
 func newDrill(a *app) *cobra.Command {
 	c := &cobra.Command{
-		Use:   "drill --confirm-service-stopped",
+		Use:   "drill --confirm-service-stopped | drill --from-target [STAMP|latest]",
 		Short: "The live restore drill: snapshot, marker, restore, check; logged",
 		Long: `drill proves on the live deployment that a restore works: it takes a snapshot,
 writes a marker row after it (in a table of its own unless the embedding
 server provides a marker), restores the snapshot, and checks that the marker
 is gone and the database reads. Each run is a line of drills.jsonl in the
-backup directory. The service must be stopped.`,
-		Args: cmdline.Args(),
+backup directory. The service must be stopped.
+
+drill --from-target [STAMP|latest] (default latest) is the remote drill: it
+pulls the off-site snapshot into a scratch root (never the live paths),
+verifying its statement and every byte, decrypts and validates it, restores it
+there, opens the restored database and reads every table, and logs the time to
+recover in drills.jsonl. The service may run. Schedule it monthly.`,
+		Example: `  atocore-backup drill --confirm-service-stopped
+  atocore-backup drill --from-target --target offsite --age-identity /etc/atocore-backup/age.key \
+      --allowed-signers /etc/atocore-backup/allowed_signers`,
+		Args: func(c *cobra.Command, args []string) error {
+			if from, _ := c.Flags().GetBool("from-target"); from {
+				if len(args) > 1 {
+					return fmt.Errorf("drill --from-target takes at most one STAMP (or latest), got %d", len(args))
+				}
+				return nil
+			}
+			return cmdline.Args()(c, args)
+		},
 		RunE: a.runs(runDrill),
 	}
 	a.f.addConfirm(c.Flags())
 	a.f.addWait(c.Flags())
+	c.Flags().BoolVar(&a.f.fromTarget, "from-target", false, "the remote drill: recover the off-site snapshot STAMP (default latest) into a scratch root")
+	c.Flags().StringVar(&a.f.scratchDir, "scratch-dir", "", "with --from-target: the `DIR` the scratch root is made in (default: the backup directory)")
+	a.f.addTargetFlags(c.Flags())
+	a.f.addOpeningFlags(c.Flags())
+	a.f.addTrustFlags(c.Flags())
 	return c
 }
 
@@ -33,6 +57,9 @@ backup directory. The service must be stopped.`,
 var drillHook func(stamp string) error
 
 func runDrill(ctx context.Context, a *app) int {
+	if a.f.fromTarget {
+		return runRemoteDrill(ctx, a)
+	}
 	if !a.f.confirm {
 		return a.fail(exitUsage, errors.New("drill restores the live state: confirm that the AtoCore service is stopped (--confirm-service-stopped); nothing was changed"))
 	}
@@ -92,5 +119,51 @@ func runDrills(ctx context.Context, a *app) int {
 		BackupDir string                `json:"backup_dir"`
 		Drills    []restore.DrillRecord `json:"drills"`
 	}{cfg.BackupDir, recs}, cells("TIME", "STAMP", "RESULT", "DETAIL"), rows, fmt.Sprintf("%d drill(s) logged", len(recs)))
+	return exitOK
+}
+
+// runRemoteDrill is drill --from-target.
+func runRemoteDrill(ctx context.Context, a *app) int {
+	stamp := latest
+	if len(a.f.args) == 1 {
+		stamp = a.f.args[0]
+	}
+	a.f.args = []string{stamp}
+	if stamp != latest {
+		if _, code, ok := a.stampArg(); !ok {
+			return code
+		}
+	}
+	cfg, err := a.config()
+	if err == nil {
+		err = cfg.Require(backup.NeedBackup)
+	}
+	if err != nil {
+		return a.fail(exitUsage, err)
+	}
+	open, err := a.opening()
+	if err != nil {
+		return a.fail(exitUsage, err)
+	}
+	t, code, ok := a.openTarget(ctx, false)
+	if !ok {
+		return code
+	}
+	defer t.Close()
+	stamp, code, ok = a.remoteStamp(ctx, t, open.Trust)
+	if !ok {
+		return code
+	}
+	bctx, done := a.withBar(ctx, "remote drill of "+stamp)
+	rec, err := target.RemoteDrill(bctx, cfg, t, stamp, target.RemoteDrillOptions{Opening: open, ScratchDir: a.f.scratchDir})
+	done()
+	if err != nil {
+		if rec != nil {
+			a.printJSON(rec)
+			return a.failAs(exitFailed, signatureHint(err))
+		}
+		return a.fail(exitFailed, signatureHint(err))
+	}
+	a.result(rec, "remote drill PASSED: "+rec.Detail)
 	return exitOK
 }

@@ -35,6 +35,9 @@ type flags struct {
 
 	dir string
 
+	fromTarget bool
+	scratchDir string
+
 	target, knownHosts, sshKey, sshConfig       string
 	metricsFile                                 string
 	sshAgent                                    bool

@@ -76,7 +76,9 @@ func Pull(ctx context.Context, cfg backup.Config, remote Remote, stamp string, o
 			_ = cfg.FS.RemoveAll(staging)
 		}
 	}()
-	open.Trust.Memory = &Memory{FS: cfg.FS, BackupDir: cfg.BackupDir, Create: true}
+	if open.Trust.Memory == nil { // a remote drill remembers in the real backup directory, not its scratch one
+		open.Trust.Memory = &Memory{FS: cfg.FS, BackupDir: cfg.BackupDir, Create: true}
+	}
 	st, sight, newest, warn, err := open.Trust.admit(ctx, remote, stamp)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s from %s: %w; nothing was added locally", stamp, remote.URL, err)
