@@ -35,7 +35,7 @@ type program struct {
 var programs = []program{
 	{pkg: "./examples/atocore-backup", name: "atocore-backup", cobra: true},
 	{pkg: "./examples/offsite-sync", name: "offsite-sync", cobra: true},
-	{pkg: "./examples/admin-server", name: "atocore-admin-server"},
+	{pkg: "./examples/admin-server", name: "atocore-admin-server", cobra: true},
 }
 
 // Options says what Build makes.

@@ -103,10 +103,13 @@ func TestDebHoldsTheRelease(t *testing.T) {
 		"/usr/bin/atocore-backup", "/usr/bin/offsite-sync", "/usr/bin/atocore-admin-server",
 		"/usr/share/bash-completion/completions/atocore-backup",
 		"/usr/share/bash-completion/completions/offsite-sync",
+		"/usr/share/bash-completion/completions/atocore-admin-server",
 		"/usr/share/zsh/vendor-completions/_atocore-backup",
 		"/usr/share/zsh/vendor-completions/_offsite-sync",
+		"/usr/share/zsh/vendor-completions/_atocore-admin-server",
 		"/usr/share/fish/vendor_completions.d/atocore-backup.fish",
 		"/usr/share/fish/vendor_completions.d/offsite-sync.fish",
+		"/usr/share/fish/vendor_completions.d/atocore-admin-server.fish",
 		"/etc/atocore-backup/config.toml.example",
 		"/etc/default/atocore-backup", "/etc/default/atocore-offsite",
 		"/lib/systemd/system/atocore-backup.service",
@@ -120,7 +123,7 @@ func TestDebHoldsTheRelease(t *testing.T) {
 	}
 	// Man pages: one per command, so the list grows with the CLIs; these
 	// must be there, and nothing else may be in man1.
-	wantMan := []string{"atocore-backup.1.gz", "atocore-backup-create.1.gz", "atocore-backup-restore.1.gz", "offsite-sync.1.gz"}
+	wantMan := []string{"atocore-backup.1.gz", "atocore-backup-create.1.gz", "atocore-backup-restore.1.gz", "offsite-sync.1.gz", "atocore-admin-server.1.gz"}
 	var got, man []string
 	for _, e := range contents(t, deb) {
 		if e.owner != "root/root" {

@@ -127,3 +127,31 @@ func TestServerProcess(t *testing.T) {
 		t.Fatalf("graceful shutdown exit: %v", err)
 	}
 }
+
+// --help and --version print on stdout and exit 0, as the other CLIs do;
+// an unknown flag is one line, exit 2; man pages and completions exist.
+func TestServerHelpAndVersion(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "atocore-admin-server")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"--help"}, {"--version"}, {"completion", "bash"}} {
+		cmd := exec.Command(bin, args...)
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil || !strings.Contains(out.String(), "atocore-admin-server") || errb.Len() != 0 {
+			t.Errorf("%v: %v, stdout %.200q, stderr %q", args, err, out.String(), errb.String())
+		}
+	}
+	out, err := exec.Command(bin, "--bogus").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+		t.Errorf("--bogus: %v, %q", err, out)
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command(bin, "man", dir).CombinedOutput(); err != nil {
+		t.Fatalf("man: %v %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "atocore-admin-server.1")); err != nil {
+		t.Error(err)
+	}
+}
