@@ -15,26 +15,42 @@ import (
 // returned context moves (total, rate and ETA), on stderr when it is a
 // terminal and -v is not logging there; never in a pipe or a log. done
 // erases it: call it before the summary is printed.
+//
+// The bar is made at the first report with a total: a bar of unknown
+// length would be a spinner, whose own goroutine keeps drawing after the
+// bar is put away (over the summary).
 func (a *app) withBar(ctx context.Context, what string) (context.Context, func()) {
 	if !cmdline.IsTerminal(a.stderr) || a.f.verbose {
 		return ctx, func() {}
 	}
-	bar := progressbar.NewOptions64(-1,
-		progressbar.OptionSetWriter(a.stderr),
-		progressbar.OptionSetDescription(what),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowTotalBytes(true),
-		progressbar.OptionUseIECUnits(true),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionShowElapsedTimeOnFinish(),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
+	var (
+		mu     sync.Mutex
+		bar    *progressbar.ProgressBar
+		max    int64
+		closed bool
 	)
-	var max int64 = -1
 	ctx = backup.WithProgress(ctx, func(done, total int64) {
-		if total != max && total > 0 {
+		mu.Lock()
+		defer mu.Unlock()
+		if closed || total <= 0 {
+			return
+		}
+		switch {
+		case bar == nil:
+			bar = progressbar.NewOptions64(total,
+				progressbar.OptionSetWriter(a.stderr),
+				progressbar.OptionSetDescription(what),
+				progressbar.OptionShowBytes(true),
+				progressbar.OptionShowCount(),
+				progressbar.OptionShowTotalBytes(true),
+				progressbar.OptionUseIECUnits(true),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionSetWidth(30),
+				progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionClearOnFinish(),
+			)
+			max = total
+		case total != max:
 			max = total
 			bar.ChangeMax64(total)
 		}
@@ -42,11 +58,16 @@ func (a *app) withBar(ctx context.Context, what string) (context.Context, func()
 		// end would finish (and erase itself) before the work is done.
 		_ = bar.Set64(min(done, max-1))
 	})
-	var once sync.Once
 	return ctx, func() {
-		once.Do(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			return
+		}
+		closed = true
+		if bar != nil {
 			_ = bar.Exit()
 			_ = bar.Clear()
-		})
+		}
 	}
 }
