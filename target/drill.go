@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/atocore/atocore-backup/backup"
@@ -66,7 +67,7 @@ func RemoteDrill(ctx context.Context, cfg backup.Config, t Target, stamp string,
 	rec.DurationsMS["total"] = time.Since(start).Milliseconds()
 	rec.Pass = runErr == nil
 	if runErr != nil {
-		rec.Detail = oneLineText(runErr.Error())
+		rec.Detail = strings.Join(strings.Fields(runErr.Error()), " ") // one line
 	}
 	if ctx.Err() != nil {
 		return rec, runErr // an interrupted drill proves nothing either way: not logged
@@ -127,15 +128,4 @@ func removeOldScratch(base string) {
 			_ = os.RemoveAll(p)
 		}
 	}
-}
-
-// oneLineText puts s on one line.
-func oneLineText(s string) string {
-	out := []rune(s)
-	for i, r := range out {
-		if r == '\n' || r == '\r' {
-			out[i] = ' '
-		}
-	}
-	return string(out)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -42,7 +43,7 @@ hardlinked to the previous snapshot.`,
 func runCreate(ctx context.Context, a *app) int {
 	code := createOnce(ctx, a)
 	if code != exitBusy {
-		a.results.RecordCreate(now(), code == exitOK)
+		a.results.RecordCreate(time.Now(), code == exitOK)
 	}
 	return code
 }

@@ -129,7 +129,7 @@ func runRemoteDrill(ctx context.Context, a *app) int {
 		stamp = a.f.args[0]
 	}
 	a.f.args = []string{stamp}
-	if stamp != latest {
+	if stamp != latest { // refused before any path is looked at
 		if _, code, ok := a.stampArg(); !ok {
 			return code
 		}
@@ -141,19 +141,11 @@ func runRemoteDrill(ctx context.Context, a *app) int {
 	if err != nil {
 		return a.fail(exitUsage, err)
 	}
-	open, err := a.opening()
-	if err != nil {
-		return a.fail(exitUsage, err)
-	}
-	t, code, ok := a.openTarget(ctx, false)
+	t, open, stamp, code, ok := a.remoteSnapshot(ctx, false)
 	if !ok {
 		return code
 	}
 	defer t.Close()
-	stamp, code, ok = a.remoteStamp(ctx, t, open.Trust)
-	if !ok {
-		return code
-	}
 	bctx, done := a.withBar(ctx, "remote drill of "+stamp)
 	rec, err := target.RemoteDrill(bctx, cfg, t, stamp, target.RemoteDrillOptions{Opening: open, ScratchDir: a.f.scratchDir})
 	done()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"time"
 
 	"github.com/atocore/atocore-backup/internal/metrics"
 )
@@ -42,6 +41,3 @@ func (a *app) writeMetrics(ctx context.Context, code int) int {
 	}
 	return code
 }
-
-// now is when a result is recorded.
-func now() time.Time { return time.Now() }

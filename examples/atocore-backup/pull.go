@@ -37,24 +37,11 @@ func runPull(ctx context.Context, a *app) int {
 	if !ok {
 		return code
 	}
-	if a.f.args[0] != latest {
-		if _, code, ok := a.stampArg(); !ok {
-			return code
-		}
-	}
-	open, err := a.opening()
-	if err != nil {
-		return a.fail(exitUsage, err)
-	}
-	t, code, ok := a.openTarget(ctx, false)
+	t, open, stamp, code, ok := a.remoteSnapshot(ctx, false)
 	if !ok {
 		return code
 	}
 	defer t.Close()
-	stamp, code, ok := a.remoteStamp(ctx, t, open.Trust)
-	if !ok {
-		return code
-	}
 	bctx, done := a.withBar(ctx, "pulling "+stamp)
 	res, err := target.Pull(bctx, cfg, t, stamp, open)
 	done()

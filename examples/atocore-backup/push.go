@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -65,7 +66,7 @@ func runPush(ctx context.Context, a *app) int {
 	bctx, done := a.withBar(ctx, "pushing to "+t.URL())
 	res, err := target.Push(bctx, cfg, t, opts)
 	done()
-	a.results.RecordPush(t.URL(), now(), err == nil)
+	a.results.RecordPush(t.URL(), time.Now(), err == nil)
 	if err != nil {
 		if res != nil {
 			a.printJSON(res)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/cmdline"
-	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/target"
 )
 
@@ -106,25 +105,11 @@ func runRemoteList(ctx context.Context, a *app) int {
 }
 
 func runRemoteValidate(ctx context.Context, a *app) int {
-	if a.f.args[0] != latest {
-		if _, err := snapshot.ParseStamp(a.f.args[0]); err != nil {
-			return a.fail(exitUsage, err)
-		}
-	}
-	open, err := a.opening()
-	if err != nil {
-		return a.fail(exitUsage, err)
-	}
-	open.Trust.Memory = a.memory()
-	t, code, ok := a.openTarget(ctx, false)
+	t, open, stamp, code, ok := a.remoteSnapshot(ctx, true)
 	if !ok {
 		return code
 	}
 	defer t.Close()
-	stamp, code, ok := a.remoteStamp(ctx, t, open.Trust)
-	if !ok {
-		return code
-	}
 	bctx, done := a.withBar(ctx, "validating "+stamp+" on the target")
 	res, err := target.RemoteValidate(bctx, t, stamp, open)
 	done()

@@ -38,7 +38,7 @@ restoring it rolls this restore back.`,
 }
 
 func runRestore(ctx context.Context, a *app) int {
-	if a.f.args[0] != "latest" {
+	if a.f.args[0] != latest {
 		if _, code, ok := a.stampArg(); !ok {
 			return code
 		}

@@ -57,3 +57,34 @@ func (a *app) memory() *target.TargetMemory {
 	}
 	return target.MemoryIn(cfg)
 }
+
+// remoteSnapshot is the preamble of the commands on one remote snapshot
+// (pull, remote validate, drill --from-target): the STAMP argument (a
+// malformed one refused before the target is opened), the keys and trust,
+// the target, and "latest" resolved on it. withMemory checks the sequence
+// against, and records it in, this machine's memory (pull and the drill
+// do that themselves). The caller closes t.
+func (a *app) remoteSnapshot(ctx context.Context, withMemory bool) (t target.Target, open target.Opening, stamp string, code int, ok bool) {
+	if a.f.args[0] != latest {
+		if _, code, ok := a.stampArg(); !ok {
+			return nil, open, "", code, false
+		}
+	}
+	open, err := a.opening()
+	if err != nil {
+		return nil, open, "", a.fail(exitUsage, err), false
+	}
+	if withMemory {
+		open.Trust.Memory = a.memory()
+	}
+	t, code, ok = a.openTarget(ctx, false)
+	if !ok {
+		return nil, open, "", code, false
+	}
+	stamp, code, ok = a.remoteStamp(ctx, t, open.Trust)
+	if !ok {
+		t.Close()
+		return nil, open, "", code, false
+	}
+	return t, open, stamp, 0, true
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -30,7 +31,7 @@ its stamp. It reads only.`,
 }
 
 func runValidate(ctx context.Context, a *app) int {
-	if a.f.args[0] != backup.Latest { // a malformed stamp is refused before any path is looked at
+	if a.f.args[0] != latest { // a malformed stamp is refused before any path is looked at
 		if _, code, ok := a.stampArg(); !ok {
 			return code
 		}
@@ -42,25 +43,21 @@ func runValidate(ctx context.Context, a *app) int {
 	var res *validate.Result
 	ctx, done := a.withBar(ctx, "validating")
 	defer done()
-	if a.f.args[0] == backup.Latest {
+	if a.f.args[0] == latest {
 		r, err := backup.NewestValid(ctx, cfg)
 		if err != nil {
 			return a.fail(exitFailed, err)
 		}
 		res = r
 	} else {
-		stamp, code, ok := a.stampArg()
-		if !ok {
-			return code
-		}
-		r, err := validate.Snapshot(ctx, cfg.FS, cfg.BackupDir, stamp)
+		r, err := validate.Snapshot(ctx, cfg.FS, cfg.BackupDir, a.f.args[0]) // checked above
 		if err != nil {
 			return a.fail(exitFailed, err)
 		}
 		res = r
 	}
 	done()
-	a.results.RecordValidation(now(), res.Valid)
+	a.results.RecordValidation(time.Now(), res.Valid)
 	if !res.Valid && slices.ContainsFunc(res.Errors, func(e string) bool { return strings.HasPrefix(e, validate.CodeSnapshotMissing) }) {
 		if a.jsonOut() {
 			a.printJSON(res)
@@ -83,7 +80,7 @@ func runValidate(ctx context.Context, a *app) int {
 // snapshot: a well-formed stamp, or "latest" resolved to the newest valid
 // snapshot (said on stderr).
 func (a *app) resolveStamp(ctx context.Context, cfg backup.Config) (string, int, bool) {
-	if a.f.args[0] != backup.Latest {
+	if a.f.args[0] != latest {
 		return a.stampArg()
 	}
 	res, err := backup.NewestValid(ctx, cfg)
