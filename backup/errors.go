@@ -16,9 +16,6 @@ const (
 	WhatChroma    = "Chroma directory"
 	WhatBackupDir = "backup directory"
 	WhatSnapshot  = "snapshot"
-	// WhatTarget is an off-site target's directory; its Path is the
-	// target's address (without secrets).
-	WhatTarget = "target"
 )
 
 // NotFoundError says that a path an operation needs does not exist, and

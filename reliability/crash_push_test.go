@@ -11,6 +11,7 @@ import (
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/encrypt"
+	"github.com/atocore/atocore-backup/offsite"
 	"github.com/atocore/atocore-backup/target"
 )
 
@@ -68,7 +69,7 @@ func TestCrashPush(t *testing.T) {
 	}
 	remoteValid := func(fail func(string, ...any)) {
 		for _, st := range stampEntries(t, tgtDir) {
-			res, err := target.RemoteValidate(context.Background(), tg, st, target.Opening{Identities: ids})
+			res, err := offsite.Validate(context.Background(), tg, st, offsite.Opening{Identities: ids})
 			if err != nil || !res.Valid {
 				fail("remote snapshot %s under a valid stamp is not valid: %v %v", st, err, res)
 			}

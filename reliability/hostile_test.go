@@ -18,6 +18,7 @@ import (
 	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/sample"
 	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/offsite"
 	"github.com/atocore/atocore-backup/restore"
 	"github.com/atocore/atocore-backup/target"
 	"github.com/atocore/atocore-backup/validate"
@@ -427,11 +428,11 @@ func TestSecurityTraversalStampsLibrary(t *testing.T) {
 		}
 		// The off-site entry points, on a local target whose snapshots/
 		// has the decoy beside it.
-		if res, err := target.Pull(ctx, pullCfg, tgt, st, target.Opening{}); !errors.Is(err, backup.ErrBadStamp) {
-			t.Errorf("target.Pull(%q) = %v, %v; want ErrBadStamp", st, res, err)
+		if res, err := offsite.Pull(ctx, pullCfg, tgt, st, offsite.Opening{}); !errors.Is(err, backup.ErrBadStamp) {
+			t.Errorf("offsite.Pull(%q) = %v, %v; want ErrBadStamp", st, res, err)
 		}
-		if res, err := target.RemoteValidate(ctx, tgt, st, target.Opening{}); !errors.Is(err, backup.ErrBadStamp) {
-			t.Errorf("target.RemoteValidate(%q) = %v, %v; want ErrBadStamp", st, res, err)
+		if res, err := offsite.Validate(ctx, tgt, st, offsite.Opening{}); !errors.Is(err, backup.ErrBadStamp) {
+			t.Errorf("offsite.Validate(%q) = %v, %v; want ErrBadStamp", st, res, err)
 		}
 	}
 	if entries, _ := os.ReadDir(pullDir); len(entries) != 0 {

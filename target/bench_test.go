@@ -14,6 +14,7 @@ import (
 	"github.com/atocore/atocore-backup/encrypt"
 	"github.com/atocore/atocore-backup/internal/sample"
 	"github.com/atocore/atocore-backup/internal/testutil"
+	"github.com/atocore/atocore-backup/offsite"
 	"github.com/atocore/atocore-backup/target"
 	"github.com/atocore/atocore-backup/target/sshdtest"
 )
@@ -113,7 +114,7 @@ func BenchmarkPush(b *testing.B) {
 		}
 		_ = os.RemoveAll(filepath.Join(r.BackupDir, ".push-state"))
 		b.StartTimer()
-		if _, err := target.Push(b.Context(), testutil.Config(r), tgt, target.PushOptions{Sealing: target.Sealing{Recipients: rs}}); err != nil {
+		if _, err := offsite.Push(b.Context(), testutil.Config(r), tgt, offsite.PushOptions{Sealing: offsite.Sealing{Recipients: rs}}); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

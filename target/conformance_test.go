@@ -21,19 +21,23 @@ func TestLocalConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return tgt
-	})
+	}, targettest.Link, targettest.PosixRename, targettest.DirSync, targettest.FreeSpace)
 }
 
 func TestMemoryConformance(t *testing.T) {
-	targettest.Run(t, func(t *testing.T) target.Target { return target.Memory() })
+	targettest.Run(t, func(t *testing.T) target.Target { return target.Memory() }, targettest.PosixRename)
 }
 
+// sftpHas is what an SFTP target offers on a server with OpenSSH's
+// extensions (hardlink, posix-rename, statvfs).
+var sftpHas = []targettest.Capability{targettest.Link, targettest.PosixRename, targettest.FreeSpace, targettest.Stream}
+
 func TestSFTPInProcessConformance(t *testing.T) {
-	targettest.Run(t, sftpOpener(sshdtest.StartInProcess(t)))
+	targettest.Run(t, sftpOpener(sshdtest.StartInProcess(t)), sftpHas...)
 }
 
 func TestSFTPOpenSSHConformance(t *testing.T) {
-	targettest.Run(t, sftpOpener(sshdtest.Start(t)))
+	targettest.Run(t, sftpOpener(sshdtest.Start(t)), sftpHas...)
 }
 
 var dirSeq atomic.Int64
@@ -69,7 +73,7 @@ func contextWithTimeout(t *testing.T, d time.Duration) (context.Context, context
 }
 
 func TestSFTPRcloneConformance(t *testing.T) {
-	targettest.RunWith(t, sftpOpener(sshdtest.StartRclone(t)), targettest.Options{Omit: map[string]string{
+	targettest.RunWith(t, sftpOpener(sshdtest.StartRclone(t)), targettest.Options{Has: []targettest.Capability{targettest.PosixRename, targettest.Stream}, Omit: map[string]string{
 		// Seen with rclone 1.60 (Debian 12), --vfs-cache-mode writes or
 		// full: a Read after a Seek on a handle opened O_RDWR is never
 		// answered (without the cache, rclone refuses any seek). Nothing
@@ -83,6 +87,7 @@ func TestSFTPRcloneConformance(t *testing.T) {
 		// on it (docs/offsite.md, "rclone serve sftp"): push probes it
 		// and warns claim_not_exclusive (TestClaimOnSFTPServers).
 		"CreateExclusive": "rclone serve sftp ignores O_EXCL: a second exclusive create succeeds",
+		"StreamWriter":    "rclone serve sftp ignores O_EXCL: a streamed upload onto an existing name replaces it",
 		"Mkdir":           "rclone serve sftp makes an existing directory again without an error",
 		"NotExist":        "rclone serve sftp creates a missing file on a write-only open without O_CREAT",
 	}})

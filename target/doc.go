@@ -1,6 +1,8 @@
-// Package target is where off-site copies of snapshots live: a directory
-// that holds snapshots/<STAMP>/ exactly as the local backup directory does,
-// on a local disk, an SFTP server, or in memory for tests.
+// Package target is storage for off-site copies: a directory on a local
+// disk, an SFTP server, or in memory for tests, reached through an
+// afero.Fs. It knows storage and nothing of snapshots: package offsite
+// lays snapshots out on a Target (snapshots/<STAMP>/ as in a local backup
+// directory), encrypts, signs, pushes, pulls and prunes them.
 //
 //	t, err := target.Open(ctx, "sftp://backup@vault:22/srv/atocore-offsite", target.Options{
 //		KnownHostsFile: "/etc/atocore/known_hosts", // required: the host key is always verified
@@ -8,20 +10,19 @@
 //	})
 //	if err != nil { ... }
 //	defer t.Close()
-//	snaps, err := backup.ListDir(ctx, t.FS(), t.Root())
+//	res, err := offsite.Push(ctx, cfg, t, offsite.PushOptions{...})
 //
-// A Target is an afero.Fs and a directory in it, so the code that lists,
-// validates and prunes a local backup directory runs unchanged on a target.
 // Filesystems that can do more than afero.Fs says (hard links, atomic
 // replace, directory fsync, free space, fast streaming uploads) implement
 // the optional interfaces Linker, PosixRenamer, DirSyncer, SpaceReporter
-// and StreamWriter; callers discover them with a type assertion and fall
-// back, as with io/fs.
+// and StreamWriter, each declared once in target.go; callers discover them
+// with a type assertion and fall back, as with io/fs. Every backend pins
+// the ones it has with `var _ target.X = (*T)(nil)`.
 //
 // One file per backend: local.go, memory.go, sftp.go (connection, host
 // keys in hostkey.go; the host, user, keys and jump hosts an address
 // means, read from ~/.ssh/config as ssh reads it, in sshconfig.go,
 // sshdial.go and sshauth.go) and sftpfs.go/sftpfile.go (the afero
-// adapter). The
-// conformance suite all of them pass is in target/targettest.
+// adapter). The conformance suite all of them pass, each held to the
+// capabilities it declares, is in target/targettest.
 package target

@@ -8,8 +8,6 @@ import (
 
 	"github.com/spf13/afero"
 
-	"github.com/atocore/atocore-backup/backup"
-
 	"github.com/atocore/atocore-backup/internal/durable"
 )
 
@@ -31,7 +29,7 @@ func Local(dir string) (Target, error) {
 }
 
 // openLocal opens the local target dir. A missing dir is a
-// *backup.NotFoundError unless create; then it is made (0700) when its
+// *NotFoundError unless create; then it is made (0700) when its
 // parent exists, and the parent's absence is the NotFoundError.
 func openLocal(dir string, create bool) (Target, error) {
 	if dir == "" || !filepath.IsAbs(dir) {
@@ -49,7 +47,7 @@ func openLocal(dir string, create bool) (Target, error) {
 			}
 		}
 		if err != nil {
-			return nil, &backup.NotFoundError{What: backup.WhatTarget, Path: URL{Scheme: SchemeFile, Path: missing}.String()}
+			return nil, &NotFoundError{URL: URL{Scheme: SchemeFile, Path: missing}.String()}
 		}
 		fi, err = os.Stat(dir)
 	}
@@ -189,3 +187,11 @@ func unwrapLinkError(err error) error {
 	}
 	return err
 }
+
+var (
+	_ Target        = (*localTarget)(nil)
+	_ PosixRenamer  = (*localFS)(nil)
+	_ Linker        = (*localFS)(nil)
+	_ DirSyncer     = (*localFS)(nil)
+	_ SpaceReporter = (*localFS)(nil)
+)

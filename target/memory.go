@@ -183,3 +183,8 @@ func (m *memFS) rename(oldname, newname string, posix bool) error {
 	}
 	return m.MemMapFs.Rename(oldname, newname)
 }
+
+var (
+	_ Target       = (*memTarget)(nil)
+	_ PosixRenamer = (*memFS)(nil)
+)

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/target"
 	"github.com/atocore/atocore-backup/target/sshdtest"
 )
@@ -43,12 +42,12 @@ func TestOpenMissingTargetIsNotFoundAndNothingIsCreated(t *testing.T) {
 			typo := filepath.Join(base, "typo", "atocore")
 			for _, create := range []bool{false, true} {
 				tgt, err := open(typo, create)
-				var nf *backup.NotFoundError
-				if !errors.As(err, &nf) || nf.What != backup.WhatTarget {
+				var nf *target.NotFoundError
+				if !errors.As(err, &nf) {
 					if tgt != nil {
 						tgt.Close()
 					}
-					t.Fatalf("create=%v: open %s: err = %v, want a *backup.NotFoundError about the target", create, typo, err)
+					t.Fatalf("create=%v: open %s: err = %v, want a *target.NotFoundError", create, typo, err)
 				}
 				if _, err := os.Lstat(filepath.Join(base, "typo")); !errors.Is(err, os.ErrNotExist) {
 					t.Fatalf("create=%v: opening a missing target created %s", create, filepath.Join(base, "typo"))

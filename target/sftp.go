@@ -16,7 +16,6 @@ import (
 
 	"github.com/pkg/sftp"
 
-	"github.com/atocore/atocore-backup/backup"
 	"github.com/spf13/afero"
 	"golang.org/x/crypto/ssh"
 )
@@ -44,7 +43,7 @@ type SFTPConfig struct {
 	// It is created (0700) when missing, unless MustExist, under a parent
 	// that must exist.
 	Path string
-	// MustExist refuses a missing Path with a *backup.NotFoundError
+	// MustExist refuses a missing Path with a *NotFoundError
 	// instead of creating it: read-only commands never create a target.
 	MustExist bool
 	// KnownHostsFile is the OpenSSH known_hosts file that must list the
@@ -304,10 +303,10 @@ func (t *sftpTarget) prepareRoot(mustExist bool) error {
 	fi, err := t.fs.Stat(root)
 	if errors.Is(err, os.ErrNotExist) {
 		if mustExist {
-			return &backup.NotFoundError{What: backup.WhatTarget, Path: t.url.String()}
+			return &NotFoundError{URL: t.url.String()}
 		}
 		if _, perr := t.fs.Stat(path.Dir(root)); errors.Is(perr, os.ErrNotExist) {
-			return &backup.NotFoundError{What: backup.WhatTarget, Path: URL{Scheme: t.url.Scheme, User: t.url.User, Host: t.url.Host, Port: t.url.Port, Path: path.Dir(root)}.String()}
+			return &NotFoundError{URL: URL{Scheme: t.url.Scheme, User: t.url.User, Host: t.url.Host, Port: t.url.Port, Path: path.Dir(root)}.String()}
 		}
 		if err := t.fs.Mkdir(root, 0o700); err != nil {
 			return fmt.Errorf("target %s: create %s: %w", t.url, root, err)

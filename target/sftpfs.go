@@ -424,3 +424,11 @@ func isConnErr(err error) bool {
 }
 
 func errorContains(err error, s string) bool { return err != nil && strings.Contains(err.Error(), s) }
+
+var (
+	_ Target        = (*sftpTarget)(nil)
+	_ PosixRenamer  = (*sftpFS)(nil)
+	_ Linker        = (*sftpFS)(nil)
+	_ SpaceReporter = (*sftpFS)(nil)
+	_ StreamWriter  = (*sftpFS)(nil)
+)

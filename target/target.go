@@ -12,12 +12,10 @@ import (
 	"github.com/spf13/afero"
 )
 
-// Target is anywhere snapshots live: a directory, Root() on the filesystem
-// FS(), that holds snapshots/<STAMP>/ exactly as a local backup directory
-// does (and the lock file and temporary directories beside it). Everything
-// that works on a backup directory through an afero.Fs, such as
-// backup.ListDir, backup.PruneDir and validate.Dir, works on
-// (t.FS(), t.Root()).
+// Target is a place for off-site copies: the directory Root() on the
+// filesystem FS(). Package offsite keeps snapshots there in the layout of
+// a local backup directory, so the code that lists, validates and prunes
+// one through an afero.Fs runs unchanged on (t.FS(), t.Root()).
 type Target interface {
 	// FS is the target's filesystem; all snapshot I/O goes through it.
 	// It may implement the optional capabilities Linker, PosixRenamer,
@@ -125,15 +123,14 @@ type Options struct {
 	// Create makes the target directory (0700) when it is missing. Its
 	// parent must exist: a typo'd or unmounted parent is not filled with a
 	// new tree. Push sets it; read-only commands and pull leave it false,
-	// so that a missing target is a *backup.NotFoundError and nothing is
+	// so that a missing target is a *NotFoundError and nothing is
 	// created.
 	Create bool
 }
 
 // Open opens the target at rawURL: "sftp://user@host[:port]/abs/path",
 // "file:///abs/path", or a bare absolute path (a local directory). A
-// missing target directory is a *backup.NotFoundError (What
-// backup.WhatTarget) unless o.Create is set.
+// missing target directory is a *NotFoundError unless o.Create is set.
 func Open(ctx context.Context, rawURL string, o Options) (Target, error) {
 	u, err := ParseURL(rawURL)
 	if err != nil {

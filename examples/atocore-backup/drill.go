@@ -10,8 +10,8 @@ import (
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/cmdline"
+	"github.com/atocore/atocore-backup/offsite"
 	"github.com/atocore/atocore-backup/restore"
-	"github.com/atocore/atocore-backup/target"
 )
 
 func newDrill(a *app) *cobra.Command {
@@ -147,7 +147,7 @@ func runRemoteDrill(ctx context.Context, a *app) int {
 	}
 	defer t.Close()
 	bctx, done := a.withBar(ctx, "remote drill of "+stamp)
-	rec, err := target.RemoteDrill(bctx, cfg, t, stamp, target.RemoteDrillOptions{Opening: open, ScratchDir: a.f.scratchDir})
+	rec, err := offsite.Drill(bctx, cfg, t, stamp, offsite.DrillOptions{Opening: open, ScratchDir: a.f.scratchDir})
 	done()
 	if err != nil {
 		if rec != nil {

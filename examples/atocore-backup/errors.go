@@ -8,6 +8,7 @@ import (
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/encrypt"
 	"github.com/atocore/atocore-backup/internal/cmdline"
+	"github.com/atocore/atocore-backup/offsite"
 	"github.com/atocore/atocore-backup/restore"
 	"github.com/atocore/atocore-backup/target"
 )
@@ -29,11 +30,14 @@ func exitCode(ctx context.Context, code int, err error) int {
 	if code != exitFailed {
 		return code
 	}
-	var nf *backup.NotFoundError
+	var (
+		nf  *backup.NotFoundError
+		tnf *target.NotFoundError
+	)
 	switch {
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		return exitInterrupted
-	case errors.As(err, &nf):
+	case errors.As(err, &nf), errors.As(err, &tnf):
 		return exitNotFound
 	case errors.Is(err, backup.ErrBusy):
 		return exitBusy
@@ -66,18 +70,18 @@ var pathFlag = map[string][2]string{
 // library's messages name no flags.
 func (a *app) hint(err error) string {
 	var (
-		nf *backup.NotFoundError
-		mp *backup.MissingPathError
-		re *restore.RefusedError
-		pe *restore.PreSnapshotError
+		nf  *backup.NotFoundError
+		tnf *target.NotFoundError
+		mp  *backup.MissingPathError
+		re  *restore.RefusedError
+		pe  *restore.PreSnapshotError
 	)
 	switch {
+	case errors.As(err, &tnf):
+		return "check --target (or ATOCORE_BACKUP_TARGET); push creates a missing target directory under an existing parent, no other command creates one"
 	case errors.As(err, &nf):
-		switch nf.What {
-		case backup.WhatSnapshot:
+		if nf.What == backup.WhatSnapshot {
 			return "run list to see the snapshots there"
-		case backup.WhatTarget:
-			return "check --target (or ATOCORE_BACKUP_TARGET); push creates a missing target directory under an existing parent, no other command creates one"
 		}
 		return fmt.Sprintf("it came from %s: check the path", a.source(nf.What))
 	case errors.As(err, &mp):
@@ -107,9 +111,9 @@ func (a *app) hint(err error) string {
 		return "wrong identity: it opens nothing here, the snapshot is not damaged; check --age-identity"
 	case errors.Is(err, encrypt.ErrWrongPassphrase):
 		return "wrong passphrase: it opens nothing here; check --passphrase-file"
-	case errors.Is(err, target.ErrNeedIdentity):
+	case errors.Is(err, offsite.ErrNeedIdentity):
 		return "pass --age-identity with a matching identity file"
-	case errors.Is(err, target.ErrNeedPassphrase):
+	case errors.Is(err, offsite.ErrNeedPassphrase):
 		return "pass --passphrase-file"
 	}
 	return ""

@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/atocore/atocore-backup/internal/cmdline"
-	"github.com/atocore/atocore-backup/target"
+	"github.com/atocore/atocore-backup/offsite"
 )
 
 func newPull(a *app) *cobra.Command {
@@ -43,7 +43,7 @@ func runPull(ctx context.Context, a *app) int {
 	}
 	defer t.Close()
 	bctx, done := a.withBar(ctx, "pulling "+stamp)
-	res, err := target.Pull(bctx, cfg, t, stamp, open)
+	res, err := offsite.Pull(bctx, cfg, t, stamp, open)
 	done()
 	if err != nil {
 		return a.fail(exitFailed, signatureHint(err))

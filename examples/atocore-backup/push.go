@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/atocore/atocore-backup/internal/cmdline"
-	"github.com/atocore/atocore-backup/target"
+	"github.com/atocore/atocore-backup/offsite"
 )
 
 func newPush(a *app) *cobra.Command {
@@ -57,14 +57,14 @@ func runPush(ctx context.Context, a *app) int {
 	if err != nil {
 		return a.fail(exitUsage, err)
 	}
-	opts := target.PushOptions{Sealing: seal, Signer: key, Verify: a.f.verify}
+	opts := offsite.PushOptions{Sealing: seal, Signer: key, Verify: a.f.verify}
 	trust, err := a.trust()
 	if err != nil {
 		return a.fail(exitUsage, err)
 	}
 	opts.Trusted = trust.Signers // the previous signing key, after a rotation
 	bctx, done := a.withBar(ctx, "pushing to "+t.URL())
-	res, err := target.Push(bctx, cfg, t, opts)
+	res, err := offsite.Push(bctx, cfg, t, opts)
 	done()
 	a.results.RecordPush(t.URL(), time.Now(), err == nil)
 	if err != nil {

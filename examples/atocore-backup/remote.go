@@ -10,6 +10,7 @@ import (
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/cmdline"
+	"github.com/atocore/atocore-backup/offsite"
 	"github.com/atocore/atocore-backup/target"
 )
 
@@ -80,7 +81,7 @@ func runRemoteList(ctx context.Context, a *app) int {
 		return code
 	}
 	defer t.Close()
-	snaps, err := target.RemoteList(ctx, t, trust)
+	snaps, err := offsite.List(ctx, t, trust)
 	if err != nil {
 		return a.fail(exitFailed, err)
 	}
@@ -97,8 +98,8 @@ func runRemoteList(ctx context.Context, a *app) int {
 		rows = append(rows, cells(s.Stamp, s.Kind, s.CreatedAt, enc, seq, s.Signature))
 	}
 	a.resultTable(struct {
-		Target  string                  `json:"target"`
-		Backups []target.RemoteSnapshot `json:"backups"`
+		Target  string                   `json:"target"`
+		Backups []offsite.RemoteSnapshot `json:"backups"`
 	}{t.URL(), snaps}, cells("STAMP", "KIND", "CREATED", "ENCRYPTED", "SEQUENCE", "SIGNATURE"), rows,
 		fmt.Sprintf("%d snapshot(s) on %s", len(snaps), t.URL()))
 	return exitOK
@@ -111,7 +112,7 @@ func runRemoteValidate(ctx context.Context, a *app) int {
 	}
 	defer t.Close()
 	bctx, done := a.withBar(ctx, "validating "+stamp+" on the target")
-	res, err := target.RemoteValidate(bctx, t, stamp, open)
+	res, err := offsite.Validate(bctx, t, stamp, open)
 	done()
 	if err != nil {
 		return a.fail(exitFailed, err)
@@ -134,7 +135,7 @@ func runRemotePrune(ctx context.Context, a *app) int {
 		return code
 	}
 	defer t.Close()
-	res, err := target.RemotePrune(ctx, t, backup.PruneOptions{Policy: p, DryRun: a.f.dryRun, PruneInvalid: a.f.pruneInvalid})
+	res, err := offsite.Prune(ctx, t, backup.PruneOptions{Policy: p, DryRun: a.f.dryRun, PruneInvalid: a.f.pruneInvalid})
 	if err != nil {
 		return a.fail(exitFailed, err)
 	}
@@ -149,12 +150,12 @@ func runRemotePrune(ctx context.Context, a *app) int {
 // remoteStamp is the STAMP argument of a command on a target: the stamp
 // as given, or for "latest" the newest remote snapshot whose statement
 // does not fail to verify (pull and remote validate then check it fully).
-func (a *app) remoteStamp(ctx context.Context, t target.Target, trust target.Trust) (string, int, bool) {
+func (a *app) remoteStamp(ctx context.Context, t target.Target, trust offsite.Trust) (string, int, bool) {
 	if a.f.args[0] != latest {
 		return a.f.args[0], 0, true
 	}
 	trust.Memory = nil // the command itself checks and records the sequence
-	snaps, err := target.RemoteList(ctx, t, trust)
+	snaps, err := offsite.List(ctx, t, trust)
 	if err != nil {
 		return "", a.fail(exitFailed, err), false
 	}

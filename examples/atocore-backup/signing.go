@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/atocore/atocore-backup/target"
+	"github.com/atocore/atocore-backup/offsite"
 )
 
 // pickFile is a file flag, else its environment variable.
@@ -35,10 +35,10 @@ func (a *app) pickBool(flagVal bool, env string) bool {
 // is refused unless unsigned pushes are allowed, loudly.
 func (a *app) signer() (ssh.Signer, error) {
 	if file := a.pickFile(a.f.signingKey, "ATOCORE_SIGNING_KEY"); file != "" {
-		return target.SignerFrom(file)
+		return offsite.SignerFrom(file)
 	}
 	if a.f.sshKey != "" {
-		if s, err := target.SignerFrom(a.f.sshKey); err == nil {
+		if s, err := offsite.SignerFrom(a.f.sshKey); err == nil {
 			return s, nil
 		}
 	}
@@ -50,8 +50,8 @@ func (a *app) signer() (ssh.Signer, error) {
 }
 
 // trust builds what pull, remote validate and remote list believe.
-func (a *app) trust() (target.Trust, error) {
-	t, err := target.TrustFrom(a.pickFile(a.f.allowedSigners, "ATOCORE_ALLOWED_SIGNERS"),
+func (a *app) trust() (offsite.Trust, error) {
+	t, err := offsite.TrustFrom(a.pickFile(a.f.allowedSigners, "ATOCORE_ALLOWED_SIGNERS"),
 		a.pickBool(a.f.allowUnsigned, "ATOCORE_ALLOW_UNSIGNED"), a.pickBool(a.f.allowRollback, "ATOCORE_ALLOW_ROLLBACK"))
 	if err != nil {
 		return t, fmt.Errorf("%w (--allowed-signers takes OpenSSH's allowed_signers format: IDENTITY namespaces=\"atocore-backup\" ssh-ed25519 AAAA...)", err)
@@ -63,13 +63,13 @@ func (a *app) trust() (target.Trust, error) {
 // signatureHint adds the flag to use to a refusal of the library.
 func signatureHint(err error) error {
 	switch {
-	case errors.Is(err, target.ErrNotVerified):
+	case errors.Is(err, offsite.ErrNotVerified):
 		return fmt.Errorf("%w; pass --allowed-signers FILE with the pushing host's key (docs/offsite.md), or --allow-unsigned to accept it unverified", err)
-	case errors.Is(err, target.ErrUnsigned):
+	case errors.Is(err, offsite.ErrUnsigned):
 		return fmt.Errorf("%w; a snapshot pushed before signing existed is accepted with --allow-unsigned, if you trust the target", err)
-	case errors.Is(err, target.ErrRollback):
+	case errors.Is(err, offsite.ErrRollback):
 		return fmt.Errorf("%w; --allow-rollback accepts it", err)
-	case errors.Is(err, target.ErrOtherTarget):
+	case errors.Is(err, offsite.ErrOtherTarget):
 		return fmt.Errorf("%w; --allow-other-target accepts it (a target restored from a copy of another)", err)
 	}
 	return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/atocore/atocore-backup/offsite"
 	"github.com/atocore/atocore-backup/target"
 )
 
@@ -34,13 +35,13 @@ func (a *app) openTarget(ctx context.Context, create bool) (target.Target, int, 
 
 // sealing builds the encryption of a push from --recipient,
 // --recipients-file and --passphrase-file.
-func (a *app) sealing() (target.Sealing, error) {
-	return target.SealingFrom(a.f.recipients, a.f.recipientsFile, a.f.passphraseFile)
+func (a *app) sealing() (offsite.Sealing, error) {
+	return offsite.SealingFrom(a.f.recipients, a.f.recipientsFile, a.f.passphraseFile)
 }
 
 // opening builds the decryption and trust of a pull or remote validate.
-func (a *app) opening() (target.Opening, error) {
-	o, err := target.OpeningFrom(a.f.ageIdentity, a.f.passphraseFile)
+func (a *app) opening() (offsite.Opening, error) {
+	o, err := offsite.OpeningFrom(a.f.ageIdentity, a.f.passphraseFile)
 	if err != nil {
 		return o, err
 	}
@@ -50,12 +51,12 @@ func (a *app) opening() (target.Opening, error) {
 
 // memory is this machine's memory of targets for remote list and
 // validate: the backup directory's, written only where it exists.
-func (a *app) memory() *target.TargetMemory {
+func (a *app) memory() *offsite.Memory {
 	cfg, err := a.config()
 	if err != nil {
 		return nil
 	}
-	return target.MemoryIn(cfg)
+	return offsite.MemoryIn(cfg)
 }
 
 // remoteSnapshot is the preamble of the commands on one remote snapshot
@@ -64,7 +65,7 @@ func (a *app) memory() *target.TargetMemory {
 // the target, and "latest" resolved on it. withMemory checks the sequence
 // against, and records it in, this machine's memory (pull and the drill
 // do that themselves). The caller closes t.
-func (a *app) remoteSnapshot(ctx context.Context, withMemory bool) (t target.Target, open target.Opening, stamp string, code int, ok bool) {
+func (a *app) remoteSnapshot(ctx context.Context, withMemory bool) (t target.Target, open offsite.Opening, stamp string, code int, ok bool) {
 	if a.f.args[0] != latest {
 		if _, code, ok := a.stampArg(); !ok {
 			return nil, open, "", code, false

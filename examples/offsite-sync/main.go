@@ -37,6 +37,7 @@ import (
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/cmdline"
 	"github.com/atocore/atocore-backup/internal/metrics"
+	"github.com/atocore/atocore-backup/offsite"
 	"github.com/atocore/atocore-backup/target"
 	"github.com/atocore/atocore-backup/validate"
 )
@@ -50,7 +51,7 @@ func main() {
 // report is the JSON printed on stdout.
 type report struct {
 	Target   string              `json:"target"`
-	Push     *target.PushResult  `json:"push"`
+	Push     *offsite.PushResult `json:"push"`
 	Prune    *backup.PruneResult `json:"prune"`
 	Newest   string              `json:"newest_remote"`
 	Validate *validate.Result    `json:"validate"`
@@ -137,11 +138,11 @@ func (o *opts) sync(ctx context.Context, stdout, stderr io.Writer) (code int) {
 	if err != nil {
 		return usage("%v", err)
 	}
-	seal, err := target.SealingFrom(o.recipients, o.recipientsFile, o.passphraseFile)
+	seal, err := offsite.SealingFrom(o.recipients, o.recipientsFile, o.passphraseFile)
 	if err != nil {
 		return usage("%v", err)
 	}
-	open, err := target.OpeningFrom(o.identity, o.passphraseFile)
+	open, err := offsite.OpeningFrom(o.identity, o.passphraseFile)
 	if err != nil {
 		return usage("%v", err)
 	}
@@ -152,11 +153,11 @@ func (o *opts) sync(ctx context.Context, stdout, stderr io.Writer) (code int) {
 	if signer == nil {
 		fmt.Fprintln(stderr, "offsite-sync: WARNING: pushing UNSIGNED snapshots (--allow-unsigned): a restoring machine cannot tell them from forgeries by whoever stores them")
 	}
-	if open.Trust, err = target.TrustFrom(o.allowedSigners, o.allowUnsigned, false); err != nil {
+	if open.Trust, err = offsite.TrustFrom(o.allowedSigners, o.allowUnsigned, false); err != nil {
 		return usage("--allowed-signers: %v", err)
 	}
 	if open.Trust.Signers == nil && signer != nil {
-		open.Trust.Signers = target.TrustKey("this host", signer.PublicKey()).Signers
+		open.Trust.Signers = offsite.TrustKey("this host", signer.PublicKey()).Signers
 	}
 	targetURL := ""
 	if u, err := target.ParseURL(o.target); err == nil {
@@ -187,13 +188,13 @@ func (o *opts) sync(ctx context.Context, stdout, stderr io.Writer) (code int) {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(rep)
 	}()
-	if rep.Push, err = target.Push(ctx, cfg, t, target.PushOptions{Sealing: seal, Signer: signer}); err != nil {
+	if rep.Push, err = offsite.Push(ctx, cfg, t, offsite.PushOptions{Sealing: seal, Signer: signer}); err != nil {
 		return failed(err)
 	}
-	if rep.Prune, err = target.RemotePrune(ctx, t, backup.PruneOptions{Policy: policy}); err != nil {
+	if rep.Prune, err = offsite.Prune(ctx, t, backup.PruneOptions{Policy: policy}); err != nil {
 		return failed(err)
 	}
-	list, err := target.RemoteList(ctx, t, open.Trust)
+	list, err := offsite.List(ctx, t, open.Trust)
 	if err != nil {
 		return failed(err)
 	}
@@ -201,7 +202,7 @@ func (o *opts) sync(ctx context.Context, stdout, stderr io.Writer) (code int) {
 		return failed(errors.New("the target holds no snapshot after the push: create one first (atocore-backup create)"))
 	}
 	rep.Newest = list[len(list)-1].Stamp
-	if rep.Validate, err = target.RemoteValidate(ctx, t, rep.Newest, open); err != nil {
+	if rep.Validate, err = offsite.Validate(ctx, t, rep.Newest, open); err != nil {
 		return failed(err)
 	}
 	if !rep.Validate.Valid {
@@ -217,10 +218,10 @@ func (o *opts) sync(ctx context.Context, stdout, stderr io.Writer) (code int) {
 // it is Ed25519; none only when unsigned pushes are allowed.
 func pickSigner(signingKey, sshKey string, allowUnsigned bool) (ssh.Signer, error) {
 	if signingKey != "" {
-		return target.SignerFrom(signingKey)
+		return offsite.SignerFrom(signingKey)
 	}
 	if sshKey != "" {
-		if s, err := target.SignerFrom(sshKey); err == nil {
+		if s, err := offsite.SignerFrom(sshKey); err == nil {
 			return s, nil
 		}
 	}

@@ -7,8 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/atocore/atocore-backup/backup"
-	"github.com/atocore/atocore-backup/internal/offsite"
 	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/offsite"
 	"github.com/atocore/atocore-backup/restore"
 )
 

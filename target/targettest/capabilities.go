@@ -1,9 +1,11 @@
 package targettest
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path"
+	"strings"
 	"testing"
 
 	"github.com/spf13/afero"
@@ -13,31 +15,79 @@ import (
 
 // The optional capabilities, checked where a target advertises them.
 
-// skipUnsupported skips when a capability turns out to be missing at the
-// far end.
-func skipUnsupported(t *testing.T, err error) {
-	t.Helper()
-	if errors.Is(err, errors.ErrUnsupported) {
-		t.Skipf("not offered by this target: %v", err)
-	}
+// Capability names one optional interface of target (Linker, ...) that a
+// backend declares in Options.Has.
+type Capability string
+
+// The capabilities the suite knows. A declared one must be implemented and
+// work; one not declared must be absent from the FS, or answer
+// errors.ErrUnsupported (an SFTP server without the extension) and leave
+// nothing behind.
+const (
+	Link        Capability = "Link"          // target.Linker
+	PosixRename Capability = "PosixRename"   // target.PosixRenamer
+	DirSync     Capability = "DirSyncer"     // target.DirSyncer
+	FreeSpace   Capability = "SpaceReporter" // target.SpaceReporter
+	Stream      Capability = "StreamWriter"  // target.StreamWriter
+)
+
+// capabilities are the suite's capability subtests, by name.
+var capabilities = []struct {
+	name Capability
+	fn   func(t *testing.T, fsys afero.Fs, root string, declared bool)
+}{
+	{Link, testLink},
+	{PosixRename, testPosixRename},
+	{DirSync, testDirSyncer},
+	{FreeSpace, testSpaceReporter},
+	{Stream, testStreamWriter},
 }
 
-func testLink(t *testing.T, fsys afero.Fs, root string) {
+// absent settles a capability test for an FS that lacks the interface:
+// a failure when it was declared.
+func absent(t *testing.T, c Capability, declared bool) {
+	t.Helper()
+	if declared {
+		t.Fatalf("declared %s, but the FS has no target.%s", c, c)
+	}
+	t.Logf("no target.%s, as declared", c)
+}
+
+// unsupported settles a call that answered errors.ErrUnsupported: right
+// for an undeclared capability (the far end lacks it), a failure for a
+// declared one. It reports whether the test is over.
+func unsupported(t *testing.T, c Capability, declared bool, err error) bool {
+	t.Helper()
+	switch {
+	case errors.Is(err, errors.ErrUnsupported) && declared:
+		t.Fatalf("declared %s, but the target answers: %v", c, err)
+	case errors.Is(err, errors.ErrUnsupported):
+		t.Logf("%s not offered by this target, as declared: %v", c, err)
+		return true
+	case !declared:
+		t.Fatalf("%s is not declared, but the target offers it (err = %v): declare it in Options.Has", c, err)
+	}
+	return false
+}
+
+func testLink(t *testing.T, fsys afero.Fs, root string, declared bool) {
 	l, ok := fsys.(target.Linker)
 	if !ok {
-		t.Skip("no target.Linker")
+		absent(t, Link, declared)
+		return
 	}
 	a, b := path.Join(root, "a"), path.Join(root, "b")
 	WriteFile(t, fsys, a, []byte("shared"))
 	err := l.Link(a, b)
 	if errors.Is(err, errors.ErrUnsupported) {
 		// No links here (a server without hardlink@openssh.com, or one
-		// whose links are not real): fine, as long as the error says so
-		// and nothing is left under the new name.
+		// whose links are not real): nothing may be left under the new
+		// name.
 		if _, serr := fsys.Stat(b); !errors.Is(serr, os.ErrNotExist) {
 			t.Errorf("Link failed (%v) but left %s: %v", err, b, serr)
 		}
-		t.Logf("no hard links on this target: %v", err)
+	}
+	if unsupported(t, Link, declared, err) {
 		return
 	}
 	if err != nil {
@@ -56,16 +106,19 @@ func testLink(t *testing.T, fsys afero.Fs, root string) {
 	}
 }
 
-func testPosixRename(t *testing.T, fsys afero.Fs, root string) {
+func testPosixRename(t *testing.T, fsys afero.Fs, root string, declared bool) {
 	r, ok := fsys.(target.PosixRenamer)
 	if !ok {
-		t.Skip("no target.PosixRenamer")
+		absent(t, PosixRename, declared)
+		return
 	}
 	a, b := path.Join(root, "a"), path.Join(root, "b")
 	WriteFile(t, fsys, a, []byte("new"))
 	WriteFile(t, fsys, b, []byte("old"))
 	err := r.PosixRename(a, b)
-	skipUnsupported(t, err)
+	if unsupported(t, PosixRename, declared, err) {
+		return
+	}
 	if err != nil {
 		t.Fatalf("PosixRename: %v", err)
 	}
@@ -77,25 +130,62 @@ func testPosixRename(t *testing.T, fsys afero.Fs, root string) {
 	}
 }
 
-func testDirSyncer(t *testing.T, fsys afero.Fs, root string) {
+func testDirSyncer(t *testing.T, fsys afero.Fs, root string, declared bool) {
 	s, ok := fsys.(target.DirSyncer)
 	if !ok {
-		t.Skip("no target.DirSyncer")
+		absent(t, DirSync, declared)
+		return
 	}
-	if err := s.SyncDir(root); err != nil {
+	err := s.SyncDir(root)
+	if unsupported(t, DirSync, declared, err) {
+		return
+	}
+	if err != nil {
 		t.Errorf("SyncDir(root): %v", err)
 	}
 	wantErr(t, "SyncDir of a missing directory", s.SyncDir(path.Join(root, "missing")), os.ErrNotExist)
 }
 
-func testSpaceReporter(t *testing.T, fsys afero.Fs, root string) {
+func testSpaceReporter(t *testing.T, fsys afero.Fs, root string, declared bool) {
 	s, ok := fsys.(target.SpaceReporter)
 	if !ok {
-		t.Skip("no target.SpaceReporter")
+		absent(t, FreeSpace, declared)
+		return
 	}
 	n, err := s.FreeSpace(root)
-	skipUnsupported(t, err)
+	if unsupported(t, FreeSpace, declared, err) {
+		return
+	}
 	if err != nil || n == 0 {
 		t.Errorf("FreeSpace(root) = %d, %v", n, err)
+	}
+}
+
+// testStreamWriter checks the interface itself (Stream32MiB checks
+// target.WriteFileFrom, which falls back without it): a new file is
+// written whole, an existing name is refused and left alone.
+func testStreamWriter(t *testing.T, fsys afero.Fs, root string, declared bool) {
+	s, ok := fsys.(target.StreamWriter)
+	if !ok {
+		absent(t, Stream, declared)
+		return
+	}
+	name := path.Join(root, "streamed")
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	n, err := s.WriteFileFrom(name, bytes.NewReader(data), 0o600)
+	if unsupported(t, Stream, declared, err) {
+		return
+	}
+	if err != nil || n != int64(len(data)) {
+		t.Fatalf("WriteFileFrom = %d, %v", n, err)
+	}
+	if got := ReadFile(t, fsys, name); !bytes.Equal(got, data) {
+		t.Fatalf("streamed file holds %d bytes, want %d", len(got), len(data))
+	}
+	if _, err := s.WriteFileFrom(name, strings.NewReader("other"), 0o600); !errors.Is(err, os.ErrExist) {
+		t.Errorf("WriteFileFrom onto an existing name: err = %v, want os.ErrExist", err)
+	}
+	if got := ReadFile(t, fsys, name); !bytes.Equal(got, data) {
+		t.Errorf("a refused WriteFileFrom changed the file")
 	}
 }

@@ -10,11 +10,12 @@
 //			tgt, err := target.Local(t.TempDir())
 //			if err != nil { t.Fatal(err) }
 //			return tgt
-//		})
+//		}, targettest.Link, targettest.PosixRename, targettest.DirSync, targettest.FreeSpace)
 //	}
 //
-// A new backend adds one such function; a new guarantee is one more
-// subtest here, and every backend is held to it.
+// A new backend adds one such function, naming the optional capabilities
+// it offers: each is held to work, and the others to be absent. A new
+// guarantee is one more subtest here, and every backend is held to it.
 package targettest
 
 import (
@@ -37,6 +38,10 @@ const StreamBytes = 32 << 20
 
 // Options adjust the suite to one server.
 type Options struct {
+	// Has declares the optional capabilities the backend offers: each is
+	// held to work, and every other one to be absent (or to answer
+	// errors.ErrUnsupported from the far end).
+	Has []Capability
 	// Omit names subtests not run, each with the reason (a known defect
 	// of the server that the product does not depend on). The reason is
 	// logged; a name the suite does not have fails the run, so that a
@@ -44,8 +49,9 @@ type Options struct {
 	Omit map[string]string
 }
 
-// Run runs the conformance suite against the targets open makes.
-func Run(t *testing.T, open Opener) { RunWith(t, open, Options{}) }
+// Run runs the conformance suite against the targets open makes, which
+// offer the capabilities has and no others.
+func Run(t *testing.T, open Opener, has ...Capability) { RunWith(t, open, Options{Has: has}) }
 
 // RunWith is Run with options.
 func RunWith(t *testing.T, open Opener, o Options) {
@@ -68,10 +74,23 @@ func RunWith(t *testing.T, open Opener, o Options) {
 		{"NotExist", testNotExist},
 		{"ChmodChtimes", testChmodChtimes},
 		{"Sync", testSync},
-		{"Link", testLink},
-		{"PosixRename", testPosixRename},
-		{"DirSyncer", testDirSyncer},
-		{"SpaceReporter", testSpaceReporter},
+	}
+	for _, c := range capabilities {
+		declared := slices.Contains(o.Has, c.name)
+		tests = append(tests, struct {
+			name string
+			fn   func(t *testing.T, fsys afero.Fs, root string)
+		}{string(c.name), func(t *testing.T, fsys afero.Fs, root string) { c.fn(t, fsys, root, declared) }})
+	}
+	for _, c := range o.Has {
+		if !slices.ContainsFunc(capabilities, func(k struct {
+			name Capability
+			fn   func(t *testing.T, fsys afero.Fs, root string, declared bool)
+		}) bool {
+			return k.name == c
+		}) {
+			t.Errorf("Options.Has names %q, which the suite does not know", c)
+		}
 	}
 	for name := range o.Omit {
 		if !slices.ContainsFunc(tests, func(tc struct {

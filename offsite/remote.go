@@ -41,7 +41,7 @@ type RemoteSnapshot struct {
 // List returns the remote's snapshots, oldest first, each with its
 // signature checked against trust's signers. Kind and creation time come
 // from the signed statement when it verifies.
-func List(ctx context.Context, remote Remote, trust Trust) ([]RemoteSnapshot, error) {
+func listRemote(ctx context.Context, remote Remote, trust Trust) ([]RemoteSnapshot, error) {
 	if err := countSnapshots(remote); err != nil {
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func checkCiphertext(ctx context.Context, rfs afero.Fs, dir string, rm *RemoteMa
 // plaintext ones by the usual quick check. Unlike a local prune, it never
 // reads the snapshots' bytes: that would download the whole target on
 // every run; remote validate does.
-func Prune(ctx context.Context, remote Remote, opts backup.PruneOptions) (*backup.PruneResult, error) {
+func pruneRemote(ctx context.Context, remote Remote, opts backup.PruneOptions) (*backup.PruneResult, error) {
 	opts.Check = func(ctx context.Context, fsys afero.Fs, dir, stamp string) (backup.Verdict, error) {
 		rm, err := readRemoteManifest(fsys, dir)
 		if err != nil {

@@ -87,7 +87,7 @@ func TestForgeryWithThePublishedRecipientIsRefused(t *testing.T) {
 			key, trust := signer(t)
 			remote := osRemote(t)
 			vm := createAt(t, victim, time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC))
-			if _, err := Push(context.Background(), testutil.Config(victim), remote, PushOptions{Sealing: Sealing{Recipients: rs}, Signer: key}); err != nil {
+			if _, err := pushRemote(context.Background(), testutil.Config(victim), remote, PushOptions{Sealing: Sealing{Recipients: rs}, Signer: key}); err != nil {
 				t.Fatal(err)
 			}
 			data, err := os.ReadFile(filepath.Join(snapshot.Dir(remote.Root, vm.Stamp), RemoteManifestFile))
@@ -113,22 +113,22 @@ func TestForgeryWithThePublishedRecipientIsRefused(t *testing.T) {
 			if attackerSigns {
 				attackerKey, _ = signer(t)
 			}
-			if _, err := Push(context.Background(), testutil.Config(attacker), remote, PushOptions{Sealing: Sealing{Recipients: pubRS}, Signer: attackerKey}); err != nil {
+			if _, err := pushRemote(context.Background(), testutil.Config(attacker), remote, PushOptions{Sealing: Sealing{Recipients: pubRS}, Signer: attackerKey}); err != nil {
 				t.Fatal(err)
 			}
-			list, err := List(context.Background(), remote, trust)
+			list, err := listRemote(context.Background(), remote, trust)
 			if err != nil || len(list) != 2 {
 				t.Fatalf("list = %+v, %v", list, err)
 			}
 			if list[0].Signature != SignatureVerified || list[0].SignedBy != "backup@prod" || list[1].Signature == SignatureVerified {
 				t.Fatalf("list marks %q and %q", list[0].Signature, list[1].Signature)
 			}
-			v, err := Validate(context.Background(), remote, am.Stamp, Opening{Identities: ids, Trust: trust})
+			v, err := validateRemote(context.Background(), remote, am.Stamp, Opening{Identities: ids, Trust: trust})
 			if err != nil || v.Valid {
 				t.Fatalf("remote validate of the forgery = %+v, %v", v, err)
 			}
 			fresh := freshConfig(t)
-			_, err = Pull(context.Background(), fresh, remote, am.Stamp, Opening{Identities: ids, Trust: trust})
+			_, err = pullRemote(context.Background(), fresh, remote, am.Stamp, Opening{Identities: ids, Trust: trust})
 			want := ErrUnsigned
 			if attackerSigns {
 				want = ErrBadSignature
@@ -140,7 +140,7 @@ func TestForgeryWithThePublishedRecipientIsRefused(t *testing.T) {
 				t.Fatal("the forgery restores")
 			}
 			// The victim's own snapshot still pulls and restores.
-			if _, err := Pull(context.Background(), fresh, remote, vm.Stamp, Opening{Identities: ids, Trust: trust}); err != nil {
+			if _, err := pullRemote(context.Background(), fresh, remote, vm.Stamp, Opening{Identities: ids, Trust: trust}); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -170,7 +170,7 @@ func TestReplayUnderANewerStampIsRefused(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			key, trust := signer(t)
 			remote := osRemote(t)
-			if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: c.seal, Signer: key}); err != nil {
+			if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: c.seal, Signer: key}); err != nil {
 				t.Fatal(err)
 			}
 			copyTree(t, snapshot.Dir(remote.Root, m.Stamp), snapshot.Dir(remote.Root, newer))
@@ -184,10 +184,10 @@ func TestReplayUnderANewerStampIsRefused(t *testing.T) {
 			}
 			open := c.open
 			open.Trust = trust
-			if _, err := Pull(context.Background(), freshConfig(t), remote, newer, open); !errors.Is(err, ErrStampMismatch) {
+			if _, err := pullRemote(context.Background(), freshConfig(t), remote, newer, open); !errors.Is(err, ErrStampMismatch) {
 				t.Fatalf("pull of the replay = %v, want %v", err, ErrStampMismatch)
 			}
-			v, err := Validate(context.Background(), remote, newer, open)
+			v, err := validateRemote(context.Background(), remote, newer, open)
 			if err != nil || v.Valid || !hasError(v, validate.CodeStampMismatch) {
 				t.Fatalf("remote validate of the replay = %+v, %v", v, err)
 			}
@@ -215,12 +215,12 @@ func TestRollbackIsRefused(t *testing.T) {
 	remote := osRemote(t)
 	old := createAt(t, r, time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC))
 	newest := createAt(t, r, time.Date(2026, 5, 2, 6, 0, 0, 0, time.UTC))
-	res, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
+	res, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
 	if err != nil || len(res.Pushed) != 2 || res.Pushed[0].Sequence != 1 || res.Pushed[1].Sequence != 2 {
 		t.Fatalf("push = %+v, %v", res, err)
 	}
 	dr := freshConfig(t)
-	if _, err := Pull(context.Background(), dr, remote, newest.Stamp, Opening{Trust: trust}); err != nil {
+	if _, err := pullRemote(context.Background(), dr, remote, newest.Stamp, Opening{Trust: trust}); err != nil {
 		t.Fatal(err)
 	}
 	// The target hides its newest snapshot.
@@ -228,16 +228,16 @@ func TestRollbackIsRefused(t *testing.T) {
 	if err := os.Rename(snapshot.Dir(remote.Root, newest.Stamp), hidden); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Pull(context.Background(), dr, remote, old.Stamp, Opening{Trust: trust}); !errors.Is(err, ErrRollback) {
+	if _, err := pullRemote(context.Background(), dr, remote, old.Stamp, Opening{Trust: trust}); !errors.Is(err, ErrRollback) {
 		t.Fatalf("pull from a rolled-back target = %v, want %v", err, ErrRollback)
 	}
 	allow := trust
 	allow.AllowRollback = true
-	if _, err := Pull(context.Background(), dr, remote, old.Stamp, Opening{Trust: allow}); err != nil {
+	if _, err := pullRemote(context.Background(), dr, remote, old.Stamp, Opening{Trust: allow}); err != nil {
 		t.Fatalf("pull with the rollback allowed: %v", err)
 	}
 	// A machine without memory cannot see it.
-	if _, err := Pull(context.Background(), freshConfig(t), remote, old.Stamp, Opening{Trust: trust}); err != nil {
+	if _, err := pullRemote(context.Background(), freshConfig(t), remote, old.Stamp, Opening{Trust: trust}); err != nil {
 		t.Fatalf("pull on a fresh machine: %v", err)
 	}
 }
@@ -249,11 +249,11 @@ func TestStatementsChain(t *testing.T) {
 	key, trust := signer(t)
 	remote := osRemote(t)
 	a := createAt(t, r, time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC))
-	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
 		t.Fatal(err)
 	}
 	b := createAt(t, r, time.Date(2026, 5, 2, 6, 0, 0, 0, time.UTC))
-	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
 		t.Fatal(err)
 	}
 	sa := readSigned(remote.FS, snapshot.Dir(remote.Root, a.Stamp), a.Stamp, trust.Signers)
@@ -277,7 +277,7 @@ func TestPlaintextDowngradeIsRefused(t *testing.T) {
 	_, ids := keys(t)
 	key, trust := signer(t)
 	remote := osRemote(t)
-	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
 		t.Fatal(err)
 	}
 	for name, open := range map[string]Opening{
@@ -286,10 +286,10 @@ func TestPlaintextDowngradeIsRefused(t *testing.T) {
 		"unsigned":   {Identities: ids, Trust: allowUnsigned},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := Pull(context.Background(), freshConfig(t), remote, m.Stamp, open); !errors.Is(err, ErrDowngrade) {
+			if _, err := pullRemote(context.Background(), freshConfig(t), remote, m.Stamp, open); !errors.Is(err, ErrDowngrade) {
 				t.Fatalf("pull = %v, want %v", err, ErrDowngrade)
 			}
-			v, err := Validate(context.Background(), remote, m.Stamp, open)
+			v, err := validateRemote(context.Background(), remote, m.Stamp, open)
 			if err != nil || v.Valid || !hasError(v, CodeDowngrade) {
 				t.Fatalf("remote validate = %+v, %v", v, err)
 			}
@@ -304,27 +304,27 @@ func TestPullWithoutSignersRefuses(t *testing.T) {
 	m := testutil.Create(t, r, backup.CreateOptions{})
 	key, _ := signer(t)
 	remote := osRemote(t)
-	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Pull(context.Background(), freshConfig(t), remote, m.Stamp, Opening{}); !errors.Is(err, ErrNotVerified) {
+	if _, err := pullRemote(context.Background(), freshConfig(t), remote, m.Stamp, Opening{}); !errors.Is(err, ErrNotVerified) {
 		t.Fatalf("pull without signers = %v, want %v", err, ErrNotVerified)
 	}
-	res, err := Pull(context.Background(), freshConfig(t), remote, m.Stamp, Opening{Trust: allowUnsigned})
+	res, err := pullRemote(context.Background(), freshConfig(t), remote, m.Stamp, Opening{Trust: allowUnsigned})
 	if err != nil || res.Signature != SignatureUnsigned || len(res.Warnings) == 0 || !strings.Contains(res.Warnings[len(res.Warnings)-1], "unverified") {
 		t.Fatalf("pull allowing unsigned = %+v, %v", res, err)
 	}
-	list, err := List(context.Background(), remote, Trust{})
+	list, err := listRemote(context.Background(), remote, Trust{})
 	if err != nil || len(list) != 1 || list[0].Signature != SignatureUnverified {
 		t.Fatalf("list = %+v, %v", list, err)
 	}
 	// Unsigned: refused even with signers, unless allowed.
 	plain := osRemote(t)
-	if _, err := Push(context.Background(), testutil.Config(r), plain, PushOptions{}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), plain, PushOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	_, trust := signer(t)
-	if _, err := Pull(context.Background(), freshConfig(t), plain, m.Stamp, Opening{Trust: trust}); !errors.Is(err, ErrUnsigned) {
+	if _, err := pullRemote(context.Background(), freshConfig(t), plain, m.Stamp, Opening{Trust: trust}); !errors.Is(err, ErrUnsigned) {
 		t.Fatalf("pull of an unsigned snapshot = %v, want %v", err, ErrUnsigned)
 	}
 }
@@ -338,34 +338,34 @@ func TestLostSnapshotsAreRefilled(t *testing.T) {
 	remote := osRemote(t)
 	a := createAt(t, r, time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC))
 	b := createAt(t, r, time.Date(2026, 5, 2, 6, 0, 0, 0, time.UTC))
-	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.RemoveAll(filepath.Join(remote.Root, snapshot.SnapshotsDir)); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
+	res, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
 	if err != nil || len(res.Pushed) != 2 || len(res.Refilled) != 2 || res.Pushed[0].Sequence != 3 {
 		t.Fatalf("push to a wiped target = %+v, %v", res, err)
 	}
 	if err := os.RemoveAll(snapshot.Dir(remote.Root, b.Stamp)); err != nil {
 		t.Fatal(err)
 	}
-	res, err = Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
+	res, err = pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
 	if err != nil || len(res.Pushed) != 1 || res.Pushed[0].Stamp != b.Stamp || len(res.Present) != 1 {
 		t.Fatalf("push after the newest was lost = %+v, %v", res, err)
 	}
 	if err := os.RemoveAll(snapshot.Dir(remote.Root, a.Stamp)); err != nil { // as retention does
 		t.Fatal(err)
 	}
-	res, err = Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
+	res, err = pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
 	if err != nil || len(res.Pushed) != 0 || len(res.Pruned) != 1 {
 		t.Fatalf("push after retention = %+v, %v", res, err)
 	}
-	if _, err := Pull(context.Background(), testutil.Config(r), remote, b.Stamp, Opening{Trust: trust}); err == nil || !strings.Contains(err.Error(), "already") {
+	if _, err := pullRemote(context.Background(), testutil.Config(r), remote, b.Stamp, Opening{Trust: trust}); err == nil || !strings.Contains(err.Error(), "already") {
 		t.Fatalf("pull on the pushing host: %v", err)
 	}
-	if _, err := Pull(context.Background(), freshConfig(t), remote, b.Stamp, Opening{Trust: trust}); err != nil {
+	if _, err := pullRemote(context.Background(), freshConfig(t), remote, b.Stamp, Opening{Trust: trust}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -398,15 +398,15 @@ func TestDamagedRemoteSnapshotIsRepaired(t *testing.T) {
 			key, trust := signer(t)
 			remote := osRemote(t)
 			opts := PushOptions{Sealing: Sealing{Recipients: rs}, Signer: key}
-			if _, err := Push(context.Background(), testutil.Config(r), remote, opts); err != nil {
+			if _, err := pushRemote(context.Background(), testutil.Config(r), remote, opts); err != nil {
 				t.Fatal(err)
 			}
 			damage(snapshot.Dir(remote.Root, m.Stamp))
-			res, err := Push(context.Background(), testutil.Config(r), remote, opts)
+			res, err := pushRemote(context.Background(), testutil.Config(r), remote, opts)
 			if err != nil || len(res.Repaired) != 1 || len(res.Pushed) != 1 || res.Pushed[0].Linked != 0 {
 				t.Fatalf("push over a damaged copy = %+v, %v", res, err)
 			}
-			v, err := Validate(context.Background(), remote, m.Stamp, Opening{Identities: ids, Trust: trust})
+			v, err := validateRemote(context.Background(), remote, m.Stamp, Opening{Identities: ids, Trust: trust})
 			if err != nil || !v.Valid || len(v.Warnings) != 0 {
 				t.Fatalf("remote validate after the repair = %+v, %v", v, err)
 			}
@@ -433,7 +433,7 @@ func TestStatementVerifiesWithSSHKeygen(t *testing.T) {
 	m := testutil.Create(t, r, backup.CreateOptions{})
 	remote := osRemote(t)
 	rs, _ := keys(t)
-	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: Sealing{Recipients: rs}, Signer: key}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: Sealing{Recipients: rs}, Signer: key}); err != nil {
 		t.Fatal(err)
 	}
 	allowed := filepath.Join(dir, "allowed_signers")
@@ -462,20 +462,20 @@ func TestVerifiedPushRepairsSameSizeDamage(t *testing.T) {
 	key, trust := signer(t)
 	remote := osRemote(t)
 	opts := PushOptions{Sealing: Sealing{Recipients: rs}, Signer: key}
-	if _, err := Push(context.Background(), testutil.Config(r), remote, opts); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, opts); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Corrupt(t, filepath.Join(snapshot.Dir(remote.Root, m.Stamp), "db", "atocore.db.age"), 4096, 1)
-	res, err := Push(context.Background(), testutil.Config(r), remote, opts)
+	res, err := pushRemote(context.Background(), testutil.Config(r), remote, opts)
 	if err != nil || len(res.Repaired) != 0 {
 		t.Fatalf("push without Verify = %+v, %v: want the cheap look, no repair", res, err)
 	}
 	opts.Verify = true
-	res, err = Push(context.Background(), testutil.Config(r), remote, opts)
+	res, err = pushRemote(context.Background(), testutil.Config(r), remote, opts)
 	if err != nil || len(res.Repaired) != 1 || !strings.Contains(res.Repaired[0].Reason, "atocore.db.age") {
 		t.Fatalf("push with Verify over a flipped byte = %+v, %v", res, err)
 	}
-	if v, err := Validate(context.Background(), remote, m.Stamp, Opening{Identities: ids, Trust: trust}); err != nil || !v.Valid {
+	if v, err := validateRemote(context.Background(), remote, m.Stamp, Opening{Identities: ids, Trust: trust}); err != nil || !v.Valid {
 		t.Fatalf("remote validate after the repair = %+v, %v", v, err)
 	}
 }
@@ -507,14 +507,14 @@ func TestPlantedIncomingIsNotResumed(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(incoming, journalFile), jr, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Push(context.Background(), cfg, remote, opts)
+	res, err := pushRemote(context.Background(), cfg, remote, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Pushed[0].Resumed != 0 {
 		t.Fatalf("push resumed the planted file: %+v", res.Pushed[0])
 	}
-	v, err := Validate(context.Background(), remote, m.Stamp, Opening{Identities: ids, Trust: trust})
+	v, err := validateRemote(context.Background(), remote, m.Stamp, Opening{Identities: ids, Trust: trust})
 	if err != nil || !v.Valid {
 		t.Fatalf("remote validate = %+v, %v", v, err)
 	}
@@ -532,7 +532,7 @@ func TestFailedRepairKeepsTheSnapshot(t *testing.T) {
 	opts := PushOptions{Sealing: Sealing{Recipients: rs}, Signer: key}
 	first := createAt(t, r, time.Date(2026, 4, 1, 6, 0, 0, 0, time.UTC))
 	createAt(t, r, time.Date(2026, 4, 2, 6, 0, 0, 0, time.UTC))
-	if _, err := Push(context.Background(), cfg, remote, opts); err != nil {
+	if _, err := pushRemote(context.Background(), cfg, remote, opts); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Corrupt(t, filepath.Join(snapshot.Dir(remote.Root, first.Stamp), SignatureFile), 40, 1)
@@ -540,7 +540,7 @@ func TestFailedRepairKeepsTheSnapshot(t *testing.T) {
 	if err := os.WriteFile(claimFile, []byte(`{"holder":"another host","pid":1}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Push(context.Background(), cfg, remote, opts); err == nil {
+	if _, err := pushRemote(context.Background(), cfg, remote, opts); err == nil {
 		t.Fatal("a push whose repair cannot claim its stamp succeeded")
 	}
 	if _, err := os.Stat(snapshot.Dir(remote.Root, first.Stamp)); err != nil {
@@ -549,7 +549,7 @@ func TestFailedRepairKeepsTheSnapshot(t *testing.T) {
 	if err := os.Remove(claimFile); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Push(context.Background(), cfg, remote, opts)
+	res, err := pushRemote(context.Background(), cfg, remote, opts)
 	if err != nil || len(res.Repaired) != 1 || res.Repaired[0].Stamp != first.Stamp || slices.Contains(res.Pruned, first.Stamp) {
 		t.Fatalf("push after the failed repair = %+v, %v", res, err)
 	}
@@ -563,7 +563,7 @@ func TestPlaintextPullStopsAtTheSignedSizes(t *testing.T) {
 	key, trust := signer(t)
 	remote := osRemote(t)
 	m := testutil.Create(t, r, backup.CreateOptions{})
-	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
 		t.Fatal(err)
 	}
 	dir := snapshot.Dir(remote.Root, m.Stamp)
@@ -575,7 +575,7 @@ func TestPlaintextPullStopsAtTheSignedSizes(t *testing.T) {
 	}
 	var written int64
 	fresh := backup.Config{Paths: backup.Paths{Root: t.TempDir()}, FS: countingFs{Fs: afero.NewOsFs(), written: &written}}
-	if _, err := Pull(context.Background(), fresh, remote, m.Stamp, Opening{Trust: trust}); err == nil {
+	if _, err := pullRemote(context.Background(), fresh, remote, m.Stamp, Opening{Trust: trust}); err == nil {
 		t.Fatal("pulled a snapshot whose files differ from the signed statement")
 	}
 	if limit := m.DBSizeBytes + 4<<20; written > limit {
@@ -592,7 +592,7 @@ func TestDeletedStatementIsRepaired(t *testing.T) {
 	remote := osRemote(t)
 	m := testutil.Create(t, r, backup.CreateOptions{})
 	opts := PushOptions{Signer: key}
-	if _, err := Push(context.Background(), testutil.Config(r), remote, opts); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, opts); err != nil {
 		t.Fatal(err)
 	}
 	dir := snapshot.Dir(remote.Root, m.Stamp)
@@ -601,11 +601,11 @@ func TestDeletedStatementIsRepaired(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	res, err := Push(context.Background(), testutil.Config(r), remote, opts)
+	res, err := pushRemote(context.Background(), testutil.Config(r), remote, opts)
 	if err != nil || len(res.Repaired) != 1 || res.Repaired[0].Stamp != m.Stamp {
 		t.Fatalf("push after the statement was deleted = %+v, %v", res, err)
 	}
-	if v, err := Validate(context.Background(), remote, m.Stamp, Opening{Trust: trust}); err != nil || !v.Valid {
+	if v, err := validateRemote(context.Background(), remote, m.Stamp, Opening{Trust: trust}); err != nil || !v.Valid {
 		t.Fatalf("remote validate after the repair = %+v, %v", v, err)
 	}
 }
@@ -620,11 +620,11 @@ func TestRotatedSigningKeyLeavesOldSnapshots(t *testing.T) {
 	newKey, _ := signer(t)
 	remote := osRemote(t)
 	a := createAt(t, r, time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC))
-	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: oldKey}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: oldKey}); err != nil {
 		t.Fatal(err)
 	}
 	b := createAt(t, r, time.Date(2026, 5, 2, 6, 0, 0, 0, time.UTC))
-	res, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: newKey, Trusted: oldTrust.Signers})
+	res, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: newKey, Trusted: oldTrust.Signers})
 	if err != nil || len(res.Repaired) != 0 || len(res.Pushed) != 1 || res.Pushed[0].Stamp != b.Stamp || !slices.Contains(res.Present, a.Stamp) {
 		t.Fatalf("push with a new key, the old one trusted = %+v, %v", res, err)
 	}
@@ -640,7 +640,7 @@ func TestRotatedSigningKeyLeavesOldSnapshots(t *testing.T) {
 	if err := os.WriteFile(db, []byte("damaged"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	res, err = Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: newKey, Trusted: oldTrust.Signers})
+	res, err = pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: newKey, Trusted: oldTrust.Signers})
 	if err != nil || len(res.Repaired) != 1 || res.Repaired[0].Stamp != a.Stamp {
 		t.Fatalf("push over the old key's damaged snapshot = %+v, %v", res, err)
 	}
@@ -648,10 +648,10 @@ func TestRotatedSigningKeyLeavesOldSnapshots(t *testing.T) {
 	// it are signed by a key it does not trust: taken for replaced on the
 	// target, they are sent again once, saying why.
 	other := osRemote(t)
-	if _, err := Push(context.Background(), testutil.Config(r), other, PushOptions{Signer: oldKey}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), other, PushOptions{Signer: oldKey}); err != nil {
 		t.Fatal(err)
 	}
-	res, err = Push(context.Background(), testutil.Config(r), other, PushOptions{Signer: newKey})
+	res, err = pushRemote(context.Background(), testutil.Config(r), other, PushOptions{Signer: newKey})
 	if err != nil || len(res.Repaired) != 2 || !strings.Contains(res.Repaired[0].Reason, "not by this host") {
 		t.Fatalf("push with a new key, the old one not trusted = %+v, %v", res, err)
 	}

@@ -1,16 +1,11 @@
 package offsite
 
 import (
-	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -34,17 +29,6 @@ type Remote struct {
 	Root string
 	// URL names the remote in messages and results, without secrets.
 	URL string
-}
-
-// streamWriter is the optional fast upload path of a target filesystem
-// (SFTP: concurrent writes for streams of unknown length).
-type streamWriter interface {
-	WriteFileFrom(name string, r io.Reader, perm os.FileMode) (int64, error)
-}
-
-// unsyncedStreamWriter is the same path leaving the fsync to the caller.
-type unsyncedStreamWriter interface {
-	WriteFileFromNoSync(name string, r io.Reader, perm os.FileMode) (int64, error)
 }
 
 // PushOptions tunes a push.
@@ -129,7 +113,7 @@ type Repair struct {
 // snapshot is validated first (an invalid one is never pushed). It holds
 // the local backup directory's lock so that no prune removes a snapshot
 // being read.
-func Push(ctx context.Context, cfg backup.Config, remote Remote, opts PushOptions) (*PushResult, error) {
+func pushRemote(ctx context.Context, cfg backup.Config, remote Remote, opts PushOptions) (*PushResult, error) {
 	cfg, err := cfg.Resolved()
 	if err == nil {
 		err = cfg.Require(backup.NeedBackup)
@@ -228,12 +212,6 @@ type pusher struct {
 	linksFake bool
 
 	progressMu sync.Mutex
-}
-
-// journal is the record of finished files of one incoming snapshot.
-type journal struct {
-	KeyID string                   `json:"key_id"`
-	Files map[string]snapshot.File `json:"files"` // by remote path
 }
 
 func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, error) {
@@ -499,23 +477,6 @@ func cmpString(a, b string) int {
 	return 0
 }
 
-// resumable reports whether a previous run already finished dst.
-// resumable reports whether dst on the target holds the file done that
-// this machine uploaded before it was interrupted: a regular file of its
-// size whose bytes hash to the digest this machine computed (the target
-// could have put other bytes there; re-reading costs less than sending).
-func resumable(ctx context.Context, rfs afero.Fs, dst string, done snapshot.File) bool {
-	if done.Path == "" || done.SHA256 == "" {
-		return false
-	}
-	fi, err := lstat(rfs, dst)
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() != done.Size {
-		return false
-	}
-	d, err := durable.HashFile(ctx, rfs, dst)
-	return err == nil && d.Size == done.Size && d.SHA256 == done.SHA256
-}
-
 // link makes dst a server-side hardlink to the previous pushed snapshot's
 // copy of a file with the same plaintext digest, under the same keys, and
 // checks that the link is there (sameFile) before the caller journals it.
@@ -554,316 +515,6 @@ func (p *pusher) link(prev *stateEntry, f snapshot.File, dst string) bool {
 		}
 	}
 	return err == nil
-}
-
-// largestFirst orders idx (indexes into files) by size, largest first:
-// the database alone is about half of the bytes, and left to the end it
-// would be one stream running while the other idles.
-func largestFirst(files []snapshot.File, idx []int) {
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(files[b].Size, files[a].Size) })
-}
-
-// uploadStreams is how many files a push uploads at once: encryption,
-// hashing and SSH's own cipher keep a core busy per stream, and two
-// streams keep both cores of a small server busy where one left one idle
-// (bench/push.sh).
-const uploadStreams = 2
-
-// uploadAll runs up(i) for every i of idx, uploadStreams at a time, and
-// returns the first error (the others are then cancelled).
-func (p *pusher) uploadAll(ctx context.Context, idx []int, up func(context.Context, int) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(uploadStreams, len(idx)) {
-		wg.Go(func() {
-			for i := range next {
-				if err := up(ctx, i); err != nil {
-					cancel(err)
-				}
-			}
-		})
-	}
-feed:
-	for _, i := range idx {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	return context.Cause(ctx)
-}
-
-// upload sends one local file (encrypting it when the session does) to
-// dst.part, checks its size there and the local file's digest, and returns
-// the size and SHA-256 of what the remote holds. The file is not synced:
-// the caller hands it to the syncer, which syncs it and renames it to dst.
-func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain string) (durable.Digest, error) {
-	rfs := p.remote.FS
-	in, err := p.cfg.FS.Open(src)
-	if err != nil {
-		return durable.Digest{}, err
-	}
-	defer in.Close()
-	plainHash := sha256.New()
-	plain := io.TeeReader(&ctxReader{ctx: ctx, r: in}, plainHash)
-	var r io.Reader = plain
-	if sess.enc != nil {
-		pw := newAheadPipe()
-		pr := pw
-		go func() {
-			w, err := sess.enc.Encrypt(pw)
-			if err == nil {
-				_, err = durable.Copy(w, plain)
-				if cerr := w.Close(); err == nil {
-					err = cerr
-				}
-			}
-			pw.CloseWithError(err)
-		}()
-		defer pr.Close()
-		r = pr
-	}
-	h := sha256.New()
-	cr := &countingReader{r: io.TeeReader(r, h), progress: func(n int64) { p.progress(n); progress.Add(ctx, n) }}
-	part := dst + partSuffix
-	_ = rfs.Remove(part)
-	n, err := writeStream(rfs, part, cr, false)
-	if err != nil {
-		_ = rfs.Remove(part)
-		return durable.Digest{}, fmt.Errorf("upload %s: %w", filepath.Base(dst), err)
-	}
-	if fi, err := rfs.Stat(part); err != nil || fi.Size() != n {
-		_ = rfs.Remove(part)
-		return durable.Digest{}, fmt.Errorf("upload %s: the target holds a different size than was sent; push again", filepath.Base(dst))
-	}
-	if wantPlain != "" && hex.EncodeToString(plainHash.Sum(nil)) != wantPlain {
-		_ = rfs.Remove(part)
-		return durable.Digest{}, fmt.Errorf("the local file %s does not match its manifest (sha256 differs): not pushing this snapshot; run atocore-backup validate", src)
-	}
-	return durable.Digest{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
-}
-
-// progress reports n more bytes sent; uploads run at once, the callback
-// is called by one at a time.
-func (p *pusher) progress(n int64) {
-	if p.opts.Progress != nil {
-		p.progressMu.Lock()
-		p.opts.Progress(n)
-		p.progressMu.Unlock()
-	}
-}
-
-// writeStream writes r to the new file name, and syncs it when asked,
-// through the target's fast stream path when it has one.
-func writeStream(rfs afero.Fs, name string, r io.Reader, sync bool) (int64, error) {
-	if sw, ok := rfs.(unsyncedStreamWriter); ok && !sync {
-		return sw.WriteFileFromNoSync(name, r, 0o600)
-	}
-	if sw, ok := rfs.(streamWriter); ok {
-		return sw.WriteFileFrom(name, r, 0o600)
-	}
-	f, err := rfs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return 0, err
-	}
-	n, err := durable.Copy(f, r)
-	if err == nil && sync {
-		err = syncOpen(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return n, err
-}
-
-// syncOpen syncs f; a target that cannot sync is not an error.
-func syncOpen(f afero.File) error {
-	if err := f.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		return err
-	}
-	return nil
-}
-
-// syncFile opens name on the target and syncs it.
-func syncFile(rfs afero.Fs, name string) error {
-	f, err := rfs.Open(name)
-	if err != nil {
-		return err
-	}
-	err = syncOpen(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// syncer finishes the uploads on a goroutine of its own: it syncs each
-// uploaded file, renames it into place and notes it, in the order the
-// uploads ended, and saves the journal once for all the files that were
-// waiting together. An fsync waits for the target's disk; done here, it
-// no longer holds up the upload stream that wrote the file (on SFTP it
-// runs on the main session, not on the upload's).
-type syncer struct {
-	rfs  afero.Fs
-	save func() error // writes the journal
-	jobs chan syncJob
-	done chan struct{}
-	once sync.Once
-
-	mu  sync.Mutex
-	err error // the first failure
-}
-
-type syncJob struct {
-	part, dst string
-	then      func() // after the rename: note the file for the journal
-}
-
-// syncBatch caps how many files one journal write covers.
-const syncBatch = 64
-
-func startSyncer(rfs afero.Fs, capacity int, save func() error) *syncer {
-	s := &syncer{rfs: rfs, save: save, jobs: make(chan syncJob, max(capacity, 1)), done: make(chan struct{})}
-	go s.run()
-	return s
-}
-
-// submit queues part for syncing and renaming to dst, then for then. It
-// returns the syncer's first failure, if any, instead: the upload stream
-// then stops.
-func (s *syncer) submit(part, dst string, then func()) error {
-	if err := s.failed(); err != nil {
-		return err
-	}
-	s.jobs <- syncJob{part: part, dst: dst, then: then}
-	return nil
-}
-
-func (s *syncer) failed() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
-
-func (s *syncer) run() {
-	defer close(s.done)
-	for j := range s.jobs {
-		batch := s.waiting(j)
-		if s.failed() != nil {
-			continue // the push is failing: leave the rest for the next run
-		}
-		// The files put in place are saved to the journal even when a
-		// later one fails: the next push resumes from them.
-		var err error
-		placed := 0
-		for _, j := range batch {
-			if err = syncFile(s.rfs, j.part); err == nil {
-				err = renameReplace(s.rfs, j.part, j.dst)
-			}
-			if err != nil {
-				err = fmt.Errorf("upload %s: %w", filepath.Base(j.dst), err)
-				break
-			}
-			j.then()
-			placed++
-		}
-		if placed > 0 {
-			if serr := s.save(); err == nil {
-				err = serr
-			}
-		}
-		if err != nil {
-			s.mu.Lock()
-			if s.err == nil {
-				s.err = err
-			}
-			s.mu.Unlock()
-		}
-	}
-}
-
-// waiting returns first and the jobs queued behind it, up to syncBatch.
-func (s *syncer) waiting(first syncJob) []syncJob {
-	batch := []syncJob{first}
-	for len(batch) < syncBatch {
-		select {
-		case next, ok := <-s.jobs:
-			if !ok {
-				return batch
-			}
-			batch = append(batch, next)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
-// stop waits for the queued files and returns the first failure. Call it
-// once no upload is running; later calls only return the failure.
-func (s *syncer) stop() error {
-	s.once.Do(func() { close(s.jobs) })
-	<-s.done
-	return s.failed()
-}
-
-// renameReplace renames old to new, replacing new: POSIX rename where the
-// target offers it (SFTP's plain rename refuses an existing name).
-func renameReplace(rfs afero.Fs, oldname, newname string) error {
-	if pr, ok := rfs.(interface{ PosixRename(string, string) error }); ok {
-		return pr.PosixRename(oldname, newname)
-	}
-	_ = rfs.Remove(newname)
-	return rfs.Rename(oldname, newname)
-}
-
-func writeRemote(rfs afero.Fs, name string, data []byte) error {
-	tmp := name + partSuffix
-	_ = rfs.Remove(tmp) // a push cut off while writing it left it
-	if _, err := writeStream(rfs, tmp, bytesReader(data), true); err != nil {
-		_ = rfs.Remove(tmp)
-		return fmt.Errorf("write %s on the target: %w", name, err)
-	}
-	return renameReplace(rfs, tmp, name)
-}
-
-// maxJournalSize bounds a push journal: a few hundred bytes per file.
-const maxJournalSize = 64 << 20
-
-// readLocalJournal reads this machine's record of an interrupted upload;
-// an empty journal when there is none or it cannot be read.
-func readLocalJournal(fsys afero.Fs, name string) *journal {
-	jr := &journal{Files: map[string]snapshot.File{}}
-	data, err := durable.ReadFileNoLinks(fsys, filepath.Dir(name), filepath.Base(name), maxJournalSize)
-	if err != nil || json.Unmarshal(data, jr) != nil || jr.Files == nil {
-		return &journal{Files: map[string]snapshot.File{}}
-	}
-	return jr
-}
-
-// writeLocalJournal records jr durably beside the push state.
-func writeLocalJournal(fsys afero.Fs, name string, jr *journal) error {
-	data, err := json.Marshal(jr)
-	if err != nil {
-		return err
-	}
-	if err := fsys.MkdirAll(filepath.Dir(name), 0o700); err != nil {
-		return err
-	}
-	return durable.WriteFile(fsys, name, data, 0o600)
-}
-
-func writeJournal(rfs afero.Fs, incoming string, jr *journal) error {
-	data, err := json.Marshal(jr)
-	if err != nil {
-		return err
-	}
-	return writeRemote(rfs, filepath.Join(incoming, journalFile), data)
 }
 
 // verifyIncoming checks that the incoming directory holds exactly the
@@ -908,38 +559,4 @@ func verifyIncoming(rfs afero.Fs, incoming string, files []snapshot.File, hasKey
 		return fmt.Errorf("the target's %s lacks %d file(s); push again", incoming, len(want)-seen)
 	}
 	return nil
-}
-
-func syncRemoteDir(rfs afero.Fs, dir string) error {
-	if ds, ok := rfs.(interface{ SyncDir(string) error }); ok {
-		return ds.SyncDir(dir)
-	}
-	return durable.SyncDir(rfs, dir)
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
-type countingReader struct {
-	r        io.Reader
-	n        int64
-	progress func(int64)
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if c.progress != nil {
-		c.progress(int64(n))
-	}
-	return n, err
 }

@@ -43,7 +43,7 @@ type PullResult struct {
 // is encrypted) into cfg's backup directory, validates it there, and puts
 // it in place under snapshots/<stamp>/, where it restores like any other.
 // A damaged remote file or an invalid result leaves nothing behind.
-func Pull(ctx context.Context, cfg backup.Config, remote Remote, stamp string, open Opening) (*PullResult, error) {
+func pullRemote(ctx context.Context, cfg backup.Config, remote Remote, stamp string, open Opening) (*PullResult, error) {
 	if _, err := snapshot.ParseStamp(stamp); err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}

@@ -1,7 +1,9 @@
 // Package offsite copies snapshots between the local backup directory and
-// a target (any afero.Fs directory that holds snapshots/: a local disk, an
-// SFTP host, memory in tests), optionally age-encrypted. It replaces
-// "rsync the snapshots to another host".
+// a target.Target (storage that knows nothing of snapshots: a local disk,
+// an SFTP host, memory in tests), optionally age-encrypted and always
+// signed when a key is given. It replaces "rsync the snapshots to another
+// host". Push, Pull, List, Validate, Prune and Drill take the Target; the
+// engine underneath works on its afero.Fs and root (Remote).
 //
 // Push copies the local snapshots the target lacks. Each is uploaded into
 // the pushing host's own .incoming-<STAMP>.<HOLDER-ID>/ on the target

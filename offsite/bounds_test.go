@@ -66,7 +66,7 @@ func TestHostileTargetWorkIsBounded(t *testing.T) {
 	stranger, _ := signer(t)
 	remote := osRemote(t)
 	m := createAt(t, r, time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC))
-	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
 		t.Fatal(err)
 	}
 	strangerSig, err := sshsig.Sign(stranger, SignatureNamespace, []byte("something else"))
@@ -99,7 +99,7 @@ func TestHostileTargetWorkIsBounded(t *testing.T) {
 	count := &readCountingFs{Fs: remote.FS}
 	counted := Remote{FS: count, Root: remote.Root, URL: remote.URL}
 	start := time.Now()
-	l, err := List(context.Background(), counted, trust)
+	l, err := listRemote(context.Background(), counted, trust)
 	if err != nil || len(l) != planted+1 || l[0].Signature != SignatureVerified {
 		t.Fatalf("remote list = %v, %v", signatures(l), err)
 	}
@@ -124,14 +124,14 @@ func TestHostileTargetWorkIsBounded(t *testing.T) {
 		}
 	}
 	count.read.Store(0)
-	_, err = List(context.Background(), counted, trust)
+	_, err = listRemote(context.Background(), counted, trust)
 	if !errors.Is(err, ErrTooMuch) || !strings.Contains(err.Error(), fmt.Sprint(maxReadPerCommand>>20)+" MiB") || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("remote list of %d planted 16 MiB statements with a listed key = %v, want one line naming the limit", planted, err)
 	}
 	if n := count.read.Load(); n > maxReadPerCommand+4<<20 {
 		t.Errorf("remote list read %d bytes, more than the %d limit", n, maxReadPerCommand)
 	}
-	if _, err := Pull(context.Background(), freshConfig(t), counted, m.Stamp, Opening{Trust: trust}); !errors.Is(err, ErrTooMuch) {
+	if _, err := pullRemote(context.Background(), freshConfig(t), counted, m.Stamp, Opening{Trust: trust}); !errors.Is(err, ErrTooMuch) {
 		t.Fatalf("pull from the stuffed target = %v, want %v", err, ErrTooMuch)
 	}
 	// More snapshot directories than the tool reads.
@@ -142,7 +142,7 @@ func TestHostileTargetWorkIsBounded(t *testing.T) {
 		}
 	}
 	count.read.Store(0)
-	if _, err := List(context.Background(), counted, trust); !errors.Is(err, ErrTooMuch) || !strings.Contains(err.Error(), fmt.Sprint(maxRemoteSnapshots)) {
+	if _, err := listRemote(context.Background(), counted, trust); !errors.Is(err, ErrTooMuch) || !strings.Contains(err.Error(), fmt.Sprint(maxRemoteSnapshots)) {
 		t.Fatalf("remote list of %d snapshot directories = %v, want the limit named", maxRemoteSnapshots+planted+1, err)
 	}
 	if n := count.read.Load(); n != 0 {
@@ -158,7 +158,7 @@ func TestRemoteFindingsAreBounded(t *testing.T) {
 	key, trust := signer(t)
 	remote := osRemote(t)
 	m := createAt(t, r, time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC))
-	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
 		t.Fatal(err)
 	}
 	dir := snapshot.Dir(remote.Root, m.Stamp)
@@ -167,7 +167,7 @@ func TestRemoteFindingsAreBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	v, err := Validate(context.Background(), remote, m.Stamp, Opening{Trust: trust})
+	v, err := validateRemote(context.Background(), remote, m.Stamp, Opening{Trust: trust})
 	if err != nil || v.Valid {
 		t.Fatalf("remote validate = %+v, %v", v.Valid, err)
 	}

@@ -1,4 +1,4 @@
-package target_test
+package offsite_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/testutil"
+	"github.com/atocore/atocore-backup/offsite"
 	"github.com/atocore/atocore-backup/target"
 	"github.com/atocore/atocore-backup/target/faultfs"
 	"github.com/atocore/atocore-backup/target/sshdtest"
@@ -65,7 +66,7 @@ func pause(ctx context.Context, inner target.Target) *pausedTarget {
 func (p *pausedTarget) FS() afero.Fs { return p.fs }
 
 // pushSigner is an Ed25519 signing key and the allowed_signers that trust it.
-func pushSigner(t *testing.T, name string) (ssh.Signer, target.Trust) {
+func pushSigner(t *testing.T, name string) (ssh.Signer, offsite.Trust) {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -75,7 +76,7 @@ func pushSigner(t *testing.T, name string) (ssh.Signer, target.Trust) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, target.TrustKey(name, s.PublicKey())
+	return s, offsite.TrustKey(name, s.PublicKey())
 }
 
 // Two hosts (two backup directories, each with its own signing key) push
@@ -100,7 +101,7 @@ func TestTwoHostsPushOneStampOverSFTP(t *testing.T) {
 			type host struct {
 				cfg   backup.Config
 				key   ssh.Signer
-				trust target.Trust
+				trust offsite.Trust
 				tg    *pausedTarget
 				done  chan error
 			}
@@ -128,7 +129,7 @@ func TestTwoHostsPushOneStampOverSFTP(t *testing.T) {
 			a, b := hosts[0], hosts[1]
 			start := func(h *host) {
 				go func() {
-					_, err := target.Push(ctx, h.cfg, h.tg, target.PushOptions{Signer: h.key})
+					_, err := offsite.Push(ctx, h.cfg, h.tg, offsite.PushOptions{Signer: h.key})
 					h.done <- err
 				}()
 			}
@@ -194,17 +195,17 @@ func TestTwoHostsPushOneStampOverSFTP(t *testing.T) {
 			if errA != nil {
 				winner, loserErr = b, errA
 			}
-			if !errors.Is(loserErr, target.ErrClaimed) || (tc.name == "rclone" && !errors.Is(loserErr, target.ErrStampTaken)) {
-				t.Errorf("the failed push: %v, want %v", loserErr, target.ErrClaimed)
+			if !errors.Is(loserErr, offsite.ErrClaimed) || (tc.name == "rclone" && !errors.Is(loserErr, offsite.ErrStampTaken)) {
+				t.Errorf("the failed push: %v, want %v", loserErr, offsite.ErrClaimed)
 			}
 			tg := sftpTarget(t, s, s.Addr)
 			stamp := "20260501T060000Z"
-			v, err := target.RemoteValidate(ctx, tg, stamp, target.Opening{Trust: winner.trust})
+			v, err := offsite.Validate(ctx, tg, stamp, offsite.Opening{Trust: winner.trust})
 			if err != nil || !v.Valid || len(v.Warnings) != 0 {
 				t.Fatalf("the target's %s against the statement of the push that succeeded: %+v, %v", stamp, v, err)
 			}
 			fresh := backup.Config{Paths: backup.Paths{Root: t.TempDir()}}
-			if _, err := target.Pull(ctx, fresh, tg, stamp, target.Opening{Trust: winner.trust}); err != nil {
+			if _, err := offsite.Pull(ctx, fresh, tg, stamp, offsite.Opening{Trust: winner.trust}); err != nil {
 				t.Fatalf("pull of the winner's snapshot: %v", err)
 			}
 			// Nothing of either push is left beside the snapshot: no claim,

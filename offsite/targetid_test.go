@@ -30,13 +30,13 @@ func TestStatementFromAnotherTarget(t *testing.T) {
 	day := func(d int) time.Time { return time.Date(2026, 5, d, 6, 0, 0, 0, time.UTC) }
 	s1 := createAt(t, r, day(1))
 	s2 := createAt(t, r, day(2))
-	if _, err := Push(context.Background(), testutil.Config(r), b, PushOptions{Signer: key}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), b, PushOptions{Signer: key}); err != nil {
 		t.Fatal(err)
 	}
 	for d := 3; d <= 6; d++ {
 		createAt(t, r, day(d))
 	}
-	if _, err := Push(context.Background(), testutil.Config(r), a, PushOptions{Signer: key}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), a, PushOptions{Signer: key}); err != nil {
 		t.Fatal(err)
 	}
 	ida, _ := readTargetID(a)
@@ -45,7 +45,7 @@ func TestStatementFromAnotherTarget(t *testing.T) {
 		t.Fatalf("target ids %q and %q: want two distinct ids", ida, idb)
 	}
 	dr := freshConfig(t)
-	if _, err := Pull(context.Background(), dr, b, s2.Stamp, Opening{Trust: trust}); err != nil {
+	if _, err := pullRemote(context.Background(), dr, b, s2.Stamp, Opening{Trust: trust}); err != nil {
 		t.Fatal(err)
 	}
 	// B hides s2 and gets A's newest snapshot (sequence 6).
@@ -54,25 +54,25 @@ func TestStatementFromAnotherTarget(t *testing.T) {
 	}
 	newestA := snapshot.Dir(a.Root, "20260506T060000Z")
 	copyTree(t, newestA, snapshot.Dir(b.Root, "20260506T060000Z"))
-	if _, err := Pull(context.Background(), dr, b, s1.Stamp, Opening{Trust: trust}); !errors.Is(err, ErrRollback) {
+	if _, err := pullRemote(context.Background(), dr, b, s1.Stamp, Opening{Trust: trust}); !errors.Is(err, ErrRollback) {
 		t.Fatalf("pull from a rolled-back target holding another target's statement = %v, want %v", err, ErrRollback)
 	}
 	// The same target reached under another address: the memory is the
 	// target's (by its id), not the address's.
 	alias := Remote{FS: b.FS, Root: b.Root, URL: "file://" + b.Root + "/."}
-	if _, err := Pull(context.Background(), dr, alias, s1.Stamp, Opening{Trust: trust}); !errors.Is(err, ErrRollback) {
+	if _, err := pullRemote(context.Background(), dr, alias, s1.Stamp, Opening{Trust: trust}); !errors.Is(err, ErrRollback) {
 		t.Fatalf("pull under another address = %v, want %v", err, ErrRollback)
 	}
 	// The copied snapshot itself is refused from B, on any machine.
 	fresh := freshConfig(t)
-	if _, err := Pull(context.Background(), fresh, b, "20260506T060000Z", Opening{Trust: trust}); !errors.Is(err, ErrOtherTarget) {
+	if _, err := pullRemote(context.Background(), fresh, b, "20260506T060000Z", Opening{Trust: trust}); !errors.Is(err, ErrOtherTarget) {
 		t.Fatalf("pull of another target's snapshot = %v, want %v", err, ErrOtherTarget)
 	}
-	v, err := Validate(context.Background(), b, "20260506T060000Z", Opening{Trust: trust})
+	v, err := validateRemote(context.Background(), b, "20260506T060000Z", Opening{Trust: trust})
 	if err != nil || v.Valid || !hasError(v, CodeOtherTarget) {
 		t.Fatalf("remote validate of another target's snapshot = %+v, %v", v, err)
 	}
-	list, err := List(context.Background(), b, trust)
+	list, err := listRemote(context.Background(), b, trust)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestStatementFromAnotherTarget(t *testing.T) {
 	}
 	allow := trust
 	allow.AllowOtherTarget, allow.AllowRollback = true, true
-	if _, err := Pull(context.Background(), fresh, b, "20260506T060000Z", Opening{Trust: allow}); err != nil {
+	if _, err := pullRemote(context.Background(), fresh, b, "20260506T060000Z", Opening{Trust: allow}); err != nil {
 		t.Fatalf("pull of another target's snapshot, allowed: %v", err)
 	}
 }
@@ -96,7 +96,7 @@ func TestStatementWithoutTargetID(t *testing.T) {
 	key, trust := signer(t)
 	remote := osRemote(t)
 	m := createAt(t, r, time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC))
-	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
 		t.Fatal(err)
 	}
 	dir := snapshot.Dir(remote.Root, m.Stamp)
@@ -120,10 +120,10 @@ func TestStatementWithoutTargetID(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, SignatureFile), sig, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Pull(context.Background(), freshConfig(t), remote, m.Stamp, Opening{Trust: trust}); err != nil {
+	if _, err := pullRemote(context.Background(), freshConfig(t), remote, m.Stamp, Opening{Trust: trust}); err != nil {
 		t.Fatalf("pull of a statement without target id: %v", err)
 	}
-	v, err := Validate(context.Background(), remote, m.Stamp, Opening{Trust: trust})
+	v, err := validateRemote(context.Background(), remote, m.Stamp, Opening{Trust: trust})
 	if err != nil || !v.Valid {
 		t.Fatalf("remote validate of a statement without target id = %+v, %v", v, err)
 	}
@@ -140,7 +140,7 @@ func TestListAndValidateCheckTheSequence(t *testing.T) {
 	remote := osRemote(t)
 	s1 := createAt(t, r, time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC))
 	s2 := createAt(t, r, time.Date(2026, 5, 2, 6, 0, 0, 0, time.UTC))
-	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
 		t.Fatal(err)
 	}
 	memory := func(dir string) Trust {
@@ -156,13 +156,13 @@ func TestListAndValidateCheckTheSequence(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if l, err := List(context.Background(), remote, memory(byList)); err != nil || len(l) != 2 || l[1].Signature != SignatureVerified {
+	if l, err := listRemote(context.Background(), remote, memory(byList)); err != nil || len(l) != 2 || l[1].Signature != SignatureVerified {
 		t.Fatalf("remote list = %v, %v", signatures(l), err)
 	}
-	if _, err := List(context.Background(), remote, memory(bare)); err != nil {
+	if _, err := listRemote(context.Background(), remote, memory(bare)); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := Validate(context.Background(), remote, s2.Stamp, Opening{Trust: memory(byValidate)}); err != nil || !v.Valid {
+	if v, err := validateRemote(context.Background(), remote, s2.Stamp, Opening{Trust: memory(byValidate)}); err != nil || !v.Valid {
 		t.Fatalf("remote validate = %+v, %v", v, err)
 	}
 	if entries, _ := os.ReadDir(bare); len(entries) != 0 {
@@ -181,26 +181,26 @@ func TestListAndValidateCheckTheSequence(t *testing.T) {
 		dir  string
 	}{{"pusher", pusher.BackupDir}, {"remembered by list", byList}, {"remembered by validate", byValidate}} {
 		t.Run(tc.name, func(t *testing.T) {
-			l, err := List(context.Background(), remote, memory(tc.dir))
+			l, err := listRemote(context.Background(), remote, memory(tc.dir))
 			if err != nil || len(l) != 1 || !strings.HasPrefix(l[0].Signature, SignatureBad) || !strings.Contains(l[0].Signature, "older than one this machine has seen") {
 				t.Fatalf("remote list of a rolled-back target = %v, %v", signatures(l), err)
 			}
-			v, err := Validate(context.Background(), remote, s1.Stamp, Opening{Trust: memory(tc.dir)})
+			v, err := validateRemote(context.Background(), remote, s1.Stamp, Opening{Trust: memory(tc.dir)})
 			if err != nil || v.Valid || !hasError(v, CodeRollback) {
 				t.Fatalf("remote validate on a rolled-back target = %+v, %v", v, err)
 			}
 			allow := memory(tc.dir)
 			allow.AllowRollback = true
-			if l, err := List(context.Background(), remote, allow); err != nil || l[0].Signature != SignatureVerified {
+			if l, err := listRemote(context.Background(), remote, allow); err != nil || l[0].Signature != SignatureVerified {
 				t.Fatalf("remote list, rollback allowed = %v, %v", signatures(l), err)
 			}
-			if v, err := Validate(context.Background(), remote, s1.Stamp, Opening{Trust: allow}); err != nil || !v.Valid {
+			if v, err := validateRemote(context.Background(), remote, s1.Stamp, Opening{Trust: allow}); err != nil || !v.Valid {
 				t.Fatalf("remote validate, rollback allowed = %+v, %v", v, err)
 			}
 		})
 	}
 	// A machine that never saw s2 cannot tell.
-	if l, err := List(context.Background(), remote, memory(bare)); err != nil || l[0].Signature != SignatureVerified {
+	if l, err := listRemote(context.Background(), remote, memory(bare)); err != nil || l[0].Signature != SignatureVerified {
 		t.Fatalf("remote list on a machine without memory = %v, %v", signatures(l), err)
 	}
 }

@@ -47,7 +47,7 @@ const (
 // temporary directory and fully validated there. Without a statement, an
 // encrypted snapshot's files are checked against remote-manifest.json, as
 // before statements existed. The result has the shape of `validate`.
-func Validate(ctx context.Context, remote Remote, stamp string, open Opening) (out *validate.Result, err error) {
+func validateRemote(ctx context.Context, remote Remote, stamp string, open Opening) (out *validate.Result, err error) {
 	if _, err := snapshot.ParseStamp(stamp); err != nil {
 		return nil, err
 	}

@@ -72,7 +72,7 @@ func TestPushReplacedAfterItsRenameIsAnError(t *testing.T) {
 	m := createAt(t, rA, at)
 	createAt(t, rB, at)
 	// B's snapshot, pushed to this target and kept aside until A renames.
-	if _, err := Push(context.Background(), testutil.Config(rB), remote, PushOptions{Signer: keyB}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(rB), remote, PushOptions{Signer: keyB}); err != nil {
 		t.Fatal(err)
 	}
 	final := snapshot.Dir(remote.Root, m.Stamp)
@@ -92,14 +92,14 @@ func TestPushReplacedAfterItsRenameIsAnError(t *testing.T) {
 			t.Error(err)
 		}
 	}}, Root: remote.Root, URL: remote.URL}
-	res, err := Push(context.Background(), testutil.Config(rA), racing, PushOptions{Signer: keyA})
+	res, err := pushRemote(context.Background(), testutil.Config(rA), racing, PushOptions{Signer: keyA})
 	if !errors.Is(err, ErrStampTaken) || !errors.Is(err, ErrClaimed) || len(res.Pushed) != 0 {
 		t.Fatalf("push replaced after its rename = %+v, %v; want %v", res, err, ErrStampTaken)
 	}
 	if got, _ := os.ReadFile(filepath.Join(final, StatementFile)); !bytes.Equal(got, stB) {
 		t.Fatal("the target's snapshot is not the other host's")
 	}
-	if v, err := Validate(context.Background(), remote, m.Stamp, Opening{Trust: trustB}); err != nil || !v.Valid {
+	if v, err := validateRemote(context.Background(), remote, m.Stamp, Opening{Trust: trustB}); err != nil || !v.Valid {
 		t.Fatalf("the other host's snapshot: %+v, %v", v, err)
 	}
 }
@@ -111,7 +111,7 @@ func TestPruneRemovesAbandonedIncoming(t *testing.T) {
 	r := testutil.Root(t)
 	remote := osRemote(t)
 	m := createAt(t, r, time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC))
-	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	const pending = "20260502T060000Z"
@@ -129,7 +129,7 @@ func TestPruneRemovesAbandonedIncoming(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := Prune(context.Background(), remote, backup.PruneOptions{Policy: backup.Policy{KeepDaily: 7}}); err != nil {
+	if _, err := pruneRemote(context.Background(), remote, backup.PruneOptions{Policy: backup.Policy{KeepDaily: 7}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range gone {
@@ -157,7 +157,7 @@ func TestPushLeavesAnotherSignersSnapshotOfItsStamp(t *testing.T) {
 	m := createAt(t, rA, at)
 	createAt(t, rB, at)
 	later := createAt(t, rB, at.Add(time.Hour))
-	if _, err := Push(context.Background(), testutil.Config(rA), remote, PushOptions{Signer: keyA}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(rA), remote, PushOptions{Signer: keyA}); err != nil {
 		t.Fatal(err)
 	}
 	final := snapshot.Dir(remote.Root, m.Stamp)
@@ -165,7 +165,7 @@ func TestPushLeavesAnotherSignersSnapshotOfItsStamp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Push(context.Background(), testutil.Config(rB), remote, PushOptions{Signer: keyB})
+	res, err := pushRemote(context.Background(), testutil.Config(rB), remote, PushOptions{Signer: keyB})
 	if !errors.Is(err, ErrStampTaken) || !strings.Contains(err.Error(), m.Stamp) {
 		t.Fatalf("push over another signer's snapshot of its stamp = %+v, %v; want %v naming %s", res, err, ErrStampTaken, m.Stamp)
 	}
@@ -178,7 +178,7 @@ func TestPushLeavesAnotherSignersSnapshotOfItsStamp(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(final, StatementFile)); !bytes.Equal(got, stA) {
 		t.Fatal("the target's snapshot of the stamp is no longer the first host's")
 	}
-	if v, err := Validate(context.Background(), remote, m.Stamp, Opening{Trust: trustA}); err != nil || !v.Valid {
+	if v, err := validateRemote(context.Background(), remote, m.Stamp, Opening{Trust: trustA}); err != nil || !v.Valid {
 		t.Fatalf("the first host's snapshot: %+v, %v", v, err)
 	}
 }
@@ -203,11 +203,11 @@ func TestPushDoesNotTakeAnUnsignedStrangerForItsOwn(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(strange, "atocore.db"), []byte("someone's"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
+	res, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
 	if !errors.Is(err, ErrStampTaken) || !strings.Contains(err.Error(), planted.Stamp) || len(res.Present) != 0 {
 		t.Fatalf("push over planted unsigned directories = %+v, %v; want %v naming %s, nothing present", res, err, ErrStampTaken, planted.Stamp)
 	}
-	if v, err := Validate(context.Background(), remote, empty.Stamp, Opening{Trust: trust}); err != nil || !v.Valid {
+	if v, err := validateRemote(context.Background(), remote, empty.Stamp, Opening{Trust: trust}); err != nil || !v.Valid {
 		t.Fatalf("the stamp whose directory was empty: %+v, %v", v, err)
 	}
 	if got, _ := os.ReadFile(filepath.Join(strange, "atocore.db")); string(got) != "someone's" {
@@ -226,14 +226,14 @@ func TestPushLeavesATrustedHostsSnapshotOfItsStamp(t *testing.T) {
 	rA, rB := testutil.Root(t), testutil.Root(t)
 	m := createAt(t, rA, at)
 	createAt(t, rB, at)
-	if _, err := Push(context.Background(), testutil.Config(rA), remote, PushOptions{Signer: keyA}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(rA), remote, PushOptions{Signer: keyA}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Push(context.Background(), testutil.Config(rB), remote, PushOptions{Signer: keyB, Trusted: trustA.Signers.Plus(trustB.Signers)})
+	res, err := pushRemote(context.Background(), testutil.Config(rB), remote, PushOptions{Signer: keyB, Trusted: trustA.Signers.Plus(trustB.Signers)})
 	if !errors.Is(err, ErrStampTaken) || len(res.Repaired) != 0 {
 		t.Fatalf("push over a trusted host's snapshot of its stamp = %+v, %v; want %v, nothing repaired", res, err, ErrStampTaken)
 	}
-	if v, err := Validate(context.Background(), remote, m.Stamp, Opening{Trust: trustA}); err != nil || !v.Valid {
+	if v, err := validateRemote(context.Background(), remote, m.Stamp, Opening{Trust: trustA}); err != nil || !v.Valid {
 		t.Fatalf("the first host's snapshot: %+v, %v", v, err)
 	}
 }
@@ -247,7 +247,7 @@ func TestPushRepairsItsSnapshotReplacedByAForgery(t *testing.T) {
 	key, trust := signer(t)
 	forger, _ := signer(t)
 	m := createAt(t, r, time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC))
-	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
 		t.Fatal(err)
 	}
 	// The target re-signs the statement with a key of its own.
@@ -263,11 +263,11 @@ func TestPushRepairsItsSnapshotReplacedByAForgery(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, SignatureFile), sig, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
+	res, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
 	if err != nil || len(res.Repaired) != 1 || res.Repaired[0].Stamp != m.Stamp {
 		t.Fatalf("push over its snapshot re-signed by the target = %+v, %v; want it repaired", res, err)
 	}
-	if v, err := Validate(context.Background(), remote, m.Stamp, Opening{Trust: trust}); err != nil || !v.Valid {
+	if v, err := validateRemote(context.Background(), remote, m.Stamp, Opening{Trust: trust}); err != nil || !v.Valid {
 		t.Fatalf("after the repair: %+v, %v", v, err)
 	}
 }
@@ -280,7 +280,7 @@ func TestChainDoesNotFollowAHugeSequence(t *testing.T) {
 	remote := osRemote(t)
 	key, _ := signer(t)
 	first := createAt(t, r, time.Date(2026, 5, 1, 6, 0, 0, 0, time.UTC))
-	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key}); err != nil {
 		t.Fatal(err)
 	}
 	dir := snapshot.Dir(remote.Root, first.Stamp)
@@ -303,7 +303,7 @@ func TestChainDoesNotFollowAHugeSequence(t *testing.T) {
 		t.Fatal(err)
 	}
 	createAt(t, r, time.Date(2026, 5, 2, 6, 0, 0, 0, time.UTC))
-	res, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
+	res, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
 	if err != nil || len(res.Pushed) != 1 || res.Pushed[0].Sequence != 2 {
 		t.Fatalf("push after a statement of sequence 2^64-1 = %+v, %v; want the next at 2", res, err)
 	}

@@ -64,21 +64,21 @@ func TestHostileLinksOnTargetAreRefused(t *testing.T) {
 				rs, ids := keys(t)
 				seal, open = Sealing{Recipients: rs}, Opening{Identities: ids}
 			}
-			if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: seal}); err != nil {
+			if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: seal}); err != nil {
 				t.Fatal(err)
 			}
 			moveOut(t, filepath.Join(snapshot.Dir(remote.Root, m.Stamp), filepath.FromSlash(tc.entry)))
 
 			fresh := backup.Config{Paths: backup.Paths{Root: t.TempDir()}}
 			open.Trust = allowUnsigned
-			_, err := Pull(context.Background(), fresh, remote, m.Stamp, open)
+			_, err := pullRemote(context.Background(), fresh, remote, m.Stamp, open)
 			if err == nil || !strings.Contains(err.Error(), "symbolic link") || !strings.Contains(err.Error(), tc.entry) {
 				t.Fatalf("pull through a planted link: err = %v, want a refusal naming %s as a symbolic link", err, tc.entry)
 			}
 			if snaps, _ := backup.List(context.Background(), fresh); len(snaps) != 0 {
 				t.Fatal("a refused pull left a snapshot")
 			}
-			v, err := Validate(context.Background(), remote, m.Stamp, open)
+			v, err := validateRemote(context.Background(), remote, m.Stamp, open)
 			if err == nil && v.Valid {
 				t.Fatalf("remote validate through a planted link: valid, %+v", v)
 			}
@@ -93,7 +93,7 @@ func TestHostileGiantRemoteManifest(t *testing.T) {
 	m := testutil.Create(t, r, backup.CreateOptions{})
 	rs, _ := keys(t)
 	remote := osRemote(t)
-	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: Sealing{Recipients: rs}}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: Sealing{Recipients: rs}}); err != nil {
 		t.Fatal(err)
 	}
 	rm := filepath.Join(snapshot.Dir(remote.Root, m.Stamp), RemoteManifestFile)
@@ -104,10 +104,10 @@ func TestHostileGiantRemoteManifest(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start := time.Now()
-	if _, err := List(context.Background(), remote, allowUnsigned); err != nil {
+	if _, err := listRemote(context.Background(), remote, allowUnsigned); err != nil {
 		t.Fatal(err)
 	}
-	v, err := Validate(context.Background(), remote, m.Stamp, Opening{})
+	v, err := validateRemote(context.Background(), remote, m.Stamp, Opening{})
 	took := time.Since(start)
 	runtime.ReadMemStats(&after)
 	allocated := after.TotalAlloc - before.TotalAlloc
@@ -196,7 +196,7 @@ func TestHostilePullWritesOnlyListedBytes(t *testing.T) {
 				rs, ids := keys(t)
 				seal, open = Sealing{Recipients: rs}, Opening{Identities: ids}
 			}
-			if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: seal}); err != nil {
+			if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: seal}); err != nil {
 				t.Fatal(err)
 			}
 			dir := snapshot.Dir(remote.Root, m.Stamp)
@@ -208,7 +208,7 @@ func TestHostilePullWritesOnlyListedBytes(t *testing.T) {
 			var written int64
 			fresh := backup.Config{Paths: backup.Paths{Root: t.TempDir()}, FS: countingFs{Fs: afero.NewOsFs(), written: &written}}
 			open.Trust = allowUnsigned
-			_, err := Pull(context.Background(), fresh, remote, m.Stamp, open)
+			_, err := pullRemote(context.Background(), fresh, remote, m.Stamp, open)
 			if err == nil || !strings.Contains(err.Error(), name) {
 				t.Fatalf("pull = %v, want a refusal naming %s", err, name)
 			}
@@ -281,14 +281,14 @@ func TestDamagedKeyFileStartsNewSessionKey(t *testing.T) {
 			seal := Sealing{Passphrase: []byte("s3cret"), PassphraseOptions: []encrypt.PassphraseOption{encrypt.WithWorkFactor(10)}}
 			remote := osRemote(t)
 			first := createStampAt(t, cfg, time.Date(2026, 4, 1, 6, 0, 0, 0, time.UTC))
-			if _, err := Push(context.Background(), cfg, remote, PushOptions{Sealing: seal}); err != nil {
+			if _, err := pushRemote(context.Background(), cfg, remote, PushOptions{Sealing: seal}); err != nil {
 				t.Fatal(err)
 			}
 			keyFile := filepath.Join(snapshot.Dir(remote.Root, first), encryptKeyFile)
 			damage.do(t, keyFile)
 
 			second := createStampAt(t, cfg, time.Date(2026, 4, 2, 6, 0, 0, 0, time.UTC))
-			res, err := Push(context.Background(), cfg, remote, PushOptions{Sealing: seal})
+			res, err := pushRemote(context.Background(), cfg, remote, PushOptions{Sealing: seal})
 			if err != nil {
 				t.Fatalf("push after a damaged key.age: %v", err)
 			}
@@ -310,7 +310,7 @@ func TestDamagedKeyFileStartsNewSessionKey(t *testing.T) {
 				}
 			}
 			fresh := backup.Config{Paths: backup.Paths{Root: t.TempDir()}}
-			if _, err := Pull(context.Background(), fresh, remote, second, Opening{Passphrase: seal.Passphrase, Trust: allowUnsigned}); err != nil {
+			if _, err := pullRemote(context.Background(), fresh, remote, second, Opening{Passphrase: seal.Passphrase, Trust: allowUnsigned}); err != nil {
 				t.Fatalf("pull of the snapshot pushed under the new key: %v", err)
 			}
 		})
@@ -326,7 +326,7 @@ func TestHostileWorkFactorKeyFileCostsPushNothing(t *testing.T) {
 	seal := Sealing{Passphrase: []byte("s3cret"), PassphraseOptions: []encrypt.PassphraseOption{encrypt.WithWorkFactor(10)}}
 	remote := osRemote(t)
 	first := createStampAt(t, cfg, time.Date(2026, 4, 1, 6, 0, 0, 0, time.UTC))
-	if _, err := Push(context.Background(), cfg, remote, PushOptions{Sealing: seal}); err != nil {
+	if _, err := pushRemote(context.Background(), cfg, remote, PushOptions{Sealing: seal}); err != nil {
 		t.Fatal(err)
 	}
 	keyFile := filepath.Join(snapshot.Dir(remote.Root, first), encryptKeyFile)
@@ -335,7 +335,7 @@ func TestHostileWorkFactorKeyFileCostsPushNothing(t *testing.T) {
 	}
 	createStampAt(t, cfg, time.Date(2026, 4, 2, 6, 0, 0, 0, time.UTC))
 	start := time.Now()
-	if _, err := Push(context.Background(), cfg, remote, PushOptions{Sealing: seal}); err != nil {
+	if _, err := pushRemote(context.Background(), cfg, remote, PushOptions{Sealing: seal}); err != nil {
 		t.Fatal(err)
 	}
 	if took := time.Since(start); took > 10*time.Second {
@@ -348,7 +348,7 @@ func TestHostileWorkFactorKeyFileCostsPushNothing(t *testing.T) {
 	}
 	start = time.Now()
 	fresh := backup.Config{Paths: backup.Paths{Root: t.TempDir()}}
-	_, err := Pull(context.Background(), fresh, remote, first, Opening{Passphrase: seal.Passphrase, Trust: allowUnsigned})
+	_, err := pullRemote(context.Background(), fresh, remote, first, Opening{Passphrase: seal.Passphrase, Trust: allowUnsigned})
 	if !errors.Is(err, encrypt.ErrWorkFactor) || time.Since(start) > 5*time.Second {
 		t.Fatalf("pull with a 2^22 key.age: %v after %v, want ErrWorkFactor at once", err, time.Since(start))
 	}
@@ -389,7 +389,7 @@ func TestHostileGiantPlaintextJSON(t *testing.T) {
 			r := testutil.Root(t)
 			m := testutil.Create(t, r, backup.CreateOptions{})
 			remote := osRemote(t)
-			if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{}); err != nil {
+			if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			if err := os.Truncate(filepath.Join(snapshot.Dir(remote.Root, m.Stamp), filepath.FromSlash(name)), 3<<30); err != nil {
@@ -399,10 +399,10 @@ func TestHostileGiantPlaintextJSON(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
 			start := time.Now()
-			if _, err := List(context.Background(), remote, allowUnsigned); err != nil {
+			if _, err := listRemote(context.Background(), remote, allowUnsigned); err != nil {
 				t.Fatal(err)
 			}
-			v, err := Validate(context.Background(), remote, m.Stamp, Opening{})
+			v, err := validateRemote(context.Background(), remote, m.Stamp, Opening{})
 			took := time.Since(start)
 			runtime.ReadMemStats(&after)
 			allocated := after.TotalAlloc - before.TotalAlloc

@@ -1,4 +1,4 @@
-package target
+package offsite
 
 import (
 	"context"
@@ -13,10 +13,11 @@ import (
 	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/sqlitedb"
 	"github.com/atocore/atocore-backup/restore"
+	"github.com/atocore/atocore-backup/target"
 )
 
-// RemoteDrillOptions tunes RemoteDrill.
-type RemoteDrillOptions struct {
+// DrillOptions tunes Drill.
+type DrillOptions struct {
 	// Opening decrypts the snapshot and says which signers are trusted.
 	Opening Opening
 	// ScratchDir is the directory the scratch root is made in (and removed
@@ -27,7 +28,7 @@ type RemoteDrillOptions struct {
 // scratchPrefix names a remote drill's scratch root.
 const scratchPrefix = ".remote-drill-"
 
-// RemoteDrill proves that the off-site copy stamp on t brings a machine
+// Drill proves that the off-site copy stamp on t brings a machine
 // back: it pulls it into a scratch root (never the live paths of cfg),
 // which verifies its statement and every byte, decrypts and validates it;
 // restores it there; opens the restored database and reads every table.
@@ -35,7 +36,7 @@ const scratchPrefix = ".remote-drill-"
 // to recover. The record goes to cfg's drills.jsonl, pass or fail, and the
 // scratch root is removed. The error says why a drill that ran failed
 // (the record then says so too), or why it could not run.
-func RemoteDrill(ctx context.Context, cfg backup.Config, t Target, stamp string, opts RemoteDrillOptions) (*restore.DrillRecord, error) {
+func Drill(ctx context.Context, cfg backup.Config, t target.Target, stamp string, opts DrillOptions) (*restore.DrillRecord, error) {
 	cfg, err := cfg.Resolved()
 	if err == nil {
 		err = cfg.Require(backup.NeedBackup)
@@ -78,7 +79,7 @@ func RemoteDrill(ctx context.Context, cfg backup.Config, t Target, stamp string,
 	return rec, runErr
 }
 
-func remoteDrill(ctx context.Context, cfg backup.Config, t Target, scratch string, opts RemoteDrillOptions, rec *restore.DrillRecord) error {
+func remoteDrill(ctx context.Context, cfg backup.Config, t target.Target, scratch string, opts DrillOptions, rec *restore.DrillRecord) error {
 	open := opts.Opening
 	if open.Trust.Memory == nil {
 		open.Trust.Memory = MemoryIn(cfg) // the rollback check uses, and feeds, this machine's memory

@@ -41,16 +41,16 @@ func TestNonUTF8ChromaNamePushesAndPulls(t *testing.T) {
 		"os encrypted":  {remote: osRemote(t), sealing: Sealing{Recipients: rs}, opening: Opening{Identities: ids}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := Push(context.Background(), testutil.Config(r), c.remote, PushOptions{Sealing: c.sealing}); err != nil {
+			if _, err := pushRemote(context.Background(), testutil.Config(r), c.remote, PushOptions{Sealing: c.sealing}); err != nil {
 				t.Fatal(err)
 			}
-			v, err := Validate(context.Background(), c.remote, m.Stamp, c.opening)
+			v, err := validateRemote(context.Background(), c.remote, m.Stamp, c.opening)
 			if err != nil || !v.Valid {
 				t.Fatalf("remote validate = %+v, %v", v, err)
 			}
 			fresh := t.TempDir()
 			cfg := backup.Config{Paths: backup.Paths{Root: fresh}}
-			if _, err := Pull(context.Background(), cfg, c.remote, m.Stamp, Opening{Identities: c.opening.Identities, Trust: allowUnsigned}); err != nil {
+			if _, err := pullRemote(context.Background(), cfg, c.remote, m.Stamp, Opening{Identities: c.opening.Identities, Trust: allowUnsigned}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := restore.Run(context.Background(), cfg, m.Stamp, restore.Options{ConfirmServiceStopped: true}); err != nil {

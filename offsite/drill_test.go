@@ -1,4 +1,4 @@
-package target_test
+package offsite_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/encrypt"
 	"github.com/atocore/atocore-backup/internal/testutil"
+	"github.com/atocore/atocore-backup/offsite"
 	"github.com/atocore/atocore-backup/restore"
 	"github.com/atocore/atocore-backup/target"
 )
@@ -33,23 +34,23 @@ func TestRemoteDrill(t *testing.T) {
 		t.Fatal(err)
 	}
 	signer, trust := pushSigner(t, "prod")
-	seal, err := target.SealingFrom([]string{rcpt}, "", "")
+	seal, err := offsite.SealingFrom([]string{rcpt}, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := target.Push(ctx, testutil.Config(r), tg, target.PushOptions{Sealing: seal, Signer: signer}); err != nil {
+	if _, err := offsite.Push(ctx, testutil.Config(r), tg, offsite.PushOptions{Sealing: seal, Signer: signer}); err != nil {
 		t.Fatal(err)
 	}
 	idFile := filepath.Join(t.TempDir(), "age.key")
 	if err := os.WriteFile(idFile, []byte(id+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	open, err := target.OpeningFrom(idFile, "")
+	open, err := offsite.OpeningFrom(idFile, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	open.Trust = trust
-	rec, err := target.RemoteDrill(ctx, testutil.Config(r), tg, meta.Stamp, target.RemoteDrillOptions{Opening: open})
+	rec, err := offsite.Drill(ctx, testutil.Config(r), tg, meta.Stamp, offsite.DrillOptions{Opening: open})
 	if err != nil || !rec.Pass || rec.RecoverMS <= 0 || !rec.IncludeChroma || rec.FromTarget != tg.URL() ||
 		!strings.Contains(rec.Detail, "signature verified") || !strings.Contains(rec.Detail, "rows") {
 		t.Fatalf("remote drill = %+v, %v", rec, err)
@@ -66,7 +67,7 @@ func TestRemoteDrill(t *testing.T) {
 		t.Fatalf("remote db: %v", dbs)
 	}
 	testutil.Corrupt(t, dbs[0], 200, 1)
-	rec, err = target.RemoteDrill(ctx, testutil.Config(r), tg, meta.Stamp, target.RemoteDrillOptions{Opening: open})
+	rec, err = offsite.Drill(ctx, testutil.Config(r), tg, meta.Stamp, offsite.DrillOptions{Opening: open})
 	if err == nil || rec == nil || rec.Pass || rec.Detail == "" {
 		t.Fatalf("drill of a damaged copy = %+v, %v", rec, err)
 	}

@@ -29,7 +29,7 @@ func TestClaimKeepsOtherHostsOut(t *testing.T) {
 	if err := os.WriteFile(claimFile, []byte(`{"holder":"other-host:/srv/backups","started":"2026-05-01T06:00:00Z"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
+	_, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
 	if !errors.Is(err, ErrClaimed) {
 		t.Fatalf("push under another host's claim = %v, want %v", err, ErrClaimed)
 	}
@@ -41,13 +41,13 @@ func TestClaimKeepsOtherHostsOut(t *testing.T) {
 	if err := os.WriteFile(claimFile, []byte(`{"holder":"`+claimHolder(cfg.BackupDir)+`"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Push(context.Background(), cfg, remote, PushOptions{Signer: key}); err != nil {
+	if _, err := pushRemote(context.Background(), cfg, remote, PushOptions{Signer: key}); err != nil {
 		t.Fatalf("push over its own stale claim: %v", err)
 	}
 	if _, err := os.Stat(claimFile); !os.IsNotExist(err) {
 		t.Fatalf("the claim is left after the push: %v", err)
 	}
-	if v, err := Validate(context.Background(), remote, m.Stamp, Opening{Trust: trust}); err != nil || !v.Valid {
+	if v, err := validateRemote(context.Background(), remote, m.Stamp, Opening{Trust: trust}); err != nil || !v.Valid {
 		t.Fatalf("validate = %+v, %v", v, err)
 	}
 }
@@ -82,7 +82,7 @@ func TestTwoHostsPushingOneStampDoNotInterleave(t *testing.T) {
 	for i, k := range []ssh.Signer{keyA, keyB} {
 		wg.Go(func() {
 			opts := PushOptions{Signer: k}
-			_, errs[i] = Push(context.Background(), hosts[i].cfg, remote, opts)
+			_, errs[i] = pushRemote(context.Background(), hosts[i].cfg, remote, opts)
 		})
 	}
 	wg.Wait()
@@ -98,7 +98,7 @@ func TestTwoHostsPushingOneStampDoNotInterleave(t *testing.T) {
 	stamp := snapshot.FormatStamp(at)
 	var winner Trust
 	for _, tr := range []Trust{trustA, trustB} {
-		if v, err := Validate(context.Background(), remote, stamp, Opening{Trust: tr}); err == nil && v.Valid && len(v.Warnings) == 0 {
+		if v, err := validateRemote(context.Background(), remote, stamp, Opening{Trust: tr}); err == nil && v.Valid && len(v.Warnings) == 0 {
 			winner = tr
 		}
 	}

@@ -15,7 +15,7 @@ import (
 // the statement, then read and verify it back. Compare it with the push
 // of the snapshot itself (docs/performance.md):
 //
-//	go test ./internal/offsite -run '^$' -bench StatementSignAndVerify
+//	go test ./offsite -run '^$' -bench StatementSignAndVerify
 func BenchmarkStatementSignAndVerify(b *testing.B) {
 	key, trust := signer(b)
 	for _, files := range []int{120, 10000} {

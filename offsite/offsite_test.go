@@ -61,25 +61,25 @@ func TestPushPullPlaintextRoundTrip(t *testing.T) {
 			r := testutil.Root(t)
 			m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
 			key, trust := signer(t)
-			res, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
+			res, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(res.Pushed) != 1 || res.Pushed[0].Stamp != m.Stamp || res.BytesSent == 0 {
 				t.Fatalf("push = %+v", res)
 			}
-			again, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
+			again, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Signer: key})
 			if err != nil || len(again.Pushed) != 0 || len(again.Present) != 1 {
 				t.Fatalf("second push = %+v, %v", again, err)
 			}
-			v, err := Validate(context.Background(), remote, m.Stamp, Opening{Trust: trust})
+			v, err := validateRemote(context.Background(), remote, m.Stamp, Opening{Trust: trust})
 			if err != nil || !v.Valid || len(v.Warnings) != 0 {
 				t.Fatalf("remote validate = %+v, %v", v, err)
 			}
 			// Disaster recovery: an empty machine pulls and restores.
 			fresh := t.TempDir()
 			cfg := backup.Config{Paths: backup.Paths{Root: fresh}}
-			if _, err := Pull(context.Background(), cfg, remote, m.Stamp, Opening{Trust: trust}); err != nil {
+			if _, err := pullRemote(context.Background(), cfg, remote, m.Stamp, Opening{Trust: trust}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := restore.Run(context.Background(), cfg, m.Stamp, restore.Options{ConfirmServiceStopped: true}); err != nil {
@@ -105,7 +105,7 @@ func TestEncryptedTargetNeverSeesPlaintext(t *testing.T) {
 	rs, ids := keys(t)
 	key, trust := signer(t)
 	remote := osRemote(t)
-	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: Sealing{Recipients: rs}, Signer: key}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: Sealing{Recipients: rs}, Signer: key}); err != nil {
 		t.Fatal(err)
 	}
 	plainDB, _ := os.ReadFile(filepath.Join(m.BackupRoot, "db", "atocore.db"))
@@ -135,15 +135,15 @@ func TestEncryptedTargetNeverSeesPlaintext(t *testing.T) {
 		t.Fatalf("only %d files on the target", files)
 	}
 	// Integrity without the key; full validation with it.
-	v, err := Validate(context.Background(), remote, m.Stamp, Opening{Trust: trust})
+	v, err := validateRemote(context.Background(), remote, m.Stamp, Opening{Trust: trust})
 	if err != nil || !v.Valid || len(v.Warnings) == 0 {
 		t.Fatalf("validate without identity = %+v, %v", v, err)
 	}
-	v, err = Validate(context.Background(), remote, m.Stamp, Opening{Identities: ids, Trust: trust})
+	v, err = validateRemote(context.Background(), remote, m.Stamp, Opening{Identities: ids, Trust: trust})
 	if err != nil || !v.Valid || len(v.Warnings) != 0 {
 		t.Fatalf("validate with identity = %+v, %v", v, err)
 	}
-	list, err := List(context.Background(), remote, Trust{})
+	list, err := listRemote(context.Background(), remote, Trust{})
 	if err != nil || len(list) != 1 || !list[0].Encrypted || list[0].Kind != "manual" {
 		t.Fatalf("list = %+v, %v", list, err)
 	}
@@ -155,23 +155,23 @@ func TestPullRefusesCorruptionAndWrongIdentity(t *testing.T) {
 	rs, ids := keys(t)
 	_, otherIDs := keys(t)
 	remote := osRemote(t)
-	if _, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: Sealing{Recipients: rs}}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: Sealing{Recipients: rs}}); err != nil {
 		t.Fatal(err)
 	}
 	fresh := backup.Config{Paths: backup.Paths{Root: t.TempDir()}}
-	if _, err := Pull(context.Background(), fresh, remote, m.Stamp, Opening{Identities: otherIDs, Trust: allowUnsigned}); !errors.Is(err, encrypt.ErrWrongIdentity) {
+	if _, err := pullRemote(context.Background(), fresh, remote, m.Stamp, Opening{Identities: otherIDs, Trust: allowUnsigned}); !errors.Is(err, encrypt.ErrWrongIdentity) {
 		t.Fatalf("wrong identity: %v", err)
 	}
-	if _, err := Pull(context.Background(), fresh, remote, m.Stamp, Opening{Trust: allowUnsigned}); !errors.Is(err, ErrNeedIdentity) || strings.Contains(err.Error(), "--") {
+	if _, err := pullRemote(context.Background(), fresh, remote, m.Stamp, Opening{Trust: allowUnsigned}); !errors.Is(err, ErrNeedIdentity) || strings.Contains(err.Error(), "--") {
 		t.Fatalf("no identity: %v", err)
 	}
 	// Flip one byte of the remote database copy.
 	testutil.Corrupt(t, filepath.Join(snapshot.Dir(remote.Root, m.Stamp), "db", "atocore.db.age"), 5000, 1)
-	v, _ := Validate(context.Background(), remote, m.Stamp, Opening{})
+	v, _ := validateRemote(context.Background(), remote, m.Stamp, Opening{})
 	if v.Valid || !v.Has(validate.CodeManifestMismatch) {
 		t.Fatalf("corrupted remote validates: %+v", v)
 	}
-	if _, err := Pull(context.Background(), fresh, remote, m.Stamp, Opening{Identities: ids, Trust: allowUnsigned}); err == nil {
+	if _, err := pullRemote(context.Background(), fresh, remote, m.Stamp, Opening{Identities: ids, Trust: allowUnsigned}); err == nil {
 		t.Fatal("pull accepted a corrupted remote file")
 	}
 	snaps, _ := backup.List(context.Background(), fresh)
@@ -259,11 +259,11 @@ func interruptedPushResumes(t *testing.T, legacy bool) {
 		return err == nil && json.Unmarshal(data, &jr) == nil && len(jr.Files) > 0
 	}
 	broken := Remote{FS: failingFs{Fs: base.FS, budget: &budget, err: syscall.ENOSPC, ready: ready}, Root: base.Root, URL: base.URL}
-	_, err = Push(context.Background(), testutil.Config(r), broken, PushOptions{})
+	_, err = pushRemote(context.Background(), testutil.Config(r), broken, PushOptions{})
 	if !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("push onto a full disk: %v", err)
 	}
-	if list, _ := List(context.Background(), base, Trust{}); len(list) != 0 {
+	if list, _ := listRemote(context.Background(), base, Trust{}); len(list) != 0 {
 		t.Fatal("a failed push left a snapshot under a valid stamp")
 	}
 	if legacy {
@@ -271,14 +271,14 @@ func interruptedPushResumes(t *testing.T, legacy bool) {
 			t.Fatal(err)
 		}
 	}
-	res, err := Push(context.Background(), testutil.Config(r), base, PushOptions{})
+	res, err := pushRemote(context.Background(), testutil.Config(r), base, PushOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Pushed[0].Resumed == 0 || res.Pushed[0].Resumed+res.Pushed[0].Sent != res.Pushed[0].Files {
 		t.Fatalf("resumed push = %+v", res.Pushed[0])
 	}
-	v, _ := Validate(context.Background(), base, m.Stamp, Opening{})
+	v, _ := validateRemote(context.Background(), base, m.Stamp, Opening{})
 	if !v.Valid {
 		t.Fatal(v.Errors)
 	}
@@ -304,7 +304,7 @@ func TestSecondPushSendsOnlyChanges(t *testing.T) {
 			}
 			remote := osRemote(t)
 			testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
-			first, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: seal})
+			first, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: seal})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -313,7 +313,7 @@ func TestSecondPushSendsOnlyChanges(t *testing.T) {
 			}
 			time.Sleep(1100 * time.Millisecond)
 			m2 := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
-			second, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: seal})
+			second, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: seal})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -321,7 +321,7 @@ func TestSecondPushSendsOnlyChanges(t *testing.T) {
 			if p.Linked == 0 || float64(second.BytesSent) > 0.5*float64(first.BytesSent) {
 				t.Fatalf("second push linked %d, sent %d bytes (first sent %d)", p.Linked, second.BytesSent, first.BytesSent)
 			}
-			v, err := Validate(context.Background(), remote, m2.Stamp, open)
+			v, err := validateRemote(context.Background(), remote, m2.Stamp, open)
 			if err != nil || !v.Valid {
 				t.Fatalf("second remote snapshot: %+v, %v", v, err)
 			}
@@ -342,17 +342,17 @@ func TestRemotePrune(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := Push(context.Background(), cfg, remote, PushOptions{Sealing: Sealing{Recipients: rs}}); err != nil {
+	if _, err := pushRemote(context.Background(), cfg, remote, PushOptions{Sealing: Sealing{Recipients: rs}}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Prune(context.Background(), remote, backup.PruneOptions{Policy: backup.Policy{KeepDaily: 2}})
+	res, err := pruneRemote(context.Background(), remote, backup.PruneOptions{Policy: backup.Policy{KeepDaily: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Kept) != 2 || len(res.Removed) != 1 || len(res.Invalid) != 0 {
 		t.Fatalf("remote prune = %+v", res)
 	}
-	list, _ := List(context.Background(), remote, Trust{})
+	list, _ := listRemote(context.Background(), remote, Trust{})
 	if len(list) != 2 {
 		t.Fatalf("left %d remote snapshots", len(list))
 	}
@@ -364,11 +364,11 @@ func TestDamagedLocalSnapshotIsNotPushed(t *testing.T) {
 	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
 	testutil.Corrupt(t, filepath.Join(m.BackupRoot, "db", "atocore.db"), 4096, 16)
 	remote := osRemote(t)
-	_, err := Push(context.Background(), testutil.Config(r), remote, PushOptions{})
+	_, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{})
 	if err == nil || !strings.Contains(err.Error(), "does not match its manifest") {
 		t.Fatalf("push of a damaged snapshot: %v", err)
 	}
-	if list, _ := List(context.Background(), remote, Trust{}); len(list) != 0 {
+	if list, _ := listRemote(context.Background(), remote, Trust{}); len(list) != 0 {
 		t.Fatal("a damaged snapshot appeared on the target")
 	}
 }
@@ -386,13 +386,13 @@ func TestPrunedOnTargetIsNotPushedAgain(t *testing.T) {
 		}
 	}
 	remote := osRemote(t)
-	if _, err := Push(context.Background(), cfg, remote, PushOptions{}); err != nil {
+	if _, err := pushRemote(context.Background(), cfg, remote, PushOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Prune(context.Background(), remote, backup.PruneOptions{Policy: backup.Policy{}}); err != nil {
+	if _, err := pruneRemote(context.Background(), remote, backup.PruneOptions{Policy: backup.Policy{}}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Push(context.Background(), cfg, remote, PushOptions{})
+	res, err := pushRemote(context.Background(), cfg, remote, PushOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,7 +458,7 @@ func TestPushSendsLargestFirst(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(base.Root, TargetIDFile), []byte(newTargetID()+"\n"), 0o600); err != nil {
 		t.Fatal(err) // the first push's id, written before any snapshot
 	}
-	if _, err := Push(context.Background(), testutil.Config(r), Remote{FS: rec, Root: base.Root, URL: base.URL}, PushOptions{}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), Remote{FS: rec, Root: base.Root, URL: base.URL}, PushOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var sizes []int64
@@ -505,20 +505,20 @@ func TestPushSyncFailure(t *testing.T) {
 	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
 	base := osRemote(t)
 	bad := Remote{FS: &recordingFs{Fs: base.FS, failSync: "atocore.db" + partSuffix}, Root: base.Root, URL: base.URL}
-	_, err := Push(context.Background(), testutil.Config(r), bad, PushOptions{})
+	_, err := pushRemote(context.Background(), testutil.Config(r), bad, PushOptions{})
 	if !errors.Is(err, syscall.EIO) || !strings.Contains(err.Error(), "atocore.db") {
 		t.Fatalf("push onto a target that cannot sync: %v", err)
 	}
-	if list, _ := List(context.Background(), base, Trust{}); len(list) != 0 {
+	if list, _ := listRemote(context.Background(), base, Trust{}); len(list) != 0 {
 		t.Fatal("a failed push left a snapshot under a valid stamp")
 	}
 	if _, err := os.Stat(filepath.Join(ownIncomingOf(t, base, testutil.Config(r), m.Stamp), "db", "atocore.db")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the unsynced database was put in place: %v", err)
 	}
-	if _, err := Push(context.Background(), testutil.Config(r), base, PushOptions{}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), base, PushOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := Validate(context.Background(), base, m.Stamp, Opening{}); !v.Valid {
+	if v, _ := validateRemote(context.Background(), base, m.Stamp, Opening{}); !v.Valid {
 		t.Fatal(v.Errors)
 	}
 }
@@ -532,7 +532,7 @@ func TestLinkedFilesShareOneJournalWrite(t *testing.T) {
 	}
 	base := osRemote(t)
 	testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
-	if _, err := Push(context.Background(), testutil.Config(r), base, PushOptions{}); err != nil {
+	if _, err := pushRemote(context.Background(), testutil.Config(r), base, PushOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sample.ChangeChroma(context.Background(), r.ChromaPath, 0.1, 4); err != nil {
@@ -541,7 +541,7 @@ func TestLinkedFilesShareOneJournalWrite(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
 	rec := &recordingFs{Fs: base.FS}
-	res, err := Push(context.Background(), testutil.Config(r), Remote{FS: rec, Root: base.Root, URL: base.URL}, PushOptions{})
+	res, err := pushRemote(context.Background(), testutil.Config(r), Remote{FS: rec, Root: base.Root, URL: base.URL}, PushOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

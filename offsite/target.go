@@ -1,4 +1,4 @@
-package target
+package offsite
 
 import (
 	"context"
@@ -11,114 +11,55 @@ import (
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/encrypt"
-	"github.com/atocore/atocore-backup/internal/offsite"
 	"github.com/atocore/atocore-backup/internal/sshsig"
+	"github.com/atocore/atocore-backup/target"
 	"github.com/atocore/atocore-backup/validate"
-)
-
-// Off-site copies between the local backup directory and a Target. See
-// internal/offsite for the layout on the target (incoming directories, the
-// journal that lets an interrupted push resume, remote-manifest.json).
-type (
-	// Sealing says how pushed snapshots are encrypted (zero: plaintext).
-	Sealing = offsite.Sealing
-	// Opening says how to decrypt pulled snapshots.
-	Opening = offsite.Opening
-	// PushOptions tunes Push.
-	PushOptions = offsite.PushOptions
-	// PushResult is what Push did (the JSON of `push`).
-	PushResult = offsite.PushResult
-	// PullResult is what Pull did (the JSON of `pull`).
-	PullResult = offsite.PullResult
-	// RemoteSnapshot is one entry of RemoteList.
-	RemoteSnapshot = offsite.RemoteSnapshot
-	// Trust says which signed statements are believed (zero: none).
-	Trust = offsite.Trust
-	// TargetMemory is where a machine remembers targets (Trust.Memory).
-	TargetMemory = offsite.Memory
 )
 
 // MemoryIn is the memory in cfg's backup directory as a read-only command
 // uses it: read, and written only into an existing .push-state/ (nil when
 // cfg names no backup directory).
-func MemoryIn(cfg backup.Config) *TargetMemory {
+func MemoryIn(cfg backup.Config) *Memory {
 	cfg, err := cfg.Resolved()
 	if err != nil || cfg.BackupDir == "" {
 		return nil
 	}
-	return &TargetMemory{FS: cfg.FS, BackupDir: cfg.BackupDir}
+	return &Memory{FS: cfg.FS, BackupDir: cfg.BackupDir}
 }
 
-// ErrRemoteCorrupt is matched by errors.Is when a remote file does not match
-// its remote manifest.
-var ErrRemoteCorrupt = offsite.ErrRemoteCorrupt
-
-// Refusals of a remote snapshot, matched by errors.Is (see internal/offsite).
-var (
-	ErrUnsigned      = offsite.ErrUnsigned
-	ErrNotVerified   = offsite.ErrNotVerified
-	ErrBadSignature  = offsite.ErrBadSignature
-	ErrStampMismatch = offsite.ErrStampMismatch
-	ErrDowngrade     = offsite.ErrDowngrade
-	ErrRollback      = offsite.ErrRollback
-	ErrClaimed       = offsite.ErrClaimed
-	ErrStampTaken    = offsite.ErrStampTaken
-	ErrOtherTarget   = offsite.ErrOtherTarget
-	ErrTooMuch       = offsite.ErrTooMuch
-)
-
-// WarnLinksNotMade starts the PushResult warning of a server whose hard
-// links are not real: unchanged files were uploaded instead.
-const WarnLinksNotMade = offsite.WarnLinksNotMade
-
-// WarnClaimNotExclusive starts the PushResult warning of a server that
-// ignores exclusive creates (rclone serve sftp): the claim of a stamp
-// cannot stop a second simultaneous push there (it uploads into its own
-// incoming directory, and fails with ErrStampTaken if the other's snapshot
-// is kept).
-const WarnClaimNotExclusive = offsite.WarnClaimNotExclusive
-
-// ErrNeedIdentity and ErrNeedPassphrase are matched when an encrypted
-// snapshot is to be decrypted and the Opening holds no identity, or no
-// passphrase, of the kind it needs.
-var (
-	ErrNeedIdentity   = offsite.ErrNeedIdentity
-	ErrNeedPassphrase = offsite.ErrNeedPassphrase
-)
-
-func remoteOf(t Target) offsite.Remote {
-	return offsite.Remote{FS: t.FS(), Root: t.Root(), URL: t.URL()}
+func remoteOf(t target.Target) Remote {
+	return Remote{FS: t.FS(), Root: t.Root(), URL: t.URL()}
 }
 
 // Push copies the local snapshots of cfg that t lacks (validating each
 // first), optionally age-encrypted. A remote snapshot appears only when
 // complete; an interrupted push resumes; unchanged files are linked on the
 // target instead of sent.
-func Push(ctx context.Context, cfg backup.Config, t Target, opts PushOptions) (*PushResult, error) {
-	return offsite.Push(ctx, cfg, remoteOf(t), opts)
+func Push(ctx context.Context, cfg backup.Config, t target.Target, opts PushOptions) (*PushResult, error) {
+	return pushRemote(ctx, cfg, remoteOf(t), opts)
 }
 
 // Pull fetches (and decrypts) the snapshot stamp from t into cfg's backup
 // directory, where it is validated and then restores like any other.
-func Pull(ctx context.Context, cfg backup.Config, t Target, stamp string, open Opening) (*PullResult, error) {
-	return offsite.Pull(ctx, cfg, remoteOf(t), stamp, open)
+func Pull(ctx context.Context, cfg backup.Config, t target.Target, stamp string, open Opening) (*PullResult, error) {
+	return pullRemote(ctx, cfg, remoteOf(t), stamp, open)
 }
 
-// RemoteList lists t's snapshots, oldest first, each marked verified,
+// List lists t's snapshots, oldest first, each marked verified,
 // unsigned, unverified or bad against trust's signers.
-func RemoteList(ctx context.Context, t Target, trust Trust) ([]RemoteSnapshot, error) {
-	return offsite.List(ctx, remoteOf(t), trust)
+func List(ctx context.Context, t target.Target, trust Trust) ([]RemoteSnapshot, error) {
+	return listRemote(ctx, remoteOf(t), trust)
 }
 
-// RemoteValidate checks a snapshot on t: ciphertext digests without the
+// Validate checks a snapshot on t: ciphertext digests without the
 // key, the full validation with it (or for plaintext copies).
-func RemoteValidate(ctx context.Context, t Target, stamp string, open Opening) (*validate.Result, error) {
-	return offsite.Validate(ctx, remoteOf(t), stamp, open)
+func Validate(ctx context.Context, t target.Target, stamp string, open Opening) (*validate.Result, error) {
+	return validateRemote(ctx, remoteOf(t), stamp, open)
 }
 
-// RemotePrune applies a retention policy on t.
-func RemotePrune(ctx context.Context, t Target, opts backup.PruneOptions) (*backup.PruneResult, error) {
-	return offsite.Prune(ctx, remoteOf(t), opts)
+// Prune applies a retention policy on t.
+func Prune(ctx context.Context, t target.Target, opts backup.PruneOptions) (*backup.PruneResult, error) {
+	return pruneRemote(ctx, remoteOf(t), opts)
 }
 
 // SealingFrom builds the encryption of a push from the usual settings:
@@ -201,7 +142,7 @@ func TrustFrom(allowedSignersFile string, allowUnsigned, allowRollback bool) (Tr
 // AllowedSignersLine is the allowed_signers line that trusts key (a
 // signer's public key) as principal for the statements of pushes.
 func AllowedSignersLine(principal string, key ssh.PublicKey) string {
-	return sshsig.Line(principal, offsite.SignatureNamespace, key)
+	return sshsig.Line(principal, SignatureNamespace, key)
 }
 
 // TrustKey is the trust of one signing key: what a pushing host uses to

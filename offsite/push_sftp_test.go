@@ -1,4 +1,4 @@
-package target_test
+package offsite_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/atocore/atocore-backup/encrypt"
 	"github.com/atocore/atocore-backup/internal/sample"
 	"github.com/atocore/atocore-backup/internal/testutil"
+	"github.com/atocore/atocore-backup/offsite"
 	"github.com/atocore/atocore-backup/restore"
 	"github.com/atocore/atocore-backup/target"
 	"github.com/atocore/atocore-backup/target/sshdtest"
@@ -60,16 +61,16 @@ func TestPushPullOverOpenSSH(t *testing.T) {
 		t.Fatal(err)
 	}
 	tg := sftpTarget(t, s, s.Addr)
-	res, err := target.Push(context.Background(), testutil.Config(r), tg, target.PushOptions{Sealing: target.Sealing{Recipients: rs}})
+	res, err := offsite.Push(context.Background(), testutil.Config(r), tg, offsite.PushOptions{Sealing: offsite.Sealing{Recipients: rs}})
 	if err != nil || len(res.Pushed) != 1 {
 		t.Fatalf("push = %+v, %v", res, err)
 	}
-	v, err := target.RemoteValidate(context.Background(), tg, m.Stamp, target.Opening{Identities: ids})
+	v, err := offsite.Validate(context.Background(), tg, m.Stamp, offsite.Opening{Identities: ids})
 	if err != nil || !v.Valid {
 		t.Fatalf("remote validate = %+v, %v", v, err)
 	}
 	fresh := backup.Config{Paths: backup.Paths{Root: t.TempDir()}}
-	if _, err := target.Pull(context.Background(), fresh, tg, m.Stamp, target.Opening{Identities: ids, Trust: target.Trust{AllowUnsigned: true}}); err != nil {
+	if _, err := offsite.Pull(context.Background(), fresh, tg, m.Stamp, offsite.Opening{Identities: ids, Trust: offsite.Trust{AllowUnsigned: true}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := restore.Run(context.Background(), fresh, m.Stamp, restore.Options{ConfirmServiceStopped: true}); err != nil {
@@ -96,21 +97,21 @@ func TestPushAfterDroppedConnection(t *testing.T) {
 	cut := sftpTarget(t, s, proxy.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := target.Push(ctx, testutil.Config(r), cut, target.PushOptions{}); err == nil {
+	if _, err := offsite.Push(ctx, testutil.Config(r), cut, offsite.PushOptions{}); err == nil {
 		t.Fatal("push through a cut connection succeeded")
 	}
 	tg := sftpTarget(t, s, s.Addr)
-	if list, _ := target.RemoteList(context.Background(), tg, target.Trust{}); len(list) != 0 {
+	if list, _ := offsite.List(context.Background(), tg, offsite.Trust{}); len(list) != 0 {
 		t.Fatal("the cut push left a snapshot under a valid stamp")
 	}
-	res, err := target.Push(context.Background(), testutil.Config(r), tg, target.PushOptions{})
+	res, err := offsite.Push(context.Background(), testutil.Config(r), tg, offsite.PushOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Pushed[0].Resumed == 0 {
 		t.Fatalf("the second push re-sent everything: %+v", res.Pushed[0])
 	}
-	v, err := target.RemoteValidate(context.Background(), tg, m.Stamp, target.Opening{})
+	v, err := offsite.Validate(context.Background(), tg, m.Stamp, offsite.Opening{})
 	if err != nil || !v.Valid {
 		t.Fatalf("remote validate = %+v, %v", v, err)
 	}
@@ -141,26 +142,26 @@ func TestPushTwiceToRclone(t *testing.T) {
 	ctx := context.Background()
 	testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
 	tg := sftpTarget(t, s, s.Addr)
-	if _, err := target.Push(ctx, testutil.Config(r), tg, target.PushOptions{}); err != nil {
+	if _, err := offsite.Push(ctx, testutil.Config(r), tg, offsite.PushOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	second := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
-	res, err := target.Push(ctx, testutil.Config(r), tg, target.PushOptions{})
+	res, err := offsite.Push(ctx, testutil.Config(r), tg, offsite.PushOptions{})
 	if err != nil || len(res.Pushed) != 1 {
 		t.Fatalf("second push = %+v, %v", res, err)
 	}
 	if p := res.Pushed[0]; p.Linked != 0 || p.Sent != p.Files {
 		t.Errorf("second push: %d linked, %d of %d sent; want every file sent", p.Linked, p.Sent, p.Files)
 	}
-	if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.HasPrefix(w, target.WarnLinksNotMade) }) {
-		t.Errorf("no %s warning: %q", target.WarnLinksNotMade, res.Warnings)
+	if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.HasPrefix(w, offsite.WarnLinksNotMade) }) {
+		t.Errorf("no %s warning: %q", offsite.WarnLinksNotMade, res.Warnings)
 	}
-	v, err := target.RemoteValidate(ctx, tg, second.Stamp, target.Opening{})
+	v, err := offsite.Validate(ctx, tg, second.Stamp, offsite.Opening{})
 	if err != nil || !v.Valid {
 		t.Fatalf("remote validate of the second push = %+v, %v", v, err)
 	}
 	fresh := backup.Config{Paths: backup.Paths{Root: t.TempDir()}}
-	if _, err := target.Pull(ctx, fresh, tg, second.Stamp, target.Opening{Trust: target.Trust{AllowUnsigned: true}}); err != nil {
+	if _, err := offsite.Pull(ctx, fresh, tg, second.Stamp, offsite.Opening{Trust: offsite.Trust{AllowUnsigned: true}}); err != nil {
 		t.Fatalf("pull of the second push: %v", err)
 	}
 }
@@ -192,19 +193,19 @@ func TestClaimOnSFTPServers(t *testing.T) {
 			if _, err := target.WriteFileFrom(tg.FS(), claim, strings.NewReader(`{"holder":"other-host:/srv/backups","started":"2026-05-01T06:00:00Z"}`), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := target.Push(ctx, testutil.Config(r), tg, target.PushOptions{}); !errors.Is(err, target.ErrClaimed) {
-				t.Fatalf("push under another host's claim = %v, want %v", err, target.ErrClaimed)
+			if _, err := offsite.Push(ctx, testutil.Config(r), tg, offsite.PushOptions{}); !errors.Is(err, offsite.ErrClaimed) {
+				t.Fatalf("push under another host's claim = %v, want %v", err, offsite.ErrClaimed)
 			}
 			if err := tg.FS().Remove(claim); err != nil {
 				t.Fatal(err)
 			}
-			res, err := target.Push(ctx, testutil.Config(r), tg, target.PushOptions{})
+			res, err := offsite.Push(ctx, testutil.Config(r), tg, offsite.PushOptions{})
 			if err != nil || len(res.Pushed) != 1 {
 				t.Fatalf("push = %+v, %v", res, err)
 			}
-			warned := slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.HasPrefix(w, target.WarnClaimNotExclusive) })
+			warned := slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.HasPrefix(w, offsite.WarnClaimNotExclusive) })
 			if warned == tc.exclusive {
-				t.Errorf("warnings %q: want %s only when the server ignores O_EXCL", res.Warnings, target.WarnClaimNotExclusive)
+				t.Errorf("warnings %q: want %s only when the server ignores O_EXCL", res.Warnings, offsite.WarnClaimNotExclusive)
 			}
 		})
 	}

@@ -1,0 +1,71 @@
+package offsite
+
+// The journal: which files of an incoming snapshot are finished, so that
+// an interrupted push resumes without sending them again.
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+
+	"github.com/spf13/afero"
+
+	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/internal/snapshot"
+)
+
+// journal is the record of finished files of one incoming snapshot.
+type journal struct {
+	KeyID string                   `json:"key_id"`
+	Files map[string]snapshot.File `json:"files"` // by remote path
+}
+
+// resumable reports whether dst on the target holds the file done that
+// this machine uploaded before it was interrupted: a regular file of its
+// size whose bytes hash to the digest this machine computed (the target
+// could have put other bytes there; re-reading costs less than sending).
+func resumable(ctx context.Context, rfs afero.Fs, dst string, done snapshot.File) bool {
+	if done.Path == "" || done.SHA256 == "" {
+		return false
+	}
+	fi, err := lstat(rfs, dst)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != done.Size {
+		return false
+	}
+	d, err := durable.HashFile(ctx, rfs, dst)
+	return err == nil && d.Size == done.Size && d.SHA256 == done.SHA256
+}
+
+// maxJournalSize bounds a push journal: a few hundred bytes per file.
+const maxJournalSize = 64 << 20
+
+// readLocalJournal reads this machine's record of an interrupted upload;
+// an empty journal when there is none or it cannot be read.
+func readLocalJournal(fsys afero.Fs, name string) *journal {
+	jr := &journal{Files: map[string]snapshot.File{}}
+	data, err := durable.ReadFileNoLinks(fsys, filepath.Dir(name), filepath.Base(name), maxJournalSize)
+	if err != nil || json.Unmarshal(data, jr) != nil || jr.Files == nil {
+		return &journal{Files: map[string]snapshot.File{}}
+	}
+	return jr
+}
+
+// writeLocalJournal records jr durably beside the push state.
+func writeLocalJournal(fsys afero.Fs, name string, jr *journal) error {
+	data, err := json.Marshal(jr)
+	if err != nil {
+		return err
+	}
+	if err := fsys.MkdirAll(filepath.Dir(name), 0o700); err != nil {
+		return err
+	}
+	return durable.WriteFile(fsys, name, data, 0o600)
+}
+
+func writeJournal(rfs afero.Fs, incoming string, jr *journal) error {
+	data, err := json.Marshal(jr)
+	if err != nil {
+		return err
+	}
+	return writeRemote(rfs, filepath.Join(incoming, journalFile), data)
+}
