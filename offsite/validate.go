@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/atocore/atocore-backup/backup"
 	"os"
 	"strings"
+
+	"github.com/atocore/atocore-backup/backup"
 
 	"github.com/spf13/afero"
 
