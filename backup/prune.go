@@ -59,6 +59,11 @@ type PruneOptions struct {
 	// what kind it is; the default is a FullCheck (QuickCheck with Quick).
 	// Off-site targets holding encrypted snapshots pass their own.
 	Check Checker
+	// Held, when set, is asked before a snapshot is removed: a reason
+	// ("" for none) that the location cannot delete it yet, such as an
+	// off-site target's object lock. A held snapshot is kept and listed
+	// in PruneResult.Held with the reason.
+	Held func(ctx context.Context, fsys afero.Fs, dir, stamp string) (string, error)
 }
 
 // Checker tells a prune whether a snapshot is sound enough to fill a slot.
@@ -207,6 +212,10 @@ type PruneResult struct {
 	// Warnings are findings that changed nothing, such as damaged lines of
 	// restores.jsonl.
 	Warnings []string `json:"warnings"`
+	// Held maps each snapshot that the policy condemned and the location
+	// would not let go of yet (PruneOptions.Held) to the reason: it is
+	// kept (in Kept, not in Removed); a dry run asks too.
+	Held map[string]string `json:"held,omitempty"`
 	DryRun   bool     `json:"dry_run"`
 	// Plan carries the reasons each snapshot is kept.
 	Plan Plan `json:"-"`
@@ -277,6 +286,9 @@ func PruneDir(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOp
 		res.Removed = append(res.Removed, plan.Invalid...)
 		slices.Sort(res.Removed)
 	}
+	if err := holdBack(ctx, fsys, backupDir, opts, res); err != nil {
+		return res, fmt.Errorf("prune: %w", err)
+	}
 	if opts.DryRun {
 		res.FailedRemoved, err = failedBeyondBound(fsys, backupDir)
 		if err != nil {
@@ -307,6 +319,33 @@ func PruneDir(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOp
 		return res, fmt.Errorf("prune: %w", err)
 	}
 	return res, nil
+}
+
+// holdBack moves the snapshots of res.Removed that opts.Held holds to
+// res.Kept and res.Held.
+func holdBack(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOptions, res *PruneResult) error {
+	if opts.Held == nil {
+		return nil
+	}
+	var gone []string
+	for _, stamp := range res.Removed {
+		why, err := opts.Held(ctx, fsys, snapshot.Dir(backupDir, stamp), stamp)
+		if err != nil {
+			return err
+		}
+		if why == "" {
+			gone = append(gone, stamp)
+			continue
+		}
+		if res.Held == nil {
+			res.Held = map[string]string{}
+		}
+		res.Held[stamp] = why
+		res.Kept = append(res.Kept, stamp)
+	}
+	slices.Sort(res.Kept)
+	res.Removed = append(res.Removed[:0:0], gone...)
+	return nil
 }
 
 // PlanDir lists and checks the snapshots of a location with check (nil:

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/afero"
 	"golang.org/x/crypto/ssh"
@@ -20,6 +21,7 @@ import (
 	"github.com/atocore/atocore-backup/internal/progress"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/sshsig"
+	"github.com/atocore/atocore-backup/target"
 	"github.com/atocore/atocore-backup/validate"
 )
 
@@ -56,6 +58,10 @@ type PushOptions struct {
 	// one of them and whose files match it is left as it is, not pushed
 	// again.
 	Trusted *sshsig.AllowedSigners
+	// ObjectLock locks every object of each pushed snapshot against
+	// deletion and overwrite for its days (S3 Object Lock retention); the
+	// target must offer target.RetentionLocker.
+	ObjectLock ObjectLock
 }
 
 // PushResult says what a push did. Its JSON is the output of `push`.
@@ -117,6 +123,9 @@ func pushRemote(ctx context.Context, cfg backup.Config, remote Remote, opts Push
 	cfg, err := cfg.Resolved()
 	if err == nil {
 		err = cfg.Require(backup.NeedBackup)
+	}
+	if err == nil {
+		err = opts.ObjectLock.check(remote.FS, remote.URL)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
@@ -369,7 +378,7 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		if err != nil {
 			return err
 		}
-		return sy.submit(dst+partSuffix, dst, func() {
+		return sy.submit(partName(rfs, dst), dst, func() {
 			note(i, snapshot.File{Path: rel, Size: d.Size, SHA256: d.SHA256})
 			mu.Lock()
 			info.Sent++
@@ -418,7 +427,13 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	if err := rfs.Remove(filepath.Join(incoming, journalFile)); err != nil {
 		return nil, err
 	}
-	if err := place(rfs, incoming, snapshot.Dir(root, s.Stamp), sg); err != nil {
+	final := snapshot.Dir(root, s.Stamp)
+	if target.IsObjectStore(rfs) {
+		err = placeObjects(rfs, incoming, final, sg, p.opts.ObjectLock, time.Now())
+	} else {
+		err = place(rfs, incoming, final, sg)
+	}
+	if err != nil {
 		return nil, err
 	}
 	p.res.BytesSent += info.BytesSent
@@ -483,6 +498,8 @@ func cmpString(a, b string) int {
 // A target whose links are not real (it answers success and makes none,
 // as rclone serve sftp 1.60 does) gets no more links for the rest of the
 // push: each unchanged file is uploaded instead, and the push warns once.
+// On a target without hard links that copies on the server
+// (target.ServerCopier: object storage) dst is a server-side copy.
 func (p *pusher) link(prev *stateEntry, f snapshot.File, dst string) bool {
 	if p.noLinks || p.linksFake || prev == nil || f.SHA256 == "" {
 		return false
@@ -499,6 +516,11 @@ func (p *pusher) link(prev *stateEntry, f snapshot.File, dst string) bool {
 		return false
 	}
 	_ = p.remote.FS.Remove(dst)
+	if _, links := p.remote.FS.(target.Linker); !links {
+		if c, ok := p.remote.FS.(target.ServerCopier); ok {
+			return serverCopy(c, p.remote.FS, src, dst, old.Size)
+		}
+	}
 	err := durable.Link(p.remote.FS, src, dst)
 	if err == nil {
 		if err = sameFile(p.remote.FS, src, dst); err != nil {
@@ -515,6 +537,21 @@ func (p *pusher) link(prev *stateEntry, f snapshot.File, dst string) bool {
 		}
 	}
 	return err == nil
+}
+
+// serverCopy is link's way on a target without hard links that copies on
+// the server (object storage: CopyObject): dst is then a copy of src made
+// without sending its bytes, checked to be of its size.
+func serverCopy(c target.ServerCopier, rfs afero.Fs, src, dst string, size int64) bool {
+	if err := c.CopyFile(src, dst); err != nil {
+		_ = rfs.Remove(dst)
+		return false
+	}
+	if fi, err := lstat(rfs, dst); err != nil || !fi.Mode().IsRegular() || fi.Size() != size {
+		_ = rfs.Remove(dst)
+		return false
+	}
+	return true
 }
 
 // verifyIncoming checks that the incoming directory holds exactly the

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/afero"
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/target"
 	"github.com/atocore/atocore-backup/validate"
 )
 
@@ -170,7 +172,10 @@ func checkCiphertext(ctx context.Context, rfs afero.Fs, dir string, rm *RemoteMa
 // judged by their remote manifest (every file present at its size),
 // plaintext ones by the usual quick check. Unlike a local prune, it never
 // reads the snapshots' bytes: that would download the whole target on
-// every run; remote validate does.
+// every run; remote validate does. On a target that locks objects
+// (target.RetentionLocker) a condemned snapshot any of whose objects is
+// still under retention is kept and named in the result's Held, with the
+// date.
 func pruneRemote(ctx context.Context, remote Remote, opts backup.PruneOptions) (*backup.PruneResult, error) {
 	opts.Check = func(ctx context.Context, fsys afero.Fs, dir, stamp string) (backup.Verdict, error) {
 		rm, err := readRemoteManifest(fsys, dir)
@@ -189,6 +194,15 @@ func pruneRemote(ctx context.Context, remote Remote, opts backup.PruneOptions) (
 			v.Valid, v.Error = false, errs[0]
 		}
 		return v, nil
+	}
+	if _, ok := remote.FS.(target.RetentionLocker); ok && opts.Held == nil {
+		now := time.Now
+		if opts.Now != nil {
+			now = opts.Now
+		}
+		opts.Held = func(ctx context.Context, fsys afero.Fs, dir, _ string) (string, error) {
+			return heldByLock(ctx, fsys, dir, now())
+		}
 	}
 	res, err := backup.PruneDir(ctx, remote.FS, remote.Root, opts)
 	if err == nil && !opts.DryRun {

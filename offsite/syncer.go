@@ -95,7 +95,7 @@ func (s *syncer) run() {
 		var err error
 		placed := 0
 		for _, j := range batch {
-			if err = syncFile(s.rfs, j.part); err == nil {
+			if err = syncFile(s.rfs, j.part); err == nil && j.part != j.dst {
 				err = renameReplace(s.rfs, j.part, j.dst)
 			}
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/afero"
 
 	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/target"
 )
 
 // TargetIDFile, at the target's root, holds the target's identity: a
@@ -190,6 +192,14 @@ func pusherTargetID(cfgFS afero.Fs, remote Remote, known *knownTarget) (string, 
 // then holds: the one that stayed when another push wrote its own first.
 func writeTargetID(remote Remote, id string) (string, error) {
 	name := filepath.Join(remote.Root, TargetIDFile)
+	if target.IsObjectStore(remote.FS) {
+		// No rename there (it is a copy): an exclusive create, which
+		// fails when another push wrote its id first.
+		if _, err := target.WriteFileFrom(remote.FS, name, bytesReader([]byte(id+"\n")), 0o600); err != nil && !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("write %s on the target: %w", name, err)
+		}
+		return readWrittenTargetID(remote, name)
+	}
 	tmp := name + "." + newTargetID()[:8] + partSuffix
 	if _, err := writeStream(remote.FS, tmp, bytesReader([]byte(id+"\n")), true); err != nil {
 		_ = remote.FS.Remove(tmp)
@@ -203,6 +213,11 @@ func writeTargetID(remote Remote, id string) (string, error) {
 			return "", fmt.Errorf("write %s on the target: %w", name, err)
 		}
 	}
+	return readWrittenTargetID(remote, name)
+}
+
+// readWrittenTargetID reads back the id just written at name.
+func readWrittenTargetID(remote Remote, name string) (string, error) {
 	got, err := readTargetID(remote)
 	if err != nil {
 		return "", err

@@ -20,6 +20,7 @@ import (
 	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/progress"
 	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/target"
 )
 
 // streamWriter is the optional fast upload path of a target filesystem
@@ -107,7 +108,7 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain 
 	}
 	h := sha256.New()
 	cr := &countingReader{r: io.TeeReader(r, h), progress: func(n int64) { p.progress(n); progress.Add(ctx, n) }}
-	part := dst + partSuffix
+	part := partName(rfs, dst)
 	_ = rfs.Remove(part)
 	n, err := writeStream(rfs, part, cr, false)
 	if err != nil {
@@ -159,13 +160,28 @@ func writeStream(rfs afero.Fs, name string, r io.Reader, sync bool) (int64, erro
 }
 
 func writeRemote(rfs afero.Fs, name string, data []byte) error {
-	tmp := name + partSuffix
+	tmp := partName(rfs, name)
 	_ = rfs.Remove(tmp) // a push cut off while writing it left it
 	if _, err := writeStream(rfs, tmp, bytesReader(data), true); err != nil {
 		_ = rfs.Remove(tmp)
 		return fmt.Errorf("write %s on the target: %w", name, err)
 	}
+	if tmp == name {
+		return nil
+	}
 	return renameReplace(rfs, tmp, name)
+}
+
+// partName is where a file is uploaded before it is renamed to name:
+// NAME.part, so that a cut-off upload is never taken for the file. On
+// object storage (target.ObjectStore) an object appears only once its
+// upload is complete, and a rename is a server-side copy of every byte:
+// the upload goes to name itself.
+func partName(rfs afero.Fs, name string) string {
+	if target.IsObjectStore(rfs) {
+		return name
+	}
+	return name + partSuffix
 }
 
 // renameReplace renames old to new, replacing new: POSIX rename where the

@@ -1,0 +1,290 @@
+package offsite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/internal/testutil"
+	"github.com/atocore/atocore-backup/restore"
+	"github.com/atocore/atocore-backup/target"
+)
+
+// objectFs is object storage in memory, as the engine sees S3: files
+// appear whole, a rename is a copy and a delete of each file, no hard
+// links, server-side copies, and Object Lock: a locked object can be
+// neither deleted nor overwritten until its date (checked against clock).
+type objectFs struct {
+	afero.Fs
+	clock func() time.Time
+
+	mu      sync.Mutex
+	until   map[string]time.Time
+	copies  []string // CopyFile destinations, in order
+	created []string // names opened for writing
+}
+
+func newObjectFs(clock func() time.Time) *objectFs {
+	return &objectFs{Fs: afero.NewMemMapFs(), clock: clock, until: map[string]time.Time{}}
+}
+
+func (o *objectFs) ObjectStore() bool { return true }
+
+func (o *objectFs) locked(name string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if u, ok := o.until[filepath.Clean(name)]; ok && u.After(o.clock()) {
+		return &fs.PathError{Op: "write", Path: name, Err: fmt.Errorf("%w: object locked until %s", fs.ErrPermission, u.Format(time.RFC3339))}
+	}
+	return nil
+}
+
+func (o *objectFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	if flag&(os.O_WRONLY|os.O_RDWR) != 0 {
+		if err := o.locked(name); err != nil {
+			return nil, err
+		}
+		o.mu.Lock()
+		o.created = append(o.created, name)
+		o.mu.Unlock()
+	}
+	return o.Fs.OpenFile(name, flag, perm)
+}
+
+func (o *objectFs) Create(name string) (afero.File, error) {
+	return o.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+}
+
+func (o *objectFs) Remove(name string) error {
+	if err := o.locked(name); err != nil {
+		return err
+	}
+	return o.Fs.Remove(name)
+}
+
+func (o *objectFs) RemoveAll(name string) error {
+	var first error
+	_ = afero.Walk(o.Fs, name, func(p string, info fs.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && first == nil {
+			first = o.locked(p)
+		}
+		return nil
+	})
+	if first != nil {
+		return first
+	}
+	return o.Fs.RemoveAll(name)
+}
+
+// Rename is a copy and a delete, file by file, as S3 has it.
+func (o *objectFs) Rename(oldname, newname string) error {
+	fi, err := o.Fs.Stat(oldname)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		if err := o.CopyFile(oldname, newname); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		return o.Remove(oldname)
+	}
+	if _, err := o.Fs.Stat(newname); err == nil {
+		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: fs.ErrExist}
+	}
+	err = afero.Walk(o.Fs, oldname, func(p string, info fs.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(oldname, p)
+		return o.CopyFile(p, filepath.Join(newname, rel))
+	})
+	if err != nil {
+		return err
+	}
+	return o.RemoveAll(oldname)
+}
+
+func (o *objectFs) CopyFile(src, dst string) error {
+	data, err := afero.ReadFile(o.Fs, src)
+	if err != nil {
+		return err
+	}
+	if _, err := o.Fs.Stat(dst); err == nil {
+		return &os.LinkError{Op: "copy", Old: src, New: dst, Err: fs.ErrExist}
+	}
+	if err := o.Fs.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	o.copies = append(o.copies, dst)
+	o.mu.Unlock()
+	return afero.WriteFile(o.Fs, dst, data, 0o600)
+}
+
+func (o *objectFs) SetRetention(name, mode string, until time.Time) error {
+	if _, err := o.Fs.Stat(name); err != nil {
+		return err
+	}
+	if mode != LockGovernance && mode != LockCompliance {
+		return fmt.Errorf("mode %q", mode)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.until[filepath.Clean(name)] = until
+	return nil
+}
+
+func (o *objectFs) Retention(name string) (string, time.Time, error) {
+	if _, err := o.Fs.Stat(name); err != nil {
+		return "", time.Time{}, err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	u, ok := o.until[filepath.Clean(name)]
+	if !ok {
+		return "", time.Time{}, nil
+	}
+	return LockGovernance, u, nil
+}
+
+var (
+	_ target.ObjectStore     = (*objectFs)(nil)
+	_ target.ServerCopier    = (*objectFs)(nil)
+	_ target.RetentionLocker = (*objectFs)(nil)
+)
+
+// On object storage a push uploads each file under its own name (no
+// NAME.part, whose rename would copy every byte again on the server),
+// puts the snapshot in place file by file with the statement last, and
+// locks every object of it; the next push copies unchanged files on the
+// server; remote prune keeps what is still locked and says until when;
+// an empty machine pulls and restores from it.
+func TestObjectStorePushLocksPlacesStatementLastAndPruneHolds(t *testing.T) {
+	now := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	ofs := newObjectFs(clock)
+	remote := Remote{FS: ofs, Root: "/bucket/atocore", URL: "s3://bucket/atocore"}
+	r := testutil.Root(t)
+	first := createAt(t, r, now.Add(-48*time.Hour))
+	key, trust := signer(t)
+	rs, ids := keys(t)
+	opts := PushOptions{Sealing: Sealing{Recipients: rs}, Signer: key, ObjectLock: ObjectLock{Days: 1}}
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, opts); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range ofs.created {
+		if strings.HasSuffix(name, partSuffix) {
+			t.Errorf("uploaded %s: object storage needs no .part name", name)
+		}
+	}
+	if last := ofs.copies[len(ofs.copies)-1]; filepath.Base(last) != StatementFile {
+		t.Errorf("the last object put in place is %s, want the statement", last)
+	}
+	final := snapshot.Dir(remote.Root, first.Stamp)
+	objects := 0
+	_ = afero.Walk(ofs, final, func(p string, info fs.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		objects++
+		if _, until, _ := ofs.Retention(p); time.Until(until) < 23*time.Hour || time.Until(until) > 25*time.Hour {
+			t.Errorf("%s is locked until %v, want about a day from now", p, until)
+		}
+		return nil
+	})
+	if objects < 5 {
+		t.Fatalf("the pushed snapshot has %d objects", objects)
+	}
+	entries, _ := afero.ReadDir(ofs, remote.Root)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), IncomingPrefix) {
+			t.Errorf("%s is left on the target", e.Name())
+		}
+	}
+	if err := ofs.Remove(filepath.Join(final, StatementFile)); !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("deleting a locked statement: err = %v, want fs.ErrPermission", err)
+	}
+
+	// The second snapshot: its unchanged Chroma files are copied on the
+	// server, not sent.
+	now = now.Add(time.Hour)
+	second := createAt(t, r, now.Add(-24*time.Hour))
+	ofs.copies = nil
+	res, err := pushRemote(context.Background(), testutil.Config(r), remote, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Pushed) != 1 || res.Pushed[0].Linked == 0 {
+		t.Fatalf("second push = %+v: want unchanged files copied on the server", res.Pushed)
+	}
+	fromFirst := 0
+	for _, c := range ofs.copies {
+		if strings.Contains(c, IncomingPrefix) {
+			fromFirst++
+		}
+	}
+	if fromFirst != res.Pushed[0].Linked {
+		t.Errorf("%d server-side copies into the upload, %d files reported linked", fromFirst, res.Pushed[0].Linked)
+	}
+
+	// Retention keeps only the newest: the first is still locked.
+	policy := backup.Policy{KeepDaily: 1}
+	pr, err := pruneRemote(context.Background(), remote, backup.PruneOptions{Policy: policy, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pr.Removed) != 0 || !strings.Contains(pr.Held[first.Stamp], "object lock") || !slices.Contains(pr.Kept, first.Stamp) {
+		t.Fatalf("prune under lock: removed %v, held %v, kept %v", pr.Removed, pr.Held, pr.Kept)
+	}
+	if _, err := ofs.Stat(final); err != nil {
+		t.Fatalf("the held snapshot is gone: %v", err)
+	}
+	// Two days on, the lock has passed: prune removes it.
+	later := now.Add(48 * time.Hour)
+	ofs.clock = func() time.Time { return later }
+	pr, err = pruneRemote(context.Background(), remote, backup.PruneOptions{Policy: policy, Now: func() time.Time { return later }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(pr.Removed, []string{first.Stamp}) || len(pr.Held) != 0 {
+		t.Fatalf("prune after the lock: removed %v, held %v", pr.Removed, pr.Held)
+	}
+
+	// Disaster recovery from it.
+	fresh := freshConfig(t)
+	if _, err := pullRemote(context.Background(), fresh, remote, second.Stamp, Opening{Identities: ids, Trust: trust}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restore.Run(context.Background(), fresh, second.Stamp, restore.Options{ConfirmServiceStopped: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A lock the target cannot keep is refused before anything is sent.
+func TestObjectLockNeedsALockingTarget(t *testing.T) {
+	r := testutil.Root(t)
+	testutil.Create(t, r, backup.CreateOptions{})
+	remote := Remote{FS: afero.NewMemMapFs(), Root: "/offsite", URL: "mem://"}
+	for _, lock := range []ObjectLock{{Days: 7}, {Days: -1}, {Days: 7, Mode: "legal-hold"}} {
+		_, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{ObjectLock: lock})
+		if err == nil {
+			t.Fatalf("push with %+v to a memory target succeeded", lock)
+		}
+		t.Logf("%+v: %v", lock, err)
+	}
+	if entries, _ := afero.ReadDir(remote.FS, "/offsite"); len(entries) != 0 {
+		t.Fatalf("the refused pushes left %d entries on the target", len(entries))
+	}
+}

@@ -1,0 +1,35 @@
+package target
+
+import "time"
+
+// ObjectStore is the capability of object storage (S3 and its kin): a
+// file appears whole, or not at all, when its upload completes, and a
+// rename is a copy and a delete, one file at a time, so a directory
+// cannot be renamed in one step. Callers that need a group of files to
+// appear complete write its last file last instead of renaming the
+// group; package offsite places a snapshot file by file, its statement
+// last. ObjectStore reports false for a wrapper around a filesystem that
+// renames directories atomically.
+type ObjectStore interface {
+	ObjectStore() bool
+}
+
+// IsObjectStore reports whether fsys is object storage (ObjectStore).
+func IsObjectStore(fsys any) bool {
+	o, ok := fsys.(ObjectStore)
+	return ok && o.ObjectStore()
+}
+
+// ServerCopier copies a file on the server (S3 CopyObject): no bytes
+// cross the network. dst must not exist.
+type ServerCopier interface {
+	CopyFile(src, dst string) error
+}
+
+// RetentionLocker keeps objects from deletion and overwrite until a date
+// (S3 Object Lock retention). Mode is "governance" or "compliance".
+// Retention of an object under no retention returns a zero time.
+type RetentionLocker interface {
+	SetRetention(name, mode string, until time.Time) error
+	Retention(name string) (mode string, until time.Time, err error)
+}
