@@ -64,6 +64,10 @@ type PruneOptions struct {
 	// off-site target's object lock. A held snapshot is kept and listed
 	// in PruneResult.Held with the reason.
 	Held func(ctx context.Context, fsys afero.Fs, dir, stamp string) (string, error)
+	// Remove, when set, deletes the condemned snapshot in dir instead of
+	// the default (a rename out of snapshots/, then the delete): object
+	// storage, which renames by copying every byte, passes its own.
+	Remove func(fsys afero.Fs, dir string) error
 }
 
 // Checker tells a prune whether a snapshot is sound enough to fill a slot.
@@ -80,6 +84,10 @@ type Verdict struct {
 	// Error is, for an invalid snapshot, its first error ("code: detail"),
 	// which the prune reports (PruneResult.InvalidErrors).
 	Error string
+	// InProgress says the directory is not a snapshot yet (an upload to
+	// object storage whose last file has not arrived): it is left out of
+	// the plan, neither kept nor removed.
+	InProgress bool
 }
 
 // VerdictOf turns the validation result of the snapshot in dir on fsys into
@@ -308,7 +316,16 @@ func PruneDir(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOp
 		if invalid[stamp] && !stillInvalid(ctx, fsys, backupDir, stamp, check) {
 			continue
 		}
-		if err := removeSnapshot(fsys, backupDir, stamp); err != nil {
+		rm := removeSnapshot
+		if opts.Remove != nil {
+			rm = func(fsys afero.Fs, backupDir, stamp string) error {
+				if err := opts.Remove(fsys, snapshot.Dir(backupDir, stamp)); err != nil {
+					return fmt.Errorf("delete snapshot %s: %w", stamp, err)
+				}
+				return nil
+			}
+		}
+		if err := rm(fsys, backupDir, stamp); err != nil {
 			res.Removed = removed
 			return res, fmt.Errorf("prune: %w", err)
 		}
@@ -371,6 +388,9 @@ func planDir(ctx context.Context, fsys afero.Fs, backupDir string, p Policy, now
 		v, err := check(ctx, fsys, s.Path, s.Stamp)
 		if err != nil {
 			return Plan{}, nil, err
+		}
+		if v.InProgress {
+			continue
 		}
 		items = append(items, retention.Item{Stamp: s.Stamp, Time: s.Time, Kind: v.Kind, Valid: v.Valid,
 			Error: v.Error, RestoredAt: restored[s.Stamp]})

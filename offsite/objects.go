@@ -6,17 +6,18 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/afero"
 
+	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/target"
 )
 
-// Object storage (target.ObjectStore): a snapshot is put in place file by
-// file, its statement last, and may be locked (S3 Object Lock) as it goes.
+// Object storage (target.ObjectStore): a snapshot's files are uploaded
+// straight to its place, locked there (S3 Object Lock) when asked, and the
+// statement, written last, makes it a snapshot.
 
 // ObjectLock asks that every object of a pushed snapshot be kept from
 // deletion and overwrite for Days days (S3 Object Lock retention) once it
@@ -60,83 +61,68 @@ func (l ObjectLock) mode() string {
 	return l.Mode
 }
 
-// placeObjects moves this push's incoming directory to final one file at
-// a time (a server-side copy, then the delete of the incoming object),
-// the statement's signature and the statement last, so that a reader
-// never finds a statement beside missing files, and locks each object as
-// it arrives. It resumes a placement interrupted halfway: a file already
-// at final whose incoming copy is still there is moved again. A final
-// that holds a statement already is another push's (or this one's,
-// finished): takenEnd decides.
-func placeObjects(rfs afero.Fs, incoming, final string, sg *signed, lock ObjectLock, now time.Time) error {
-	if _, err := lstat(rfs, filepath.Join(final, StatementFile)); err == nil {
-		return takenEnd(rfs, incoming, final, sg)
+// placeObjects makes the snapshot whose files were uploaded straight to
+// their place dir (object storage) a snapshot: it locks each of them
+// (lock), then sign writes the statement's signature and the statement
+// itself, the file whose presence makes the snapshot (readers ignore a
+// snapshot directory without one: hasStatement), and those two are
+// locked last. Locking before the statement means a snapshot never
+// appears unlocked; a push cut off before it leaves files that the next
+// push resumes (they are not rewritten: their bytes are checked).
+func placeObjects(rfs afero.Fs, dir string, lock ObjectLock, now time.Time, sign func() (*signed, error)) (*signed, error) {
+	until := now.Add(time.Duration(lock.Days) * 24 * time.Hour)
+	lockAll := func(names []string) error {
+		if !lock.enabled() {
+			return nil
+		}
+		rl := rfs.(target.RetentionLocker)
+		for _, name := range names {
+			if err := rl.SetRetention(name, lock.mode(), until); err != nil {
+				return fmt.Errorf("lock %s on the target until %s: %w", name, until.UTC().Format(time.RFC3339), err)
+			}
+		}
+		return nil
 	}
-	var rels []string
-	err := afero.Walk(rfs, incoming, func(p string, info fs.FileInfo, err error) error {
+	var names []string
+	err := afero.Walk(rfs, dir, func(p string, info fs.FileInfo, err error) error {
 		if err != nil || info.IsDir() {
 			return err
 		}
-		rel, _ := filepath.Rel(incoming, p)
-		rels = append(rels, rel)
+		if rel, _ := filepath.Rel(dir, p); rel != StatementFile && rel != SignatureFile {
+			names = append(names, p)
+		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("list %s on the target: %w", incoming, err)
+		return nil, fmt.Errorf("list %s on the target: %w", dir, err)
 	}
-	if !slices.Contains(rels, StatementFile) {
-		return fmt.Errorf("%s on the target has no %s: push again", incoming, StatementFile)
+	if err := lockAll(names); err != nil {
+		return nil, err
 	}
-	last := func(rel string) int {
-		switch rel {
-		case StatementFile:
-			return 2
-		case SignatureFile:
-			return 1
-		}
-		return 0
+	sg, err := sign()
+	if err != nil {
+		return nil, err
 	}
-	slices.SortStableFunc(rels, func(a, b string) int {
-		if d := last(a) - last(b); d != 0 {
-			return d
-		}
-		return strings.Compare(a, b)
-	})
-	until := now.Add(time.Duration(lock.Days) * 24 * time.Hour)
-	for _, rel := range rels {
-		src, dst := filepath.Join(incoming, rel), filepath.Join(final, rel)
-		if err := moveObject(rfs, src, dst); err != nil {
-			return fmt.Errorf("put %s in place on the target: %w", dst, err)
-		}
-		if lock.enabled() {
-			if err := rfs.(target.RetentionLocker).SetRetention(dst, lock.mode(), until); err != nil {
-				return fmt.Errorf("lock %s on the target until %s: %w", dst, until.UTC().Format(time.RFC3339), err)
-			}
-		}
+	last := []string{filepath.Join(dir, StatementFile)}
+	if sg.sigDigest != "" {
+		last = append([]string{filepath.Join(dir, SignatureFile)}, last...)
 	}
-	_ = rfs.RemoveAll(incoming)
-	if err := holds(rfs, final, sg); err != nil {
-		return fmt.Errorf("%w: this push placed its upload at %s, and another push's statement is there now (%v); push from one host per stamp", ErrStampTaken, final, err)
+	if err := lockAll(last); err != nil {
+		return nil, err
 	}
-	return nil
+	if err := holds(rfs, dir, sg); err != nil {
+		return nil, fmt.Errorf("%w: this push wrote the statement of %s, and another push's is there now (%v); push from one host per stamp", ErrStampTaken, dir, err)
+	}
+	return sg, nil
 }
 
-// moveObject copies src to dst on the server and deletes src. A dst left
-// by an interrupted move is replaced (it is not locked yet: locking
-// follows the move).
-func moveObject(rfs afero.Fs, src, dst string) error {
-	if _, err := lstat(rfs, dst); err == nil {
-		if err := rfs.Remove(dst); err != nil {
-			return err
-		}
-	}
-	if c, ok := rfs.(target.ServerCopier); ok {
-		if err := c.CopyFile(src, dst); err != nil {
-			return err
-		}
-		return rfs.Remove(src)
-	}
-	return rfs.Rename(src, dst)
+// hasStatement reports whether dir, a snapshot's place, holds a statement:
+// on object storage, where files are uploaded straight to their place, a
+// snapshot directory without one is a push in progress (or cut off) and
+// not a snapshot.
+func hasStatement(rfs afero.Fs, dir string) bool {
+	fi, err := lstat(rfs, filepath.Join(dir, StatementFile))
+	return err == nil && fi.Mode().IsRegular()
 }
 
 // heldByLock is remote prune's target.RetentionLocker check of one
@@ -176,4 +162,43 @@ func heldByLock(ctx context.Context, rfs afero.Fs, dir string, now time.Time) (s
 		return "", err
 	}
 	return fmt.Sprintf("object lock (%s) holds %d object(s) until %s", mode, locked, latest.UTC().Format(time.RFC3339)), nil
+}
+
+// removeObjects is remote prune's delete of one snapshot on object
+// storage: the statement first, so that what a cut-off delete leaves is
+// an upload in progress that readers ignore (and that removeAbandoned
+// clears), never a snapshot with files missing.
+func removeObjects(rfs afero.Fs, dir string) error {
+	for _, name := range []string{StatementFile, SignatureFile} {
+		if err := rfs.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return rfs.RemoveAll(dir)
+}
+
+// removeAbandonedObjects deletes, on object storage, the snapshot
+// directories without a statement that no push claims: what a delete or a
+// push cut off left. A push in progress holds its claim until it ends; one
+// killed leaves its claim, and its upload waits for it to resume.
+func removeAbandonedObjects(remote Remote, rootEntries []fs.FileInfo) {
+	claimed := map[string]bool{}
+	for _, e := range rootEntries {
+		if rest, ok := strings.CutPrefix(e.Name(), IncomingPrefix); ok {
+			if stamp, ok := strings.CutSuffix(rest, claimSuffix); ok {
+				claimed[stamp] = true
+			}
+		}
+	}
+	entries, err := afero.ReadDir(remote.FS, filepath.Join(remote.Root, snapshot.SnapshotsDir))
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		dir := snapshot.Dir(remote.Root, e.Name())
+		if !e.IsDir() || !snapshot.IsStamp(e.Name()) || claimed[e.Name()] || hasStatement(remote.FS, dir) {
+			continue
+		}
+		_ = remote.FS.RemoveAll(dir)
+	}
 }

@@ -34,6 +34,7 @@ type objectFs struct {
 	until   map[string]time.Time
 	copies  []string // CopyFile destinations, in order
 	created []string // names opened for writing
+	failOn  string   // the base name whose next write fails (once)
 }
 
 func newObjectFs(clock func() time.Time) *objectFs {
@@ -58,7 +59,14 @@ func (o *objectFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File
 		}
 		o.mu.Lock()
 		o.created = append(o.created, name)
+		fail := o.failOn != "" && filepath.Base(name) == o.failOn
+		if fail {
+			o.failOn = ""
+		}
 		o.mu.Unlock()
+		if fail {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: errors.New("connection reset by peer")}
+		}
 	}
 	return o.Fs.OpenFile(name, flag, perm)
 }
@@ -189,10 +197,19 @@ func TestObjectStorePushLocksPlacesStatementLastAndPruneHolds(t *testing.T) {
 			t.Errorf("uploaded %s: object storage needs no .part name", name)
 		}
 	}
-	if last := ofs.copies[len(ofs.copies)-1]; filepath.Base(last) != StatementFile {
-		t.Errorf("the last object put in place is %s, want the statement", last)
-	}
 	final := snapshot.Dir(remote.Root, first.Stamp)
+	var inFinal []string
+	for _, name := range ofs.created {
+		if strings.HasPrefix(name, final+"/") {
+			inFinal = append(inFinal, strings.TrimPrefix(name, final+"/"))
+		}
+	}
+	if n := len(inFinal); n < 2 || inFinal[n-1] != StatementFile || inFinal[n-2] != SignatureFile {
+		t.Errorf("written in the snapshot's place, in order: %v; want the signature, then the statement, last", inFinal)
+	}
+	if len(ofs.copies) != 0 {
+		t.Errorf("the first push copied %v on the server: its files go straight to their place", ofs.copies)
+	}
 	objects := 0
 	_ = afero.Walk(ofs, final, func(p string, info fs.FileInfo, err error) error {
 		if err != nil || info.IsDir() {
@@ -231,7 +248,7 @@ func TestObjectStorePushLocksPlacesStatementLastAndPruneHolds(t *testing.T) {
 	}
 	fromFirst := 0
 	for _, c := range ofs.copies {
-		if strings.Contains(c, IncomingPrefix) {
+		if strings.HasPrefix(c, snapshot.Dir(remote.Root, second.Stamp)+"/") {
 			fromFirst++
 		}
 	}
@@ -286,5 +303,72 @@ func TestObjectLockNeedsALockingTarget(t *testing.T) {
 	}
 	if entries, _ := afero.ReadDir(remote.FS, "/offsite"); len(entries) != 0 {
 		t.Fatalf("the refused pushes left %d entries on the target", len(entries))
+	}
+}
+
+// On object storage a snapshot directory without its statement is an
+// upload in progress: remote list, pull and prune ignore it, the push
+// that was cut off resumes it without sending its finished files again,
+// and one that nobody claims is cleared by prune.
+func TestObjectStoreUploadInProgressIsIgnoredThenResumed(t *testing.T) {
+	now := time.Now()
+	ofs := newObjectFs(func() time.Time { return now })
+	remote := Remote{FS: ofs, Root: "/bucket/atocore", URL: "s3://bucket/atocore"}
+	r := testutil.Root(t)
+	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	key, trust := signer(t)
+	opts := PushOptions{Signer: key}
+	// Cut off as it writes its statement.
+	ofs.failOn = StatementFile
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, opts); err == nil {
+		t.Fatal("the push whose statement could not be written succeeded")
+	}
+	final := snapshot.Dir(remote.Root, m.Stamp)
+	if _, err := ofs.Stat(filepath.Join(final, "db")); err != nil {
+		t.Fatalf("the cut-off push left no files: %v", err)
+	}
+	list, err := listRemote(context.Background(), remote, trust)
+	if err != nil || len(list) != 0 {
+		t.Fatalf("remote list of an upload in progress = %+v, %v; want nothing", list, err)
+	}
+	var nf *backup.NotFoundError
+	if _, err := pullRemote(context.Background(), freshConfig(t), remote, m.Stamp, Opening{Trust: trust}); !errors.As(err, &nf) {
+		t.Fatalf("pull of an upload in progress: err = %v, want not found", err)
+	}
+	// Its claim is still there (the push was killed): prune leaves it.
+	claimName := filepath.Join(remote.Root, IncomingPrefix+m.Stamp+claimSuffix)
+	if err := afero.WriteFile(ofs, claimName, []byte(`{"holder":"elsewhere"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pr, err := pruneRemote(context.Background(), remote, backup.PruneOptions{Policy: backup.Policy{KeepDaily: 7}, PruneInvalid: true})
+	if err != nil || len(pr.Removed)+len(pr.Kept)+len(pr.Invalid) != 0 {
+		t.Fatalf("prune of an upload in progress = %+v, %v; want it left out of the plan", pr, err)
+	}
+	if _, err := ofs.Stat(filepath.Join(final, "db")); err != nil {
+		t.Fatalf("prune removed a claimed upload: %v", err)
+	}
+	if err := ofs.Remove(claimName); err != nil {
+		t.Fatal(err)
+	}
+	// The push resumes: nothing of it is sent again.
+	res, err := pushRemote(context.Background(), testutil.Config(r), remote, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Pushed) != 1 || res.Pushed[0].Sent != 0 || res.Pushed[0].Resumed == 0 {
+		t.Fatalf("resumed push = %+v: want every file resumed", res.Pushed)
+	}
+	if v, err := validateRemote(context.Background(), remote, m.Stamp, Opening{Trust: trust}); err != nil || !v.Valid {
+		t.Fatalf("remote validate after the resume = %+v, %v", v, err)
+	}
+	// An upload nobody claims (a delete cut off) is cleared by prune.
+	if err := ofs.Remove(filepath.Join(final, StatementFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pruneRemote(context.Background(), remote, backup.PruneOptions{Policy: backup.Policy{KeepDaily: 7}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ofs.Stat(final); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("an abandoned upload is still there: %v", err)
 	}
 }

@@ -253,7 +253,17 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	// This host's own incoming directory: where a server ignores the
 	// claim (rclone), another host pushing the same stamp uploads into its
 	// own, never into this one.
-	incoming, err := ownIncoming(rfs, root, s.Stamp, holder)
+	objects := target.IsObjectStore(rfs)
+	var incoming string
+	if objects {
+		// Object storage cannot rename a directory (it would copy every
+		// byte on the server): the files go straight to the snapshot's
+		// place, which readers ignore until its statement is there
+		// (placeObjects).
+		incoming, err = snapshot.Dir(root, s.Stamp), rfs.MkdirAll(snapshot.Dir(root, s.Stamp), 0o700)
+	} else {
+		incoming, err = ownIncoming(rfs, root, s.Stamp, holder)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -414,27 +424,38 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 			return nil, err
 		}
 	}
-	sg, err := p.sign(incoming, s, files, remoteFiles, sess.keyFile, rmData, sess.enc != nil)
-	if err != nil {
-		return nil, err
-	}
-	info.Sequence, info.Signed = sg.st.Sequence, p.opts.Signer != nil
-	// Check what is there before it becomes a snapshot: every file at its
-	// size, nothing else but our own bookkeeping.
-	if err := verifyIncoming(rfs, incoming, remoteFiles, sess.keyFile != nil, sess.enc != nil); err != nil {
-		return nil, err
-	}
-	if err := rfs.Remove(filepath.Join(incoming, journalFile)); err != nil {
-		return nil, err
-	}
-	final := snapshot.Dir(root, s.Stamp)
-	if target.IsObjectStore(rfs) {
-		err = placeObjects(rfs, incoming, final, sg, p.opts.ObjectLock, time.Now())
+	var sg *signed
+	if objects {
+		// Checked, unlocked bookkeeping removed and locked before the
+		// statement is written: its arrival makes the snapshot.
+		if err := verifyIncoming(rfs, incoming, remoteFiles, sess.keyFile != nil, sess.enc != nil); err != nil {
+			return nil, err
+		}
+		if err := rfs.Remove(filepath.Join(incoming, journalFile)); err != nil {
+			return nil, err
+		}
+		if sg, err = placeObjects(rfs, incoming, p.opts.ObjectLock, time.Now(), func() (*signed, error) {
+			return p.sign(incoming, s, files, remoteFiles, sess.keyFile, rmData, sess.enc != nil)
+		}); err != nil {
+			return nil, err
+		}
+		info.Sequence, info.Signed = sg.st.Sequence, p.opts.Signer != nil
 	} else {
-		err = place(rfs, incoming, final, sg)
-	}
-	if err != nil {
-		return nil, err
+		if sg, err = p.sign(incoming, s, files, remoteFiles, sess.keyFile, rmData, sess.enc != nil); err != nil {
+			return nil, err
+		}
+		info.Sequence, info.Signed = sg.st.Sequence, p.opts.Signer != nil
+		// Check what is there before it becomes a snapshot: every file at its
+		// size, nothing else but our own bookkeeping.
+		if err := verifyIncoming(rfs, incoming, remoteFiles, sess.keyFile != nil, sess.enc != nil); err != nil {
+			return nil, err
+		}
+		if err := rfs.Remove(filepath.Join(incoming, journalFile)); err != nil {
+			return nil, err
+		}
+		if err := place(rfs, incoming, snapshot.Dir(root, s.Stamp), sg); err != nil {
+			return nil, err
+		}
 	}
 	p.res.BytesSent += info.BytesSent
 	p.state.add(entry)

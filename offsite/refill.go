@@ -12,6 +12,7 @@ import (
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/sshsig"
+	"github.com/atocore/atocore-backup/target"
 )
 
 // What push does with one local snapshot, decided from what the target
@@ -39,7 +40,11 @@ type plan struct {
 func (p *pusher) survey() *plan {
 	pl := &plan{onTarget: map[string]bool{}}
 	entries, _ := afero.ReadDir(p.remote.FS, filepath.Join(p.remote.Root, snapshot.SnapshotsDir))
+	objects := target.IsObjectStore(p.remote.FS)
 	for _, e := range entries {
+		if objects && !hasStatement(p.remote.FS, snapshot.Dir(p.remote.Root, e.Name())) {
+			continue // an upload in progress (this host's, cut off: resumed)
+		}
 		if e.IsDir() && snapshot.IsStamp(e.Name()) {
 			pl.onTarget[e.Name()] = true
 			if slices.Contains(p.state.Pushed, e.Name()) && e.Name() > pl.newestKept {

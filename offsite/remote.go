@@ -58,7 +58,11 @@ func listRemote(ctx context.Context, remote Remote, trust Trust) ([]RemoteSnapsh
 	}
 	out := []RemoteSnapshot{}
 	judged := make([]*signed, 0, len(snaps))
+	objects := target.IsObjectStore(remote.FS)
 	for _, s := range snaps {
+		if objects && !hasStatement(remote.FS, s.Path) {
+			continue // an upload in progress, not a snapshot yet
+		}
 		e := RemoteSnapshot{Stamp: s.Stamp, Path: s.Path, Metadata: s.RawMetadata}
 		if p, ok := durable.OSPath(remote.FS, s.Path); ok {
 			e.Path = p // a local target: the path on this machine, as `list` gives
@@ -195,6 +199,16 @@ func pruneRemote(ctx context.Context, remote Remote, opts backup.PruneOptions) (
 		}
 		return v, nil
 	}
+	if target.IsObjectStore(remote.FS) {
+		check := opts.Check
+		opts.Check = func(ctx context.Context, fsys afero.Fs, dir, stamp string) (backup.Verdict, error) {
+			if !hasStatement(fsys, dir) {
+				return backup.Verdict{InProgress: true}, nil
+			}
+			return check(ctx, fsys, dir, stamp)
+		}
+		opts.Remove = removeObjects
+	}
 	if _, ok := remote.FS.(target.RetentionLocker); ok && opts.Held == nil {
 		now := time.Now
 		if opts.Now != nil {
@@ -219,6 +233,9 @@ func removeAbandoned(remote Remote) {
 	entries, err := afero.ReadDir(remote.FS, remote.Root)
 	if err != nil {
 		return
+	}
+	if target.IsObjectStore(remote.FS) {
+		removeAbandonedObjects(remote, entries)
 	}
 	for _, e := range entries {
 		stamp, ok := incomingStamp(e.Name())

@@ -15,6 +15,7 @@ import (
 	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/sshsig"
+	"github.com/atocore/atocore-backup/target"
 	"github.com/atocore/atocore-backup/validate"
 )
 
@@ -315,7 +316,7 @@ func signedDigest(st *Statement, rel, fallback string) (string, error) {
 // pull succeeds) and a warning.
 func (t Trust) admit(ctx context.Context, remote Remote, stamp string) (*Statement, *sight, map[string]*signed, string, error) {
 	dir := snapshot.Dir(remote.Root, stamp)
-	if fi, err := remote.FS.Stat(dir); err != nil || !fi.IsDir() {
+	if fi, err := remote.FS.Stat(dir); err != nil || !fi.IsDir() || (target.IsObjectStore(remote.FS) && !hasStatement(remote.FS, dir)) {
 		return nil, nil, nil, "", &backup.NotFoundError{What: backup.WhatSnapshot, Path: remote.URL + " " + stamp}
 	}
 	v, err := t.look(remote)
