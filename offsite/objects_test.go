@@ -2,12 +2,15 @@ package offsite
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +38,10 @@ type objectFs struct {
 	copies  []string // CopyFile destinations, in order
 	created []string // names opened for writing
 	failOn  string   // the base name whose next write fails (once)
+	reads   []string // names opened for reading
+	// partSize, when set, makes the FS report stored checksums as S3
+	// does for uploads in parts of this size (target.ChecksumReporter).
+	partSize int64
 }
 
 func newObjectFs(clock func() time.Time) *objectFs {
@@ -52,7 +59,18 @@ func (o *objectFs) locked(name string) error {
 	return nil
 }
 
+func (o *objectFs) Open(name string) (afero.File, error) {
+	return o.OpenFile(name, os.O_RDONLY, 0)
+}
+
 func (o *objectFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	if flag&(os.O_WRONLY|os.O_RDWR) == 0 {
+		if fi, err := o.Fs.Stat(name); err == nil && !fi.IsDir() {
+			o.mu.Lock()
+			o.reads = append(o.reads, name)
+			o.mu.Unlock()
+		}
+	}
 	if flag&(os.O_WRONLY|os.O_RDWR) != 0 {
 		if err := o.locked(name); err != nil {
 			return nil, err
@@ -167,10 +185,36 @@ func (o *objectFs) Retention(name string) (string, time.Time, error) {
 	return LockGovernance, u, nil
 }
 
+// StoredSHA256 is the checksum S3 keeps: computed here from the bytes
+// now stored, so that a changed object shows.
+func (o *objectFs) StoredSHA256(name string) ([]byte, int, error) {
+	if o.partSize == 0 {
+		return nil, 0, errors.ErrUnsupported
+	}
+	data, err := afero.ReadFile(o.Fs, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	c := newCompositeHash(o.partSize)
+	c.Write(data)
+	st := c.stored()
+	if st == "" {
+		sum := sha256.Sum256(data)
+		return sum[:], 0, nil
+	}
+	hexSum, n, _ := strings.Cut(st, "-")
+	sum, _ := hex.DecodeString(hexSum)
+	parts, _ := strconv.Atoi(n)
+	return sum, parts, nil
+}
+
+func (o *objectFs) UploadPartSize() int64 { return o.partSize }
+
 var (
-	_ target.ObjectStore     = (*objectFs)(nil)
-	_ target.ServerCopier    = (*objectFs)(nil)
-	_ target.RetentionLocker = (*objectFs)(nil)
+	_ target.ChecksumReporter = (*objectFs)(nil)
+	_ target.ObjectStore      = (*objectFs)(nil)
+	_ target.ServerCopier     = (*objectFs)(nil)
+	_ target.RetentionLocker  = (*objectFs)(nil)
 )
 
 // On object storage a push uploads each file under its own name (no
@@ -370,5 +414,71 @@ func TestObjectStoreUploadInProgressIsIgnoredThenResumed(t *testing.T) {
 	}
 	if _, err := ofs.Stat(final); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("an abandoned upload is still there: %v", err)
+	}
+}
+
+// remote validate --quick reads no file: it compares the checksums the
+// target stores (the composite ones of files sent in parts among them,
+// recorded in the signed statement at push) with the statement, and so
+// finds an object changed on the target; a target that keeps no
+// checksums is refused.
+func TestQuickValidateComparesStoredChecksumsWithoutReading(t *testing.T) {
+	ofs := newObjectFs(time.Now)
+	ofs.partSize = 64 << 10
+	remote := Remote{FS: ofs, Root: "/bucket/atocore", URL: "s3://bucket/atocore"}
+	r := testutil.Root(t)
+	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	key, trust := signer(t)
+	rs, _ := keys(t)
+	if _, err := pushRemote(context.Background(), testutil.Config(r), remote, PushOptions{Sealing: Sealing{Recipients: rs}, Signer: key}); err != nil {
+		t.Fatal(err)
+	}
+	dir := snapshot.Dir(remote.Root, m.Stamp)
+	st := readSigned(ofs, dir, m.Stamp, trust.Signers).st
+	var inParts []StoredFile
+	for _, f := range st.Files {
+		if f.Size > ofs.partSize {
+			if !strings.HasSuffix(f.Stored, "-"+strconv.Itoa(int((f.Size+ofs.partSize-1)/ofs.partSize))) {
+				t.Errorf("%s (%d bytes) is recorded with stored_sha256 %q, want the composite of its parts", f.Path, f.Size, f.Stored)
+			}
+			inParts = append(inParts, f)
+		} else if f.Stored != "" {
+			t.Errorf("%s fits one part and records stored_sha256 %q", f.Path, f.Stored)
+		}
+	}
+	if len(inParts) == 0 {
+		t.Fatal("no file was sent in parts: the test proves nothing")
+	}
+	ofs.reads = nil
+	res, err := validateRemoteWith(context.Background(), remote, m.Stamp, Opening{Trust: trust}, true)
+	if err != nil || !res.Valid {
+		t.Fatalf("quick validate = %+v, %v", res, err)
+	}
+	for _, name := range ofs.reads {
+		if b := filepath.Base(name); b != StatementFile && b != SignatureFile && b != TargetIDFile {
+			t.Errorf("quick validate read %s", name)
+		}
+	}
+	// One byte changed on the target, its size kept.
+	victim := filepath.Join(dir, filepath.FromSlash(inParts[0].Path))
+	data, err := afero.ReadFile(ofs.Fs, victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 1
+	if err := afero.WriteFile(ofs.Fs, victim, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err = validateRemoteWith(context.Background(), remote, m.Stamp, Opening{Trust: trust}, true)
+	if err != nil || res.Valid || len(res.Errors) != 1 || !strings.Contains(res.Errors[0], inParts[0].Path) {
+		t.Fatalf("quick validate of a changed object = %+v, %v", res, err)
+	}
+	// Without stored checksums there is nothing to compare.
+	plain := Remote{FS: afero.NewMemMapFs(), Root: "/offsite", URL: "mem://"}
+	if _, err := pushRemote(context.Background(), testutil.Config(r), plain, PushOptions{Signer: key}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := validateRemoteWith(context.Background(), plain, m.Stamp, Opening{Trust: trust}, true); !errors.Is(err, ErrNoStoredChecksums) {
+		t.Fatalf("quick validate of a target without checksums: err = %v", err)
 	}
 }

@@ -221,6 +221,9 @@ type pusher struct {
 	linksFake bool
 
 	progressMu sync.Mutex
+	// stored are the composite checksums computed while uploading, by
+	// remote path (noteStored; under progressMu).
+	stored map[string]string
 }
 
 func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, error) {

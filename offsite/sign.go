@@ -100,6 +100,13 @@ func (p *pusher) sign(incoming string, s backup.Snapshot, local []snapshot.File,
 	if manifest != nil {
 		st.Files = append(st.Files, StoredFile{Path: RemoteManifestFile, Size: int64(len(manifest)), SHA256: digestOf(manifest)})
 	}
+	stored, err := storedChecksums(p.remote.FS, incoming, st.Files, p.ownStored(incoming))
+	if err != nil {
+		return nil, err
+	}
+	for i := range st.Files {
+		st.Files[i].Stored = stored[st.Files[i].Path]
+	}
 	data, err := st.encode()
 	if err != nil {
 		return nil, err

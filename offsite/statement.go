@@ -74,6 +74,11 @@ type StoredFile struct {
 	Path   string `json:"path"`
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
+	// Stored is, for a file the target stores in parts (an S3 multipart
+	// upload), the checksum the target keeps for it: "HEX-PARTS", the
+	// SHA-256 of the parts' SHA-256 digests (see checksums.go). Empty
+	// for a file in one piece, whose stored checksum is SHA256.
+	Stored string `json:"stored_sha256,omitempty"`
 }
 
 type storedFileJSON struct {
@@ -81,11 +86,12 @@ type storedFileJSON struct {
 	PathB64 string `json:"path_b64,omitempty"`
 	Size    int64  `json:"size"`
 	SHA256  string `json:"sha256"`
+	Stored  string `json:"stored_sha256,omitempty"`
 }
 
 // MarshalJSON writes Path as "path", or as "path_b64" when it is not UTF-8.
 func (f StoredFile) MarshalJSON() ([]byte, error) {
-	w := storedFileJSON{Size: f.Size, SHA256: f.SHA256}
+	w := storedFileJSON{Size: f.Size, SHA256: f.SHA256, Stored: f.Stored}
 	w.Path, w.PathB64 = snapshot.EncodePath(f.Path)
 	return json.Marshal(w)
 }
@@ -97,7 +103,7 @@ func (f *StoredFile) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	path, err := snapshot.DecodePath(w.Path, w.PathB64)
-	*f = StoredFile{Path: path, Size: w.Size, SHA256: w.SHA256}
+	*f = StoredFile{Path: path, Size: w.Size, SHA256: w.SHA256, Stored: w.Stored}
 	return err
 }
 

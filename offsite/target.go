@@ -57,6 +57,14 @@ func Validate(ctx context.Context, t target.Target, stamp string, open Opening) 
 	return validateRemote(ctx, remoteOf(t), stamp, open)
 }
 
+// ValidateQuick checks a snapshot on t without reading its files: the
+// signed statement, then the checksum t's server stores for each file
+// (object storage: target.ChecksumReporter) against it. A target that
+// keeps no checksums is ErrNoStoredChecksums.
+func ValidateQuick(ctx context.Context, t target.Target, stamp string, open Opening) (*validate.Result, error) {
+	return validateRemoteWith(ctx, remoteOf(t), stamp, open, true)
+}
+
 // Prune applies a retention policy on t.
 func Prune(ctx context.Context, t target.Target, opts backup.PruneOptions) (*backup.PruneResult, error) {
 	return pruneRemote(ctx, remoteOf(t), opts)

@@ -107,7 +107,15 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain 
 		r = pr
 	}
 	h := sha256.New()
-	cr := &countingReader{r: io.TeeReader(r, h), progress: func(n int64) { p.progress(n); progress.Add(ctx, n) }}
+	var hw io.Writer = h
+	var composite *compositeHash
+	if ps, ok := rfs.(partSizer); ok {
+		if _, ok := rfs.(target.ChecksumReporter); ok && ps.UploadPartSize() > 0 {
+			composite = newCompositeHash(ps.UploadPartSize())
+			hw = io.MultiWriter(h, composite)
+		}
+	}
+	cr := &countingReader{r: io.TeeReader(r, hw), progress: func(n int64) { p.progress(n); progress.Add(ctx, n) }}
 	part := partName(rfs, dst)
 	_ = rfs.Remove(part)
 	n, err := writeStream(rfs, part, cr, false)
@@ -123,7 +131,35 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain 
 		_ = rfs.Remove(part)
 		return durable.Digest{}, fmt.Errorf("the local file %s does not match its manifest (sha256 differs): not pushing this snapshot; run atocore-backup validate", src)
 	}
+	if composite != nil {
+		p.noteStored(dst, composite.stored())
+	}
 	return durable.Digest{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// noteStored records the composite checksum this push computed for the
+// file uploaded to dst ("" for one of a single part).
+func (p *pusher) noteStored(dst, sum string) {
+	p.progressMu.Lock()
+	defer p.progressMu.Unlock()
+	if p.stored == nil {
+		p.stored = map[string]string{}
+	}
+	p.stored[dst] = sum
+}
+
+// ownStored is what noteStored recorded, by path below the snapshot's
+// upload directory incoming.
+func (p *pusher) ownStored(incoming string) map[string]string {
+	p.progressMu.Lock()
+	defer p.progressMu.Unlock()
+	out := map[string]string{}
+	for dst, sum := range p.stored {
+		if rel, err := filepath.Rel(incoming, dst); err == nil && sum != "" {
+			out[filepath.ToSlash(rel)] = sum
+		}
+	}
+	return out
 }
 
 // progress reports n more bytes sent; uploads run at once, the callback

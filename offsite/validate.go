@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/atocore/atocore-backup/backup"
@@ -49,6 +50,13 @@ const (
 // encrypted snapshot's files are checked against remote-manifest.json, as
 // before statements existed. The result has the shape of `validate`.
 func validateRemote(ctx context.Context, remote Remote, stamp string, open Opening) (out *validate.Result, err error) {
+	return validateRemoteWith(ctx, remote, stamp, open, false)
+}
+
+// validateRemoteWith is validateRemote, or with quick its check without
+// reading any file: the checksums the target stores for each file
+// (object storage) against the statement, and the statement's signature.
+func validateRemoteWith(ctx context.Context, remote Remote, stamp string, open Opening, quick bool) (out *validate.Result, err error) {
 	if _, err := snapshot.ParseStamp(stamp); err != nil {
 		return nil, err
 	}
@@ -108,6 +116,9 @@ func validateRemote(ctx context.Context, remote Remote, stamp string, open Openi
 			return fail(CodeUnsigned + ": " + sg.err.Error())
 		}
 		res.Warnings = append(res.Warnings, CodeUnsigned+": "+sg.err.Error())
+	}
+	if quick {
+		return quickResult(ctx, remote.FS, dir, check, res)
 	}
 	if check != nil {
 		if errs := checkStored(ctx, remote.FS, dir, check, true); len(errs) > 0 {
@@ -172,4 +183,30 @@ func merged(res, v *validate.Result) *validate.Result {
 	v.Warnings = append(append([]string{}, res.Warnings...), v.Warnings...)
 	stampErrors(v)
 	return v
+}
+
+// quickResult finishes remote validate --quick: every file named in the
+// statement st, at its size, nothing else, and the target's stored
+// checksum of each equal to the statement's. The contents are not
+// decrypted or validated.
+func quickResult(ctx context.Context, rfs afero.Fs, dir string, st *Statement, res *validate.Result) (*validate.Result, error) {
+	if st == nil {
+		res.Errors = append(res.Errors, validate.CodeManifestMismatch+": the snapshot has no "+StatementFile+" to compare the target's checksums with: validate without quick")
+		return res, nil
+	}
+	if errs := checkStored(ctx, rfs, dir, st, false); len(errs) > 0 {
+		res.Errors = append(res.Errors, errs...)
+		return res, ctx.Err()
+	}
+	errs, err := quickCheck(ctx, rfs, dir, st)
+	if err != nil {
+		return nil, err
+	}
+	if len(errs) > 0 {
+		res.Errors = append(res.Errors, errs...)
+		return res, nil
+	}
+	res.Valid = true
+	res.Warnings = append(res.Warnings, "contents_not_checked: quick: the target's stored checksums of all "+strconv.Itoa(len(st.Files))+" files match the signed statement; no byte was read (validate without quick downloads and checks the contents)")
+	return res, nil
 }

@@ -33,3 +33,13 @@ type RetentionLocker interface {
 	SetRetention(name, mode string, until time.Time) error
 	Retention(name string) (mode string, until time.Time, err error)
 }
+
+// ChecksumReporter tells the SHA-256 checksum the server computed and
+// keeps for a file, so that a target can be verified without downloading
+// it. For a file uploaded in one request, sum is the SHA-256 of its bytes
+// and parts is 0. For one uploaded in parts (an S3 multipart upload),
+// parts is their number and sum the composite checksum: the SHA-256 of
+// the concatenated binary SHA-256 digests of the parts, in order.
+type ChecksumReporter interface {
+	StoredSHA256(name string) (sum []byte, parts int, err error)
+}
