@@ -49,10 +49,14 @@ it); they create nothing on the target.`,
 		Long: `remote validate checks the snapshot's signed statement and every remote file's
 size and digest against it; with --age-identity or --passphrase-file it also
 decrypts the snapshot into a scratch directory and validates it as validate
-does. "latest" is the newest remote snapshot whose statement verifies.`,
+does. "latest" is the newest remote snapshot whose statement verifies.
+With --quick it reads no file: the checksums an s3:// target stores for
+each file are compared with the signed statement (a target without
+stored checksums is refused).`,
 		Args: cmdline.Args("STAMP"),
 		RunE: a.runs(runRemoteValidate),
 	}
+	val.Flags().BoolVar(&a.f.quick, "quick", false, "compare the target's stored checksums with the signed statement, downloading nothing (s3:// targets)")
 	a.f.addTargetFlags(val.Flags())
 	a.f.addOpeningFlags(val.Flags())
 	a.f.addTrustFlags(val.Flags())
@@ -111,9 +115,16 @@ func runRemoteValidate(ctx context.Context, a *app) int {
 		return code
 	}
 	defer t.Close()
+	validate := offsite.Validate
+	if a.f.quick {
+		validate = offsite.ValidateQuick
+	}
 	bctx, done := a.withBar(ctx, "validating "+stamp+" on the target")
-	res, err := offsite.Validate(bctx, t, stamp, open)
+	res, err := validate(bctx, t, stamp, open)
 	done()
+	if errors.Is(err, offsite.ErrNoStoredChecksums) {
+		return a.fail(exitUsage, err)
+	}
 	if err != nil {
 		return a.fail(exitFailed, err)
 	}
