@@ -111,6 +111,8 @@ func (a *app) hint(err error) string {
 		return "wrong identity: it opens nothing here, the snapshot is not damaged; check --age-identity"
 	case errors.Is(err, encrypt.ErrWrongPassphrase):
 		return "wrong passphrase: it opens nothing here; check --passphrase-file"
+	case errors.Is(err, offsite.ErrNoStoredChecksums):
+		return "drop --quick"
 	case errors.Is(err, offsite.ErrNeedIdentity):
 		return "pass --age-identity with a matching identity file"
 	case errors.Is(err, offsite.ErrNeedPassphrase):
