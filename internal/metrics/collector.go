@@ -61,8 +61,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descLastValidationSuccess, bool01(validation.OK))
 	}
 	for target, o := range push {
-		gauge(descLastPush, unix(o.Time), target)
-		gauge(descLastPushSuccess, bool01(o.OK), target)
+		gauge(descLastPush, unix(o.Time), target, o.Name)
+		gauge(descLastPushSuccess, bool01(o.OK), target, o.Name)
 	}
 }
 

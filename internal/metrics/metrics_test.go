@@ -34,6 +34,9 @@ func flatten(mfs []*dto.MetricFamily) map[string]float64 {
 		for _, m := range mf.Metric {
 			key := mf.GetName()
 			for _, l := range m.Label {
+				if l.GetValue() == "" {
+					continue // an empty label is no label, to Prometheus
+				}
 				key += "{" + l.GetName() + "=" + l.GetValue() + "}"
 			}
 			out[key] = m.GetGauge().GetValue()

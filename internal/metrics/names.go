@@ -24,8 +24,14 @@ const (
 	NameReplicationLagReservedName = "atocore_backup_replication_lag_seconds" // reserved: issue 19
 )
 
-// LabelTarget names the off-site target of a push metric: its URL without secrets.
+// LabelTarget names the off-site target of a push metric: its URL without
+// secrets. It is the target's identity, the label to join on.
 const LabelTarget = "target"
+
+// LabelTargetName is the name of the target in the configuration file
+// ([[target]] name = ...) on the last-push metrics; empty when the push
+// named the target by its URL.
+const LabelTargetName = "target_name"
 
 var (
 	descSnapshots = prometheus.NewDesc(NameSnapshots,
@@ -55,9 +61,9 @@ var (
 	descNewestPushedSnapshot = prometheus.NewDesc(NameNewestPushedSnapshot,
 		"Time its stamp names of the newest snapshot this machine pushed to the target, from the push state in the backup directory.", []string{LabelTarget}, nil)
 	descLastPush = prometheus.NewDesc(NameLastPush,
-		"When the last push to the target recorded here finished.", []string{LabelTarget}, nil)
+		"When the last push to the target recorded here finished, whether it succeeded or not.", []string{LabelTarget, LabelTargetName}, nil)
 	descLastPushSuccess = prometheus.NewDesc(NameLastPushSuccess,
-		"1 when the last push to the target recorded here succeeded, else 0.", []string{LabelTarget}, nil)
+		"1 when the last push to the target recorded here succeeded, 0 when it failed (the target unreachable or refusing included).", []string{LabelTarget, LabelTargetName}, nil)
 )
 
 // resultFamilies are the metrics only the process that ran the operation

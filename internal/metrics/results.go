@@ -17,7 +17,14 @@ type Results struct {
 	mu         sync.Mutex
 	create     *Outcome
 	validation *Outcome
-	push       map[string]Outcome
+	push       map[string]PushOutcome
+}
+
+// PushOutcome is how the last push to one target ended, and the target's
+// name in the configuration file ("" when it was named by its URL).
+type PushOutcome struct {
+	Outcome
+	Name string
 }
 
 // RecordCreate records a backup create that finished at t: ok when the
@@ -38,24 +45,33 @@ func (r *Results) RecordValidation(t time.Time, ok bool) {
 }
 
 // RecordPush records a push to target (its URL without secrets, as
-// `remote list` prints it) that finished at t.
+// `remote list` prints it) that finished at t. A push that could not even
+// open its target (unreachable, refused, a missing parent) is a push that
+// failed: record it, ok false.
 func (r *Results) RecordPush(target string, t time.Time, ok bool) {
+	r.RecordNamedPush("", target, t, ok)
+}
+
+// RecordNamedPush is RecordPush for a target of the configuration file,
+// whose name becomes the metrics' target_name label. A push to several
+// targets records each.
+func (r *Results) RecordNamedPush(name, target string, t time.Time, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.push == nil {
-		r.push = map[string]Outcome{}
+		r.push = map[string]PushOutcome{}
 	}
-	r.push[target] = Outcome{t, ok}
+	r.push[target] = PushOutcome{Outcome{t, ok}, name}
 }
 
 // snapshot copies the outcomes under the lock.
-func (r *Results) snapshot() (create, validation *Outcome, push map[string]Outcome) {
+func (r *Results) snapshot() (create, validation *Outcome, push map[string]PushOutcome) {
 	if r == nil {
 		return nil, nil, nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	push = make(map[string]Outcome, len(r.push))
+	push = make(map[string]PushOutcome, len(r.push))
 	for k, v := range r.push {
 		push[k] = v
 	}

@@ -119,10 +119,10 @@ func mergeResults(fresh []*dto.MetricFamily, old map[string]*dto.MetricFamily) [
 		}
 		have := map[string]bool{}
 		for _, m := range mf.Metric {
-			have[labelKey(m)] = true
+			have[identity(m)] = true
 		}
 		for _, m := range omf.Metric {
-			if !have[labelKey(m)] {
+			if !have[identity(m)] {
 				m.TimestampMs = nil
 				mf.Metric = append(mf.Metric, m)
 			}
@@ -135,6 +135,19 @@ func mergeResults(fresh []*dto.MetricFamily, old map[string]*dto.MetricFamily) [
 	}
 	slices.SortFunc(out, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
 	return out
+}
+
+// identity is what makes two result lines the same series for the merge:
+// the target of a push line (a line written before target_name existed,
+// or under another name, is replaced by this run's line for that target),
+// else all the labels.
+func identity(m *dto.Metric) string {
+	for _, l := range m.Label {
+		if l.GetName() == LabelTarget {
+			return "target\x00" + l.GetValue()
+		}
+	}
+	return labelKey(m)
 }
 
 func labelKey(m *dto.Metric) string {
