@@ -39,6 +39,8 @@ type flags struct {
 	scratchDir string
 
 	target, knownHosts, sshKey, sshConfig       string
+	targets                                     []string // push: each --target
+	targetName                                  string   // the config file's name of target, if it has one
 	metricsFile                                 string
 	sshAgent                                    bool
 	recipients                                  []string
@@ -129,9 +131,22 @@ func (f *flags) addPruneFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.quick, "quick", false, "judge validity by structure and sizes only, not by every digest and integrity_check")
 }
 
-// addTargetFlags registers how an off-site target is reached.
+// addTargetFlags registers the one off-site target a command works on and
+// how it is reached.
 func (f *flags) addTargetFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.target, "target", "", "the off-site `URL` (sftp://user@host:port/path or file:///path) or the name of a target of the config file (env ATOCORE_BACKUP_TARGET)")
+	f.addReachFlags(fs)
+}
+
+// addTargetsFlags is addTargetFlags for push, which goes to each target
+// named (--target repeated), or to every target of the config file.
+func (f *flags) addTargetsFlags(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&f.targets, "target", nil, "the off-site `URL` (sftp://user@host:port/path or file:///path) or the name of a target of the config file; repeat it to push to several (env ATOCORE_BACKUP_TARGET; default: every target of the config file)")
+	f.addReachFlags(fs)
+}
+
+// addReachFlags registers how an SFTP target is reached.
+func (f *flags) addReachFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.knownHosts, "known-hosts", "", "the known_hosts `FILE` that holds the SFTP server's host key (env ATOCORE_KNOWN_HOSTS; default: ~/.ssh/config's UserKnownHostsFile, else ~/.ssh/known_hosts)")
 	fs.StringVar(&f.sshConfig, "ssh-config", "", "the OpenSSH client config `FILE` read for the SFTP host (Host aliases, HostName, User, Port, IdentityFile, ProxyJump), or none (env ATOCORE_SSH_CONFIG; default ~/.ssh/config)")
 	fs.StringVar(&f.sshKey, "ssh-key", "", "the SSH private key `FILE` to log in with (env ATOCORE_SSH_KEY)")

@@ -78,7 +78,7 @@ func (a *app) runs(body func(ctx context.Context, a *app) int) func(*cobra.Comma
 		a.cmd = c
 		a.f.command = strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
 		a.f.args = args
-		if a.takes("target") {
+		if a.takes("target") && c.Annotations[annotSeveralTargets] == "" {
 			if err := a.resolveOffsite(); err != nil {
 				return cmdline.Code(a.fail(exitUsage, err))
 			}

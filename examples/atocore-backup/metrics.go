@@ -26,8 +26,8 @@ func (a *app) metricsFile() string {
 // into exit 1 (the monitoring would otherwise go stale unnoticed).
 func (a *app) writeMetrics(ctx context.Context, code int) int {
 	file := a.metricsFile()
-	if file == "" {
-		return code
+	if _, err := a.configFile(); file == "" || err != nil {
+		return code // a config file that cannot be read: the command said so
 	}
 	cfg, err := a.config()
 	if err == nil {

@@ -71,14 +71,14 @@ func (a *app) resolveOffsite() error {
 	switch t, ok := c.Target(name); {
 	case ok:
 		tgt = &t
-		a.f.target = t.URL
+		a.f.target, a.f.targetName = t.URL, t.Name
 		a.record("target", t.URL, fmt.Sprintf("%s, the target %q of %s", nameFrom, t.Name, c.Path))
 	case name != "":
 		a.f.target = name
 		a.record("target", name, nameFrom)
 	case c != nil && len(c.Targets) == 1:
 		tgt = &c.Targets[0]
-		a.f.target = tgt.URL
+		a.f.target, a.f.targetName = tgt.URL, tgt.Name
 		a.record("target", tgt.URL, fileSource(c, "its only target, "+tgt.Name))
 	case c != nil && len(c.Targets) > 1:
 		return fmt.Errorf("the config file %s names %d targets (%s); pick one with --target NAME", c.Path, len(c.Targets), strings.Join(c.TargetNames(), ", "))
