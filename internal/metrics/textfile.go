@@ -70,7 +70,7 @@ func WriteTextfile(ctx context.Context, path string, cfg backup.Config, res *Res
 	if err != nil {
 		return err
 	}
-	merged := mergeResults(fresh, old)
+	merged := mergeResults(dropEmptyLabels(fresh), old)
 	var buf bytes.Buffer
 	for _, mf := range merged {
 		if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
@@ -135,6 +135,18 @@ func mergeResults(fresh []*dto.MetricFamily, old map[string]*dto.MetricFamily) [
 	}
 	slices.SortFunc(out, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
 	return out
+}
+
+// dropEmptyLabels removes the labels whose value is empty (target_name of
+// a push to a URL): to Prometheus an empty label is no label, and the line
+// stays as it was before the label existed.
+func dropEmptyLabels(mfs []*dto.MetricFamily) []*dto.MetricFamily {
+	for _, mf := range mfs {
+		for _, m := range mf.Metric {
+			m.Label = slices.DeleteFunc(m.Label, func(l *dto.LabelPair) bool { return l.GetValue() == "" })
+		}
+	}
+	return mfs
 }
 
 // identity is what makes two result lines the same series for the merge:
