@@ -78,7 +78,13 @@ func (a *app) hint(err error) string {
 	)
 	switch {
 	case errors.As(err, &tnf):
-		return "check --target (or ATOCORE_BACKUP_TARGET); push creates a missing target directory under an existing parent, no other command creates one"
+		const creates = "push creates a missing target directory under an existing parent, no other command creates one"
+		if a.f.targetName != "" {
+			if c, _ := a.configFile(); c != nil {
+				return fmt.Sprintf("check the url of the target %q in %s; %s", a.f.targetName, c.Path, creates)
+			}
+		}
+		return "check --target (or ATOCORE_BACKUP_TARGET); " + creates
 	case errors.As(err, &nf):
 		if nf.What == backup.WhatSnapshot {
 			return "run list to see the snapshots there"

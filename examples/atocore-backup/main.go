@@ -60,6 +60,8 @@ type app struct {
 	cfgErr    error
 	// results are this run's outcomes, for the metrics file.
 	results *metrics.Results
+	// warnedUnsigned: the warning of --allow-unsigned was said.
+	warnedUnsigned bool
 }
 
 // run executes one command line and returns its exit code.

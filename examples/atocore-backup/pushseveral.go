@@ -89,7 +89,9 @@ func runPushSeveral(ctx context.Context, a *app, names []string) int {
 			a.results.RecordNamedPush(p.name, p.url, time.Now(), err == nil)
 			if err != nil {
 				tp.Error, tp.ExitCode = oneLine(err.Error()), exitCode(ctx, code, err)
+				a.f.targetName = p.name // for the hint
 				a.failAs(tp.ExitCode, fmt.Errorf("target %s: %w", label(p.name, p.url), err))
+				a.f.targetName = ""
 			} else {
 				tp.OK = true
 				if a.jsonOut() {

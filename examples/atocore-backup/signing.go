@@ -43,7 +43,10 @@ func (a *app) signer() (ssh.Signer, error) {
 		}
 	}
 	if a.pickBool(a.f.allowUnsigned, "ATOCORE_ALLOW_UNSIGNED") {
-		a.say("WARNING: pushing UNSIGNED snapshots (--allow-unsigned): a restoring machine cannot tell them from forgeries by whoever stores them")
+		if !a.warnedUnsigned { // once, for a push to several targets
+			a.warnedUnsigned = true
+			a.say("WARNING: pushing UNSIGNED snapshots (--allow-unsigned): a restoring machine cannot tell them from forgeries by whoever stores them")
+		}
 		return nil, nil
 	}
 	return nil, errors.New("push signs every snapshot it sends: pass --signing-key FILE (an Ed25519 OpenSSH private key without passphrase: ssh-keygen -t ed25519 -N '' -f FILE) or set ATOCORE_SIGNING_KEY; --allow-unsigned pushes without (not recommended)")

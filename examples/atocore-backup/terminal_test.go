@@ -17,6 +17,17 @@ import (
 // showed, carriage returns removed.
 func onTerminal(t *testing.T, args ...string) string {
 	t.Helper()
+	out, code := onTerminalExit(t, args...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d\n%s", args, code, out)
+	}
+	return out
+}
+
+// onTerminalExit is onTerminal for a command that may fail: what the
+// terminal showed, and the exit code.
+func onTerminalExit(t *testing.T, args ...string) (string, int) {
+	t.Helper()
 	script := testutil.Tool(t, "script")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -28,10 +39,15 @@ func onTerminal(t *testing.T, args ...string) string {
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "TERM=xterm"}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	code := 0
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("%v: %v\n%s", args, err, out.String())
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("%v: %v\n%s", args, err, out.String())
+		}
+		code = ee.ExitCode()
 	}
-	return strings.ReplaceAll(out.String(), "\r", "")
+	return strings.ReplaceAll(out.String(), "\r", ""), code
 }
 
 // On a terminal the result is a human summary (a table for list and
@@ -105,5 +121,63 @@ func TestProgressBarOnATerminal(t *testing.T) {
 	res := cli(t, nil, "validate", "latest", "--root", r.Dir).want(t, 0)
 	if strings.Contains(res.stderr, "% |") {
 		t.Fatalf("a bar in a pipe: %q", res.stderr)
+	}
+}
+
+// A push to several targets on a terminal: a table with a row per target
+// (name, URL, result, bytes sent, snapshots pushed and already there, the
+// error), a last line that names the failed one, and its error on stderr.
+func TestPushSeveralOnATerminal(t *testing.T) {
+	r := testutil.Root(t)
+	cli(t, nil, "create", "--root", r.Dir).want(t, 0)
+	dir := t.TempDir()
+	if err := os.Mkdir(dir+"/good", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf := dir + "/config.toml"
+	text := "root = \"" + r.Dir + "\"\n[[target]]\nname = \"good\"\nurl = \"file://" + dir + "/good\"\n" +
+		"[[target]]\nname = \"bad\"\nurl = \"file://" + dir + "/nowhere/atocore\"\n"
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := onTerminalExit(t, "push", "--config", conf, "--allow-unsigned")
+	if code != 10 {
+		t.Fatalf("exit %d, want 10 (the only failure is a missing target):\n%s", code, out)
+	}
+	var header, good, bad, last, stderr string
+	for _, l := range strings.Split(out, "\n") {
+		switch f := strings.Fields(l); {
+		case len(f) == 0:
+		case f[0] == "TARGET":
+			header = l
+		case f[0] == "good":
+			good = l
+		case f[0] == "bad":
+			bad = l
+		case strings.HasPrefix(l, "pushed to "):
+			last = l
+		case strings.Contains(l, "atocore-backup push: target bad"): // after the erased bar
+			stderr = l
+		}
+	}
+	for _, c := range []struct{ what, line, want string }{
+		{"header", header, "RESULT"},
+		{"good row", good, "file://" + dir + "/good"},
+		{"good row", good, " ok "},
+		{"good row", good, "MiB"},
+		{"bad row", bad, "FAILED"},
+		{"bad row", bad, "does not exist"},
+		{"last line", last, "pushed to 1 of 2 targets; failed: bad (file://" + dir + "/nowhere/atocore)"},
+		{"stderr", stderr, "nowhere"},
+	} {
+		if !strings.Contains(c.line, c.want) {
+			t.Errorf("%s %q lacks %q; the terminal showed:\n%s", c.what, c.line, c.want, out)
+		}
+	}
+	if strings.Count(out, "WARNING: pushing UNSIGNED") != 1 {
+		t.Errorf("the unsigned warning is not said once:\n%s", out)
+	}
+	if strings.Contains(out, `"targets"`) {
+		t.Errorf("JSON on a terminal:\n%s", out)
 	}
 }
