@@ -16,29 +16,29 @@
 // newest remote copy is verified against --allowed-signers (or
 // ATOCORE_ALLOWED_SIGNERS), by default against the signing key itself.
 //
-// Exit codes: 0 ok, 1 failed (push, prune or validation), 2 bad flags.
+// With --target repeated, or --config naming an atocore-backup
+// configuration file with several [[target]]s, it syncs each target in
+// turn, with its own keys; one that fails does not stop the others.
+//
+// Exit codes: 0 ok, 1 failed (push, prune or validation; for several
+// targets, any of them), 2 bad flags.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/cmdline"
-	"github.com/atocore/atocore-backup/internal/metrics"
 	"github.com/atocore/atocore-backup/offsite"
-	"github.com/atocore/atocore-backup/target"
 	"github.com/atocore/atocore-backup/validate"
 )
 
@@ -67,20 +67,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 it pushes the local snapshots the target lacks (encrypted when given recipients
 or a passphrase, each with a signed statement), applies the retention policy on
 the target, and validates the newest remote copy. It prints a JSON report on
-stdout. Exit codes: 0 ok, 1 failed (push, prune or validation), 2 bad flags.`,
+stdout. With --target repeated, or a --config file that names several targets,
+it syncs each in turn with its own keys; one that fails does not stop the
+others, each is reported, and stderr names each failed target in a line.
+Exit codes: 0 ok, 1 failed (push, prune or validation; of any target), 2 bad
+flags (nothing was touched).`,
 		Example: `  offsite-sync --root /srv/storage/atocore \
       --target sftp://backup@offsite.example:22/srv/atocore-offsite \
       --known-hosts /etc/atocore/known_hosts --ssh-key /etc/atocore/id_ed25519 \
-      --recipients-file /etc/atocore/backup-recipients.txt`,
+      --recipients-file /etc/atocore/backup-recipients.txt
+  offsite-sync --config /etc/atocore-backup/config.toml   # every [[target]] of the file`,
 		Args: cmdline.Args(),
 		RunE: func(c *cobra.Command, _ []string) error {
-			return cmdline.Code(o.sync(c.Context(), stdout, stderr))
+			o.changed = c.Flags().Changed
+			return cmdline.Code(o.run(c.Context(), stdout, stderr))
 		},
 	}
 	fs := root.Flags()
 	fs.StringVar(&o.root, "root", getenv("ATOCORE_ROOT"), "the AtoCore root `DIR` (env ATOCORE_ROOT)")
 	fs.StringVar(&o.backupDir, "backup-dir", getenv("ATOCORE_BACKUP_DIR"), "the backup `DIR` (env ATOCORE_BACKUP_DIR; default ROOT/backups)")
-	fs.StringVar(&o.target, "target", getenv("ATOCORE_BACKUP_TARGET"), "the off-site `URL`: sftp://user@host:port/path or file:///path (env ATOCORE_BACKUP_TARGET)")
+	fs.StringArrayVar(&o.targets, "target", envList(getenv("ATOCORE_BACKUP_TARGET")), "the off-site `URL` (sftp://user@host:port/path or file:///path) or the name of a target of --config; repeat it to sync several (env ATOCORE_BACKUP_TARGET; default: every target of --config)")
+	fs.StringVar(&o.configPath, "config", getenv("ATOCORE_BACKUP_CONFIG"), "the atocore-backup configuration `FILE` whose [[target]]s (with their keys), root, backup_dir, policy and metrics_file fill what the flags do not give (env ATOCORE_BACKUP_CONFIG; default: none)")
 	fs.StringVar(&o.knownHosts, "known-hosts", getenv("ATOCORE_KNOWN_HOSTS"), "the known_hosts `FILE` with the SFTP server's host key (env ATOCORE_KNOWN_HOSTS; default: ~/.ssh/config's UserKnownHostsFile, else ~/.ssh/known_hosts)")
 	fs.StringVar(&o.sshConfig, "ssh-config", getenv("ATOCORE_SSH_CONFIG"), "the OpenSSH client config `FILE` read for the SFTP host, or none (env ATOCORE_SSH_CONFIG; default ~/.ssh/config)")
 	fs.StringVar(&o.sshKey, "ssh-key", "", "the SSH private key `FILE` to log in with")
@@ -103,115 +110,18 @@ stdout. Exit codes: 0 ok, 1 failed (push, prune or validation), 2 bad flags.`,
 
 // opts are offsite-sync's flags.
 type opts struct {
-	root, backupDir, target, knownHosts, sshKey string
-	sshConfig                                   string
-	sshAgent                                    bool
-	recipients                                  []string
-	recipientsFile, passphraseFile, identity    string
-	daily, weekly, monthly                      int
-	signingKey, allowedSigners                  string
-	allowUnsigned                               bool
-	metricsFile                                 string
-}
-
-// sync is the cron job's work; it returns the exit code.
-func (o *opts) sync(ctx context.Context, stdout, stderr io.Writer) (code int) {
-	usage := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "offsite-sync: "+format+"\n", a...)
-		return cmdline.ExitUsage
-	}
-	failed := func(err error) int {
-		fmt.Fprintf(stderr, "offsite-sync: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
-		return 1
-	}
-	if o.target == "" {
-		return usage("no target: pass --target or set ATOCORE_BACKUP_TARGET")
-	}
-	policy := backup.Policy{KeepDaily: o.daily, KeepWeekly: o.weekly, KeepMonthly: o.monthly}
-	if err := policy.Validate(); err != nil {
-		return usage("--%v", err)
-	}
-	cfg, err := backup.Config{Paths: backup.Paths{Root: o.root, BackupDir: o.backupDir}}.Resolved()
-	if err == nil {
-		err = cfg.Require(backup.NeedBackup)
-	}
-	if err != nil {
-		return usage("%v", err)
-	}
-	seal, err := offsite.SealingFrom(o.recipients, o.recipientsFile, o.passphraseFile)
-	if err != nil {
-		return usage("%v", err)
-	}
-	open, err := offsite.OpeningFrom(o.identity, o.passphraseFile)
-	if err != nil {
-		return usage("%v", err)
-	}
-	signer, err := pickSigner(o.signingKey, o.sshKey, o.allowUnsigned)
-	if err != nil {
-		return usage("%v", err)
-	}
-	if signer == nil {
-		fmt.Fprintln(stderr, "offsite-sync: WARNING: pushing UNSIGNED snapshots (--allow-unsigned): a restoring machine cannot tell them from forgeries by whoever stores them")
-	}
-	if open.Trust, err = offsite.TrustFrom(o.allowedSigners, o.allowUnsigned, false); err != nil {
-		return usage("--allowed-signers: %v", err)
-	}
-	if open.Trust.Signers == nil && signer != nil {
-		open.Trust.Signers = offsite.TrustKey("this host", signer.PublicKey()).Signers
-	}
-	targetURL := ""
-	if u, err := target.ParseURL(o.target); err == nil {
-		targetURL = u.String() // ParseURL refuses passwords: no secret in it
-	}
-	if o.metricsFile != "" && targetURL != "" {
-		// Registered before the report's print, so it runs after it and
-		// records the final exit code.
-		defer func() {
-			res := &metrics.Results{}
-			res.RecordPush(targetURL, time.Now(), code == 0)
-			if err := metrics.WriteTextfile(context.WithoutCancel(ctx), o.metricsFile, cfg, res); err != nil {
-				fmt.Fprintf(stderr, "offsite-sync: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
-				if code == 0 {
-					code = 1
-				}
-			}
-		}()
-	}
-	t, err := target.Open(ctx, o.target, target.Options{KnownHostsFile: o.knownHosts, KeyFile: o.sshKey, UseAgent: o.sshAgent, SSHConfigFile: o.sshConfig, Create: true})
-	if err != nil {
-		return failed(err)
-	}
-	defer t.Close()
-	rep := &report{Target: t.URL()}
-	defer func() {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(rep)
-	}()
-	if rep.Push, err = offsite.Push(ctx, cfg, t, offsite.PushOptions{Sealing: seal, Signer: signer}); err != nil {
-		return failed(err)
-	}
-	if rep.Prune, err = offsite.Prune(ctx, t, backup.PruneOptions{Policy: policy}); err != nil {
-		return failed(err)
-	}
-	list, err := offsite.List(ctx, t, open.Trust)
-	if err != nil {
-		return failed(err)
-	}
-	if len(list) == 0 {
-		return failed(errors.New("the target holds no snapshot after the push: create one first (atocore-backup create)"))
-	}
-	rep.Newest = list[len(list)-1].Stamp
-	if rep.Validate, err = offsite.Validate(ctx, t, rep.Newest, open); err != nil {
-		return failed(err)
-	}
-	if !rep.Validate.Valid {
-		return failed(fmt.Errorf("newest remote snapshot %s is invalid: %s", rep.Newest, strings.Join(rep.Validate.Errors, "; ")))
-	}
-	rep.OK = true
-	fmt.Fprintf(stderr, "offsite-sync: pushed %d, kept %d and removed %d on %s; newest %s valid\n",
-		len(rep.Push.Pushed), len(rep.Prune.Kept), len(rep.Prune.Removed), t.URL(), rep.Newest)
-	return 0
+	targets                                  []string
+	configPath                               string
+	changed                                  func(name string) bool
+	root, backupDir, knownHosts, sshKey      string
+	sshConfig                                string
+	sshAgent                                 bool
+	recipients                               []string
+	recipientsFile, passphraseFile, identity string
+	daily, weekly, monthly                   int
+	signingKey, allowedSigners               string
+	allowUnsigned                            bool
+	metricsFile                              string
 }
 
 // pickSigner reads the signing key: --signing-key, else the SSH key when
@@ -229,6 +139,15 @@ func pickSigner(signingKey, sshKey string, allowUnsigned bool) (ssh.Signer, erro
 		return nil, nil
 	}
 	return nil, errors.New("every pushed snapshot is signed: pass --signing-key FILE (an Ed25519 OpenSSH private key without passphrase) or set ATOCORE_SIGNING_KEY; --allow-unsigned pushes without")
+}
+
+// envList is ATOCORE_BACKUP_TARGET as the default of --target: one
+// target, or none.
+func envList(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return []string{v}
 }
 
 func envBool(v string) bool {

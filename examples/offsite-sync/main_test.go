@@ -124,3 +124,94 @@ func TestOffsiteSyncMetricsFile(t *testing.T) {
 		t.Errorf("after a failed sync:\n%s", data)
 	}
 }
+
+// Several targets, from --config: each is synced with its own keys (the
+// passphrase of one), one that fails (its parent directory missing) does
+// not stop the other; the report names each, stderr names the failed one
+// in a line of its own, the exit code is 1, and the metrics file records
+// each target under its name. Repeated --target picks among them.
+func TestOffsiteSyncSeveralTargets(t *testing.T) {
+	r := testutil.Root(t)
+	testutil.Create(t, r, backup.CreateOptions{})
+	dir := t.TempDir()
+	pass := filepath.Join(dir, "usb.pass")
+	if err := os.WriteFile(pass, []byte("correct horse battery staple\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"usb", "plain"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prom := filepath.Join(dir, "atocore_backup.prom")
+	conf := filepath.Join(dir, "config.toml")
+	text := "root = \"" + r.Dir + "\"\nmetrics_file = \"" + prom + "\"\n" +
+		"[[target]]\nname = \"usb\"\nurl = \"file://" + dir + "/usb\"\npassphrase_file = \"" + pass + "\"\n" +
+		"[[target]]\nname = \"gone\"\nurl = \"file://" + dir + "/nowhere/atocore\"\n"
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, rep, stderr := sync(t, "--config", conf, "--allow-unsigned")
+	if code != 1 || rep["ok"] != false {
+		t.Fatalf("exit %d, ok %v, want 1 and false: %s\n%v", code, rep["ok"], stderr, rep)
+	}
+	targets := rep["targets"].([]any)
+	if len(targets) != 2 {
+		t.Fatalf("%d targets reported: %v", len(targets), rep)
+	}
+	usb, gone := targets[0].(map[string]any), targets[1].(map[string]any)
+	if usb["name"] != "usb" || usb["ok"] != true || usb["newest_remote"] == "" || usb["error"] != nil {
+		t.Errorf("usb: %v", usb)
+	}
+	if pushed := usb["push"].(map[string]any)["pushed"].([]any); len(pushed) != 1 || pushed[0].(map[string]any)["encrypted"] != true {
+		t.Errorf("usb was not pushed encrypted with its passphrase: %v", usb["push"])
+	}
+	if gone["name"] != "gone" || gone["ok"] != false || gone["target"] != "file://"+dir+"/nowhere/atocore" || !strings.Contains(gone["error"].(string), "nowhere") {
+		t.Errorf("gone: %v", gone)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "usb", "snapshots", "*", "db", "atocore.db.age")); len(m) != 1 {
+		t.Errorf("usb holds %v", m)
+	}
+	var failedLines int
+	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if strings.HasPrefix(l, "offsite-sync: target ") {
+			failedLines++
+			if !strings.HasPrefix(l, "offsite-sync: target gone (file://"+dir+"/nowhere/atocore): ") {
+				t.Errorf("failure line %q names the wrong target", l)
+			}
+		}
+	}
+	if failedLines != 1 || !strings.Contains(stderr, "offsite-sync: usb (file://"+dir+"/usb): pushed 1,") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+	data, err := os.ReadFile(prom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		`atocore_backup_last_push_success{target="file://` + dir + `/usb",target_name="usb"} 1` + "\n",
+		`atocore_backup_last_push_success{target="file://` + dir + `/nowhere/atocore",target_name="gone"} 0` + "\n",
+	} {
+		if !strings.Contains(string(data), line) {
+			t.Errorf("the textfile lacks %q:\n%s", line, data)
+		}
+	}
+
+	// --target repeated: a name of the file and a URL, those only; both
+	// work, exit 0.
+	code, rep, stderr = sync(t, "--config", conf, "--allow-unsigned", "--target", "usb", "--target", "file://"+dir+"/plain")
+	if code != 0 || rep["ok"] != true || len(rep["targets"].([]any)) != 2 {
+		t.Fatalf("two good targets: exit %d: %s\n%v", code, stderr, rep)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "plain", "snapshots", "*", "db", "atocore.db")); len(m) != 1 {
+		t.Errorf("plain holds %v", m)
+	}
+	// A bad setting of any target refuses the run before any is touched.
+	code, _, stderr = sync(t, "--allow-unsigned", "--root", r.Dir, "--target", "file://"+dir+"/plain", "--target", "file://"+dir+"/fresh", "--passphrase-file", filepath.Join(dir, "none.pass"))
+	if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "none.pass") {
+		t.Fatalf("bad passphrase file: exit %d, %q", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "fresh")); err == nil {
+		t.Error("a refused run created a target")
+	}
+}
