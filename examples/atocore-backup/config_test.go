@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/atocore/atocore-backup/internal/metrics"
 	"github.com/atocore/atocore-backup/internal/testutil"
 )
 
@@ -134,5 +138,57 @@ func TestMetricsFile(t *testing.T) {
 	res := cli(t, nil, "list", "--root", r.Dir, "--metrics-file", dir+"/no/such/dir/x.prom")
 	if res.code != 1 || !strings.Contains(res.stderr, "metrics file") {
 		t.Errorf("unwritable metrics file: exit %d, %s", res.code, res.stderr)
+	}
+}
+
+// A push to the config file's two targets, one of them missing: the
+// metrics file and the admin server's /metrics (another process, reading
+// the backup directory) both show each target's last push under its
+// name, the failed one as 0.
+func TestPushSeveralMetrics(t *testing.T) {
+	r := testutil.Root(t)
+	cli(t, nil, "create", "--root", r.Dir).want(t, 0)
+	dir := t.TempDir()
+	if err := os.Mkdir(dir+"/good", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	prom := dir + "/atocore_backup.prom"
+	conf := dir + "/config.toml"
+	text := "root = \"" + r.Dir + "\"\nmetrics_file = \"" + prom + "\"\n" +
+		"[[target]]\nname = \"good\"\nurl = \"file://" + dir + "/good\"\n" +
+		"[[target]]\nname = \"bad\"\nurl = \"file://" + dir + "/nowhere/atocore\"\n"
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep := cli(t, []string{"ATOCORE_BACKUP_CONFIG=" + conf}, "push", "--allow-unsigned").want(t, 10).json(t)
+	if len(rep["targets"].([]any)) != 2 {
+		t.Fatalf("push reported %v", rep)
+	}
+	good := `{target="file://` + dir + `/good",target_name="good"}`
+	bad := `{target="file://` + dir + `/nowhere/atocore",target_name="bad"}`
+	data, err := os.ReadFile(prom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"atocore_backup_last_push_success" + good + " 1\n", "atocore_backup_last_push_success" + bad + " 0\n",
+		"atocore_backup_last_push_timestamp_seconds" + bad + " "} {
+		if !strings.Contains(string(data), line) {
+			t.Errorf("the metrics file lacks %q:\n%s", line, data)
+		}
+	}
+	var page bytes.Buffer
+	mfs, err := metrics.NewRegistry(testutil.Config(r), nil).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&page, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, line := range []string{"atocore_backup_last_push_success" + good + " 1\n", "atocore_backup_last_push_success" + bad + " 0\n"} {
+		if !strings.Contains(page.String(), line) {
+			t.Errorf("another process's /metrics lacks %q:\n%s", line, page.String())
+		}
 	}
 }

@@ -86,6 +86,7 @@ func (a *app) runs(body func(ctx context.Context, a *app) int) func(*cobra.Comma
 			}
 		}
 		code := body(c.Context(), a)
+		code = a.savePushes(code)
 		if a.cmd.Name() != "config" && a.cmd.Name() != "check" && a.cmd.Name() != "demo" {
 			code = a.writeMetrics(c.Context(), code)
 		}

@@ -41,3 +41,21 @@ func (a *app) writeMetrics(ctx context.Context, code int) int {
 	}
 	return code
 }
+
+// savePushes records this run's push outcomes in the backup directory,
+// where the admin server's /metrics reads them (a no-op for the commands
+// that push nothing). A failed write turns a success into exit 1, as for
+// the metrics file.
+func (a *app) savePushes(code int) int {
+	cfg, err := a.config()
+	if err != nil {
+		return code // no backup directory: nothing was pushed
+	}
+	if err := metrics.SavePushes(cfg, a.results); err != nil {
+		a.say("atocore-backup %s: recording the push outcomes: %s; check that the backup directory is writable", a.f.command, oneLine(err.Error()))
+		if code == exitOK {
+			return exitFailed
+		}
+	}
+	return code
+}

@@ -112,20 +112,18 @@ func (o *opts) run(ctx context.Context, stdout, stderr io.Writer) int {
 
 // syncSingle syncs one target and prints its report.
 func (o *opts) syncSingle(ctx context.Context, cfg backup.Config, policy backup.Policy, j job, metricsFile string, stdout, stderr io.Writer) (code int) {
-	if metricsFile != "" {
-		// Registered before the report's print, so it runs after it and
-		// records the final exit code.
-		defer func() {
-			res := &metrics.Results{}
-			res.RecordNamedPush(j.name, j.url, time.Now(), code == 0)
-			if err := writeMetrics(ctx, metricsFile, cfg, res); err != nil {
-				fmt.Fprintf(stderr, "offsite-sync: %s\n", oneLine(err))
-				if code == 0 {
-					code = 1
-				}
+	// Registered before the report's print, so it runs after it and
+	// records the final exit code.
+	defer func() {
+		res := &metrics.Results{}
+		res.RecordNamedPush(j.name, j.url, time.Now(), code == 0)
+		if err := record(ctx, metricsFile, cfg, res); err != nil {
+			fmt.Fprintf(stderr, "offsite-sync: %s\n", oneLine(err))
+			if code == 0 {
+				code = 1
 			}
-		}()
-	}
+		}
+	}()
 	rep, err := syncOne(ctx, cfg, policy, j)
 	if rep != nil {
 		printJSON(stdout, rep)
@@ -169,11 +167,9 @@ func (o *opts) syncSeveral(ctx context.Context, cfg backup.Config, policy backup
 		out.Targets = append(out.Targets, tr)
 	}
 	printJSON(stdout, out)
-	if metricsFile != "" {
-		if err := writeMetrics(ctx, metricsFile, cfg, res); err != nil {
-			fmt.Fprintf(stderr, "offsite-sync: %s\n", oneLine(err))
-			codes = append(codes, cmdline.ExitFailed)
-		}
+	if err := record(ctx, metricsFile, cfg, res); err != nil {
+		fmt.Fprintf(stderr, "offsite-sync: %s\n", oneLine(err))
+		codes = append(codes, cmdline.ExitFailed)
 	}
 	return cmdline.Combined(codes...)
 }
@@ -297,8 +293,16 @@ func (o *opts) policy(file *config.File) (backup.Policy, error) {
 	return p, nil
 }
 
-func writeMetrics(ctx context.Context, path string, cfg backup.Config, res *metrics.Results) error {
-	return metrics.WriteTextfile(context.WithoutCancel(ctx), path, cfg, res)
+// record saves the push outcomes in the backup directory (for the admin
+// server's /metrics) and writes the metrics file, when there is one.
+func record(ctx context.Context, metricsFile string, cfg backup.Config, res *metrics.Results) error {
+	if err := metrics.SavePushes(cfg, res); err != nil {
+		return err
+	}
+	if metricsFile == "" {
+		return nil
+	}
+	return metrics.WriteTextfile(context.WithoutCancel(ctx), metricsFile, cfg, res)
 }
 
 func printJSON(w io.Writer, v any) {

@@ -60,7 +60,23 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descLastValidation, unix(validation.Time))
 		gauge(descLastValidationSuccess, bool01(validation.OK))
 	}
-	for target, o := range push {
+	c.collectPushes(ch, gauge, push)
+}
+
+// collectPushes reports the last push per target: the one this process
+// recorded, else the one saved in the backup directory by the process
+// that pushed (SavePushes), so that a failed cron push shows in the admin
+// server's /metrics too.
+func (c *collector) collectPushes(ch chan<- prometheus.Metric, gauge func(*prometheus.Desc, float64, ...string), recorded map[string]PushOutcome) {
+	saved, err := loadPushes(c.cfg)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descLastPush, err)
+		return
+	}
+	for target, o := range recorded {
+		saved[target] = o
+	}
+	for target, o := range saved {
 		gauge(descLastPush, unix(o.Time), target, o.Name)
 		gauge(descLastPushSuccess, bool01(o.OK), target, o.Name)
 	}
