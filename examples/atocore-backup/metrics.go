@@ -47,6 +47,9 @@ func (a *app) writeMetrics(ctx context.Context, code int) int {
 // that push nothing). A failed write turns a success into exit 1, as for
 // the metrics file.
 func (a *app) savePushes(code int) int {
+	if !a.results.HasPushes() {
+		return code
+	}
 	cfg, err := a.config()
 	if err != nil {
 		return code // no backup directory: nothing was pushed

@@ -64,6 +64,16 @@ func (r *Results) RecordNamedPush(name, target string, t time.Time, ok bool) {
 	r.push[target] = PushOutcome{Outcome{t, ok}, name}
 }
 
+// HasPushes reports whether a push was recorded (SavePushes has work).
+func (r *Results) HasPushes() bool {
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.push) > 0
+}
+
 // snapshot copies the outcomes under the lock.
 func (r *Results) snapshot() (create, validation *Outcome, push map[string]PushOutcome) {
 	if r == nil {
