@@ -49,10 +49,14 @@ func (l ObjectLock) check(rfs afero.Fs, url string) error {
 		return nil
 	}
 	if _, ok := rfs.(target.RetentionLocker); !ok {
-		return fmt.Errorf("%s cannot lock objects: Object Lock needs an s3:// target whose bucket was created with Object Lock enabled", url)
+		return fmt.Errorf("%s: %w", url, ErrCannotLock)
 	}
 	return nil
 }
+
+// ErrCannotLock is matched when a push asks for an object lock that its
+// target cannot keep.
+var ErrCannotLock = errors.New("this target cannot lock objects: Object Lock needs an s3:// target whose bucket was created with Object Lock enabled")
 
 func (l ObjectLock) mode() string {
 	if l.Mode == "" {

@@ -43,7 +43,7 @@ func exitCode(ctx context.Context, code int, err error) int {
 		return exitBusy
 	case errors.Is(err, encrypt.ErrWrongIdentity), errors.Is(err, encrypt.ErrWrongPassphrase):
 		return exitWrongKey
-	case errors.Is(err, restore.ErrRefused):
+	case errors.Is(err, restore.ErrRefused), errors.Is(err, offsite.ErrCannotLock):
 		return exitUsage
 	}
 	var (

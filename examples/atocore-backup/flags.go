@@ -47,6 +47,8 @@ type flags struct {
 	recipientsFile, passphraseFile, ageIdentity string
 
 	signingKey, allowedSigners   string
+	objectLockDays               int
+	objectLockMode               string
 	allowUnsigned, allowRollback bool
 	allowOtherTarget             bool
 	verify                       bool

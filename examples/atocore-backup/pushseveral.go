@@ -132,6 +132,9 @@ func (a *app) preparePush() (onePush, error) {
 		return p, err
 	}
 	p.opts.Trusted, p.opts.Verify = trust.Signers, a.f.verify
+	if p.opts.ObjectLock, err = a.objectLock(); err != nil {
+		return p, err
+	}
 	return p, nil
 }
 

@@ -100,6 +100,7 @@ func (a *app) resolveOffsite() error {
 		{"age-identity", "ATOCORE_AGE_IDENTITY", &a.f.ageIdentity, ft.AgeIdentity},
 		{"signing-key", "ATOCORE_SIGNING_KEY", &a.f.signingKey, ft.SigningKey},
 		{"allowed-signers", "ATOCORE_ALLOWED_SIGNERS", &a.f.allowedSigners, ft.AllowedSigners},
+		{"object-lock-mode", "ATOCORE_OBJECT_LOCK_MODE", &a.f.objectLockMode, ft.ObjectLockMode},
 	}
 	for _, s := range str {
 		if !a.takes(s.flag) {
@@ -114,6 +115,22 @@ func (a *app) resolveOffsite() error {
 		case s.file != "":
 			*s.v = s.file
 			a.record(s.flag, *s.v, fileSource(c, "target "+ft.Name))
+		}
+	}
+	if a.takes("object-lock-days") {
+		switch {
+		case a.changed("object-lock-days"):
+			a.record("object-lock-days", strconv.Itoa(a.f.objectLockDays), "--object-lock-days")
+		case a.getenv("ATOCORE_OBJECT_LOCK_DAYS") != "":
+			v, err := strconv.Atoi(a.getenv("ATOCORE_OBJECT_LOCK_DAYS"))
+			if err != nil {
+				return fmt.Errorf("ATOCORE_OBJECT_LOCK_DAYS=%q is not a number of days; use e.g. 30", a.getenv("ATOCORE_OBJECT_LOCK_DAYS"))
+			}
+			a.f.objectLockDays = v
+			a.record("object-lock-days", strconv.Itoa(v), "the environment (ATOCORE_OBJECT_LOCK_DAYS)")
+		case ft.ObjectLockDays != 0:
+			a.f.objectLockDays = ft.ObjectLockDays
+			a.record("object-lock-days", strconv.Itoa(ft.ObjectLockDays), fileSource(c, "target "+ft.Name))
 		}
 	}
 	if a.takes("recipient") {

@@ -77,3 +77,20 @@ func signatureHint(err error) error {
 	}
 	return err
 }
+
+// objectLock is push's --object-lock-days and --object-lock-mode, checked:
+// the target is asked to keep them later, once open (a target that
+// cannot lock refuses then, before anything is sent).
+func (a *app) objectLock() (offsite.ObjectLock, error) {
+	l := offsite.ObjectLock{Days: a.f.objectLockDays, Mode: a.f.objectLockMode}
+	if l.Days < 0 {
+		return l, fmt.Errorf("--object-lock-days %d: give a number of days, 1 or more (0 locks nothing)", l.Days)
+	}
+	if l.Mode != "" && l.Mode != offsite.LockGovernance && l.Mode != offsite.LockCompliance {
+		return l, fmt.Errorf("--object-lock-mode %q: use governance or compliance", l.Mode)
+	}
+	if l.Mode != "" && l.Days == 0 {
+		return l, fmt.Errorf("--object-lock-mode %s without --object-lock-days: give the days the lock lasts", l.Mode)
+	}
+	return l, nil
+}

@@ -102,6 +102,9 @@ flags (nothing was touched).`,
 	fs.StringVar(&o.signingKey, "signing-key", getenv("ATOCORE_SIGNING_KEY"), "the Ed25519 key `FILE` that signs (env ATOCORE_SIGNING_KEY; default: --ssh-key when Ed25519)")
 	fs.StringVar(&o.allowedSigners, "allowed-signers", getenv("ATOCORE_ALLOWED_SIGNERS"), "the allowed_signers `FILE` the newest copy is verified against (default: the signing key)")
 	fs.BoolVar(&o.allowUnsigned, "allow-unsigned", envBool(getenv("ATOCORE_ALLOW_UNSIGNED")), "push without signing (env ATOCORE_ALLOW_UNSIGNED=1; not recommended)")
+	o.objectLockEnv = getenv("ATOCORE_OBJECT_LOCK_DAYS")
+	fs.IntVar(&o.objectLockDays, "object-lock-days", 0, "lock every object pushed for `N` days (S3 Object Lock; s3:// targets whose bucket has it; env ATOCORE_OBJECT_LOCK_DAYS; default: the config file's object_lock_days)")
+	fs.StringVar(&o.objectLockMode, "object-lock-mode", getenv("ATOCORE_OBJECT_LOCK_MODE"), "the lock's `MODE`: governance (default) or compliance (env ATOCORE_OBJECT_LOCK_MODE)")
 	fs.StringVar(&o.metricsFile, "metrics-file", getenv("ATOCORE_METRICS_FILE"), "write the push's result and the backup directory's metrics to this node_exporter textfile `FILE` (env ATOCORE_METRICS_FILE)")
 	cmdline.Setup(root, stdout, stderr)
 	root.SetContext(ctx)
@@ -122,6 +125,9 @@ type opts struct {
 	signingKey, allowedSigners               string
 	allowUnsigned                            bool
 	metricsFile                              string
+	objectLockDays                           int
+	objectLockEnv                            string // ATOCORE_OBJECT_LOCK_DAYS
+	objectLockMode                           string
 }
 
 // pickSigner reads the signing key: --signing-key, else the SSH key when

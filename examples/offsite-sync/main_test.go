@@ -215,3 +215,25 @@ func TestOffsiteSyncSeveralTargets(t *testing.T) {
 		t.Error("a refused run created a target")
 	}
 }
+
+// An object lock is checked before any target is touched: a bad value is
+// exit 2; a target that cannot lock fails (exit 1), and nothing is sent.
+func TestOffsiteSyncObjectLock(t *testing.T) {
+	r := testutil.Root(t)
+	testutil.Create(t, r, backup.CreateOptions{})
+	dir := filepath.Join(t.TempDir(), "offsite")
+	base := []string{"--root", r.Dir, "--target", "file://" + dir, "--allow-unsigned"}
+	for _, extra := range [][]string{{"--object-lock-days", "-1"}, {"--object-lock-days", "3", "--object-lock-mode", "legal-hold"}} {
+		code, _, stderr := sync(t, append(base, extra...)...)
+		if code != 2 || !strings.Contains(stderr, "object-lock") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%q: exit %d, stderr %q", extra, code, stderr)
+		}
+	}
+	code, _, stderr := sync(t, append(base, "--object-lock-days", "3")...)
+	if code != 1 || !strings.Contains(stderr, "cannot lock objects") {
+		t.Fatalf("a lock on a directory target: exit %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "snapshots")); !os.IsNotExist(err) {
+		t.Fatalf("the refused sync sent snapshots: %v", err)
+	}
+}

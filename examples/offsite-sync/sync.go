@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +31,7 @@ type job struct {
 	seal    offsite.Sealing
 	opening offsite.Opening
 	signer  ssh.Signer
+	lock    offsite.ObjectLock
 }
 
 // severalReport is the JSON printed on stdout for several targets (for
@@ -184,7 +186,7 @@ func syncOne(ctx context.Context, cfg backup.Config, policy backup.Policy, j job
 	}
 	defer t.Close()
 	rep := &report{Target: t.URL()}
-	if rep.Push, err = offsite.Push(ctx, cfg, t, offsite.PushOptions{Sealing: j.seal, Signer: j.signer}); err != nil {
+	if rep.Push, err = offsite.Push(ctx, cfg, t, offsite.PushOptions{Sealing: j.seal, Signer: j.signer, ObjectLock: j.lock}); err != nil {
 		return rep, err
 	}
 	if rep.Prune, err = offsite.Prune(ctx, t, backup.PruneOptions{Policy: policy}); err != nil {
@@ -248,6 +250,21 @@ func (o *opts) prepare(n string, file *config.File) (job, error) {
 	}
 	if j.opening.Trust.Signers == nil && j.signer != nil {
 		j.opening.Trust.Signers = offsite.TrustKey("this host", j.signer.PublicKey()).Signers
+	}
+	j.lock = offsite.ObjectLock{Days: o.objectLockDays, Mode: or(o.objectLockMode, ft.ObjectLockMode)}
+	if (o.changed == nil || !o.changed("object-lock-days")) && o.objectLockEnv != "" {
+		if j.lock.Days, err = strconv.Atoi(o.objectLockEnv); err != nil {
+			return j, fmt.Errorf("ATOCORE_OBJECT_LOCK_DAYS=%q is not a number of days; use e.g. 30", o.objectLockEnv)
+		}
+	}
+	if j.lock.Days == 0 {
+		j.lock.Days = ft.ObjectLockDays
+	}
+	switch {
+	case j.lock.Days < 0:
+		return j, fmt.Errorf("--object-lock-days %d: give a number of days, 1 or more (0 locks nothing)", j.lock.Days)
+	case j.lock.Mode != "" && j.lock.Mode != offsite.LockGovernance && j.lock.Mode != offsite.LockCompliance:
+		return j, fmt.Errorf("--object-lock-mode %q: use governance or compliance", j.lock.Mode)
 	}
 	return j, nil
 }

@@ -65,6 +65,10 @@ type Target struct {
 	PassphraseFile string   `toml:"passphrase_file"`
 	AgeIdentity    string   `toml:"age_identity"`
 	SigningKey     string   `toml:"signing_key"`
+	// ObjectLockDays and ObjectLockMode lock what push writes to an
+	// s3:// target (S3 Object Lock): days, and governance or compliance.
+	ObjectLockDays int    `toml:"object_lock_days"`
+	ObjectLockMode string `toml:"object_lock_mode"`
 	AllowedSigners string   `toml:"allowed_signers"`
 }
 
