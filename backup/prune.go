@@ -223,8 +223,8 @@ type PruneResult struct {
 	// Held maps each snapshot that the policy condemned and the location
 	// would not let go of yet (PruneOptions.Held) to the reason: it is
 	// kept (in Kept, not in Removed); a dry run asks too.
-	Held map[string]string `json:"held,omitempty"`
-	DryRun   bool     `json:"dry_run"`
+	Held   map[string]string `json:"held,omitempty"`
+	DryRun bool              `json:"dry_run"`
 	// Plan carries the reasons each snapshot is kept.
 	Plan Plan `json:"-"`
 }

@@ -69,7 +69,7 @@ type Target struct {
 	// s3:// target (S3 Object Lock): days, and governance or compliance.
 	ObjectLockDays int    `toml:"object_lock_days"`
 	ObjectLockMode string `toml:"object_lock_mode"`
-	AllowedSigners string   `toml:"allowed_signers"`
+	AllowedSigners string `toml:"allowed_signers"`
 }
 
 // Error is a configuration file that cannot be used: unreadable, not
