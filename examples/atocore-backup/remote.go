@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -151,6 +153,9 @@ func runRemotePrune(ctx context.Context, a *app) int {
 		return a.fail(exitFailed, err)
 	}
 	summary := strings.TrimSuffix(res.Plan.Describe(), "\n")
+	for _, stamp := range slices.Sorted(maps.Keys(res.Held)) {
+		summary += "\nheld " + stamp + ": " + res.Held[stamp] + "; kept until then"
+	}
 	if a.f.dryRun {
 		summary += "\ndry run: nothing was changed"
 	}
