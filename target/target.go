@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/afero"
 )
@@ -19,7 +20,8 @@ import (
 type Target interface {
 	// FS is the target's filesystem; all snapshot I/O goes through it.
 	// It may implement the optional capabilities Linker, PosixRenamer,
-	// DirSyncer, SpaceReporter and StreamWriter.
+	// DirSyncer, SpaceReporter, StreamWriter, ServerCopier,
+	// ChecksumReporter and RetentionLocker.
 	FS() afero.Fs
 	// Root is the directory in FS() that holds snapshots/.
 	Root() string
@@ -75,6 +77,37 @@ type StreamWriter interface {
 	WriteFileFrom(name string, r io.Reader, perm os.FileMode) (int64, error)
 }
 
+// ServerCopier copies a file on the server, without its bytes crossing
+// the network: an object store's CopyObject. dst must not exist
+// (errors.Is(err, os.ErrExist) when it does). Where a target has no
+// Linker it is how an unchanged file is carried into the next snapshot.
+type ServerCopier interface {
+	CopyFile(src, dst string) error
+}
+
+// ChecksumReporter tells the SHA-256 checksum the server computed and
+// keeps for a file, so that a target can be verified without downloading
+// it. For a file uploaded in one request, sum is the SHA-256 of its bytes
+// and parts is 0. For one uploaded in parts (an S3 multipart upload),
+// parts is their number and sum the composite checksum: the SHA-256 of
+// the concatenated binary SHA-256 digests of the parts, in order.
+// CompositeSHA256 recomputes either from the bytes, given the part size
+// the upload used (S3PartSize for this package's S3 target).
+type ChecksumReporter interface {
+	StoredSHA256(name string) (sum []byte, parts int, err error)
+}
+
+// RetentionLocker sets and reads a file's retention lock (S3 Object
+// Lock): until the date passes, the server refuses to delete or replace
+// the file. mode is "governance" (a user with the right to bypass it can
+// still delete) or "compliance" (nobody can). Retention of a file without
+// one is "", the zero time and no error. A retention can be extended,
+// never shortened (in compliance mode).
+type RetentionLocker interface {
+	SetRetention(name, mode string, until time.Time) error
+	Retention(name string) (mode string, until time.Time, err error)
+}
+
 // WriteFileFrom creates name on fsys (it must not exist: errors.Is(err,
 // os.ErrExist) when it does) with perm, copies r into it, syncs and closes
 // it, and returns the number of bytes written. It uses fsys's StreamWriter
@@ -102,8 +135,9 @@ func WriteFileFrom(fsys afero.Fs, name string, r io.Reader, perm os.FileMode) (i
 	return n, nil
 }
 
-// Options are what Open needs besides the URL to reach an SFTP target.
-// Local targets ignore them.
+// Options are what Open needs besides the URL to reach a target: the SSH
+// fields for SFTP, the Object Lock fields for S3. Local targets ignore
+// them.
 type Options struct {
 	// KnownHostsFile is the OpenSSH known_hosts file that must list the
 	// server's host key; "" is the ssh config's UserKnownHostsFile, else
@@ -124,19 +158,38 @@ type Options struct {
 	// parent must exist: a typo'd or unmounted parent is not filled with a
 	// new tree. Push sets it; read-only commands and pull leave it false,
 	// so that a missing target is a *NotFoundError and nothing is
-	// created.
+	// created. An S3 bucket is never created (its Object Lock setting
+	// can only be chosen when it is made): Create makes the key prefix.
 	Create bool
+	// ObjectLockDays > 0 writes every object of an S3 target under Object
+	// Lock retention for that many days (the bucket must have Object Lock
+	// enabled); a delete or overwrite of such an object then fails until
+	// the date passes. Other targets refuse it.
+	ObjectLockDays int
+	// ObjectLockMode is the retention mode: "governance" (the default) or
+	// "compliance".
+	ObjectLockMode string
 }
 
 // Open opens the target at rawURL: "sftp://user@host[:port]/abs/path",
-// "file:///abs/path", or a bare absolute path (a local directory). A
-// missing target directory is a *NotFoundError unless o.Create is set.
+// "file:///abs/path", a bare absolute path (a local directory), or
+// "s3://bucket/prefix?endpoint=URL&region=R&profile=NAME" (OpenS3). A
+// missing target directory (or key prefix) is a *NotFoundError unless
+// o.Create is set; a missing bucket always is.
 func Open(ctx context.Context, rawURL string, o Options) (Target, error) {
 	u, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
+	if u.Scheme != SchemeS3 && (o.ObjectLockDays != 0 || o.ObjectLockMode != "") {
+		return nil, fmt.Errorf("target %s: object lock is for s3:// targets only", u)
+	}
 	switch u.Scheme {
+	case SchemeS3:
+		return OpenS3(ctx, S3Config{
+			Bucket: u.Bucket, Prefix: u.Prefix(), Endpoint: u.Endpoint, Region: u.Region, Profile: u.Profile,
+			Create: o.Create, ObjectLockDays: o.ObjectLockDays, ObjectLockMode: o.ObjectLockMode,
+		})
 	case SchemeFile:
 		return openLocal(u.Path, o.Create)
 	case SchemeSFTP:

@@ -15,20 +15,30 @@ import (
 const (
 	SchemeSFTP = "sftp"
 	SchemeFile = "file"
+	SchemeS3   = "s3"
 )
 
 // acceptedForms ends every URL error, so that the fix is in the message.
-const acceptedForms = "accepted forms: sftp://USER@HOST[:PORT]/ABS/PATH, file:///ABS/PATH, /ABS/PATH"
+const acceptedForms = "accepted forms: sftp://USER@HOST[:PORT]/ABS/PATH, file:///ABS/PATH, /ABS/PATH, s3://BUCKET[/PREFIX][?endpoint=URL&region=R&profile=NAME]"
 
-// URL is a parsed target address. It never holds a password: ParseURL
-// refuses URLs that carry one.
+// URL is a parsed target address. It never holds a password or an access
+// key: ParseURL refuses URLs that carry one.
 type URL struct {
-	Scheme string // SchemeSFTP or SchemeFile
+	Scheme string // SchemeSFTP, SchemeFile or SchemeS3
 	User   string // sftp: the login name; "" means the local user's name
 	Host   string // sftp: host name or IP address, without brackets
 	Port   int    // sftp: TCP port, 22 when the URL has none
-	Path   string // absolute and clean
+	Path   string // absolute and clean; s3: "/" + the key prefix, "/" for none
+
+	Bucket   string // s3: the bucket
+	Endpoint string // s3: the server, "http(s)://host[:port]"; "" is AWS's for the region
+	Region   string // s3: the region; "" is the AWS configuration's
+	Profile  string // s3: the shared-config profile; "" is AWS_PROFILE's, else "default"
 }
+
+// Prefix is an s3 URL's key prefix without slashes at either end: ""
+// when the target is the whole bucket.
+func (u URL) Prefix() string { return strings.Trim(u.Path, "/") }
 
 // Addr is host:port, as net.Dial and known_hosts lookups want it.
 func (u URL) Addr() string { return net.JoinHostPort(u.Host, strconv.Itoa(u.Port)) }
@@ -39,6 +49,9 @@ func (u URL) String() string {
 	v := url.URL{Scheme: u.Scheme, Path: u.Path}
 	if u.Scheme == SchemeFile {
 		return "file://" + v.EscapedPath()
+	}
+	if u.Scheme == SchemeS3 {
+		return u.s3String()
 	}
 	if u.User != "" {
 		v.User = url.User(u.User)
@@ -100,6 +113,13 @@ func ParseURL(raw string) (URL, error) {
 	}
 	if v.Opaque != "" {
 		return bad("not a valid URL")
+	}
+	if strings.EqualFold(v.Scheme, SchemeS3) {
+		u, reason := parseS3(v, raw)
+		if reason != "" {
+			return bad(reason)
+		}
+		return u, nil
 	}
 	if v.RawQuery != "" || v.ForceQuery || v.Fragment != "" || strings.Contains(raw, "#") {
 		return bad("queries and fragments are not accepted (percent-encode ? and # in paths)")

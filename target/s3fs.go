@@ -1,0 +1,542 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/spf13/afero"
+)
+
+// s3FS is an afero.Fs over one bucket and key prefix. A path below the
+// root "/" is the key PREFIX/path. Directories are key prefixes: one
+// exists while an object is under it; Mkdir writes an empty marker object
+// "PATH/" (as the AWS console does), so that an empty directory exists
+// and carries a mode. A file's mode and modification time are the
+// object's metadata (x-amz-meta-mode, x-amz-meta-mtime).
+//
+// What S3 cannot do is emulated, at the cost of requests: a rename is a
+// server-side copy of every object under the name, then their deletion
+// (not atomic: see Rename); a read-write open downloads the object to a
+// local temporary file and uploads it again at Close.
+type s3FS struct {
+	ctx       context.Context // the target's, cancelled by Close
+	c         *s3.Client
+	bucket    string
+	prefix    string // without slashes at either end; "" is the whole bucket
+	versioned bool   // the bucket keeps versions: a removal deletes every version
+	lockDays  int
+	lockMode  types.ObjectLockMode
+	url       string
+}
+
+var (
+	_ afero.Fs         = (*s3FS)(nil)
+	_ afero.Lstater    = (*s3FS)(nil)
+	_ StreamWriter     = (*s3FS)(nil)
+	_ ServerCopier     = (*s3FS)(nil)
+	_ ChecksumReporter = (*s3FS)(nil)
+	_ RetentionLocker  = (*s3FS)(nil)
+)
+
+// Metadata keys (x-amz-meta-...) that hold what a file system has and an
+// object lacks.
+const (
+	s3MetaMode  = "mode"  // octal permission bits, "0600"
+	s3MetaMtime = "mtime" // Unix time in nanoseconds
+)
+
+// s3MaxListPages bounds every listing loop (1000 keys a page).
+const s3MaxListPages = 1 << 20
+
+func (s *s3FS) close() {}
+
+func (s *s3FS) Name() string { return "S3" }
+
+// rel is name below the root, clean, without a leading slash: "" is the
+// root.
+func rel(name string) string {
+	return strings.TrimPrefix(path.Clean("/"+filepath.ToSlash(name)), "/")
+}
+
+// key is the object key of rel ("" only for the root of a whole-bucket
+// target).
+func (s *s3FS) key(r string) string {
+	switch {
+	case s.prefix == "":
+		return r
+	case r == "":
+		return s.prefix
+	}
+	return s.prefix + "/" + r
+}
+
+// dirPrefix is the key prefix of the objects under directory r.
+func (s *s3FS) dirPrefix(r string) string {
+	if r == "" && s.prefix == "" {
+		return ""
+	}
+	return s.key(r) + "/"
+}
+
+// parent is the directory that holds r.
+func parent(r string) string {
+	if d := path.Dir(r); d != "." {
+		return d
+	}
+	return ""
+}
+
+// s3Info is an os.FileInfo of an object or a key prefix.
+type s3Info struct {
+	name  string
+	size  int64
+	mode  os.FileMode
+	mtime time.Time
+}
+
+func (i *s3Info) Name() string       { return i.name }
+func (i *s3Info) Size() int64        { return i.size }
+func (i *s3Info) Mode() os.FileMode  { return i.mode }
+func (i *s3Info) ModTime() time.Time { return i.mtime }
+func (i *s3Info) IsDir() bool        { return i.mode.IsDir() }
+func (i *s3Info) Sys() any           { return nil }
+
+func baseName(r string) string {
+	if r == "" {
+		return "/"
+	}
+	return path.Base(r)
+}
+
+// fileInfo makes the info of an object from its metadata.
+func fileInfo(r string, size int64, meta map[string]string, modified *time.Time) *s3Info {
+	fi := &s3Info{name: baseName(r), size: size, mode: 0o600}
+	if m, err := strconv.ParseUint(meta[s3MetaMode], 8, 32); err == nil {
+		fi.mode = os.FileMode(m) & os.ModePerm
+	}
+	if ns, err := strconv.ParseInt(meta[s3MetaMtime], 10, 64); err == nil {
+		fi.mtime = time.Unix(0, ns).UTC()
+	} else if modified != nil {
+		fi.mtime = *modified
+	}
+	return fi
+}
+
+func dirInfo(r string, meta map[string]string, modified *time.Time) *s3Info {
+	fi := fileInfo(r, 0, meta, modified)
+	if meta[s3MetaMode] == "" {
+		fi.mode = 0o700
+	}
+	fi.mode |= os.ModeDir
+	return fi
+}
+
+// metadata is the metadata stored with a new object.
+func metadata(perm os.FileMode, mtime time.Time) map[string]string {
+	return map[string]string{
+		s3MetaMode:  "0" + strconv.FormatUint(uint64(perm&os.ModePerm), 8),
+		s3MetaMtime: strconv.FormatInt(mtime.UnixNano(), 10),
+	}
+}
+
+// head is HeadObject of key; errors.Is(err, os.ErrNotExist) when absent.
+func (s *s3FS) head(key string) (*s3.HeadObjectOutput, error) {
+	out, err := s.c.HeadObject(s.ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		return nil, s3Err("stat", key, err)
+	}
+	return out, nil
+}
+
+// hasChildren reports whether an object's key starts with prefix.
+func (s *s3FS) hasChildren(ctx context.Context, prefix string) (bool, error) {
+	out, err := s.c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix, MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return false, s3Err("list", prefix, err)
+	}
+	return len(out.Contents) > 0 || len(out.CommonPrefixes) > 0, nil
+}
+
+// stat finds r: an object, a directory marker, or a prefix with objects.
+func (s *s3FS) stat(r string) (*s3Info, error) {
+	if r == "" {
+		return dirInfo(r, nil, nil), nil
+	}
+	out, err := s.head(s.key(r))
+	if err == nil {
+		return fileInfo(r, aws.ToInt64(out.ContentLength), out.Metadata, out.LastModified), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, s3PathErr("stat", r, err)
+	}
+	marker := s.dirPrefix(r)
+	if out, err := s.head(marker); err == nil {
+		return dirInfo(r, out.Metadata, out.LastModified), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, s3PathErr("stat", r, err)
+	}
+	ok, err := s.hasChildren(s.ctx, marker)
+	if err != nil {
+		return nil, s3PathErr("stat", r, err)
+	}
+	if !ok {
+		return nil, &os.PathError{Op: "stat", Path: "/" + r, Err: os.ErrNotExist}
+	}
+	return dirInfo(r, nil, nil), nil
+}
+
+func (s *s3FS) Stat(name string) (os.FileInfo, error) { return s.stat(rel(name)) }
+
+// LstatIfPossible is Stat: S3 has no links, so what it finds is never one.
+func (s *s3FS) LstatIfPossible(name string) (os.FileInfo, bool, error) {
+	fi, err := s.Stat(name)
+	return fi, true, err
+}
+
+// parentDir checks that r's parent is a directory: a missing one is
+// os.ErrNotExist, a file syscall.ENOTDIR.
+func (s *s3FS) parentDir(op, r string) error {
+	p := parent(r)
+	fi, err := s.stat(p)
+	if err != nil {
+		return &os.PathError{Op: op, Path: "/" + r, Err: unwrapPath(err)}
+	}
+	if !fi.IsDir() {
+		return &os.PathError{Op: op, Path: "/" + r, Err: syscall.ENOTDIR}
+	}
+	return nil
+}
+
+// putMarker writes the empty object that makes key (ending in "/") an
+// existing directory; it fails with os.ErrExist if one is there.
+func (s *s3FS) putMarker(ctx context.Context, key string, perm os.FileMode) error {
+	mode, until := s.retention()
+	_, err := s.c.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: &s.bucket, Key: &key, Body: strings.NewReader(""), ContentLength: aws.Int64(0),
+		Metadata: metadata(perm, time.Now()), IfNoneMatch: aws.String("*"),
+		ChecksumSHA256: aws.String(emptySHA256), ObjectLockMode: mode, ObjectLockRetainUntilDate: until,
+	})
+	return s3Err("mkdir", key, err)
+}
+
+func (s *s3FS) Mkdir(name string, perm os.FileMode) error {
+	r := rel(name)
+	if r == "" {
+		return &os.PathError{Op: "mkdir", Path: "/", Err: os.ErrExist}
+	}
+	if err := s.parentDir("mkdir", r); err != nil {
+		return err
+	}
+	if _, err := s.stat(r); err == nil {
+		return &os.PathError{Op: "mkdir", Path: "/" + r, Err: os.ErrExist}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return s3PathErr("mkdir", r, s.putMarker(s.ctx, s.dirPrefix(r), perm))
+}
+
+// MkdirAll writes one marker, for name itself, when it does not exist:
+// its parents then exist as the prefixes of that marker. A file on the
+// way is syscall.ENOTDIR.
+func (s *s3FS) MkdirAll(name string, perm os.FileMode) error {
+	r := rel(name)
+	fi, err := s.stat(r)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil
+	case err == nil:
+		return &os.PathError{Op: "mkdir", Path: "/" + r, Err: syscall.ENOTDIR}
+	case !errors.Is(err, os.ErrNotExist):
+		return err
+	}
+	for p := parent(r); p != ""; p = parent(p) {
+		if _, err := s.head(s.key(p)); err == nil {
+			return &os.PathError{Op: "mkdir", Path: "/" + p, Err: syscall.ENOTDIR}
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return s3PathErr("mkdir", p, err)
+		}
+		if ok, err := s.hasChildren(s.ctx, s.dirPrefix(p)); err != nil {
+			return s3PathErr("mkdir", p, err)
+		} else if ok {
+			break // an existing directory: the ones above it are too
+		}
+	}
+	err = s.putMarker(s.ctx, s.dirPrefix(r), perm)
+	if errors.Is(err, os.ErrExist) {
+		return nil // made meanwhile
+	}
+	return s3PathErr("mkdir", r, err)
+}
+
+func (s *s3FS) Create(name string) (afero.File, error) {
+	return s.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666)
+}
+
+func (s *s3FS) Open(name string) (afero.File, error) { return s.OpenFile(name, os.O_RDONLY, 0) }
+
+// OpenFile opens for reading (ranged GETs), for writing a new or
+// truncated file (a streamed upload, sequential writes only, visible at
+// Close), or for anything else (read-write, append, write without
+// truncation: a local temporary copy uploaded at Close). O_EXCL is an
+// upload conditional on the name being free (If-None-Match: *), so that
+// two hosts that create one name at once cannot both succeed; the name is
+// also checked at open, so that the usual case fails at once.
+func (s *s3FS) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	r := rel(name)
+	write := flag&(os.O_WRONLY|os.O_RDWR) != 0
+	var existing *s3.HeadObjectOutput
+	if r != "" {
+		out, err := s.head(s.key(r))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, s3PathErr("open", r, err)
+		}
+		existing = out
+	}
+	if existing == nil {
+		fi, err := s.stat(r)
+		if err == nil && fi.IsDir() {
+			if write {
+				return nil, &os.PathError{Op: "open", Path: "/" + r, Err: syscall.EISDIR}
+			}
+			return &s3Dir{fs: s, r: r, info: fi}, nil
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		if !write || flag&os.O_CREATE == 0 {
+			return nil, &os.PathError{Op: "open", Path: "/" + r, Err: os.ErrNotExist}
+		}
+		if err := s.parentDir("open", r); err != nil {
+			return nil, err
+		}
+	}
+	if !write {
+		return &s3Reader{fs: s, r: r, key: s.key(r), etag: aws.ToString(existing.ETag), info: fileInfo(r, aws.ToInt64(existing.ContentLength), existing.Metadata, existing.LastModified)}, nil
+	}
+	if existing != nil {
+		if flag&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL {
+			return nil, &os.PathError{Op: "open", Path: "/" + r, Err: os.ErrExist}
+		}
+		if err := s.checkUnlocked("open", r, existing); err != nil {
+			return nil, err
+		}
+		perm = fileInfo(r, 0, existing.Metadata, nil).mode // an open never changes the mode
+	}
+	w := s.newWriter(r, perm, existing == nil && flag&os.O_EXCL != 0)
+	if flag&os.O_RDWR == 0 && flag&os.O_APPEND == 0 && (existing == nil || flag&os.O_TRUNC != 0) {
+		return w, nil
+	}
+	var src *s3Reader
+	if existing != nil && flag&os.O_TRUNC == 0 {
+		src = &s3Reader{fs: s, r: r, key: s.key(r), etag: aws.ToString(existing.ETag), info: fileInfo(r, aws.ToInt64(existing.ContentLength), existing.Metadata, existing.LastModified)}
+	}
+	return newSpool(w, src, flag)
+}
+
+// checkUnlocked refuses to replace an object under Object Lock retention:
+// the server would keep the locked version anyway (a new version hides
+// it), and the new one could not be removed either.
+func (s *s3FS) checkUnlocked(op, r string, h *s3.HeadObjectOutput) error {
+	if h.ObjectLockRetainUntilDate != nil && h.ObjectLockRetainUntilDate.After(time.Now()) {
+		return &os.PathError{Op: op, Path: "/" + r, Err: &LockedError{Key: s.key(r), Mode: string(h.ObjectLockMode), Until: *h.ObjectLockRetainUntilDate}}
+	}
+	return nil
+}
+
+// Remove deletes a file (every version of it, on a versioned bucket), or
+// an empty directory's marker.
+func (s *s3FS) Remove(name string) error {
+	r := rel(name)
+	if r == "" {
+		return &os.PathError{Op: "remove", Path: "/", Err: syscall.EBUSY}
+	}
+	if _, err := s.head(s.key(r)); err == nil {
+		return s3PathErr("remove", r, s.deleteKeys([]string{s.key(r)}))
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return s3PathErr("remove", r, err)
+	}
+	marker := s.dirPrefix(r)
+	out, err := s.c.ListObjectsV2(s.ctx, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &marker, MaxKeys: aws.Int32(2)})
+	if err != nil {
+		return s3PathErr("remove", r, s3Err("list", marker, err))
+	}
+	switch {
+	case len(out.Contents) == 0:
+		return &os.PathError{Op: "remove", Path: "/" + r, Err: os.ErrNotExist}
+	case len(out.Contents) > 1 || aws.ToString(out.Contents[0].Key) != marker:
+		return &os.PathError{Op: "remove", Path: "/" + r, Err: syscall.ENOTEMPTY}
+	}
+	return s3PathErr("remove", r, s.deleteKeys([]string{marker}))
+}
+
+// RemoveAll deletes name and every object under it; a missing name is
+// not an error.
+func (s *s3FS) RemoveAll(name string) error {
+	r := rel(name)
+	if r != "" {
+		if _, err := s.head(s.key(r)); err == nil {
+			if err := s.deleteKeys([]string{s.key(r)}); err != nil {
+				return s3PathErr("remove", r, err)
+			}
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return s3PathErr("remove", r, err)
+		}
+	}
+	keys, err := s.listKeys(s.dirPrefix(r))
+	if err != nil {
+		return s3PathErr("remove", r, err)
+	}
+	return s3PathErr("remove", r, s.deleteKeys(objectKeys(keys)))
+}
+
+// Rename moves a file (a server-side copy, then the deletion of the old
+// name; an existing file at newname is replaced, as rename(2) does) or a
+// directory (every object under it, the same way). A directory never
+// replaces anything: newname must not exist (os.ErrExist), not even as an
+// empty directory. Neither move is atomic: a crash between copy and
+// deletion leaves both names, a reader during a directory move may see
+// the new name partly filled.
+func (s *s3FS) Rename(oldname, newname string) error {
+	ro, rn := rel(oldname), rel(newname)
+	if ro == rn {
+		return nil
+	}
+	if ro == "" || rn == "" {
+		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: syscall.EBUSY}
+	}
+	linkErr := func(err error) error {
+		if err == nil {
+			return nil
+		}
+		return &os.LinkError{Op: "rename", Old: "/" + ro, New: "/" + rn, Err: unwrapPath(err)}
+	}
+	src, err := s.stat(ro)
+	if err != nil {
+		return linkErr(err)
+	}
+	if err := s.parentDir("rename", rn); err != nil {
+		return linkErr(err)
+	}
+	dst, err := s.stat(rn)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return linkErr(err)
+	}
+	if !src.IsDir() {
+		if dst != nil && dst.IsDir() {
+			return linkErr(syscall.EISDIR)
+		}
+		if dst != nil {
+			h, err := s.head(s.key(rn))
+			if err != nil {
+				return linkErr(err)
+			}
+			if err := s.checkUnlocked("rename", rn, h); err != nil {
+				return linkErr(err)
+			}
+		}
+		if err := s.copyObject(s.key(ro), s.key(rn), src.size, false); err != nil {
+			return linkErr(err)
+		}
+		return linkErr(s.deleteKeys([]string{s.key(ro)}))
+	}
+	if dst != nil {
+		return linkErr(os.ErrExist)
+	}
+	if strings.HasPrefix(rn+"/", ro+"/") {
+		return linkErr(syscall.EINVAL)
+	}
+	from, to := s.dirPrefix(ro), s.dirPrefix(rn)
+	keys, err := s.listKeys(from)
+	if err != nil {
+		return linkErr(err)
+	}
+	if err := s.copyAll(keys, from, to); err != nil {
+		return linkErr(err)
+	}
+	return linkErr(s.deleteKeys(objectKeys(keys)))
+}
+
+func objectKeys(objs []s3Object) []string {
+	keys := make([]string, len(objs))
+	for i, o := range objs {
+		keys[i] = o.key
+	}
+	return keys
+}
+
+// Chmod stores the new mode: the object is copied onto itself with new
+// metadata (S3 cannot change an object in place).
+func (s *s3FS) Chmod(name string, mode os.FileMode) error {
+	return s.setMeta("chmod", name, func(m map[string]string) {
+		m[s3MetaMode] = metadata(mode, time.Time{})[s3MetaMode]
+	})
+}
+
+// Chown is not supported: objects have no owner but the account.
+func (s *s3FS) Chown(name string, uid, gid int) error {
+	return &os.PathError{Op: "chown", Path: name, Err: errors.ErrUnsupported}
+}
+
+// Chtimes stores mtime (atime is not kept) as Chmod stores a mode.
+func (s *s3FS) Chtimes(name string, atime, mtime time.Time) error {
+	return s.setMeta("chtimes", name, func(m map[string]string) {
+		m[s3MetaMtime] = strconv.FormatInt(mtime.UnixNano(), 10)
+	})
+}
+
+func (s *s3FS) setMeta(op, name string, change func(map[string]string)) error {
+	r := rel(name)
+	h, err := s.head(s.key(r))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			if fi, serr := s.stat(r); serr == nil && fi.IsDir() {
+				return nil // a directory's metadata is its marker's; not kept
+			}
+		}
+		return s3PathErr(op, r, err)
+	}
+	if err := s.checkUnlocked(op, r, h); err != nil {
+		return err
+	}
+	m := map[string]string{}
+	for k, v := range h.Metadata {
+		m[k] = v
+	}
+	fi := fileInfo(r, 0, h.Metadata, h.LastModified)
+	m[s3MetaMode] = metadata(fi.mode, time.Time{})[s3MetaMode]
+	m[s3MetaMtime] = strconv.FormatInt(fi.mtime.UnixNano(), 10)
+	change(m)
+	return s3PathErr(op, r, s.copyMeta(s.key(r), m, aws.ToInt64(h.ContentLength)))
+}
+
+// s3PathErr wraps err (already mapped by s3Err) as an *os.PathError on the
+// root-relative path r, unless it is one.
+func s3PathErr(op, r string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return err
+	}
+	return &os.PathError{Op: op, Path: "/" + r, Err: err}
+}
+
+// unwrapPath is the cause inside an *os.PathError, for a LinkError.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
