@@ -77,10 +77,7 @@ func (t *s3Target) FS() afero.Fs { return t.fs }
 func (t *s3Target) Root() string { return "/" }
 func (t *s3Target) URL() string  { return t.url }
 func (t *s3Target) Close() error {
-	t.once.Do(func() {
-		t.fs.close()
-		t.cancel()
-	})
+	t.once.Do(t.cancel)
 	return nil
 }
 
@@ -204,11 +201,10 @@ func (s *s3FS) open(ctx context.Context, create bool) error {
 		return fmt.Errorf("target %s: %w", s.url, s3Err("open", s.bucket, err))
 	}
 	s.versioned = v.Status != ""
-	if s.lockDays > 0 {
-		lc, err := s.c.GetObjectLockConfiguration(cctx, &s3.GetObjectLockConfigurationInput{Bucket: &s.bucket})
-		if err != nil || lc.ObjectLockConfiguration == nil || lc.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled {
-			return fmt.Errorf("target %s: object lock days %d, but bucket %s has no Object Lock: make a bucket with Object Lock enabled (it cannot be turned on later on most servers)", s.url, s.lockDays, s.bucket)
-		}
+	lc, err := s.c.GetObjectLockConfiguration(cctx, &s3.GetObjectLockConfigurationInput{Bucket: &s.bucket})
+	s.lockable = err == nil && lc.ObjectLockConfiguration != nil && lc.ObjectLockConfiguration.ObjectLockEnabled == types.ObjectLockEnabledEnabled
+	if s.lockDays > 0 && !s.lockable {
+		return fmt.Errorf("target %s: object lock days %d, but bucket %s has no Object Lock: make a bucket with Object Lock enabled (it can only be chosen when the bucket is made)", s.url, s.lockDays, s.bucket)
 	}
 	if s.prefix == "" {
 		return nil

@@ -9,13 +9,19 @@ import (
 	"github.com/atocore/atocore-backup/target/targettest"
 )
 
-// s3Has is what the S3 target offers: streamed multipart uploads (the
-// other capabilities it adds are checked in s3cap_test.go).
-var s3Has = []targettest.Capability{targettest.Stream}
+// s3Has is what an S3 target offers on a bucket without Object Lock.
+var s3Has = []targettest.Capability{targettest.Stream, targettest.ServerCopy, targettest.Checksum}
 
 func TestS3Conformance(t *testing.T) {
 	srv := s3test.Start(t)
-	targettest.RunWith(t, s3Opener(srv, srv.Bucket, target.Options{Create: true}), targettest.Options{Has: s3Has})
+	targettest.Run(t, s3Opener(srv, srv.Bucket, target.Options{Create: true}), s3Has...)
+}
+
+// On a bucket with Object Lock (so versioned: every removal deletes all
+// the versions of a key), and retention besides.
+func TestS3ObjectLockBucketConformance(t *testing.T) {
+	srv := s3test.Start(t)
+	targettest.Run(t, s3Opener(srv, srv.LockedBucket, target.Options{Create: true}), append(s3Has, targettest.Retention)...)
 }
 
 // s3Opener opens a fresh prefix of bucket for each subtest.

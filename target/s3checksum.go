@@ -126,6 +126,9 @@ func (s *s3FS) CopyFile(src, dst string) error {
 // (PutObjectRetention on its current version).
 func (s *s3FS) SetRetention(name, mode string, until time.Time) error {
 	r := rel(name)
+	if !s.lockable {
+		return &os.PathError{Op: "retention", Path: "/" + r, Err: fmt.Errorf("%w: bucket %s has no Object Lock (it can only be enabled when a bucket is made)", errors.ErrUnsupported, s.bucket)}
+	}
 	m, err := lockMode(mode)
 	if err != nil {
 		return &os.PathError{Op: "retention", Path: "/" + r, Err: err}
@@ -143,6 +146,12 @@ func (s *s3FS) SetRetention(name, mode string, until time.Time) error {
 func (s *s3FS) Retention(name string) (string, time.Time, error) {
 	r := rel(name)
 	key := s.key(r)
+	if !s.lockable {
+		if _, err := s.head(key); err != nil {
+			return "", time.Time{}, s3PathErr("retention", r, err)
+		}
+		return "", time.Time{}, nil
+	}
 	out, err := s.c.GetObjectRetention(s.ctx, &s3.GetObjectRetentionInput{Bucket: &s.bucket, Key: &key})
 	if err != nil {
 		switch s3Code(err) {

@@ -34,6 +34,7 @@ type s3FS struct {
 	bucket    string
 	prefix    string // without slashes at either end; "" is the whole bucket
 	versioned bool   // the bucket keeps versions: a removal deletes every version
+	lockable  bool   // the bucket has Object Lock enabled
 	lockDays  int
 	lockMode  types.ObjectLockMode
 	url       string
@@ -57,8 +58,6 @@ const (
 
 // s3MaxListPages bounds every listing loop (1000 keys a page).
 const s3MaxListPages = 1 << 20
-
-func (s *s3FS) close() {}
 
 func (s *s3FS) Name() string { return "S3" }
 

@@ -91,6 +91,14 @@ func (s *s3FS) deleteKeys(keys []string) error {
 		}
 		ids = vs
 	}
+	return s.deleteIDs(ids, true)
+}
+
+// deleteIDs deletes the objects (versions) ids, 1000 a request. A "null"
+// version the server says does not exist is deleted again by key alone,
+// once (retry): versitygw keeps directory markers outside versioning.
+func (s *s3FS) deleteIDs(ids []types.ObjectIdentifier, retry bool) error {
+	var again []types.ObjectIdentifier
 	for i := 0; i < len(ids); i += 1000 {
 		batch := ids[i:min(i+1000, len(ids))]
 		out, err := s.c.DeleteObjects(s.ctx, &s3.DeleteObjectsInput{
@@ -100,14 +108,21 @@ func (s *s3FS) deleteKeys(keys []string) error {
 			return s3Err("delete", aws.ToString(batch[0].Key), err)
 		}
 		for _, e := range out.Errors {
-			if aws.ToString(e.Code) == "NoSuchKey" || aws.ToString(e.Code) == "NoSuchVersion" {
-				continue // gone meanwhile
-			}
-			if aws.ToString(e.Code) == "AccessDenied" && s.versioned {
+			code := aws.ToString(e.Code)
+			switch {
+			case code == "NoSuchVersion" && aws.ToString(e.VersionId) == "null" && retry:
+				again = append(again, types.ObjectIdentifier{Key: e.Key})
+			case code == "NoSuchKey" || code == "NoSuchVersion":
+				// gone meanwhile
+			case code == "AccessDenied" && s.versioned:
 				return s.lockedError(aws.ToString(e.Key), aws.ToString(e.VersionId), aws.ToString(e.Message))
+			default:
+				return fmt.Errorf("delete %s: %s: %s", aws.ToString(e.Key), code, aws.ToString(e.Message))
 			}
-			return fmt.Errorf("delete %s: %s: %s", aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message))
 		}
+	}
+	if len(again) > 0 {
+		return s.deleteIDs(again, false)
 	}
 	return nil
 }

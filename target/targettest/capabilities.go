@@ -2,11 +2,13 @@ package targettest
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/afero"
 
@@ -24,11 +26,14 @@ type Capability string
 // errors.ErrUnsupported (an SFTP server without the extension) and leave
 // nothing behind.
 const (
-	Link        Capability = "Link"          // target.Linker
-	PosixRename Capability = "PosixRename"   // target.PosixRenamer
-	DirSync     Capability = "DirSyncer"     // target.DirSyncer
-	FreeSpace   Capability = "SpaceReporter" // target.SpaceReporter
-	Stream      Capability = "StreamWriter"  // target.StreamWriter
+	Link        Capability = "Link"             // target.Linker
+	PosixRename Capability = "PosixRename"      // target.PosixRenamer
+	DirSync     Capability = "DirSyncer"        // target.DirSyncer
+	FreeSpace   Capability = "SpaceReporter"    // target.SpaceReporter
+	Stream      Capability = "StreamWriter"     // target.StreamWriter
+	ServerCopy  Capability = "ServerCopier"     // target.ServerCopier
+	Checksum    Capability = "ChecksumReporter" // target.ChecksumReporter
+	Retention   Capability = "RetentionLocker"  // target.RetentionLocker
 )
 
 // capabilities are the suite's capability subtests, by name.
@@ -41,6 +46,9 @@ var capabilities = []struct {
 	{DirSync, testDirSyncer},
 	{FreeSpace, testSpaceReporter},
 	{Stream, testStreamWriter},
+	{ServerCopy, testServerCopier},
+	{Checksum, testChecksumReporter},
+	{Retention, testRetentionLocker},
 }
 
 // absent settles a capability test for an FS that lacks the interface:
@@ -188,4 +196,106 @@ func testStreamWriter(t *testing.T, fsys afero.Fs, root string, declared bool) {
 	if got := ReadFile(t, fsys, name); !bytes.Equal(got, data) {
 		t.Errorf("a refused WriteFileFrom changed the file")
 	}
+}
+
+// testServerCopier: a copy has the bytes and mode of its source, and
+// never replaces a file.
+func testServerCopier(t *testing.T, fsys afero.Fs, root string, declared bool) {
+	c, ok := fsys.(target.ServerCopier)
+	if !ok {
+		absent(t, ServerCopy, declared)
+		return
+	}
+	a, b := path.Join(root, "a"), path.Join(root, "b")
+	WriteFile(t, fsys, a, []byte("copied"))
+	if err := fsys.Chmod(a, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	err := c.CopyFile(a, b)
+	if unsupported(t, ServerCopy, declared, err) {
+		return
+	}
+	if err != nil {
+		t.Fatalf("CopyFile: %v", err)
+	}
+	if got := ReadFile(t, fsys, b); string(got) != "copied" {
+		t.Errorf("copy holds %q", got)
+	}
+	if fi, err := fsys.Stat(b); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("copy's mode: %v, %v; want 0640", fi, err)
+	}
+	WriteFile(t, fsys, a, []byte("changed"))
+	wantErr(t, "CopyFile onto an existing name", c.CopyFile(a, b), os.ErrExist)
+	if got := ReadFile(t, fsys, b); string(got) != "copied" {
+		t.Errorf("a refused copy changed the file: %q", got)
+	}
+	wantErr(t, "CopyFile of a missing file", c.CopyFile(path.Join(root, "missing"), path.Join(root, "c")), os.ErrNotExist)
+	wantErr(t, "CopyFile into a missing directory", c.CopyFile(a, path.Join(root, "missing", "c")), os.ErrNotExist)
+}
+
+// testChecksumReporter: a file written in one piece reports the SHA-256
+// of its bytes, in no parts.
+func testChecksumReporter(t *testing.T, fsys afero.Fs, root string, declared bool) {
+	c, ok := fsys.(target.ChecksumReporter)
+	if !ok {
+		absent(t, Checksum, declared)
+		return
+	}
+	name := path.Join(root, "summed")
+	data := bytes.Repeat([]byte("checksum"), 1<<14)
+	if _, err := target.WriteFileFrom(fsys, name, bytes.NewReader(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum, parts, err := c.StoredSHA256(name)
+	if unsupported(t, Checksum, declared, err) {
+		return
+	}
+	if err != nil {
+		t.Fatalf("StoredSHA256: %v", err)
+	}
+	if want := sha256.Sum256(data); !bytes.Equal(sum, want[:]) || parts != 0 {
+		t.Errorf("StoredSHA256 = %x in %d parts, want %x in 0", sum, parts, want)
+	}
+	_, _, err = c.StoredSHA256(path.Join(root, "missing"))
+	wantErr(t, "StoredSHA256 of a missing file", err, os.ErrNotExist)
+}
+
+// testRetentionLocker: a file under retention says so, and cannot be
+// removed, replaced or renamed until the date.
+func testRetentionLocker(t *testing.T, fsys afero.Fs, root string, declared bool) {
+	l, ok := fsys.(target.RetentionLocker)
+	if !ok {
+		absent(t, Retention, declared)
+		return
+	}
+	name := path.Join(root, "locked")
+	WriteFile(t, fsys, name, []byte("kept"))
+	if mode, until, err := l.Retention(name); err != nil || mode != "" || !until.IsZero() {
+		t.Errorf("Retention of a new file = %q %v %v, want none", mode, until, err)
+	}
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	err := l.SetRetention(name, "governance", until)
+	if unsupported(t, Retention, declared, err) {
+		return
+	}
+	if err != nil {
+		t.Fatalf("SetRetention: %v", err)
+	}
+	if mode, got, err := l.Retention(name); err != nil || mode != "governance" || !got.Equal(until) {
+		t.Errorf("Retention = %q %v %v, want governance %v", mode, got, err, until)
+	}
+	err = fsys.Remove(name)
+	wantErr(t, "Remove of a locked file", err, os.ErrPermission)
+	if err != nil && !strings.Contains(err.Error(), until.Format(time.RFC3339)) {
+		t.Errorf("the refusal does not say until when: %v", err)
+	}
+	wantErr(t, "RemoveAll of a locked file", fsys.RemoveAll(name), os.ErrPermission)
+	_, err = fsys.OpenFile(name, os.O_WRONLY|os.O_TRUNC, 0)
+	wantErr(t, "overwrite of a locked file", err, os.ErrPermission)
+	wantErr(t, "rename of a locked file", fsys.Rename(name, path.Join(root, "moved")), os.ErrPermission)
+	if got := ReadFile(t, fsys, name); string(got) != "kept" {
+		t.Errorf("locked file holds %q", got)
+	}
+	_, _, err = l.Retention(path.Join(root, "missing"))
+	wantErr(t, "Retention of a missing file", err, os.ErrNotExist)
 }
