@@ -178,6 +178,12 @@ func rss(t *testing.T) uint64 {
 func TestS3ExclusiveCreateIsConditional(t *testing.T) {
 	srv := s3test.Start(t)
 	fsys := openS3(t, srv, srv.Bucket, "excl", target.Options{}).FS()
+	if !fsys.(target.ExclusiveCreator).ExclusiveCreate() {
+		t.Error("versitygw honours If-None-Match, but the probe says it does not")
+	}
+	if names, err := afero.ReadDir(fsys, "/"); err != nil || len(names) != 0 {
+		t.Errorf("the probe left %d names (%v)", len(names), err)
+	}
 	for _, size := range []int{1 << 10, 20 << 20} { // PutObject, multipart
 		name := "/claim-" + strconv.Itoa(size)
 		a, err := fsys.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)

@@ -35,6 +35,7 @@ type s3FS struct {
 	prefix    string // without slashes at either end; "" is the whole bucket
 	versioned bool   // the bucket keeps versions: a removal deletes every version
 	lockable  bool   // the bucket has Object Lock enabled
+	excl      exclusiveProbe
 	lockDays  int
 	lockMode  types.ObjectLockMode
 	url       string
@@ -47,6 +48,7 @@ var (
 	_ ServerCopier     = (*s3FS)(nil)
 	_ ChecksumReporter = (*s3FS)(nil)
 	_ RetentionLocker  = (*s3FS)(nil)
+	_ ExclusiveCreator = (*s3FS)(nil)
 )
 
 // Metadata keys (x-amz-meta-...) that hold what a file system has and an

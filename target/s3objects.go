@@ -1,6 +1,8 @@
 package target
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -256,13 +258,29 @@ func copySource(bucket, key string) string {
 
 // copyParts copies an object larger than CopyObject allows, in parts of
 // S3PartSize (so that its composite checksum is the one CompositeSHA256
-// computes), s3InFlight at a time.
+// computes), s3InFlight at a time. A server that answers UploadPartCopy
+// without the part's own SHA-256 (versitygw 1.8.0 gives the source's
+// composite) cannot have the upload completed with checksums: the copy is
+// made again without, and then the copy has no stored SHA-256.
 func (s *s3FS) copyParts(src, dst string, meta map[string]string, size int64, excl bool) error {
+	err := s.copyPartsWith(src, dst, meta, size, excl, true)
+	if errors.Is(err, errPartSums) {
+		err = s.copyPartsWith(src, dst, meta, size, excl, false)
+	}
+	return err
+}
+
+var errPartSums = errors.New("the server did not give the parts' SHA-256")
+
+func (s *s3FS) copyPartsWith(src, dst string, meta map[string]string, size int64, excl, sums bool) error {
 	mode, until := s.retention()
-	up, err := s.c.CreateMultipartUpload(s.ctx, &s3.CreateMultipartUploadInput{
-		Bucket: &s.bucket, Key: &dst, Metadata: meta, ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
-		ObjectLockMode: mode, ObjectLockRetainUntilDate: until,
-	})
+	in := &s3.CreateMultipartUploadInput{
+		Bucket: &s.bucket, Key: &dst, Metadata: meta, ObjectLockMode: mode, ObjectLockRetainUntilDate: until,
+	}
+	if sums {
+		in.ChecksumAlgorithm, in.ChecksumType = types.ChecksumAlgorithmSha256, types.ChecksumTypeComposite
+	}
+	up, err := s.c.CreateMultipartUpload(s.ctx, in)
 	if err != nil {
 		return s3Err("copy", src, err)
 	}
@@ -290,19 +308,30 @@ func (s *s3FS) copyParts(src, dst string, meta map[string]string, size int64, ex
 				errs[i] = s3Err("copy", src, err)
 				return
 			}
-			parts[i] = types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.CopyPartResult.ETag, ChecksumSHA256: out.CopyPartResult.ChecksumSHA256}
+			parts[i] = types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.CopyPartResult.ETag}
+			if sums {
+				sum := aws.ToString(out.CopyPartResult.ChecksumSHA256)
+				if b, err := base64.StdEncoding.DecodeString(sum); err != nil || len(b) != sha256.Size {
+					errs[i] = errPartSums
+					return
+				}
+				parts[i].ChecksumSHA256 = &sum
+			}
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		s.abort(dst, up.UploadId)
+		if errors.Is(err, errPartSums) {
+			return errPartSums
+		}
 		return err
 	}
-	in := &s3.CompleteMultipartUploadInput{Bucket: &s.bucket, Key: &dst, UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}
+	done := &s3.CompleteMultipartUploadInput{Bucket: &s.bucket, Key: &dst, UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}
 	if excl {
-		in.IfNoneMatch = aws.String("*")
+		done.IfNoneMatch = aws.String("*")
 	}
-	if _, err := s.c.CompleteMultipartUpload(s.ctx, in); err != nil {
+	if _, err := s.c.CompleteMultipartUpload(s.ctx, done); err != nil {
 		s.abort(dst, up.UploadId)
 		return s3Err("copy", src, err)
 	}

@@ -119,3 +119,22 @@ func (u URL) s3String() string {
 	v.RawQuery = q.Encode() // sorted by key: endpoint, profile, region
 	return v.String()
 }
+
+// redactUserinfo hides everything between "://" and the last '@' before
+// the path: in an s3 URL that is an access key, and maybe its secret.
+func redactUserinfo(raw string) string {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return raw
+	}
+	rest := raw[i+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndex(rest[:end], "@")
+	if at < 0 {
+		return raw
+	}
+	return raw[:i+3] + "xxxxx" + rest[at:]
+}

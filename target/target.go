@@ -21,7 +21,7 @@ type Target interface {
 	// FS is the target's filesystem; all snapshot I/O goes through it.
 	// It may implement the optional capabilities Linker, PosixRenamer,
 	// DirSyncer, SpaceReporter, StreamWriter, ServerCopier,
-	// ChecksumReporter and RetentionLocker.
+	// ChecksumReporter, RetentionLocker and ExclusiveCreator.
 	FS() afero.Fs
 	// Root is the directory in FS() that holds snapshots/.
 	Root() string
@@ -106,6 +106,16 @@ type ChecksumReporter interface {
 type RetentionLocker interface {
 	SetRetention(name, mode string, until time.Time) error
 	Retention(name string) (mode string, until time.Time, err error)
+}
+
+// ExclusiveCreator tells whether an exclusive create (O_EXCL) is atomic
+// on the far end, for a backend where that depends on the server (an S3
+// server without conditional writes). Where it says false, a claim made
+// by exclusive create is not exclusive: two hosts can both take it.
+// Backends without the method are atomic where the conformance suite's
+// CreateExclusive passes.
+type ExclusiveCreator interface {
+	ExclusiveCreate() bool
 }
 
 // WriteFileFrom creates name on fsys (it must not exist: errors.Is(err,

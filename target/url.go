@@ -117,7 +117,7 @@ func ParseURL(raw string) (URL, error) {
 	if strings.EqualFold(v.Scheme, SchemeS3) {
 		u, reason := parseS3(v, raw)
 		if reason != "" {
-			return bad(reason)
+			return URL{}, &URLError{URL: redactQuery(redactUserinfo(raw)), Reason: reason}
 		}
 		return u, nil
 	}
