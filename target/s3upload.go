@@ -85,8 +85,10 @@ func (w *s3Writer) sendPart() error {
 	if len(w.parts) == 10000 {
 		return fmt.Errorf("upload %s: more than 10000 parts of %d bytes", w.key, S3PartSize)
 	}
+	w.mu.Lock() // the parts in flight fill in their entries
 	num := int32(len(w.parts) + 1)
 	w.parts = append(w.parts, types.CompletedPart{PartNumber: aws.Int32(num)})
+	w.mu.Unlock()
 	data := w.buf
 	w.wg.Add(1)
 	go func() {
