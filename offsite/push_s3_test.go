@@ -3,11 +3,19 @@ package offsite_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/encrypt"
+	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/testutil"
 	"github.com/atocore/atocore-backup/offsite"
 	"github.com/atocore/atocore-backup/restore"
@@ -17,7 +25,12 @@ import (
 
 func s3Target(t *testing.T, srv *s3test.Server, o target.Options) target.Target {
 	t.Helper()
-	tg, err := target.Open(context.Background(), srv.URL(srv.Bucket, "offsite"), o)
+	return s3TargetIn(t, srv, srv.Bucket, o)
+}
+
+func s3TargetIn(t *testing.T, srv *s3test.Server, bucket string, o target.Options) target.Target {
+	t.Helper()
+	tg, err := target.Open(context.Background(), srv.URL(bucket, "offsite"), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,5 +100,110 @@ func TestPushPullOverS3(t *testing.T) {
 	}
 	if list, err := offsite.List(ctx, ro, trust); err != nil || len(list) != 2 {
 		t.Fatalf("remote list after two pushes = %+v, %v", list, err)
+	}
+}
+
+// With Object Lock (a bucket made with it, PushOptions.ObjectLock), every
+// object of a pushed snapshot is under retention on the server: remote
+// validate --quick checks the stored checksums against the statement
+// without reading a file, remote prune keeps the locked snapshot and says
+// why, the server refuses to delete a locked version, and what was pushed
+// is read back by clients we did not write: the aws CLI lists and
+// downloads it, age -d decrypts it.
+func TestObjectLockedPushOverS3(t *testing.T) {
+	awsCLI, ageCLI := testutil.Tool(t, "aws"), testutil.Tool(t, "age")
+	srv := s3test.Start(t)
+	ctx := context.Background()
+	r := testutil.Root(t)
+	id, rcpt, err := encrypt.GenerateX25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, _ := encrypt.ParseRecipients(rcpt)
+	idFile := filepath.Join(t.TempDir(), "id.txt")
+	_ = os.WriteFile(idFile, []byte(id+"\n"), 0o600)
+	signer, trust := pushSigner(t, "prod")
+	tg := s3TargetIn(t, srv, srv.LockedBucket, target.Options{Create: true})
+	opts := offsite.PushOptions{Sealing: offsite.Sealing{Recipients: rs}, Signer: signer, ObjectLock: offsite.ObjectLock{Days: 1}}
+	var stamps []string
+	for range 2 {
+		stamps = append(stamps, testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true}).Stamp)
+		if res, err := offsite.Push(ctx, testutil.Config(r), tg, opts); err != nil || len(res.Pushed) != 1 {
+			t.Fatalf("push = %+v, %v", res, err)
+		}
+	}
+	for _, s := range stamps {
+		v, err := offsite.ValidateQuick(ctx, tg, s, offsite.Opening{Trust: trust})
+		if err != nil || !v.Valid {
+			t.Fatalf("remote validate --quick %s = %+v, %v", s, v, err)
+		}
+	}
+
+	// Every object is locked on the server, for about a day.
+	c := srv.Client()
+	prefix := "offsite/snapshots/" + stamps[0] + "/"
+	out, err := c.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: &srv.LockedBucket, Prefix: &prefix})
+	if err != nil || len(out.Versions) < 5 {
+		t.Fatalf("versions under %s: %d, %v", prefix, len(out.Versions), err)
+	}
+	var metaKey string
+	var locked *types.ObjectVersion
+	for _, v := range out.Versions {
+		key := aws.ToString(v.Key)
+		if strings.HasSuffix(key, "/") {
+			continue // a directory marker
+		}
+		ret, err := c.GetObjectRetention(ctx, &s3.GetObjectRetentionInput{Bucket: &srv.LockedBucket, Key: v.Key, VersionId: v.VersionId})
+		if err != nil || ret.Retention == nil || time.Until(aws.ToTime(ret.Retention.RetainUntilDate)) < 23*time.Hour {
+			t.Errorf("%s is not locked for a day: %+v, %v", key, ret, err)
+		}
+		if strings.HasSuffix(key, "/"+snapshot.MetadataFile+".age") {
+			metaKey, locked = key, &v
+		}
+	}
+	if locked != nil {
+		if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &srv.LockedBucket, Key: locked.Key, VersionId: locked.VersionId}); err == nil {
+			t.Errorf("the server deleted the locked %s", metaKey)
+		}
+	}
+
+	// Retention keeps only the newest; the lock keeps the other, and says so.
+	pr, err := offsite.Prune(ctx, tg, backup.PruneOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pr.Removed) != 0 || !strings.Contains(pr.Held[stamps[0]], "lock") {
+		t.Fatalf("prune under lock: removed %v, held %v, kept %v", pr.Removed, pr.Held, pr.Kept)
+	}
+	if list, err := offsite.List(ctx, tg, trust); err != nil || len(list) != 2 {
+		t.Fatalf("remote list after the held prune: %+v, %v", list, err)
+	}
+
+	// The aws CLI lists and downloads it; age decrypts it.
+	if metaKey == "" {
+		t.Fatalf("no %s.age under %s", snapshot.MetadataFile, prefix)
+	}
+	cli := func(args ...string) []byte {
+		t.Helper()
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		b, err := exec.CommandContext(cctx, args[0], args[1:]...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+		return b
+	}
+	ls := cli(awsCLI, "--endpoint-url", srv.Endpoint, "s3", "ls", "--recursive", "s3://"+srv.LockedBucket+"/offsite/snapshots/")
+	for _, s := range stamps {
+		if !strings.Contains(string(ls), "offsite/snapshots/"+s+"/"+offsite.StatementFile) {
+			t.Errorf("aws s3 ls does not list %s's statement:\n%s", s, ls)
+		}
+	}
+	enc := filepath.Join(t.TempDir(), "meta.age")
+	cli(awsCLI, "--endpoint-url", srv.Endpoint, "s3", "cp", "s3://"+srv.LockedBucket+"/"+metaKey, enc)
+	plain := cli(ageCLI, "-d", "-i", idFile, enc)
+	local, err := os.ReadFile(filepath.Join(r.BackupDir, snapshot.SnapshotsDir, stamps[0], snapshot.MetadataFile))
+	if err != nil || string(plain) != string(local) {
+		t.Fatalf("age -d of what aws s3 cp fetched differs from the local %s (%v)", snapshot.MetadataFile, err)
 	}
 }

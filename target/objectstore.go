@@ -40,6 +40,18 @@ type RetentionLocker interface {
 // and parts is 0. For one uploaded in parts (an S3 multipart upload),
 // parts is their number and sum the composite checksum: the SHA-256 of
 // the concatenated binary SHA-256 digests of the parts, in order.
+// CompositeSHA256 recomputes either from the bytes, given the part size
+// the uploads use (S3PartSize for the S3 target).
 type ChecksumReporter interface {
 	StoredSHA256(name string) (sum []byte, parts int, err error)
+}
+
+// ExclusiveCreator tells whether an exclusive create (O_EXCL) is atomic
+// on the far end, for a backend where that depends on the server (an S3
+// server without conditional writes). Where it says false, a claim made
+// by exclusive create is not exclusive: two hosts can both take it.
+// Backends without the method are atomic where the conformance suite's
+// CreateExclusive passes.
+type ExclusiveCreator interface {
+	ExclusiveCreate() bool
 }

@@ -49,6 +49,7 @@ var (
 	_ ChecksumReporter = (*s3FS)(nil)
 	_ RetentionLocker  = (*s3FS)(nil)
 	_ ExclusiveCreator = (*s3FS)(nil)
+	_ ObjectStore      = (*s3FS)(nil)
 )
 
 // Metadata keys (x-amz-meta-...) that hold what a file system has and an
@@ -62,6 +63,14 @@ const (
 const s3MaxListPages = 1 << 20
 
 func (s *s3FS) Name() string { return "S3" }
+
+// ObjectStore is true: files appear whole at the end of their upload, and
+// a rename copies every object (target.ObjectStore).
+func (s *s3FS) ObjectStore() bool { return true }
+
+// UploadPartSize is the part size of multipart uploads, over which a
+// stored composite checksum is computed (CompositeSHA256).
+func (s *s3FS) UploadPartSize() int64 { return S3PartSize }
 
 // rel is name below the root, clean, without a leading slash: "" is the
 // root.

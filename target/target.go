@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/afero"
 )
@@ -20,7 +19,8 @@ import (
 type Target interface {
 	// FS is the target's filesystem; all snapshot I/O goes through it.
 	// It may implement the optional capabilities Linker, PosixRenamer,
-	// DirSyncer, SpaceReporter, StreamWriter, ServerCopier,
+	// DirSyncer, SpaceReporter, StreamWriter, and those of object
+	// storage (objectstore.go): ObjectStore, ServerCopier,
 	// ChecksumReporter, RetentionLocker and ExclusiveCreator.
 	FS() afero.Fs
 	// Root is the directory in FS() that holds snapshots/.
@@ -75,47 +75,6 @@ type SpaceReporter interface {
 // plain io.Copy sends one 32 KiB packet per round trip: see WriteFileFrom.
 type StreamWriter interface {
 	WriteFileFrom(name string, r io.Reader, perm os.FileMode) (int64, error)
-}
-
-// ServerCopier copies a file on the server, without its bytes crossing
-// the network: an object store's CopyObject. dst must not exist
-// (errors.Is(err, os.ErrExist) when it does). Where a target has no
-// Linker it is how an unchanged file is carried into the next snapshot.
-type ServerCopier interface {
-	CopyFile(src, dst string) error
-}
-
-// ChecksumReporter tells the SHA-256 checksum the server computed and
-// keeps for a file, so that a target can be verified without downloading
-// it. For a file uploaded in one request, sum is the SHA-256 of its bytes
-// and parts is 0. For one uploaded in parts (an S3 multipart upload),
-// parts is their number and sum the composite checksum: the SHA-256 of
-// the concatenated binary SHA-256 digests of the parts, in order.
-// CompositeSHA256 recomputes either from the bytes, given the part size
-// the upload used (S3PartSize for this package's S3 target).
-type ChecksumReporter interface {
-	StoredSHA256(name string) (sum []byte, parts int, err error)
-}
-
-// RetentionLocker sets and reads a file's retention lock (S3 Object
-// Lock): until the date passes, the server refuses to delete or replace
-// the file. mode is "governance" (a user with the right to bypass it can
-// still delete) or "compliance" (nobody can). Retention of a file without
-// one is "", the zero time and no error. A retention can be extended,
-// never shortened (in compliance mode).
-type RetentionLocker interface {
-	SetRetention(name, mode string, until time.Time) error
-	Retention(name string) (mode string, until time.Time, err error)
-}
-
-// ExclusiveCreator tells whether an exclusive create (O_EXCL) is atomic
-// on the far end, for a backend where that depends on the server (an S3
-// server without conditional writes). Where it says false, a claim made
-// by exclusive create is not exclusive: two hosts can both take it.
-// Backends without the method are atomic where the conformance suite's
-// CreateExclusive passes.
-type ExclusiveCreator interface {
-	ExclusiveCreate() bool
 }
 
 // WriteFileFrom creates name on fsys (it must not exist: errors.Is(err,
