@@ -40,7 +40,7 @@ func ExampleOpen() {
 	fmt.Println(err)
 	// Output:
 	// sftp vault.example:2222: known_hosts file /nonexistent/known_hosts (--known-hosts): stat /nonexistent/known_hosts: no such file or directory; create it with the server's verified key, e.g. ssh-keyscan -p 2222 vault.example >> /nonexistent/known_hosts, then check the fingerprints with the server's administrator
-	// target "sftp://backup:xxxxx@vault.example/srv": passwords in URLs are not accepted: authenticate with a key file or an SSH agent; accepted forms: sftp://USER@HOST[:PORT]/ABS/PATH, file:///ABS/PATH, /ABS/PATH
+	// target "sftp://backup:xxxxx@vault.example/srv": passwords in URLs are not accepted: authenticate with a key file or an SSH agent; accepted forms: sftp://USER@HOST[:PORT]/ABS/PATH, file:///ABS/PATH, /ABS/PATH, s3://BUCKET[/PREFIX][?endpoint=URL&region=R&profile=NAME]
 }
 
 // Optional capabilities are discovered by type assertion, with a fallback.

@@ -84,7 +84,9 @@ func (t *s3Target) Close() error {
 // OpenS3 opens the bucket c.Bucket (it must exist: a missing bucket is a
 // *NotFoundError, whatever c.Create) and the prefix c.Prefix in it (a
 // missing one is a *NotFoundError unless c.Create). The FS's root "/" is
-// the prefix; its requests use ctx until Close. Checksum calculation is
+// the prefix; its requests use ctx: once ctx is done (or the target
+// closed), every operation fails with its error, and an upload under way
+// is aborted. Checksum calculation is
 // "when required", as S3-compatible servers need, and every upload still
 // carries an explicit SHA-256 checksum that the server verifies and keeps.
 func OpenS3(ctx context.Context, c S3Config) (Target, error) {
@@ -104,7 +106,7 @@ func OpenS3(ctx context.Context, c S3Config) (Target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", name, err)
 	}
-	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	tctx, cancel := context.WithCancel(ctx)
 	fs := &s3FS{ctx: tctx, c: client, bucket: c.Bucket, prefix: strings.Trim(c.Prefix, "/"), lockDays: c.ObjectLockDays, lockMode: mode, url: name}
 	if err := fs.open(ctx, c.Create); err != nil {
 		cancel()
