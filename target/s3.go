@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"sync"
 	"time"
@@ -198,15 +199,24 @@ func (s *s3FS) open(ctx context.Context, create bool) error {
 		}
 		return fmt.Errorf("target %s: %w", s.url, s3Err("open", s.bucket, err))
 	}
-	v, err := s.c.GetBucketVersioning(cctx, &s3.GetBucketVersioningInput{Bucket: &s.bucket})
-	if err != nil {
-		return fmt.Errorf("target %s: %w", s.url, s3Err("open", s.bucket, err))
-	}
-	s.versioned = v.Status != ""
 	lc, err := s.c.GetObjectLockConfiguration(cctx, &s3.GetObjectLockConfigurationInput{Bucket: &s.bucket})
 	s.lockable = err == nil && lc.ObjectLockConfiguration != nil && lc.ObjectLockConfiguration.ObjectLockEnabled == types.ObjectLockEnabledEnabled
 	if s.lockDays > 0 && !s.lockable {
+		if errors.Is(s3Err("", "", err), fs.ErrPermission) {
+			return fmt.Errorf("target %s: object lock days %d, but these credentials may not read bucket %s's Object Lock configuration: grant s3:GetBucketObjectLockConfiguration", s.url, s.lockDays, s.bucket)
+		}
 		return fmt.Errorf("target %s: object lock days %d, but bucket %s has no Object Lock: make a bucket with Object Lock enabled (it can only be chosen when the bucket is made)", s.url, s.lockDays, s.bucket)
+	}
+	// A bucket with Object Lock keeps versions; so may another, and then
+	// a removal must delete every version, or the previous one shows again.
+	v, err := s.c.GetBucketVersioning(cctx, &s3.GetBucketVersioningInput{Bucket: &s.bucket})
+	switch {
+	case err == nil:
+		s.versioned = v.Status != "" || s.lockable
+	case errors.Is(s3Err("", "", err), fs.ErrPermission):
+		s.versioned = s.lockable // not allowed to ask: removals leave delete markers
+	default:
+		return fmt.Errorf("target %s: %w", s.url, s3Err("open", s.bucket, err))
 	}
 	if s.prefix == "" {
 		return nil

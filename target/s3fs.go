@@ -445,6 +445,15 @@ func (s *s3FS) Rename(oldname, newname string) error {
 		if dst != nil && dst.IsDir() {
 			return linkErr(syscall.EISDIR)
 		}
+		if s.lockable { // refused before the copy, which would stay
+			h, err := s.head(s.key(ro))
+			if err != nil {
+				return linkErr(err)
+			}
+			if err := s.checkUnlocked("rename", ro, h); err != nil {
+				return linkErr(err)
+			}
+		}
 		if dst != nil {
 			h, err := s.head(s.key(rn))
 			if err != nil {
