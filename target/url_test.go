@@ -129,6 +129,9 @@ func FuzzParseURL(f *testing.F) {
 		"u:pw@host:/x",
 		"sftp://host:99999/x",
 		"sftp://h/x?y#z",
+		"s3://bucket/prefix?endpoint=http://127.0.0.1:7070&region=us-east-1&profile=p",
+		"s3://AKIA:secretkey@bucket/x",
+		"s3://bucket",
 		"",
 	} {
 		f.Add(s)
