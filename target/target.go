@@ -133,7 +133,10 @@ type Options struct {
 	// ObjectLockDays > 0 writes every object of an S3 target under Object
 	// Lock retention for that many days (the bucket must have Object Lock
 	// enabled); a delete or overwrite of such an object then fails until
-	// the date passes. Other targets refuse it.
+	// the date passes. Other targets refuse it. Every object means the
+	// caller's scratch files too: package offsite, which rewrites its
+	// journal and claim, locks with PushOptions.ObjectLock after upload
+	// instead.
 	ObjectLockDays int
 	// ObjectLockMode is the retention mode: "governance" (the default) or
 	// "compliance".
