@@ -2,6 +2,7 @@ package offsite_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -123,14 +124,29 @@ func TestObjectLockedPushOverS3(t *testing.T) {
 	idFile := filepath.Join(t.TempDir(), "id.txt")
 	_ = os.WriteFile(idFile, []byte(id+"\n"), 0o600)
 	signer, trust := pushSigner(t, "prod")
-	tg := s3TargetIn(t, srv, srv.LockedBucket, target.Options{Create: true})
 	opts := offsite.PushOptions{Sealing: offsite.Sealing{Recipients: rs}, Signer: signer, ObjectLock: offsite.ObjectLock{Days: 1}}
+
+	// A bucket without Object Lock is refused before anything is sent.
+	testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	plain := s3Target(t, srv, target.Options{Create: true})
+	if _, err := offsite.Push(ctx, testutil.Config(r), plain, opts); !errors.Is(err, offsite.ErrCannotLock) {
+		t.Fatalf("locked push to a bucket without Object Lock: %v, want ErrCannotLock", err)
+	}
+	if out, err := srv.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &srv.Bucket, Prefix: aws.String("offsite/snapshots/")}); err != nil || len(out.Contents) != 0 {
+		t.Fatalf("the refused push left %d objects (%v)", len(out.Contents), err)
+	}
+
+	tg := s3TargetIn(t, srv, srv.LockedBucket, target.Options{Create: true})
 	var stamps []string
-	for range 2 {
-		stamps = append(stamps, testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true}).Stamp)
-		if res, err := offsite.Push(ctx, testutil.Config(r), tg, opts); err != nil || len(res.Pushed) != 1 {
+	for i := range 2 {
+		if i > 0 {
+			testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+		}
+		res, err := offsite.Push(ctx, testutil.Config(r), tg, opts)
+		if err != nil || len(res.Pushed) != 1 {
 			t.Fatalf("push = %+v, %v", res, err)
 		}
+		stamps = append(stamps, res.Pushed[0].Stamp)
 	}
 	for _, s := range stamps {
 		v, err := offsite.ValidateQuick(ctx, tg, s, offsite.Opening{Trust: trust})
@@ -201,9 +217,9 @@ func TestObjectLockedPushOverS3(t *testing.T) {
 	}
 	enc := filepath.Join(t.TempDir(), "meta.age")
 	cli(awsCLI, "--endpoint-url", srv.Endpoint, "s3", "cp", "s3://"+srv.LockedBucket+"/"+metaKey, enc)
-	plain := cli(ageCLI, "-d", "-i", idFile, enc)
+	decrypted := cli(ageCLI, "-d", "-i", idFile, enc)
 	local, err := os.ReadFile(filepath.Join(r.BackupDir, snapshot.SnapshotsDir, stamps[0], snapshot.MetadataFile))
-	if err != nil || string(plain) != string(local) {
+	if err != nil || string(decrypted) != string(local) {
 		t.Fatalf("age -d of what aws s3 cp fetched differs from the local %s (%v)", snapshot.MetadataFile, err)
 	}
 }

@@ -74,7 +74,14 @@ type s3Target struct {
 
 var _ Target = (*s3Target)(nil)
 
-func (t *s3Target) FS() afero.Fs { return t.fs }
+// FS is the bucket's FS; with Object Lock enabled on the bucket it is
+// also a RetentionLocker.
+func (t *s3Target) FS() afero.Fs {
+	if t.fs.lockable {
+		return s3LockFS{t.fs}
+	}
+	return t.fs
+}
 func (t *s3Target) Root() string { return "/" }
 func (t *s3Target) URL() string  { return t.url }
 func (t *s3Target) Close() error {

@@ -291,9 +291,17 @@ func TestS3ObjectLockRefusesDeleteAndOverwrite(t *testing.T) {
 }
 
 // Object Lock needs a bucket made with it: asking for it elsewhere is
-// refused at open, with the fix.
+// refused at open, with the fix, and only such a bucket's FS offers
+// target.RetentionLocker (so that a push that wants locks stops before it
+// uploads anything).
 func TestS3ObjectLockNeedsALockBucket(t *testing.T) {
 	srv := s3test.Start(t)
+	if _, ok := openS3(t, srv, srv.Bucket, "plain", target.Options{}).FS().(target.RetentionLocker); ok {
+		t.Error("a bucket without Object Lock offers target.RetentionLocker")
+	}
+	if _, ok := openS3(t, srv, srv.LockedBucket, "locking", target.Options{}).FS().(target.RetentionLocker); !ok {
+		t.Error("a bucket with Object Lock does not offer target.RetentionLocker")
+	}
 	_, err := target.Open(t.Context(), srv.URL(srv.Bucket, "x"), target.Options{Create: true, ObjectLockDays: 1})
 	if err == nil || !strings.Contains(err.Error(), "Object Lock enabled") {
 		t.Fatalf("lock on a plain bucket: %v", err)

@@ -17,7 +17,8 @@ import (
 )
 
 // Server-side checksums, copies and retention of the S3 FS: the
-// capabilities ChecksumReporter, ServerCopier and RetentionLocker.
+// capabilities ChecksumReporter, ServerCopier and (on a bucket with
+// Object Lock) RetentionLocker.
 
 // CompositeSHA256 computes, from a file's bytes, the checksum an S3
 // server keeps for it when it was uploaded in parts of partSize bytes as
@@ -122,13 +123,18 @@ func (s *s3FS) CopyFile(src, dst string) error {
 	return linkErr(s.copyObject(s.key(rs), s.key(rd), aws.ToInt64(h.ContentLength), true))
 }
 
+// s3LockFS is the FS of a bucket with Object Lock enabled: the S3 FS and
+// RetentionLocker. A bucket without it gets the plain *s3FS, so that a
+// caller's type assertion finds retention only where the server keeps it.
+type s3LockFS struct{ *s3FS }
+
+var _ RetentionLocker = s3LockFS{}
+
 // SetRetention puts name under Object Lock retention until until
 // (PutObjectRetention on its current version).
-func (s *s3FS) SetRetention(name, mode string, until time.Time) error {
+func (l s3LockFS) SetRetention(name, mode string, until time.Time) error {
+	s := l.s3FS
 	r := rel(name)
-	if !s.lockable {
-		return &os.PathError{Op: "retention", Path: "/" + r, Err: fmt.Errorf("%w: bucket %s has no Object Lock (it can only be enabled when a bucket is made)", errors.ErrUnsupported, s.bucket)}
-	}
 	m, err := lockMode(mode)
 	if err != nil {
 		return &os.PathError{Op: "retention", Path: "/" + r, Err: err}
@@ -143,15 +149,10 @@ func (s *s3FS) SetRetention(name, mode string, until time.Time) error {
 
 // Retention reads name's retention: "governance" or "compliance" and the
 // date, or "" and the zero time when it has none.
-func (s *s3FS) Retention(name string) (string, time.Time, error) {
+func (l s3LockFS) Retention(name string) (string, time.Time, error) {
+	s := l.s3FS
 	r := rel(name)
 	key := s.key(r)
-	if !s.lockable {
-		if _, err := s.head(key); err != nil {
-			return "", time.Time{}, s3PathErr("retention", r, err)
-		}
-		return "", time.Time{}, nil
-	}
 	out, err := s.c.GetObjectRetention(s.ctx, &s3.GetObjectRetentionInput{Bucket: &s.bucket, Key: &key})
 	if err != nil {
 		switch s3Code(err) {

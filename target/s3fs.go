@@ -45,7 +45,6 @@ var (
 	_ StreamWriter     = (*s3FS)(nil)
 	_ ServerCopier     = (*s3FS)(nil)
 	_ ChecksumReporter = (*s3FS)(nil)
-	_ RetentionLocker  = (*s3FS)(nil)
 	_ ExclusiveCreator = (*s3FS)(nil)
 	_ ObjectStore      = (*s3FS)(nil)
 )
