@@ -146,7 +146,7 @@ func (w *s3Writer) ReadFrom(r io.Reader) (int64, error) {
 		return 0, os.ErrClosed
 	}
 	var n int64
-	for {
+	for idle := 0; ; {
 		if err := w.fs.ctx.Err(); err != nil {
 			return n, err
 		}
@@ -176,6 +176,11 @@ func (w *s3Writer) ReadFrom(r io.Reader) (int64, error) {
 		}
 		if err != nil {
 			return n, err
+		}
+		if idle++; m > 0 {
+			idle = 0
+		} else if idle == 100 { // as bufio: a reader that never gives bytes nor EOF
+			return n, io.ErrNoProgress
 		}
 	}
 }
