@@ -104,7 +104,7 @@ func storedChecksums(rfs afero.Fs, dir string, files []StoredFile, own map[strin
 	for _, f := range files {
 		sum, parts, err := cr.StoredSHA256(filepath.Join(dir, filepath.FromSlash(f.Path)))
 		if errors.Is(err, errors.ErrUnsupported) {
-			return nil, nil // a server that keeps no checksums
+			continue // no checksum kept for this one (a large server-side copy): quick validation names it
 		}
 		if err != nil {
 			return nil, fmt.Errorf("the stored checksum of %s: %w", f.Path, err)
@@ -131,13 +131,16 @@ func quickCheck(ctx context.Context, rfs afero.Fs, dir string, st *Statement) ([
 		return nil, ErrNoStoredChecksums
 	}
 	var f findings
+	unkept := 0
 	for _, sf := range st.Files {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		sum, parts, err := cr.StoredSHA256(filepath.Join(dir, filepath.FromSlash(sf.Path)))
 		if errors.Is(err, errors.ErrUnsupported) {
-			return nil, ErrNoStoredChecksums
+			unkept++
+			f.add(fmt.Sprintf("%s: %s: the target keeps no checksum of it (%v): remote validate without --quick reads it", CodeChecksumNotKept, sf.Path, err))
+			continue
 		}
 		if err != nil {
 			if !f.add(fmt.Sprintf("%s: %s: %v", validate.CodeManifestMismatch, sf.Path, err)) {
@@ -157,8 +160,16 @@ func quickCheck(ctx context.Context, rfs afero.Fs, dir string, st *Statement) ([
 			f.add(fmt.Sprintf("%s: %s: the target's stored checksum %s differs from the signed %s (%s)", validate.CodeManifestMismatch, sf.Path, got, StatementFile, want))
 		}
 	}
+	if unkept == len(st.Files) && unkept > 0 {
+		return nil, ErrNoStoredChecksums
+	}
 	return f.list, nil
 }
+
+// CodeChecksumNotKept is the finding of remote validate --quick for a
+// file whose checksum the target does not keep (versitygw stores none for
+// a server-side copy above 5 GiB): it cannot be checked without reading.
+const CodeChecksumNotKept = "checksum_not_kept"
 
 // ErrNoStoredChecksums is matched when remote validate --quick is asked
 // of a target that keeps no checksums of its files (SFTP, a local disk).

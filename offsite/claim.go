@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/afero"
+
+	"github.com/atocore/atocore-backup/target"
 )
 
 // ErrClaimed is matched by errors.Is when another host is pushing the same
@@ -111,8 +113,13 @@ func heldByOther(rfs afero.Fs, name, stamp, holder string) error {
 // create of a file that exists must fail. OpenSSH and local filesystems
 // honour it; rclone serve sftp does not (nor is its mkdir or rename onto
 // an existing name refused), so no claim there is atomic. A probe that
-// cannot run says yes.
+// cannot run says yes. A backend that knows (target.ExclusiveCreator: an
+// S3 server with or without conditional writes) is asked instead: its
+// probe would pass either way.
 func exclusiveCreates(rfs afero.Fs, root string) bool {
+	if ec, ok := rfs.(target.ExclusiveCreator); ok {
+		return ec.ExclusiveCreate()
+	}
 	name := filepath.Join(root, ".excl-probe-"+newTargetID()[:12])
 	defer func() { _ = rfs.Remove(name) }()
 	f, err := rfs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)

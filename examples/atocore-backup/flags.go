@@ -136,14 +136,14 @@ func (f *flags) addPruneFlags(fs *pflag.FlagSet) {
 // addTargetFlags registers the one off-site target a command works on and
 // how it is reached.
 func (f *flags) addTargetFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&f.target, "target", "", "the off-site `URL` (sftp://user@host:port/path or file:///path) or the name of a target of the config file (env ATOCORE_BACKUP_TARGET)")
+	fs.StringVar(&f.target, "target", "", "the off-site `URL` (sftp://user@host:port/path, s3://bucket/prefix?endpoint=URL&region=R or file:///path) or the name of a target of the config file (env ATOCORE_BACKUP_TARGET)")
 	f.addReachFlags(fs)
 }
 
 // addTargetsFlags is addTargetFlags for push, which goes to each target
 // named (--target repeated), or to every target of the config file.
 func (f *flags) addTargetsFlags(fs *pflag.FlagSet) {
-	fs.StringArrayVar(&f.targets, "target", nil, "the off-site `URL` (sftp://user@host:port/path or file:///path) or the name of a target of the config file; repeat it to push to several (env ATOCORE_BACKUP_TARGET; default: every target of the config file)")
+	fs.StringArrayVar(&f.targets, "target", nil, "the off-site `URL` (sftp://user@host:port/path, s3://bucket/prefix?endpoint=URL&region=R or file:///path) or the name of a target of the config file; repeat it to push to several (env ATOCORE_BACKUP_TARGET; default: every target of the config file)")
 	f.addReachFlags(fs)
 }
 

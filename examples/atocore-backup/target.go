@@ -17,7 +17,7 @@ func (a *app) openTarget(ctx context.Context, create bool) (target.Target, int, 
 		url = a.getenv("ATOCORE_BACKUP_TARGET")
 	}
 	if url == "" {
-		return nil, a.fail(exitUsage, errors.New("no target: pass --target sftp://user@host:port/path or file:///path, or set ATOCORE_BACKUP_TARGET")), false
+		return nil, a.fail(exitUsage, errors.New("no target: pass --target sftp://user@host:port/path, s3://bucket/prefix or file:///path, or set ATOCORE_BACKUP_TARGET")), false
 	}
 	if _, err := target.ParseURL(url); err != nil {
 		return nil, a.fail(exitUsage, err), false

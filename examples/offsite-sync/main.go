@@ -86,7 +86,7 @@ flags (nothing was touched).`,
 	fs := root.Flags()
 	fs.StringVar(&o.root, "root", getenv("ATOCORE_ROOT"), "the AtoCore root `DIR` (env ATOCORE_ROOT)")
 	fs.StringVar(&o.backupDir, "backup-dir", getenv("ATOCORE_BACKUP_DIR"), "the backup `DIR` (env ATOCORE_BACKUP_DIR; default ROOT/backups)")
-	fs.StringArrayVar(&o.targets, "target", envList(getenv("ATOCORE_BACKUP_TARGET")), "the off-site `URL` (sftp://user@host:port/path or file:///path) or the name of a target of --config; repeat it to sync several (env ATOCORE_BACKUP_TARGET; default: every target of --config)")
+	fs.StringArrayVar(&o.targets, "target", envList(getenv("ATOCORE_BACKUP_TARGET")), "the off-site `URL` (sftp://user@host:port/path, s3://bucket/prefix?endpoint=URL&region=R or file:///path) or the name of a target of --config; repeat it to sync several (env ATOCORE_BACKUP_TARGET; default: every target of --config)")
 	fs.StringVar(&o.configPath, "config", getenv("ATOCORE_BACKUP_CONFIG"), "the atocore-backup configuration `FILE` whose [[target]]s (with their keys), root, backup_dir, policy and metrics_file fill what the flags do not give (env ATOCORE_BACKUP_CONFIG; default: none)")
 	fs.StringVar(&o.knownHosts, "known-hosts", getenv("ATOCORE_KNOWN_HOSTS"), "the known_hosts `FILE` with the SFTP server's host key (env ATOCORE_KNOWN_HOSTS; default: ~/.ssh/config's UserKnownHostsFile, else ~/.ssh/known_hosts)")
 	fs.StringVar(&o.sshConfig, "ssh-config", getenv("ATOCORE_SSH_CONFIG"), "the OpenSSH client config `FILE` read for the SFTP host, or none (env ATOCORE_SSH_CONFIG; default ~/.ssh/config)")

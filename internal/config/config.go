@@ -140,7 +140,7 @@ func (c *File) check() error {
 		case seen[t.Name]:
 			return &Error{c.Path, fmt.Sprintf("two targets are named %q; names must differ", t.Name)}
 		case t.URL == "":
-			return &Error{c.Path, fmt.Sprintf("target %q has no url; give it url = \"sftp://user@host/path\" or \"file:///path\"", t.Name)}
+			return &Error{c.Path, fmt.Sprintf("target %q has no url; give it url = \"sftp://user@host/path\", \"s3://bucket/prefix\" or \"file:///path\"", t.Name)}
 		case hasPassword(t.URL):
 			return &Error{c.Path, fmt.Sprintf("target %q: the url holds a password; use ssh_key or ssh_agent (the file never holds a secret)", t.Name)}
 		}
