@@ -20,8 +20,9 @@ type bench struct {
 	log      io.Writer
 	work     string
 	bins     binaries
-	tools    []string // the tools that run, ours first
-	net      *network // nil without push operations
+	tools    []string  // the tools that run, ours first
+	net      *network  // nil without push operations
+	s3       *s3Server // nil without S3 operations
 	r        *runner
 	res      *results
 	failures int
@@ -39,13 +40,19 @@ func (b *bench) say(format string, args ...any) {
 }
 
 // build compiles ours, bench/gen and bench/change into dir, without cgo.
-func build(ctx context.Context, repo, dir string) (binaries, error) {
+// A given ours (-ours) is used as it is.
+func build(ctx context.Context, repo, dir, ours string) (binaries, error) {
 	bins := binaries{
 		ours:   filepath.Join(dir, "atocore-backup"),
 		gen:    filepath.Join(dir, "gen"),
 		change: filepath.Join(dir, "change"),
 	}
-	for pkg, out := range map[string]string{"./examples/atocore-backup": bins.ours, "./bench/gen": bins.gen, "./bench/change": bins.change} {
+	pkgs := map[string]string{"./examples/atocore-backup": bins.ours, "./bench/gen": bins.gen, "./bench/change": bins.change}
+	if ours != "" {
+		bins.ours = ours
+		delete(pkgs, "./examples/atocore-backup")
+	}
+	for pkg, out := range pkgs {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 		cmd.Dir = repo
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -79,6 +86,11 @@ func diskNeedMiB(size int, tools []string, p phases) int64 {
 	}
 	if p.push {
 		units = max(units, 1+1.5+1+has("rsync")+has("restic")+has("borg")+0.5)
+	}
+	if p.s3 {
+		// ours' full push and a tool's at once; rclone's incremental is a
+		// whole copy.
+		units = max(units, 1+1.5+1+has("restic")+2*has("rclone")+0.5)
 	}
 	return int64(units*float64(2*size)*1.1) + 64
 }
@@ -121,7 +133,10 @@ func (b *bench) measureSize(ctx context.Context, shape string, size, runs int) e
 			b.phase(ctx, size, run, "local", root, order, b.localOps)
 		}
 		if p.push && ctx.Err() == nil {
-			b.phase(ctx, size, run, "push", root, order, b.pushOps)
+			b.phase(ctx, size, run, "push", root, order, b.pushOps(opPushFull, opPushIncr))
+		}
+		if p.s3 && ctx.Err() == nil {
+			b.phase(ctx, size, run, "s3", root, order, b.pushOps(opPushS3Full, opPushS3Incr))
 		}
 	}
 	if !b.cfg.keep {

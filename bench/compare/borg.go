@@ -56,7 +56,7 @@ func (t *borgTool) cmd(r borgRepo, args ...string) command {
 }
 
 func (t *borgTool) step(ctx context.Context, o op) (*step, error) {
-	r := t.repo(o.network())
+	r := t.repo(o.sftp())
 	create := func(name string) command {
 		return t.cmd(r, append([]string{"create", r.url + "::" + name}, t.e.root.sources()...)...)
 	}
@@ -65,18 +65,18 @@ func (t *borgTool) step(ctx context.Context, o op) (*step, error) {
 		if err := t.e.untimed(ctx, "borg-init", t.cmd(r, "init", "--encryption=repokey-blake2", r.url)); err != nil {
 			return nil, err
 		}
-		if o.network() {
+		if o.sftp() {
 			t.push = true
 		} else {
 			t.archive = "full"
 		}
 		return &step{cmd: create("full"), dest: r.dirs}, nil
 	case opIncr, opPushIncr:
-		if (o.network() && !t.push) || (!o.network() && t.archive == "") {
+		if (o.sftp() && !t.push) || (!o.sftp() && t.archive == "") {
 			return nil, errors.New("no repository: the full backup did not run")
 		}
 		st := &step{cmd: create("incremental"), dest: r.dirs}
-		if o.network() {
+		if o.sftp() {
 			st.cleanup = r.dirs // the last use: free the disk for the next tool
 		} else {
 			t.archive = "incremental"

@@ -32,9 +32,11 @@ type config struct {
 	out      string
 	tools    []string // chosen tools, ours first
 	ops      []op
+	opsAll   bool // -ops all: operations whose server is missing are left out, not refused
 	timeout  time.Duration
 	plotOnly bool
 	repo     string // the module root
+	ours     string // an atocore-backup binary to measure instead of building one
 }
 
 const usageHead = `compare: time atocore-backup against sqlite3+cp, rsync, restic and borg.
@@ -70,6 +72,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Minute, "limit for each timed command")
 	fs.BoolVar(&c.plotOnly, "plot-only", false, "only write results.md and compare.svg again from OUT/results.json")
 	fs.StringVar(&c.repo, "repo", "", "the atocore-backup module's directory (default: found from the current directory)")
+	fs.StringVar(&c.ours, "ours", os.Getenv("ATOCORE_COMPARE_OURS"), "the atocore-backup binary to measure (env ATOCORE_COMPARE_OURS; default: built from the module); bench/gen and bench/change are built from the module either way")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -83,7 +86,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	if c.tools, err = parseTools(*tools); err != nil {
 		return c, err
 	}
-	if c.ops, err = parseOps(*ops); err != nil {
+	if c.ops, c.opsAll, err = parseOps(*ops); err != nil {
 		return c, err
 	}
 	if c.segments == 0 {
@@ -104,6 +107,14 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	if c.repo == "" {
 		if c.repo, err = findModule(); err != nil {
 			return c, err
+		}
+	}
+	if c.ours != "" {
+		if c.ours, err = filepath.Abs(c.ours); err != nil {
+			return c, err
+		}
+		if fi, err := os.Stat(c.ours); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return c, fmt.Errorf("-ours %s: not an executable file", c.ours)
 		}
 	}
 	if c.out == "" {

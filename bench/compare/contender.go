@@ -47,6 +47,8 @@ func newTool(name string, e *runEnv) tool {
 		return &resticTool{e: e}
 	case "borg":
 		return &borgTool{e: e}
+	case "rclone":
+		return &rcloneTool{e: e}
 	}
 	panic("compare: no tool " + name) // parseTools admits only the names above
 }
@@ -54,11 +56,16 @@ func newTool(name string, e *runEnv) tool {
 // runEnv is what the tools of one phase of one run share.
 type runEnv struct {
 	root  atocoreRoot
-	dir   string   // this phase's scratch directory, empty at the start
-	ours  string   // the atocore-backup binary
-	net   *network // the loopback SSH server; nil without push operations
+	dir   string    // this phase's scratch directory, empty at the start
+	ours  string    // the atocore-backup binary
+	net   *network  // the loopback SSH server; nil without push operations
+	s3    *s3Server // the loopback S3 server; nil without S3 operations
 	r     *runner
 	label string // prefixes the log file names, e.g. s16-r1
+	// changed is what the change step changed between ours' two pushed
+	// snapshots (S3 phase only); it goes with the incrementals'
+	// measurements.
+	changed *changeInfo
 }
 
 // path is a path in the phase's scratch directory.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -28,9 +29,23 @@ type runner struct {
 
 // command is one external command.
 type command struct {
-	argv []string
-	env  []string // added to this process's environment, NAME=value
-	dir  string   // working directory; "" for the current one
+	argv  []string
+	env   []string // added to this process's environment, NAME=value
+	unset []string // names removed from this process's environment
+	dir   string   // working directory; "" for the current one
+}
+
+// environ is this process's environment without the names in unset, with
+// env added.
+func environ(unset, env []string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(unset, name) {
+			out = append(out, kv)
+		}
+	}
+	return append(out, env...)
 }
 
 // String is the command as a shell would take it, for logs and results.
@@ -84,7 +99,7 @@ func (r *runner) run(ctx context.Context, label string, c command) outcome {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.argv[0], c.argv[1:]...)
-	cmd.Env = append(os.Environ(), c.env...)
+	cmd.Env = environ(c.unset, c.env)
 	cmd.Dir = c.dir
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	// Its own process group, so that a timeout or Ctrl-C stops the whole

@@ -99,7 +99,7 @@ func writeReport(dir string, res *results) error {
 // loopback server, measures every size, and writes the outputs (also when
 // interrupted, with what was measured).
 func (b *bench) run(ctx context.Context, args []string) (int, error) {
-	avail, err := checkTools(b.cfg.tools, b.cfg.ops)
+	avail, err := checkTools(b.cfg.tools, b.cfg.ops, b.cfg.opsAll)
 	if avail != nil {
 		for _, l := range avail.describe() {
 			b.say("%s", l)
@@ -109,6 +109,7 @@ func (b *bench) run(ctx context.Context, args []string) (int, error) {
 		return exitUsage, err
 	}
 	b.tools = avail.tools
+	b.cfg.ops = avail.ops
 
 	cleanup, err := b.makeWork()
 	if err != nil {
@@ -118,8 +119,12 @@ func (b *bench) run(ctx context.Context, args []string) (int, error) {
 	if err := b.checkSpace(); err != nil {
 		return exitUsage, err
 	}
-	b.say("building atocore-backup, bench/gen and bench/change")
-	if b.bins, err = build(ctx, b.cfg.repo, filepath.Join(b.work, "bin")); err != nil {
+	if b.cfg.ours != "" {
+		b.say("building bench/gen and bench/change; ours is %s", b.cfg.ours)
+	} else {
+		b.say("building atocore-backup, bench/gen and bench/change")
+	}
+	if b.bins, err = build(ctx, b.cfg.repo, filepath.Join(b.work, "bin"), b.cfg.ours); err != nil {
 		return exitUsage, err
 	}
 	b.r = &runner{logDir: filepath.Join(b.work, "logs"), timeout: b.cfg.timeout}
@@ -133,12 +138,19 @@ func (b *bench) run(ctx context.Context, args []string) (int, error) {
 		defer b.net.close()
 		b.say("loopback sshd behind the counting proxy on %s (rsync copies plaintext; ours' push is age-encrypted)", b.net.proxy.addr())
 	}
+	if phasesFor(b.cfg.ops).s3 {
+		if b.s3, err = startS3Server(ctx, avail.found["versitygw"], filepath.Join(b.work, "s3")); err != nil {
+			return exitUsage, fmt.Errorf("loopback S3 server: %w", err)
+		}
+		defer b.s3.close()
+		b.say("versitygw (pid %d) behind the counting HTTP proxy on %s (rclone copies plaintext; ours' push is age-encrypted)", b.s3.pid(), b.s3.endpoint())
+	}
 
 	b.res = &results{
 		Format: resultsFormat, Command: append([]string{"go run ./bench/compare"}, args...),
 		StartedUTC: time.Now().UTC().Format(time.RFC3339),
 		Config: resultsConfig{SizesMiB: b.cfg.sizes, Shapes: b.cfg.shapes, Segments: b.cfg.segments, Runs: b.cfg.runs,
-			Tools: b.tools, Ops: b.cfg.ops, TimeoutSeconds: b.cfg.timeout.Seconds(), WorkDir: b.work},
+			Tools: b.tools, Ops: b.cfg.ops, TimeoutSeconds: b.cfg.timeout.Seconds(), WorkDir: b.work, OursBinary: b.cfg.ours},
 		Machine: describeMachine(ctx, b.cfg.repo, b.work),
 		Tools:   toolVersions(ctx, avail),
 	}

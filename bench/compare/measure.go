@@ -20,6 +20,9 @@ func (b *bench) round(ctx context.Context, e *runEnv, o op, order []string, tool
 		}
 		pos++
 		m := measurement{Shape: e.root.shape, SizeMiB: e.root.size, Run: run + 1, Position: pos, Tool: name, Op: o}
+		if e.changed != nil && o.network() && !o.full() {
+			m.Changed = e.changed
+		}
 		if why, ok := broken[name]; ok {
 			m.Error = "skipped: " + why
 		} else {
@@ -28,7 +31,7 @@ func (b *bench) round(ctx context.Context, e *runEnv, o op, order []string, tool
 		if ctx.Err() != nil {
 			return // interrupted: a half-run command is no measurement
 		}
-		if !m.ok() && (o == opFull || o == opPushFull) {
+		if !m.ok() && o.full() {
 			broken[name] = "its " + o.title() + " failed"
 		}
 		b.record(m)
@@ -44,25 +47,27 @@ func (b *bench) measure(ctx context.Context, e *runEnv, t tool, m *measurement) 
 	}
 	m.Command = st.cmd.String()
 	before, _ := diskUsage(st.dest...)
-	var up0, down0 int64
-	var cpu0 time.Duration
-	if m.Op.network() {
-		_ = b.net.settle()
-		up0, down0 = b.net.proxy.counts()
-		cpu0, _ = b.net.serverCPU()
+	srv := b.serverFor(m.Op)
+	var s0 serverSample
+	if srv != nil {
+		_ = srv.settle()
+		s0 = srv.sample()
 	}
 	syscall.Sync() // nobody pays for another's write-back
 	b.warmFor(ctx, e, st)
 	m.Started = time.Now().UTC().Format(time.RFC3339)
 	out := b.r.run(ctx, fmt.Sprintf("%s-%s-%s", e.label, m.Tool, m.Op), st.cmd)
-	if m.Op.network() {
-		if err := b.net.settle(); err != nil {
+	if srv != nil {
+		if err := srv.settle(); err != nil {
 			b.say("warning: %s %s: %v: bytes sent may be short", m.Tool, m.Op, err)
 		}
-		up1, down1 := b.net.proxy.counts()
-		cpu1, _ := b.net.serverCPU()
-		m.SentBytes, m.ReceivedBytes = up1-up0, down1-down0
-		m.ServerCPUSeconds = (cpu1 - cpu0).Seconds()
+		s1 := srv.sample()
+		m.SentBytes, m.ReceivedBytes = s1.up-s0.up, s1.down-s0.down
+		m.ServerCPUSeconds = (s1.cpu - s0.cpu).Seconds()
+		if m.Op.s3() {
+			r := s1.reqs.minus(s0.reqs)
+			m.Requests = &r
+		}
 	}
 	after, _ := diskUsage(st.dest...)
 	m.WallSeconds = out.wall.Seconds()
@@ -83,6 +88,34 @@ func (b *bench) measure(ctx context.Context, e *runEnv, t tool, m *measurement) 
 	}
 }
 
+// server is the far end of the network operations, as a measurement
+// sees it: the loopback sshd or the S3 server, each behind its proxy.
+type server interface {
+	// settle waits until every connection of the last command is closed
+	// and counted.
+	settle() error
+	sample() serverSample
+}
+
+// serverSample is what a server has seen so far; a measurement is the
+// difference of two.
+type serverSample struct {
+	up, down int64         // bytes client to server, server to client
+	cpu      time.Duration // the server processes' CPU time
+	reqs     requestCounts // HTTP requests (S3 only)
+}
+
+// serverFor is the server of o; nil for a local operation.
+func (b *bench) serverFor(o op) server {
+	switch {
+	case o.sftp():
+		return b.net
+	case o.s3():
+		return b.s3
+	}
+	return nil
+}
+
 // record prints one measurement and keeps it when its operation is chosen.
 func (b *bench) record(m measurement) {
 	if !m.ok() {
@@ -94,6 +127,9 @@ func (b *bench) record(m measurement) {
 			where, m.WallSeconds, m.cpuSeconds(), m.CPUPercent, float64(m.MaxRSSKiB)/1024, mib(float64(m.DiskGrowthBytes)))
 		if m.Op.network() {
 			line += fmt.Sprintf("  sent %8.1f MiB", mib(float64(m.SentBytes)))
+		}
+		if m.Requests != nil {
+			line += fmt.Sprintf("  requests %d (PUT %d, COPY %d)", m.Requests.Total, m.Requests.Put, m.Requests.Copy)
 		}
 		b.say("%s", line)
 	}

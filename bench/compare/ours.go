@@ -41,8 +41,30 @@ func (t *oursTool) step(ctx context.Context, o op) (*step, error) {
 			st.cleanup = []string{remote} // the last use: free the disk for the next tool
 		}
 		return st, nil
+	case opPushS3Full, opPushS3Incr:
+		return t.pushS3(o)
 	}
 	return nil, fmt.Errorf("ours has no %s", o)
+}
+
+// pushS3 pushes to a bucket of its own on the S3 server, age-encrypted
+// and signed as to the SFTP server, with the credentials in the
+// environment only.
+func (t *oursTool) pushS3(o op) (*step, error) {
+	s := t.e.s3
+	bucket := bucketName(t.e.label, toolOurs)
+	if o == opPushS3Full {
+		if err := s.makeBucket(bucket); err != nil {
+			return nil, err
+		}
+	}
+	c := t.cmd("push", "--target", s.targetURL(bucket, "atocore"), "--recipient", s.recipient, "--signing-key", s.signingKey)
+	c.env, c.unset = s.awsEnv(), s3Unset
+	st := &step{cmd: c, dest: []string{s.bucketDir(bucket), t.e.root.backups()}, verify: readBytesSent}
+	if o == opPushS3Incr {
+		st.cleanup = []string{s.bucketDir(bucket)} // the last use: free the disk for the next tool
+	}
+	return st, nil
 }
 
 // restore restores the latest snapshot over a scratch copy of the live

@@ -15,11 +15,16 @@ func (b *bench) phase(ctx context.Context, size, run int, name string, root atoc
 	body func(context.Context, *runEnv, []string, map[string]tool, int)) {
 	e := &runEnv{
 		root: root, dir: filepath.Join(b.work, fmt.Sprintf("%s-r%d-%s", root.label(), run+1, name)),
-		ours: b.bins.ours, net: b.net, r: b.r, label: fmt.Sprintf("%s-r%d", root.label(), run+1),
+		ours: b.bins.ours, net: b.net, s3: b.s3, r: b.r, label: fmt.Sprintf("%s-r%d", root.label(), run+1),
 	}
 	clean := func() {
 		_ = os.RemoveAll(e.dir)
 		_ = os.RemoveAll(root.backups())
+		if e.s3 != nil {
+			for _, t := range order {
+				_ = os.RemoveAll(e.s3.bucketDir(bucketName(e.label, t)))
+			}
+		}
 	}
 	clean()
 	defer clean()
@@ -52,28 +57,64 @@ func (b *bench) localOps(ctx context.Context, e *runEnv, order []string, tools m
 	}
 }
 
-// pushOps is the push phase. ours' snapshots (made untimed) are the
-// source of ours' push and of rsync; restic and borg back up the root
-// into their remote repositories.
-func (b *bench) pushOps(ctx context.Context, e *runEnv, order []string, tools map[string]tool, run int) {
-	broken := map[string]string{}
-	ours := tools[toolOurs].(*oursTool)
-	if err := ours.snapshot(ctx, "ours-snapshot-for-push"); err != nil {
-		b.say("FAILED: %v", err)
-		broken[toolOurs], broken["rsync"] = "ours' snapshot to push failed", "ours' snapshot to push failed"
-	}
-	b.round(ctx, e, opPushFull, order, tools, broken, run)
-	if !b.selected(opPushIncr) {
-		return
-	}
-	b.change(ctx, e, int64(2*run+2))
-	if _, bad := broken[toolOurs]; !bad {
-		if err := ours.snapshot(ctx, "ours-snapshot-for-push-incremental"); err != nil {
+// copiesOfOurs are the tools that copy ours' snapshot directory instead
+// of reading the root: without ours' snapshots they cannot run.
+var copiesOfOurs = []string{"rsync", "rclone"}
+
+// pushOps is a push phase, to the SSH server (push-full, push-incremental)
+// or to the S3 server (push-s3-full, push-s3-incremental). ours'
+// snapshots (made untimed) are the source of ours' push and of rsync and
+// rclone; restic and borg back up the root into their remote
+// repositories. The S3 phase also records what changed between the two
+// snapshots, the measure of an incremental's bytes.
+func (b *bench) pushOps(full, incr op) func(context.Context, *runEnv, []string, map[string]tool, int) {
+	return func(ctx context.Context, e *runEnv, order []string, tools map[string]tool, run int) {
+		broken := map[string]string{}
+		ours := tools[toolOurs].(*oursTool)
+		fail := func(why string, err error) {
 			b.say("FAILED: %v", err)
-			broken[toolOurs], broken["rsync"] = "ours' second snapshot failed", "ours' second snapshot failed"
+			broken[toolOurs] = why
+			for _, t := range copiesOfOurs {
+				broken[t] = why
+			}
 		}
+		if err := ours.snapshot(ctx, "ours-snapshot-for-"+string(full)); err != nil {
+			fail("ours' snapshot to push failed", err)
+		}
+		b.round(ctx, e, full, order, tools, broken, run)
+		if !b.selected(incr) {
+			return
+		}
+		b.change(ctx, e, int64(2*run+2))
+		if _, bad := broken[toolOurs]; !bad {
+			if err := ours.snapshot(ctx, "ours-snapshot-for-"+string(incr)); err != nil {
+				fail("ours' second snapshot failed", err)
+			} else if incr.s3() {
+				e.changed = b.snapshotChange(e)
+			}
+		}
+		b.round(ctx, e, incr, order, tools, broken, run)
 	}
-	b.round(ctx, e, opPushIncr, order, tools, broken, run)
+}
+
+// snapshotChange compares ours' last two snapshots (untimed); nil when
+// it cannot.
+func (b *bench) snapshotChange(e *runEnv) *changeInfo {
+	snaps, err := latestSnapshots(e.root.backups())
+	if err == nil && len(snaps) < 2 {
+		err = fmt.Errorf("%d snapshot(s) in %s; want 2", len(snaps), e.root.backups())
+	}
+	var c *changeInfo
+	if err == nil {
+		c, err = diffSnapshots(snaps[len(snaps)-2], snaps[len(snaps)-1])
+	}
+	if err != nil {
+		b.say("warning: what changed between the snapshots: %v", err)
+		return nil
+	}
+	b.say("the change step changed %d file(s), %.1f MiB; %d file(s), %.1f MiB unchanged",
+		c.ChangedFiles, mib(float64(c.ChangedBytes)), c.UnchangedFiles, mib(float64(c.UnchangedBytes)))
+	return c
 }
 
 // change applies the change step (1% of Chroma bytes, 1% of database

@@ -20,6 +20,10 @@ type proxy struct {
 
 	up   atomic.Int64 // client to server
 	down atomic.Int64 // server to client
+	// tap, if set, gives each connection a writer that gets a copy of its
+	// client-to-server bytes, closed when the connection ends (the HTTP
+	// request counter of the S3 server).
+	tap func() io.WriteCloser
 
 	mu     sync.Mutex
 	idle   *sync.Cond // signalled when active drops to 0
@@ -30,12 +34,16 @@ type proxy struct {
 
 // startProxy listens on a free 127.0.0.1 port and forwards each
 // connection to target (host:port).
-func startProxy(target string) (*proxy, error) {
+func startProxy(target string) (*proxy, error) { return startTapProxy(target, nil) }
+
+// startTapProxy is startProxy with a tap on every connection's
+// client-to-server bytes (see proxy.tap); nil for none.
+func startTapProxy(target string, tap func() io.WriteCloser) (*proxy, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &proxy{l: l, target: target, conns: map[net.Conn]bool{}}
+	p := &proxy{l: l, target: target, conns: map[net.Conn]bool{}, tap: tap}
 	p.idle = sync.NewCond(&p.mu)
 	p.wg.Add(1)
 	go p.accept()
@@ -115,11 +123,18 @@ func (p *proxy) serve(client net.Conn) {
 	p.mu.Unlock()
 	defer p.finish(client, server)
 
+	var tee io.WriteCloser
+	if p.tap != nil {
+		tee = p.tap()
+	}
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); pipe(server, client, &p.up) }()
-	go func() { defer wg.Done(); pipe(client, server, &p.down) }()
+	go func() { defer wg.Done(); pipe(server, client, &p.up, tee) }()
+	go func() { defer wg.Done(); pipe(client, server, &p.down, nil) }()
 	wg.Wait()
+	if tee != nil {
+		_ = tee.Close() // before finish: counts are complete once idle
+	}
 }
 
 // finish closes one forwarded connection's sockets, after both directions
@@ -137,13 +152,14 @@ func (p *proxy) finish(conns ...net.Conn) {
 	}
 }
 
-// pipe copies src to dst, adding every byte written to n, and passes the
-// end of src on as a half-close of dst.
-func pipe(dst, src net.Conn, n *atomic.Int64) {
+// pipe copies src to dst, adding every byte written to n and giving a
+// copy to tee (if not nil), and passes the end of src on as a half-close
+// of dst.
+func pipe(dst, src net.Conn, n *atomic.Int64, tee io.Writer) {
 	buf := make([]byte, 256<<10)
 	// Hide src's WriterTo and dst's ReaderFrom: the bytes must go through
 	// the counting writer.
-	_, _ = io.CopyBuffer(countingWriter{dst, n}, struct{ io.Reader }{src}, buf)
+	_, _ = io.CopyBuffer(countingWriter{dst, n, tee}, struct{ io.Reader }{src}, buf)
 	if tc, ok := dst.(*net.TCPConn); ok {
 		_ = tc.CloseWrite()
 	} else {
@@ -152,12 +168,16 @@ func pipe(dst, src net.Conn, n *atomic.Int64) {
 }
 
 type countingWriter struct {
-	w io.Writer
-	n *atomic.Int64
+	w   io.Writer
+	n   *atomic.Int64
+	tee io.Writer
 }
 
 func (c countingWriter) Write(b []byte) (int, error) {
 	k, err := c.w.Write(b)
 	c.n.Add(int64(k))
+	if c.tee != nil && k > 0 {
+		_, _ = c.tee.Write(b[:k]) // the tap drains whatever it cannot parse
+	}
 	return k, err
 }

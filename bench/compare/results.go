@@ -38,6 +38,7 @@ type resultsConfig struct {
 	Ops            []op     `json:"ops"`
 	TimeoutSeconds float64  `json:"timeout_seconds"`
 	WorkDir        string   `json:"work_dir"`
+	OursBinary     string   `json:"ours_binary,omitempty"` // -ours; "" when built from the module
 }
 
 // toolInfo is one executable the comparison looked for.
@@ -80,6 +81,12 @@ type measurement struct {
 	ReceivedBytes     int64   `json:"received_bytes,omitempty"`
 	ServerCPUSeconds  float64 `json:"server_cpu_s,omitempty"`
 	ReportedSentBytes int64   `json:"reported_sent_bytes,omitempty"` // ours' own bytes_sent
+
+	// S3 operations only: the HTTP requests through the proxy.
+	Requests *requestCounts `json:"requests,omitempty"`
+	// Incremental S3 pushes: what the change step changed between the
+	// two snapshots pushed (the same for every tool of the run).
+	Changed *changeInfo `json:"changed,omitempty"`
 
 	Error string `json:"error,omitempty"`
 }

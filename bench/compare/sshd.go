@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -244,6 +243,13 @@ func (n *network) sshCommand(withPort bool) string {
 	return s
 }
 
+// sample is what the server has seen so far.
+func (n *network) sample() serverSample {
+	up, down := n.proxy.counts()
+	cpu, _ := n.serverCPU()
+	return serverSample{up: up, down: down, cpu: cpu}
+}
+
 // settle waits until the proxy has no open connection and sshd has reaped
 // every connection process, so that bytes and server CPU are complete.
 func (n *network) settle() error {
@@ -268,20 +274,5 @@ func (n *network) serverCPU() (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	// Fields after the command name, which is in parentheses and may hold
-	// spaces; cutime and cstime are fields 16 and 17 of stat(5).
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("unexpected /proc/PID/stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 15 {
-		return 0, errors.New("unexpected /proc/PID/stat")
-	}
-	cu, err1 := strconv.ParseInt(f[13], 10, 64)
-	cs, err2 := strconv.ParseInt(f[14], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, errors.New("unexpected /proc/PID/stat")
-	}
-	return time.Duration(cu+cs) * time.Second / clockTicks, nil
+	return parseStatTimes(b, 13, 14) // cutime, cstime
 }

@@ -18,7 +18,7 @@ type toolSpec struct {
 	name     string   // as in -tools, the tables and results.json
 	ops      []op     // the operations it takes part in
 	needs    []string // executables for its local operations
-	netNeeds []string // executables for its push operations, beyond needs
+	netNeeds []string // executables for its SFTP push operations, beyond needs
 }
 
 var (
@@ -33,7 +33,8 @@ var toolSpecs = []toolSpec{
 	{name: "sqlite3+cp", ops: localOps, needs: []string{"sqlite3", "openssl", "cp", "find", "sh", "sync"}},
 	{name: "rsync", ops: pushOps, netNeeds: []string{"rsync", "ssh"}},
 	{name: "restic", ops: allOps, needs: []string{"restic"}, netNeeds: []string{"ssh"}},
-	{name: "borg", ops: allOps, needs: []string{"borg"}, netNeeds: []string{"ssh"}},
+	{name: "borg", ops: append(slices.Clone(localOps), pushOps...), needs: []string{"borg"}, netNeeds: []string{"ssh"}},
+	{name: "rclone", ops: s3Ops, needs: []string{"rclone"}},
 }
 
 // debianPackage names the package that installs each executable.
@@ -41,12 +42,16 @@ var debianPackage = map[string]string{
 	"sqlite3": "sqlite3", "openssl": "openssl", "rsync": "rsync", "restic": "restic",
 	"borg": "borgbackup", "sshd": "openssh-server", "ssh": "openssh-client",
 	"ssh-keygen": "openssh-client", "age": "age", "go": "golang",
-	"cp": "coreutils", "sync": "coreutils", "sh": "dash", "find": "findutils",
+	"cp": "coreutils", "sync": "coreutils", "sh": "dash", "find": "findutils", "rclone": "rclone",
 }
+
+// versitygwInstall is how to get the S3 server, which Debian does not
+// package.
+const versitygwInstall = "go install github.com/versity/versitygw/cmd/versitygw@v1.8.0"
 
 // reportedExecutables are the peer executables the start-up line lists,
 // found or missing, whether or not the chosen operations need them.
-var reportedExecutables = []string{"sqlite3", "rsync", "restic", "borg", "sshd", "ssh", "openssl", "age"}
+var reportedExecutables = []string{"sqlite3", "rsync", "restic", "borg", "sshd", "ssh", "openssl", "age", "rclone", "versitygw"}
 
 func specFor(name string) (toolSpec, bool) {
 	i := slices.IndexFunc(toolSpecs, func(s toolSpec) bool { return s.name == name })
@@ -95,14 +100,28 @@ func toolNames() []string {
 }
 
 // lookPath finds an executable; sshd is looked for in the sbin
-// directories too (they are not in a normal user's PATH), and returned as
-// an absolute path (sshd re-executes itself and insists on one).
+// directories too (they are not in a normal user's PATH), versitygw in
+// $GOPATH/bin and ~/go/bin (where go install puts it), and returned as an
+// absolute path (sshd re-executes itself and insists on one).
 func lookPath(name string) (string, error) {
-	if name == "sshd" {
-		for _, p := range []string{"/usr/sbin/sshd", "/usr/local/sbin/sshd"} {
-			if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-				return p, nil
-			}
+	var extra []string
+	switch name {
+	case "sshd":
+		extra = []string{"/usr/sbin/sshd", "/usr/local/sbin/sshd"}
+	case "versitygw":
+		if gp := os.Getenv("GOPATH"); gp != "" {
+			extra = append(extra, filepath.Join(strings.Split(gp, string(os.PathListSeparator))[0], "bin", name))
+		}
+		if home, err := os.UserHomeDir(); err == nil {
+			extra = append(extra, filepath.Join(home, "go", "bin", name))
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return filepath.Abs(p)
+	}
+	for _, p := range extra {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
 		}
 	}
 	p, err := exec.LookPath(name)
@@ -114,6 +133,9 @@ func lookPath(name string) (string, error) {
 
 // installHint is the one-line fix for a missing executable.
 func installHint(name string) string {
+	if name == "versitygw" {
+		return "versitygw is missing (" + versitygwInstall + ")"
+	}
 	if pkg, ok := debianPackage[name]; ok {
 		return fmt.Sprintf("%s is missing (Debian/Ubuntu: apt-get install %s)", name, pkg)
 	}
@@ -125,15 +147,19 @@ type availability struct {
 	found   map[string]string // executable -> absolute path
 	missing []string          // executables not found, in reportedExecutables order first
 	tools   []string          // the chosen tools that can run
+	ops     []op              // the chosen operations that can run
 	skipped map[string]string // chosen tools that cannot run -> why
+	opsLeft string            // why operations of "all" were left out, if any
 }
 
 // checkTools looks for every executable the chosen tools and operations
 // need. A peer that lacks one is skipped; a missing sshd when push
 // operations are chosen is an error (the push comparison is meaningless
-// without it), as is a missing go (ours cannot be built).
-func checkTools(chosen []string, ops []op) (*availability, error) {
-	a := &availability{found: map[string]string{}, skipped: map[string]string{}}
+// without it), as is a missing go (ours cannot be built). A missing
+// versitygw is an error when S3 operations were asked for by name; with
+// -ops all (all) they are left out.
+func checkTools(chosen []string, ops []op, all bool) (*availability, error) {
+	a := &availability{found: map[string]string{}, skipped: map[string]string{}, ops: ops}
 	look := func(name string) bool {
 		if _, ok := a.found[name]; ok {
 			return true
@@ -155,6 +181,14 @@ func checkTools(chosen []string, ops []op) (*availability, error) {
 	if !look("go") {
 		return a, errors.New("go is missing: it builds atocore-backup, bench/gen and bench/change (Debian/Ubuntu: apt-get install golang, or put go in PATH)")
 	}
+	if phasesFor(ops).s3 && !look("versitygw") {
+		if !all {
+			return a, fmt.Errorf("versitygw is needed for the S3 operations (%s), or leave them out of -ops", versitygwInstall)
+		}
+		a.ops = slices.DeleteFunc(slices.Clone(ops), op.s3)
+		a.opsLeft = "left out the S3 operations: " + installHint("versitygw")
+	}
+	ops = a.ops
 	p := phasesFor(ops)
 	if p.push && !(look("sshd") && look("ssh")) {
 		return a, errors.New("sshd and ssh are needed for the push operations (Debian/Ubuntu: apt-get install openssh-server openssh-client), or leave them out: -ops full,incremental,check,restore")
@@ -162,7 +196,7 @@ func checkTools(chosen []string, ops []op) (*availability, error) {
 	for _, name := range chosen {
 		s, _ := specFor(name)
 		needs := s.needs
-		if p.push && slices.ContainsFunc(s.ops, op.network) {
+		if p.push && slices.ContainsFunc(s.ops, op.sftp) {
 			needs = append(slices.Clone(needs), s.netNeeds...)
 		}
 		if !slices.ContainsFunc(s.ops, func(o op) bool { return slices.Contains(ops, o) }) {
@@ -199,6 +233,9 @@ func (a *availability) describe() []string {
 	}
 	if len(a.missing) == 0 {
 		lines = append(lines, "missing: none")
+	}
+	if a.opsLeft != "" {
+		lines = append(lines, a.opsLeft)
 	}
 	for _, t := range toolNames() {
 		if why, ok := a.skipped[t]; ok {

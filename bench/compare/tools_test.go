@@ -23,7 +23,7 @@ func fakePath(t *testing.T, names ...string) string {
 
 func TestCheckToolsSkipsMissingPeers(t *testing.T) {
 	t.Setenv("PATH", fakePath(t, "go", "ssh", "restic"))
-	a, err := checkTools([]string{toolOurs, "sqlite3+cp", "rsync", "restic", "borg"}, allOps)
+	a, err := checkTools([]string{toolOurs, "sqlite3+cp", "rsync", "restic", "borg"}, allOps, true)
 	if err != nil {
 		if strings.Contains(err.Error(), "sshd") {
 			t.Skip("no sshd on this machine: ", err)
@@ -48,7 +48,7 @@ func TestCheckToolsSkipsMissingPeers(t *testing.T) {
 
 func TestCheckToolsNeedsGo(t *testing.T) {
 	t.Setenv("PATH", fakePath(t, "restic"))
-	_, err := checkTools([]string{toolOurs}, []op{opFull})
+	_, err := checkTools([]string{toolOurs}, []op{opFull}, false)
 	if err == nil || !strings.Contains(err.Error(), "go is missing") {
 		t.Errorf("checkTools without go: %v; want an error naming go", err)
 	}
@@ -56,7 +56,7 @@ func TestCheckToolsNeedsGo(t *testing.T) {
 
 func TestCheckToolsLocalOpsNeedNoSSH(t *testing.T) {
 	t.Setenv("PATH", fakePath(t, "go", "borg"))
-	a, err := checkTools([]string{toolOurs, "rsync", "borg"}, localOps)
+	a, err := checkTools([]string{toolOurs, "rsync", "borg"}, localOps, false)
 	if err != nil {
 		t.Fatal(err)
 	}
