@@ -1,6 +1,9 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // methodNotes say how every figure of the report is obtained and where it
 // is approximate. They go into results.json and results.md.
@@ -21,9 +24,23 @@ var methodNotes = []string{
 	"CPU %: (user + system) ÷ wall × 100 of the command and the children it waited for, the median of the runs' own ratios: 100 is one core busy for the whole command, and the machine has 100 × its cores.",
 }
 
+// s3Notes say what each tool does in the S3 operations (issue 18); they
+// are added when the run had S3 operations.
+var s3Notes = []string{
+	"S3 server: versitygw (posix backend, --keep-alive: S3 services keep connections open, and without it versitygw closes each after one request) on a free 127.0.0.1 port with its own directory under the work directory, root credentials from its environment, stopped by PID at exit. Each tool gets a fresh bucket per run (a fresh top-level directory, which the posix backend serves as a bucket: no request to count); each bucket is removed after the tool's incremental. Every client and versitygw run without AWS_CA_BUNDLE (set on the project's machines, it breaks plain-HTTP endpoints), AWS_PROFILE, AWS_SESSION_TOKEN and AWS_ENDPOINT_URL*.",
+	"S3 counting: every client talks to an in-process TCP proxy in front of versitygw that counts the bytes each way (request line, headers and bodies, chunk framing included) and reads a copy of the client-to-server stream as HTTP/1.1 requests, counted by method; a PUT with x-amz-copy-source (CopyObject, UploadPartCopy) is a COPY, not a PUT. Requests in the S3 table are medians of each kind separately. Server CPU s is the growth of versitygw's own utime + stime (/proc/PID/stat).",
+	"S3 ours: atocore-backup push --target 's3://BUCKET/atocore?endpoint=http://PROXY&region=us-east-1' --recipient (a throwaway X25519 recipient) --signing-key (a throwaway Ed25519 key), with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION in its environment and AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE pointing at an empty file; its source is ours' snapshot directory (made untimed), as for the SFTP push. Its incremental pushes the second snapshot after the change step: the goal is that only the changed files cross the wire (the database whole) and every unchanged file is a server-side copy.",
+	"S3 restic: restic -r s3:http://PROXY/BUCKET/restic backup ROOT/data ROOT/config with the same AWS_* environment (repository init untimed, its own cache directory); the incremental is a second backup into the same repository (content-defined dedupe: it sends the changed chunks only).",
+	"S3 rclone: rclone copy of ours' plaintext snapshot directory to BUCKET/rclone/STAMP through rclone's S3 backend, configured by the environment only (RCLONE_CONFIG_S3BENCH_TYPE=s3, _PROVIDER=Other, _ENDPOINT, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY, _REGION; RCLONE_CONFIG an empty file), defaults otherwise. Its incremental copies the second snapshot's directory to its own prefix: plain rclone copy, what an operator would run, has no dedupe across directories, so it uploads every file again (it could be told to with --copy-dest or server-side copies, which is not what plain copy does).",
+	"S3 goals (issue 18): ours ÷ restic full push ≤ 1; ours ÷ rclone full push ≤ 1.25; ours' incremental bytes sent (through the proxy) ÷ the bytes of the files of the second snapshot that are not in the first at the same path with the same content (inode or byte comparison, untimed) ≤ 1.05, which leaves room for age's 16 bytes per 64 KiB, request headers and the signed statement; ours' incremental requests ÷ its full push's requests < 5%; ours' peak RSS < 150 MiB. Ratios are taken run by run (the median of the runs' ratios is the value), the RSS goal on the largest run.",
+}
+
 // notes returns the method notes and what is particular to this run.
 func notes(res *results) []string {
 	n := append([]string{}, methodNotes...)
+	if slices.ContainsFunc(res.Config.Ops, op.s3) {
+		n = append(n, s3Notes...)
+	}
 	if res.Interrupted {
 		n = append(n, "The run was interrupted: some operations have fewer runs than asked.")
 	}

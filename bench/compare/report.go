@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -21,7 +22,11 @@ func renderMarkdown(res *results) string {
 	fmt.Fprintf(&b, "Machine: %s, %d cores, %d MiB RAM, kernel %s (%s), work directory on %s; load average %s at start, %s at end.  \n",
 		m.CPU, m.Cores, m.MemoryMiB, m.Kernel, m.OS, m.Filesystem, m.LoadStart, m.LoadEnd)
 	fmt.Fprintf(&b, "Code: commit %s, built with %s.  \n", m.GitCommit, m.GoVersion)
-	b.WriteString("Tools: " + toolLine(res.Tools) + ".\n\n")
+	b.WriteString("Tools: " + toolLine(res.Tools) + ".")
+	if res.Config.OursBinary != "" {
+		fmt.Fprintf(&b, "  \nours: the binary %s (-ours), not built from this commit.", res.Config.OursBinary)
+	}
+	b.WriteString("\n\n")
 
 	sums := summarize(res.Measurements)
 	fmt.Fprintf(&b, "CPU %% is (user + sys) ÷ wall × 100 of the command and its children: 100 is one core busy the whole time; this machine has %d.\n\n", 100*max(m.Cores, 1))
@@ -32,8 +37,13 @@ func renderMarkdown(res *results) string {
 				fmt.Fprintf(&b, "Generated root (%s): database %.1f MiB, Chroma %.1f MiB in %d files (%d segments), registry %d bytes.\n\n",
 					shapeText(shape), mib(float64(ri.DBBytes)), mib(float64(ri.ChromaBytes)), ri.ChromaFiles, ri.Segments, ri.RegistryBytes)
 			}
-			b.WriteString(renderTable(sums, shape, size, res.Config.Ops, res.Config.Tools))
-			b.WriteString("\n")
+			// The S3 operations have a table of their own, with requests.
+			mainOps := slices.DeleteFunc(slices.Clone(res.Config.Ops), op.s3)
+			if len(mainOps) > 0 {
+				b.WriteString(renderTable(sums, shape, size, mainOps, res.Config.Tools))
+				b.WriteString("\n")
+			}
+			b.WriteString(renderS3(res, shape, size))
 		}
 	}
 	if f := renderFailures(res.Measurements); f != "" {

@@ -46,7 +46,8 @@ type summary struct {
 	wall, cpu, serverCPU float64
 	cpuPercent           float64 // of one core: 200 is two cores busy
 	diskGrowth, ioWrite  float64
-	sent, reportedSent   float64
+	sent, received       float64
+	reportedSent         float64
 	peakRSSKiB           int64     // the largest of the runs
 	walls                []float64 // every run in run order; NaN for a failure
 }
@@ -54,7 +55,7 @@ type summary struct {
 // summarize groups measurements by key.
 func summarize(ms []measurement) map[key]*summary {
 	type acc struct {
-		wall, cpu, cpuPct, server, disk, io, sent, reported []float64
+		wall, cpu, cpuPct, server, disk, io, sent, received, reported []float64
 	}
 	sums := map[key]*summary{}
 	accs := map[key]*acc{}
@@ -82,6 +83,7 @@ func summarize(ms []measurement) map[key]*summary {
 		a.disk = append(a.disk, float64(m.DiskGrowthBytes))
 		a.io = append(a.io, float64(m.IOWriteBytes))
 		a.sent = append(a.sent, float64(m.SentBytes))
+		a.received = append(a.received, float64(m.ReceivedBytes))
 		a.reported = append(a.reported, float64(m.ReportedSentBytes))
 	}
 	for k, s := range sums {
@@ -93,6 +95,7 @@ func summarize(ms []measurement) map[key]*summary {
 		s.diskGrowth, _ = median(a.disk)
 		s.ioWrite, _ = median(a.io)
 		s.sent, _ = median(a.sent)
+		s.received, _ = median(a.received)
 		s.reportedSent, _ = median(a.reported)
 	}
 	return sums
