@@ -153,6 +153,7 @@ func freeMiB(dir string) (int64, error) {
 var versionArgs = map[string][]string{
 	"sqlite3": {"--version"}, "rsync": {"--version"}, "restic": {"version"},
 	"borg": {"--version"}, "ssh": {"-V"}, "openssl": {"version"}, "age": {"--version"},
+	"rclone": {"version"}, "versitygw": {"--version"},
 }
 
 // toolVersions lists every executable looked for, with its version or

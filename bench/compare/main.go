@@ -9,6 +9,12 @@
 //	go run ./bench/compare -sizes 16 -runs 1 -out /tmp/cmp
 //	go run ./bench/compare -sizes 256,1024 -shapes random,text,many
 //	go run ./bench/compare -plot-only                    # redraw from results.json
+//	go run ./bench/compare -ops push-s3-full,push-s3-incremental -tools restic,rclone
+//
+// The S3 operations (issue 18) push to a versitygw it starts on loopback
+// behind a proxy that counts bytes and HTTP requests by method (s3server.go,
+// httpcount.go); "all" includes them when versitygw is installed, and
+// -ours BINARY measures a given atocore-backup instead of building one.
 //
 // Outputs, in -out (bench/out/compare by default): results.json (every
 // measurement, the machine, the tool versions), results.md (medians and
