@@ -405,7 +405,7 @@ const recheckInvalid = 2
 func stillInvalid(ctx context.Context, fsys afero.Fs, backupDir, stamp string, check Checker) bool {
 	for range recheckInvalid {
 		v, err := check(ctx, fsys, snapshot.Dir(backupDir, stamp), stamp)
-		if err != nil || v.Valid {
+		if err != nil || v.Valid || v.InProgress {
 			return false
 		}
 	}

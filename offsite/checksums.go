@@ -115,9 +115,13 @@ func storedChecksums(rfs afero.Fs, dir string, files []StoredFile, own map[strin
 			return nil, fmt.Errorf("the target stores %s with another SHA-256 than the bytes sent (%s, not %s): push again", f.Path, got, f.SHA256)
 		case parts > 0 && own[f.Path] != "" && own[f.Path] != got:
 			return nil, fmt.Errorf("the target stores %s with the composite checksum %s, the bytes sent have %s: push again", f.Path, got, own[f.Path])
-		case parts > 0:
+		case parts > 0 && own[f.Path] != "":
 			out[f.Path] = got
 		}
+		// A file in parts this push did not send (resumed, or copied on
+		// the server) gets no stored checksum: the server's word for it
+		// would be signed unchecked (a source damaged on the target would
+		// pass quick validation), so quick validation names it instead.
 	}
 	return out, nil
 }
@@ -139,7 +143,7 @@ func quickCheck(ctx context.Context, rfs afero.Fs, dir string, st *Statement) ([
 		sum, parts, err := cr.StoredSHA256(filepath.Join(dir, filepath.FromSlash(sf.Path)))
 		if errors.Is(err, errors.ErrUnsupported) {
 			unkept++
-			f.add(fmt.Sprintf("%s: %s: the target keeps no checksum of it (%v): remote validate without --quick reads it", CodeChecksumNotKept, sf.Path, err))
+			f.add(fmt.Sprintf("%s: %s: the target keeps no checksum of it (%v): a validation that reads the bytes checks it", CodeChecksumNotKept, sf.Path, err))
 			continue
 		}
 		if err != nil {
@@ -155,7 +159,7 @@ func quickCheck(ctx context.Context, rfs afero.Fs, dir string, st *Statement) ([
 		got := storedText(sum, parts)
 		switch {
 		case want == "":
-			f.add(fmt.Sprintf("%s: %s is stored in %d parts and the signed %s records no composite checksum for it (pushed before checksums were recorded): remote validate without --quick reads it", validate.CodeManifestMismatch, sf.Path, parts, StatementFile))
+			f.add(fmt.Sprintf("%s: %s is stored in %d parts and the signed %s records no composite checksum for it (pushed before checksums were recorded, or copied on the server): a validation that reads the bytes checks it", validate.CodeManifestMismatch, sf.Path, parts, StatementFile))
 		case !strings.EqualFold(got, want):
 			f.add(fmt.Sprintf("%s: %s: the target's stored checksum %s differs from the signed %s (%s)", validate.CodeManifestMismatch, sf.Path, got, StatementFile, want))
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/afero"
@@ -184,24 +183,21 @@ func removeObjects(rfs afero.Fs, dir string) error {
 // removeAbandonedObjects deletes, on object storage, the snapshot
 // directories without a statement that no push claims: what a delete or a
 // push cut off left. A push in progress holds its claim until it ends; one
-// killed leaves its claim, and its upload waits for it to resume.
-func removeAbandonedObjects(remote Remote, rootEntries []fs.FileInfo) {
-	claimed := map[string]bool{}
-	for _, e := range rootEntries {
-		if rest, ok := strings.CutPrefix(e.Name(), IncomingPrefix); ok {
-			if stamp, ok := strings.CutSuffix(rest, claimSuffix); ok {
-				claimed[stamp] = true
-			}
-		}
-	}
+// killed leaves its claim, and its upload waits for it to resume. The
+// claim is looked for just before each directory is deleted, after the
+// listing: a push that claimed its stamp meanwhile keeps its upload.
+func removeAbandonedObjects(remote Remote) {
 	entries, err := afero.ReadDir(remote.FS, filepath.Join(remote.Root, snapshot.SnapshotsDir))
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
 		dir := snapshot.Dir(remote.Root, e.Name())
-		if !e.IsDir() || !snapshot.IsStamp(e.Name()) || claimed[e.Name()] || hasStatement(remote.FS, dir) {
+		if !e.IsDir() || !snapshot.IsStamp(e.Name()) || hasStatement(remote.FS, dir) {
 			continue
+		}
+		if _, err := lstat(remote.FS, filepath.Join(remote.Root, IncomingPrefix+e.Name()+claimSuffix)); !errors.Is(err, fs.ErrNotExist) {
+			continue // claimed (or not known to be free)
 		}
 		_ = remote.FS.RemoveAll(dir)
 	}

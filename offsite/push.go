@@ -171,6 +171,13 @@ func pushRemote(ctx context.Context, cfg backup.Config, remote Remote, opts Push
 		case refillIt:
 			res.Refilled = append(res.Refilled, s.Stamp)
 		case repairIt:
+			if held, err := heldByLock(ctx, remote.FS, snapshot.Dir(remote.Root, s.Stamp), time.Now()); err == nil && held != "" {
+				// Locked: it can be neither moved aside nor replaced until
+				// the lock ends. The newer snapshots are still pushed.
+				res.Warnings = append(res.Warnings, fmt.Sprintf("damaged_but_locked: %s on the target is not as its statement says (%s), and %s: it is repaired once the lock ends", s.Stamp, why, held))
+				res.Present = append(res.Present, s.Stamp)
+				continue
+			}
 			if aside, err = p.setAside(s.Stamp); err != nil {
 				return res, fmt.Errorf("push %s to %s: %w", s.Stamp, remote.URL, err)
 			}
@@ -179,9 +186,11 @@ func pushRemote(ctx context.Context, cfg backup.Config, remote Remote, opts Push
 		p.noLinks = act == repairIt // its old files are suspect: send every byte
 		info, err := p.push(ctx, s)
 		if err != nil {
-			if aside != "" {
+			if aside != "" && !target.IsObjectStore(remote.FS) {
 				// The damaged copy goes back where it was: a failed
-				// repair must not make a snapshot look pruned.
+				// repair must not make a snapshot look pruned. (On
+				// object storage the cut-off replacement stays, to be
+				// resumed, and the copy aside with it: putBackAside.)
 				_ = remote.FS.Rename(aside, snapshot.Dir(remote.Root, s.Stamp))
 			}
 			return res, fmt.Errorf("push %s to %s: %w", s.Stamp, remote.URL, err)
@@ -542,7 +551,7 @@ func (p *pusher) link(prev *stateEntry, f snapshot.File, dst string) bool {
 	_ = p.remote.FS.Remove(dst)
 	if _, links := p.remote.FS.(target.Linker); !links {
 		if c, ok := p.remote.FS.(target.ServerCopier); ok {
-			return serverCopy(c, p.remote.FS, src, dst, old.Size)
+			return serverCopy(c, p.remote.FS, src, dst, old)
 		}
 	}
 	err := durable.Link(p.remote.FS, src, dst)
@@ -566,14 +575,23 @@ func (p *pusher) link(prev *stateEntry, f snapshot.File, dst string) bool {
 // serverCopy is link's way on a target without hard links that copies on
 // the server (object storage: CopyObject): dst is then a copy of src made
 // without sending its bytes, checked to be of its size.
-func serverCopy(c target.ServerCopier, rfs afero.Fs, src, dst string, size int64) bool {
+// Where the server keeps the copy's SHA-256 (one piece), it must be the
+// digest the source was pushed with: a source damaged on the target is
+// not copied on, the file is uploaded again instead.
+func serverCopy(c target.ServerCopier, rfs afero.Fs, src, dst string, old snapshot.File) bool {
 	if err := c.CopyFile(src, dst); err != nil {
 		_ = rfs.Remove(dst)
 		return false
 	}
-	if fi, err := lstat(rfs, dst); err != nil || !fi.Mode().IsRegular() || fi.Size() != size {
+	if fi, err := lstat(rfs, dst); err != nil || !fi.Mode().IsRegular() || fi.Size() != old.Size {
 		_ = rfs.Remove(dst)
 		return false
+	}
+	if cr, ok := rfs.(target.ChecksumReporter); ok {
+		if sum, parts, err := cr.StoredSHA256(dst); err == nil && parts == 0 && storedText(sum, 0) != old.SHA256 {
+			_ = rfs.Remove(dst)
+			return false
+		}
 	}
 	return true
 }

@@ -31,6 +31,9 @@ const (
 // plan looks at the target once per push: which stamps it holds.
 type plan struct {
 	onTarget map[string]bool
+	// inProgress are, on object storage, the stamps whose place holds
+	// files but no statement: an upload (or a repair) cut off, resumed.
+	inProgress map[string]bool
 	// newestKept is the newest stamp this machine pushed that the target
 	// still holds. Retention keeps the newest snapshots, so a pushed stamp
 	// missing below it was pruned there; one missing above it was lost.
@@ -38,12 +41,13 @@ type plan struct {
 }
 
 func (p *pusher) survey() *plan {
-	pl := &plan{onTarget: map[string]bool{}}
+	pl := &plan{onTarget: map[string]bool{}, inProgress: map[string]bool{}}
 	entries, _ := afero.ReadDir(p.remote.FS, filepath.Join(p.remote.Root, snapshot.SnapshotsDir))
 	objects := target.IsObjectStore(p.remote.FS)
 	for _, e := range entries {
 		if objects && !hasStatement(p.remote.FS, snapshot.Dir(p.remote.Root, e.Name())) {
-			continue // an upload in progress (this host's, cut off: resumed)
+			pl.inProgress[e.Name()] = true // an upload cut off: resumed, never taken for pruned
+			continue
 		}
 		if e.IsDir() && snapshot.IsStamp(e.Name()) {
 			pl.onTarget[e.Name()] = true
@@ -60,6 +64,8 @@ func (p *pusher) survey() *plan {
 func (p *pusher) decide(ctx context.Context, pl *plan, s backup.Snapshot) (action, string) {
 	if !pl.onTarget[s.Stamp] {
 		switch {
+		case pl.inProgress[s.Stamp]:
+			return sendIt, ""
 		case !slices.Contains(p.state.Pushed, s.Stamp):
 			return sendIt, ""
 		case p.opts.Stamps == nil && s.Stamp < pl.newestKept:
@@ -205,6 +211,12 @@ func (p *pusher) putBackAside() {
 		aside := filepath.Join(p.remote.Root, e.Name())
 		final := snapshot.Dir(p.remote.Root, stamp)
 		if _, err := p.remote.FS.Stat(final); err == nil {
+			if target.IsObjectStore(p.remote.FS) && !hasStatement(p.remote.FS, final) {
+				// The replacement was cut off before its statement (its
+				// files may be locked already): it is resumed; the copy
+				// set aside stays until it is complete.
+				continue
+			}
 			_ = p.remote.FS.RemoveAll(aside)
 			continue
 		}

@@ -235,7 +235,7 @@ func removeAbandoned(remote Remote) {
 		return
 	}
 	if target.IsObjectStore(remote.FS) {
-		removeAbandonedObjects(remote, entries)
+		removeAbandonedObjects(remote)
 	}
 	for _, e := range entries {
 		stamp, ok := incomingStamp(e.Name())
