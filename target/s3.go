@@ -52,12 +52,14 @@ type S3Config struct {
 
 // S3 multipart layout: objects up to s3PartSize bytes are one PutObject;
 // larger ones are uploaded in parts of s3PartSize, at most s3InFlight at
-// a time, so that an upload holds (s3InFlight+1)*s3PartSize bytes of
-// memory (80 MiB) whatever the file's size. CompositeSHA256 must use the
+// a time. The part buffers are shared by every upload of the target
+// (partPool): at most s3Buffers of them, 80 MiB, whatever the number of
+// uploads at once and the files' sizes. CompositeSHA256 must use the
 // same part size to recompute a stored checksum.
 const (
 	S3PartSize = 16 << 20
 	s3InFlight = 4
+	s3Buffers  = s3InFlight + 1
 )
 
 // s3Timeout bounds the requests made after the target's context is gone

@@ -37,6 +37,7 @@ type s3FS struct {
 	lockDays  int
 	lockMode  types.ObjectLockMode
 	url       string
+	parts     partPool // the part buffers all uploads share
 }
 
 var (
