@@ -174,7 +174,6 @@ func (p *partPool) put(b []byte) {
 	}
 }
 
-
 func (w *s3Writer) Write(p []byte) (int, error) {
 	if w.closed {
 		return 0, os.ErrClosed
