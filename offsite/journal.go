@@ -12,6 +12,7 @@ import (
 
 	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/snapshot"
+	"github.com/atocore/atocore-backup/target"
 )
 
 // journal is the record of finished files of one incoming snapshot.
@@ -62,7 +63,14 @@ func writeLocalJournal(fsys afero.Fs, name string, jr *journal) error {
 	return durable.WriteFile(fsys, name, data, 0o600)
 }
 
+// writeJournal writes jr on the target, beside the upload, for whoever
+// looks at an interrupted push there (a push resumes from its own, local
+// journal only). On object storage it is not written: there each write
+// is several requests per batch of files, for a file nobody reads.
 func writeJournal(rfs afero.Fs, incoming string, jr *journal) error {
+	if target.IsObjectStore(rfs) {
+		return nil
+	}
 	data, err := json.Marshal(jr)
 	if err != nil {
 		return err

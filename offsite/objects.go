@@ -87,7 +87,7 @@ func placeObjects(rfs afero.Fs, dir string, lock ObjectLock, now time.Time, sign
 		return nil
 	}
 	var names []string
-	err := afero.Walk(rfs, dir, func(p string, info fs.FileInfo, err error) error {
+	err := walkFiles(rfs, dir, func(p string, info fs.FileInfo, err error) error {
 		if err != nil || info.IsDir() {
 			return err
 		}
@@ -139,7 +139,7 @@ func heldByLock(ctx context.Context, rfs afero.Fs, dir string, now time.Time) (s
 	var latest time.Time
 	var mode string
 	locked := 0
-	err := afero.Walk(rfs, dir, func(p string, info fs.FileInfo, err error) error {
+	err := walkFiles(rfs, dir, func(p string, info fs.FileInfo, err error) error {
 		if err != nil || info.IsDir() {
 			return err
 		}

@@ -443,7 +443,8 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		if err := verifyIncoming(rfs, incoming, remoteFiles, sess.keyFile != nil, sess.enc != nil); err != nil {
 			return nil, err
 		}
-		if err := rfs.Remove(filepath.Join(incoming, journalFile)); err != nil {
+		// (An earlier version wrote a journal here too.)
+		if err := rfs.Remove(filepath.Join(incoming, journalFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
 		if sg, err = placeObjects(rfs, incoming, p.opts.ObjectLock, time.Now(), func() (*signed, error) {
@@ -548,12 +549,12 @@ func (p *pusher) link(prev *stateEntry, f snapshot.File, dst string) bool {
 	if err := p.remote.FS.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return false
 	}
-	_ = p.remote.FS.Remove(dst)
 	if _, links := p.remote.FS.(target.Linker); !links {
 		if c, ok := p.remote.FS.(target.ServerCopier); ok {
 			return serverCopy(c, p.remote.FS, src, dst, old)
 		}
 	}
+	_ = p.remote.FS.Remove(dst)
 	err := durable.Link(p.remote.FS, src, dst)
 	if err == nil {
 		if err = sameFile(p.remote.FS, src, dst); err != nil {
@@ -579,13 +580,25 @@ func (p *pusher) link(prev *stateEntry, f snapshot.File, dst string) bool {
 // digest the source was pushed with: a source damaged on the target is
 // not copied on, the file is uploaded again instead.
 func serverCopy(c target.ServerCopier, rfs afero.Fs, src, dst string, old snapshot.File) bool {
-	if err := c.CopyFile(src, dst); err != nil {
+	err := c.CopyFile(src, dst)
+	if errors.Is(err, fs.ErrExist) {
+		// A push cut off after it copied or uploaded dst (and before its
+		// journal said so) left it: replaced, once.
+		if rerr := rfs.Remove(dst); rerr == nil {
+			err = c.CopyFile(src, dst)
+		}
+	}
+	if err != nil {
 		_ = rfs.Remove(dst)
 		return false
 	}
-	if fi, err := lstat(rfs, dst); err != nil || !fi.Mode().IsRegular() || fi.Size() != old.Size {
-		_ = rfs.Remove(dst)
-		return false
+	// On object storage the copy's size is checked with every other file's
+	// in one listing before the statement (verifyIncoming).
+	if !target.IsObjectStore(rfs) {
+		if fi, err := lstat(rfs, dst); err != nil || !fi.Mode().IsRegular() || fi.Size() != old.Size {
+			_ = rfs.Remove(dst)
+			return false
+		}
 	}
 	if cr, ok := rfs.(target.ChecksumReporter); ok {
 		if sum, parts, err := cr.StoredSHA256(dst); err == nil && parts == 0 && storedText(sum, 0) != old.SHA256 {
@@ -611,7 +624,7 @@ func verifyIncoming(rfs afero.Fs, incoming string, files []snapshot.File, hasKey
 		extra[RemoteManifestFile] = true
 	}
 	seen := 0
-	err := afero.Walk(rfs, incoming, func(p string, info fs.FileInfo, err error) error {
+	err := walkFiles(rfs, incoming, func(p string, info fs.FileInfo, err error) error {
 		if err != nil || info.IsDir() {
 			return err
 		}

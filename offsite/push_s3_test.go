@@ -4,11 +4,17 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -271,5 +277,96 @@ func TestQuickValidateOfMultipartFilesOverS3(t *testing.T) {
 	}
 	if multipart == 0 {
 		t.Fatal("no file of either snapshot is stored in parts: the composite checksums went untested")
+	}
+}
+
+// countingProxy is a reverse proxy in front of srv that counts the
+// requests through it, by method.
+func countingProxy(t *testing.T, srv *s3test.Server) (endpoint string, counts func() map[string]int) {
+	t.Helper()
+	u, err := url.Parse(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	n := map[string]int{}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	ps := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n[r.Method]++
+		mu.Unlock()
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ps.Close)
+	return ps.URL, func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		out := maps.Clone(n)
+		clear(n)
+		return out
+	}
+}
+
+func total(m map[string]int) int {
+	s := 0
+	for _, v := range m {
+		s += v
+	}
+	return s
+}
+
+// A push to object storage costs a few requests per file, not a walk of
+// emulated directories: a full push at most 3 per file (the upload and
+// its stored checksum; nothing to find its name free in the snapshot
+// directory it made), an incremental one at most 5 per unchanged file
+// (the server-side copy, its source's size and its stored checksum),
+// plus a fixed number per push (the claim, the target id, the previous
+// statement, the statement and its read-back). Before the directory
+// cache, tree listings and the object-store path, the full push of this
+// root took 34 requests a file (509), the incremental 30 (450).
+func TestS3PushRequests(t *testing.T) {
+	srv := s3test.Start(t)
+	endpoint, counts := countingProxy(t, srv)
+	r := testutil.Root(t)
+	ctx := context.Background()
+	_, rcpt, err := encrypt.GenerateX25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, _ := encrypt.ParseRecipients(rcpt)
+	signer, _ := pushSigner(t, "prod")
+	addr := "s3://" + srv.Bucket + "/counted?endpoint=" + url.QueryEscape(endpoint)
+	tg, err := target.Open(ctx, addr, target.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	opts := offsite.PushOptions{Sealing: offsite.Sealing{Recipients: rs}, Signer: signer}
+	first := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	counts()
+	res, err := offsite.Push(ctx, testutil.Config(r), tg, opts)
+	if err != nil || len(res.Pushed) != 1 {
+		t.Fatalf("push = %+v, %v", res, err)
+	}
+	full := counts()
+	files := res.Pushed[0].Files
+	t.Logf("full push of %d files: %d requests %v", files, total(full), full)
+	if max := 3*files + 40; total(full) > max {
+		t.Errorf("the full push of %d files made %d requests (%v), want at most %d", files, total(full), full, max)
+	}
+
+	second := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	if second.Stamp == first.Stamp {
+		t.Fatal("same stamp")
+	}
+	res, err = offsite.Push(ctx, testutil.Config(r), tg, opts)
+	if err != nil || len(res.Pushed) != 1 || res.Pushed[0].Linked == 0 {
+		t.Fatalf("second push = %+v, %v", res, err)
+	}
+	inc := counts()
+	p := res.Pushed[0]
+	t.Logf("incremental push, %d sent, %d copied: %d requests %v", p.Sent, p.Linked, total(inc), inc)
+	if max := 3*p.Sent + 5*p.Linked + 60; total(inc) > max {
+		t.Errorf("the incremental push (%d sent, %d copied) made %d requests (%v), want at most %d", p.Sent, p.Linked, total(inc), inc, max)
 	}
 }

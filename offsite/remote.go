@@ -124,7 +124,7 @@ func checkCiphertext(ctx context.Context, rfs afero.Fs, dir string, rm *RemoteMa
 		listed[f.Path] = f
 	}
 	seen := map[string]bool{}
-	_ = afero.Walk(rfs, dir, func(p string, info fs.FileInfo, err error) error {
+	_ = walkFiles(rfs, dir, func(p string, info fs.FileInfo, err error) error {
 		if f.full {
 			return filepath.SkipAll
 		}

@@ -134,7 +134,7 @@ func snapshotEntries(ctx context.Context, rfs afero.Fs, dir string) (map[string]
 		return nil, err
 	}
 	out := map[string]int64{}
-	err := afero.Walk(rfs, dir, func(p string, info fs.FileInfo, err error) error {
+	err := walkFiles(rfs, dir, func(p string, info fs.FileInfo, err error) error {
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/afero"
 
 	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/target"
 )
 
 // syncOpen syncs f; a target that cannot sync is not an error.
@@ -22,8 +23,13 @@ func syncOpen(f afero.File) error {
 	return nil
 }
 
-// syncFile opens name on the target and syncs it.
+// syncFile opens name on the target and syncs it. On object storage an
+// object is stored for good when its upload completes: there is nothing
+// to sync, and opening it would cost a request.
 func syncFile(rfs afero.Fs, name string) error {
+	if target.IsObjectStore(rfs) {
+		return nil
+	}
 	f, err := rfs.Open(name)
 	if err != nil {
 		return err

@@ -118,15 +118,25 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain 
 	}
 	cr := &countingReader{r: io.TeeReader(r, hw), progress: func(n int64) { p.progress(n); progress.Add(ctx, n) }}
 	part := partName(rfs, dst)
-	_ = rfs.Remove(part)
+	objects := target.IsObjectStore(rfs)
+	if !objects {
+		// A push cut off while writing it left it. (On object storage the
+		// upload goes to dst itself, and a new object replaces the old.)
+		_ = rfs.Remove(part)
+	}
 	n, err := writeStream(rfs, part, cr, false)
 	if err != nil {
 		_ = rfs.Remove(part)
 		return durable.Digest{}, fmt.Errorf("upload %s: %w", filepath.Base(dst), err)
 	}
-	if fi, err := rfs.Stat(part); err != nil || fi.Size() != n {
-		_ = rfs.Remove(part)
-		return durable.Digest{}, fmt.Errorf("upload %s: the target holds a different size than was sent; push again", filepath.Base(dst))
+	// The size the target holds is checked here, or, on object storage,
+	// for every file at once in one listing before the statement is
+	// written (verifyIncoming), instead of a request per file.
+	if !objects {
+		if fi, err := rfs.Stat(part); err != nil || fi.Size() != n {
+			_ = rfs.Remove(part)
+			return durable.Digest{}, fmt.Errorf("upload %s: the target holds a different size than was sent; push again", filepath.Base(dst))
+		}
 	}
 	if wantPlain != "" && hex.EncodeToString(plainHash.Sum(nil)) != wantPlain {
 		_ = rfs.Remove(part)
@@ -206,7 +216,9 @@ func writeRemote(rfs afero.Fs, name string, data []byte) error {
 		}
 	}
 	tmp := partName(rfs, name)
-	_ = rfs.Remove(tmp) // a push cut off while writing it left it
+	if tmp != name {
+		_ = rfs.Remove(tmp) // a push cut off while writing it left it
+	}
 	if _, err := writeStream(rfs, tmp, bytesReader(data), true); err != nil {
 		_ = rfs.Remove(tmp)
 		return fmt.Errorf("write %s on the target: %w", name, err)

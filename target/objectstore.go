@@ -1,6 +1,9 @@
 package target
 
-import "time"
+import (
+	"io/fs"
+	"time"
+)
 
 // ObjectStore is the capability of object storage (S3 and its kin): a
 // file appears whole, or not at all, when its upload completes, and a
@@ -54,4 +57,15 @@ type ChecksumReporter interface {
 // CreateExclusive passes.
 type ExclusiveCreator interface {
 	ExclusiveCreate() bool
+}
+
+// TreeLister lists every file below a directory in one pass (object
+// storage: one LIST request per 1,000 keys, where a walk asks for each
+// file and directory alone). fn gets each file's name relative to dir,
+// with slashes, as the server has it (a hostile server may send names
+// such as "../x": callers check them), and its size; directories are not
+// passed. A missing dir lists nothing. fn returning fs.SkipAll stops the
+// listing without an error.
+type TreeLister interface {
+	ListTree(dir string, fn func(rel string, info fs.FileInfo) error) error
 }

@@ -115,11 +115,19 @@ func (s *s3FS) CopyFile(src, dst string) error {
 	if err := s.parentDir("copy", rd); err != nil {
 		return linkErr(err)
 	}
-	if _, err := s.stat(rd); err == nil {
-		return linkErr(os.ErrExist)
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return linkErr(err)
+	if !s.known.absent(rd) {
+		if _, err := s.head(s.key(rd)); err == nil {
+			return linkErr(os.ErrExist)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return linkErr(err)
+		}
+		if _, err := s.dirExists(rd); err == nil {
+			return linkErr(os.ErrExist)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return linkErr(err)
+		}
 	}
+	s.known.wrote(rd)
 	return linkErr(s.copyObject(s.key(rs), s.key(rd), aws.ToInt64(h.ContentLength), true))
 }
 

@@ -38,6 +38,7 @@ type s3FS struct {
 	lockMode  types.ObjectLockMode
 	url       string
 	parts     partPool // the part buffers all uploads share
+	known     dirCache // directories made or found (s3dirs.go)
 }
 
 var (
@@ -48,6 +49,7 @@ var (
 	_ ChecksumReporter = (*s3FS)(nil)
 	_ ExclusiveCreator = (*s3FS)(nil)
 	_ ObjectStore      = (*s3FS)(nil)
+	_ TreeLister       = (*s3FS)(nil)
 )
 
 // s3MaxListPages bounds every listing loop (1000 keys a page).
@@ -86,6 +88,12 @@ func (s *s3FS) stat(r string) (*s3Info, error) {
 	if r == "" {
 		return dirInfo(r, nil, nil), nil
 	}
+	if fi, ok := s.known.get(r); ok {
+		return fi, nil
+	}
+	if s.known.absent(r) {
+		return nil, &os.PathError{Op: "stat", Path: "/" + r, Err: os.ErrNotExist}
+	}
 	out, err := s.head(s.key(r))
 	if err == nil {
 		return fileInfo(r, aws.ToInt64(out.ContentLength), out.Metadata, out.LastModified), nil
@@ -93,13 +101,23 @@ func (s *s3FS) stat(r string) (*s3Info, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, s3PathErr("stat", r, err)
 	}
-	marker := s.dirPrefix(r)
-	if out, err := s.head(marker); err == nil {
-		return dirInfo(r, out.Metadata, out.LastModified), nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, s3PathErr("stat", r, err)
+	return s.statDir(r)
+}
+
+// dirExists is statDir in one request, a listing of r's prefix (which
+// finds its marker too), for callers that need no directory's metadata:
+// the FileInfo of a directory so found has the default mode.
+func (s *s3FS) dirExists(r string) (*s3Info, error) {
+	if r == "" {
+		return dirInfo(r, nil, nil), nil
 	}
-	ok, err := s.hasChildren(s.ctx, marker)
+	if fi, ok := s.known.get(r); ok {
+		return fi, nil
+	}
+	if s.known.absent(r) {
+		return nil, &os.PathError{Op: "stat", Path: "/" + r, Err: os.ErrNotExist}
+	}
+	ok, err := s.hasChildren(s.ctx, s.dirPrefix(r))
 	if err != nil {
 		return nil, s3PathErr("stat", r, err)
 	}
@@ -107,6 +125,38 @@ func (s *s3FS) stat(r string) (*s3Info, error) {
 		return nil, &os.PathError{Op: "stat", Path: "/" + r, Err: os.ErrNotExist}
 	}
 	return dirInfo(r, nil, nil), nil
+}
+
+// statDir finds r as a directory, r not being an object: a prefix with
+// objects (its marker among them), os.ErrNotExist when there is none.
+// The listing comes first, so that a name that is not there costs one
+// request; the marker, read for the directory's mode, only when it is.
+func (s *s3FS) statDir(r string) (*s3Info, error) {
+	if r == "" {
+		return dirInfo(r, nil, nil), nil
+	}
+	if fi, ok := s.known.get(r); ok {
+		return fi, nil
+	}
+	if s.known.absent(r) {
+		return nil, &os.PathError{Op: "stat", Path: "/" + r, Err: os.ErrNotExist}
+	}
+	marker := s.dirPrefix(r)
+	ok, err := s.hasChildren(s.ctx, marker)
+	if err != nil {
+		return nil, s3PathErr("stat", r, err)
+	}
+	if !ok {
+		return nil, &os.PathError{Op: "stat", Path: "/" + r, Err: os.ErrNotExist}
+	}
+	fi := dirInfo(r, nil, nil)
+	if out, err := s.head(marker); err == nil {
+		fi = dirInfo(r, out.Metadata, out.LastModified)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, s3PathErr("stat", r, err)
+	}
+	s.known.add(r, fi)
+	return fi, nil
 }
 
 func (s *s3FS) Stat(name string) (os.FileInfo, error) { return s.stat(rel(name)) }
@@ -156,7 +206,11 @@ func (s *s3FS) Mkdir(name string, perm os.FileMode) error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return s3PathErr("mkdir", r, s.putMarker(s.ctx, s.dirPrefix(r), perm))
+	if err := s.putMarker(s.ctx, s.dirPrefix(r), perm); err != nil {
+		return s3PathErr("mkdir", r, err)
+	}
+	s.known.add(r, madeDir(r, perm))
+	return nil
 }
 
 // MkdirAll writes one marker, for name itself, when it does not exist:
@@ -164,32 +218,68 @@ func (s *s3FS) Mkdir(name string, perm os.FileMode) error {
 // way is syscall.ENOTDIR.
 func (s *s3FS) MkdirAll(name string, perm os.FileMode) error {
 	r := rel(name)
-	fi, err := s.stat(r)
-	switch {
-	case err == nil && fi.IsDir():
+	if r == "" {
 		return nil
-	case err == nil:
-		return &os.PathError{Op: "mkdir", Path: "/" + r, Err: syscall.ENOTDIR}
-	case !errors.Is(err, os.ErrNotExist):
-		return err
 	}
-	for p := parent(r); p != ""; p = parent(p) {
-		if _, err := s.head(s.key(p)); err == nil {
-			return &os.PathError{Op: "mkdir", Path: "/" + p, Err: syscall.ENOTDIR}
+	if _, ok := s.known.get(r); ok {
+		return nil
+	}
+	if !s.known.absent(r) {
+		if _, err := s.head(s.key(r)); err == nil {
+			return &os.PathError{Op: "mkdir", Path: "/" + r, Err: syscall.ENOTDIR}
 		} else if !errors.Is(err, os.ErrNotExist) {
-			return s3PathErr("mkdir", p, err)
+			return s3PathErr("mkdir", r, err)
 		}
-		if ok, err := s.hasChildren(s.ctx, s.dirPrefix(p)); err != nil {
-			return s3PathErr("mkdir", p, err)
-		} else if ok {
-			break // an existing directory: the ones above it are too
+		if _, err := s.dirExists(r); err == nil {
+			s.known.add(r, dirInfo(r, nil, nil))
+			return nil
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return err
 		}
 	}
-	err = s.putMarker(s.ctx, s.dirPrefix(r), perm)
-	if errors.Is(err, os.ErrExist) {
+	// r is not there; neither are the parents up to the first that is
+	// (made empty, all of them, by the marker below).
+	empty := []string{r}
+	for p := parent(r); p != ""; p = parent(p) {
+		if _, ok := s.known.get(p); ok {
+			break // a directory this FS made or found: the ones above it are too
+		}
+		if !s.known.absent(p) {
+			if _, err := s.head(s.key(p)); err == nil {
+				return &os.PathError{Op: "mkdir", Path: "/" + p, Err: syscall.ENOTDIR}
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return s3PathErr("mkdir", p, err)
+			}
+			if ok, err := s.hasChildren(s.ctx, s.dirPrefix(p)); err != nil {
+				return s3PathErr("mkdir", p, err)
+			} else if ok {
+				break // an existing directory: the ones above it are too
+			}
+		}
+		empty = append(empty, p)
+	}
+	err := s.putMarker(s.ctx, s.dirPrefix(r), perm)
+	switch {
+	case errors.Is(err, os.ErrExist):
 		return nil // made meanwhile
+	case err != nil:
+		return s3PathErr("mkdir", r, err)
 	}
-	return s3PathErr("mkdir", r, err)
+	s.known.add(r, madeDir(r, perm))
+	for _, p := range empty {
+		s.known.markFresh(p)
+	}
+	for _, p := range empty[:len(empty)-1] {
+		s.known.wrote(p) // each holds the next one down
+	}
+	s.known.wrote(r)
+	return nil
+}
+
+// madeDir is the FileInfo of the directory r this FS just made.
+func madeDir(r string, perm os.FileMode) *s3Info {
+	now := time.Now()
+	return dirInfo(r, metadata(perm, now), &now)
 }
 
 func (s *s3FS) Create(name string) (afero.File, error) {
@@ -209,7 +299,7 @@ func (s *s3FS) OpenFile(name string, flag int, perm os.FileMode) (afero.File, er
 	r := rel(name)
 	write := flag&(os.O_WRONLY|os.O_RDWR) != 0
 	var existing *s3.HeadObjectOutput
-	if r != "" {
+	if r != "" && !s.known.absent(r) {
 		out, err := s.head(s.key(r))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, s3PathErr("open", r, err)
@@ -217,7 +307,11 @@ func (s *s3FS) OpenFile(name string, flag int, perm os.FileMode) (afero.File, er
 		existing = out
 	}
 	if existing == nil {
-		fi, err := s.stat(r)
+		statDir := s.statDir
+		if write {
+			statDir = s.dirExists // one request: a write needs no directory's metadata
+		}
+		fi, err := statDir(r)
 		if err == nil && fi.IsDir() {
 			if write {
 				return nil, &os.PathError{Op: "open", Path: "/" + r, Err: syscall.EISDIR}
@@ -274,6 +368,7 @@ func (s *s3FS) Remove(name string) error {
 	if r == "" {
 		return &os.PathError{Op: "remove", Path: "/", Err: syscall.EBUSY}
 	}
+	defer s.known.forget(r)
 	if _, err := s.head(s.key(r)); err == nil {
 		return s3PathErr("remove", r, s.deleteKeys([]string{s.key(r)}))
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -297,6 +392,7 @@ func (s *s3FS) Remove(name string) error {
 // not an error.
 func (s *s3FS) RemoveAll(name string) error {
 	r := rel(name)
+	defer s.known.forget(r)
 	if r != "" {
 		if _, err := s.head(s.key(r)); err == nil {
 			if err := s.deleteKeys([]string{s.key(r)}); err != nil {
@@ -328,6 +424,9 @@ func (s *s3FS) Rename(oldname, newname string) error {
 	if ro == "" || rn == "" {
 		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: syscall.EBUSY}
 	}
+	defer s.known.forget(ro) // after the move too: its stats below find them again
+	defer s.known.forget(rn)
+	s.known.wrote(rn)
 	linkErr := func(err error) error {
 		if err == nil {
 			return nil

@@ -44,6 +44,7 @@ type s3Writer struct {
 }
 
 func (s *s3FS) newWriter(r string, perm os.FileMode, excl bool) *s3Writer {
+	s.known.wrote(r)
 	return &s3Writer{fs: s, r: r, key: s.key(r), perm: perm & os.ModePerm, excl: excl, mtime: time.Now()}
 }
 

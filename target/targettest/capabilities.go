@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"strings"
@@ -34,6 +36,7 @@ const (
 	ServerCopy  Capability = "ServerCopier"     // target.ServerCopier
 	Checksum    Capability = "ChecksumReporter" // target.ChecksumReporter
 	Retention   Capability = "RetentionLocker"  // target.RetentionLocker
+	Tree        Capability = "TreeLister"       // target.TreeLister
 )
 
 // capabilities are the suite's capability subtests, by name.
@@ -49,6 +52,7 @@ var capabilities = []struct {
 	{ServerCopy, testServerCopier},
 	{Checksum, testChecksumReporter},
 	{Retention, testRetentionLocker},
+	{Tree, testTreeLister},
 }
 
 // absent settles a capability test for an FS that lacks the interface:
@@ -298,4 +302,61 @@ func testRetentionLocker(t *testing.T, fsys afero.Fs, root string, declared bool
 	}
 	_, _, err = l.Retention(path.Join(root, "missing"))
 	wantErr(t, "Retention of a missing file", err, os.ErrNotExist)
+}
+
+// testTreeLister: a tree listing finds what a walk finds: every file below
+// the directory (nested ones included) at its size, no directory, nothing
+// beside it; a missing directory lists nothing; fs.SkipAll stops it.
+func testTreeLister(t *testing.T, fsys afero.Fs, root string, declared bool) {
+	l, ok := fsys.(target.TreeLister)
+	if !ok {
+		absent(t, Tree, declared)
+		return
+	}
+	dir := path.Join(root, "tree")
+	mkdir(t, fsys, dir)
+	mkdir(t, fsys, path.Join(dir, "empty"))
+	if err := fsys.MkdirAll(path.Join(dir, "a", "b"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"top": 3, "a/one": 1, "a/b/two": 22}
+	for name, size := range want {
+		WriteFile(t, fsys, path.Join(dir, name), bytes.Repeat([]byte("x"), int(size)))
+	}
+	WriteFile(t, fsys, path.Join(root, "treeside"), []byte("beside")) // shares the prefix "tree"
+	got := map[string]int64{}
+	err := l.ListTree(dir, func(rel string, info fs.FileInfo) error {
+		if info.IsDir() {
+			t.Errorf("ListTree passed the directory %s", rel)
+		}
+		got[rel] = info.Size()
+		return nil
+	})
+	if unsupported(t, Tree, declared, err) {
+		return
+	}
+	if err != nil {
+		t.Fatalf("ListTree: %v", err)
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("ListTree = %v, want %v", got, want)
+	}
+	walked := map[string]int64{}
+	_ = afero.Walk(fsys, dir, func(p string, info fs.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			walked[strings.TrimPrefix(p, dir+"/")] = info.Size()
+		}
+		return err
+	})
+	if !maps.Equal(walked, got) {
+		t.Errorf("a walk finds %v, ListTree %v", walked, got)
+	}
+	n := 0
+	if err := l.ListTree(dir, func(string, fs.FileInfo) error { n++; return fs.SkipAll }); err != nil || n != 1 {
+		t.Errorf("ListTree stopped by fs.SkipAll: %d calls, %v; want 1, nil", n, err)
+	}
+	n = 0
+	if err := l.ListTree(path.Join(root, "missing"), func(string, fs.FileInfo) error { n++; return nil }); err != nil || n != 0 {
+		t.Errorf("ListTree of a missing directory: %d files, %v; want none", n, err)
+	}
 }
