@@ -370,3 +370,35 @@ func TestS3PushRequests(t *testing.T) {
 		t.Errorf("the incremental push (%d sent, %d copied) made %d requests (%v), want at most %d", p.Sent, p.Linked, total(inc), inc, max)
 	}
 }
+
+// A push cut off after a file's upload completed, and before the local
+// journal said so, leaves that object under the snapshot's place: the next
+// push replaces it (it cannot tell those bytes are its own) and the
+// snapshot validates.
+func TestS3PushReplacesAnUnjournaledObject(t *testing.T) {
+	srv := s3test.Start(t)
+	r := testutil.Root(t)
+	ctx := context.Background()
+	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	id, rcpt, err := encrypt.GenerateX25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, _ := encrypt.ParseRecipients(rcpt)
+	idFile := filepath.Join(t.TempDir(), "id.txt")
+	_ = os.WriteFile(idFile, []byte(id+"\n"), 0o600)
+	ids, _ := encrypt.IdentitiesFromFile(idFile)
+	signer, trust := pushSigner(t, "prod")
+	tg := s3Target(t, srv, target.Options{Create: true})
+	key := "offsite/snapshots/" + m.Stamp + "/db/atocore.db.age"
+	if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: &srv.Bucket, Key: &key, Body: strings.NewReader("left by a cut-off push")}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := offsite.Push(ctx, testutil.Config(r), tg, offsite.PushOptions{Sealing: offsite.Sealing{Recipients: rs}, Signer: signer})
+	if err != nil || len(res.Pushed) != 1 {
+		t.Fatalf("push over an unjournaled object = %+v, %v", res, err)
+	}
+	if v, err := offsite.Validate(ctx, s3Target(t, srv, target.Options{}), m.Stamp, offsite.Opening{Identities: ids, Trust: trust}); err != nil || !v.Valid {
+		t.Fatalf("remote validate = %+v, %v", v, err)
+	}
+}

@@ -119,11 +119,10 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain 
 	cr := &countingReader{r: io.TeeReader(r, hw), progress: func(n int64) { p.progress(n); progress.Add(ctx, n) }}
 	part := partName(rfs, dst)
 	objects := target.IsObjectStore(rfs)
-	if !objects {
-		// A push cut off while writing it left it. (On object storage the
-		// upload goes to dst itself, and a new object replaces the old.)
-		_ = rfs.Remove(part)
-	}
+	// A push cut off while writing it, or (on object storage, where the
+	// upload goes to dst itself) after it was written but before the
+	// journal said so, left it.
+	_ = rfs.Remove(part)
 	n, err := writeStream(rfs, part, cr, false)
 	if err != nil {
 		_ = rfs.Remove(part)
@@ -216,9 +215,7 @@ func writeRemote(rfs afero.Fs, name string, data []byte) error {
 		}
 	}
 	tmp := partName(rfs, name)
-	if tmp != name {
-		_ = rfs.Remove(tmp) // a push cut off while writing it left it
-	}
+	_ = rfs.Remove(tmp) // a push cut off while writing it left it (or, on object storage, other bytes)
 	if _, err := writeStream(rfs, tmp, bytesReader(data), true); err != nil {
 		_ = rfs.Remove(tmp)
 		return fmt.Errorf("write %s on the target: %w", name, err)

@@ -368,6 +368,9 @@ func (s *s3FS) Remove(name string) error {
 	if r == "" {
 		return &os.PathError{Op: "remove", Path: "/", Err: syscall.EBUSY}
 	}
+	if s.known.absent(r) {
+		return &os.PathError{Op: "remove", Path: "/" + r, Err: os.ErrNotExist}
+	}
 	defer s.known.forget(r)
 	if _, err := s.head(s.key(r)); err == nil {
 		return s3PathErr("remove", r, s.deleteKeys([]string{s.key(r)}))
