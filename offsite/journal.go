@@ -19,6 +19,23 @@ import (
 type journal struct {
 	KeyID string                   `json:"key_id"`
 	Files map[string]snapshot.File `json:"files"` // by remote path
+	// Uploads are the uploads in parts started and not finished, by
+	// remote path: a push cut off continues them (target.PartResumer).
+	Uploads map[string]partUpload `json:"uploads,omitempty"`
+}
+
+// partUpload is an upload in parts this machine started: the target's id
+// for it, the digest of the plaintext it carries, and, for an encrypted
+// file, the age file key and nonce it is encrypted under (as secret as
+// the plaintext, which is on this machine too: the local journal is 0600
+// and removed when the push ends). Encrypting the same plaintext under
+// them again gives the same parts, which the target then keeps.
+type partUpload struct {
+	ID     string `json:"id"`
+	Plain  string `json:"plain_sha256"`
+	Header []byte `json:"age_header,omitempty"`
+	Key    []byte `json:"age_file_key,omitempty"`
+	Nonce  []byte `json:"age_nonce,omitempty"`
 }
 
 // resumable reports whether dst on the target holds the file done that

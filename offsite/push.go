@@ -99,7 +99,11 @@ type PushedInfo struct {
 	Linked    int    `json:"files_linked"`
 	Resumed   int    `json:"files_resumed"`
 	BytesSent int64  `json:"bytes_sent"`
-	Encrypted bool   `json:"encrypted"`
+	// BytesResumed are bytes of files in parts that a cut-off push had
+	// already uploaded and that this one continued without sending them
+	// again (target.PartResumer); they are not in BytesSent.
+	BytesResumed int64 `json:"bytes_resumed,omitempty"`
+	Encrypted    bool  `json:"encrypted"`
 	// Sequence is the number of this push to the target (its statement's).
 	Sequence uint64 `json:"sequence"`
 	// Signed says the statement is signed.
@@ -301,7 +305,14 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		return nil, err
 	}
 	if jr.KeyID != sess.keyID {
-		jr = &journal{KeyID: sess.keyID, Files: map[string]snapshot.File{}} // other keys: nothing reusable
+		// Other keys: nothing reusable. The uploads in parts it left are
+		// ended, so that the target does not keep (and bill) their parts.
+		if pr, ok := rfs.(target.PartResumer); ok {
+			for rel, u := range jr.Uploads {
+				_ = pr.AbortUpload(filepath.Join(incoming, filepath.FromSlash(rel)), u.ID)
+			}
+		}
+		jr = &journal{KeyID: sess.keyID, Files: map[string]snapshot.File{}}
 	}
 	if prev != nil && prev.KeyID != sess.keyID {
 		prev = nil
@@ -348,6 +359,22 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 			return err
 		}
 		return writeJournal(rfs, incoming, jr)
+	}
+	// recordUpload keeps an upload in parts in the local journal as soon as
+	// it starts (before its first part), so that a push cut off continues
+	// it; a finished one is forgotten with the next journal write.
+	recordUpload := func(rel string, u *partUpload) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if u == nil {
+			delete(jr.Uploads, rel)
+			return nil
+		}
+		if jr.Uploads == nil {
+			jr.Uploads = map[string]partUpload{}
+		}
+		jr.Uploads[rel] = *u
+		return writeLocalJournal(p.cfg.FS, localJournal, jr)
 	}
 	noted := 0
 	remoteName := func(f snapshot.File) string {
@@ -396,7 +423,15 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		f := files[i]
 		rel := remoteName(f)
 		dst := filepath.Join(incoming, filepath.FromSlash(rel))
-		d, err := p.upload(ctx, sess, filepath.Join(s.Path, filepath.FromSlash(f.Path)), dst, f.SHA256)
+		mu.Lock()
+		var from *partUpload
+		if u, ok := jr.Uploads[rel]; ok {
+			from = &u
+		}
+		mu.Unlock()
+		d, kept, err := p.upload(ctx, sess, filepath.Join(s.Path, filepath.FromSlash(f.Path)), dst, f.SHA256, &partResume{from: from, record: func(u *partUpload) error {
+			return recordUpload(rel, u)
+		}})
 		if err != nil {
 			return err
 		}
@@ -404,7 +439,8 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 			note(i, snapshot.File{Path: rel, Size: d.Size, SHA256: d.SHA256})
 			mu.Lock()
 			info.Sent++
-			info.BytesSent += d.Size
+			info.BytesSent += d.Size - kept
+			info.BytesResumed += kept
 			mu.Unlock()
 		})
 	})

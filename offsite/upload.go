@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/afero"
 
+	"github.com/atocore/atocore-backup/encrypt"
 	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/progress"
 	"github.com/atocore/atocore-backup/internal/snapshot"
@@ -77,17 +78,30 @@ feed:
 	return context.Cause(ctx)
 }
 
+// partResume lets upload continue an upload in parts
+// (target.PartResumer): from is the one a cut-off push left for this file
+// (nil: none), record keeps durably the one this upload starts, or
+// forgets it (nil) once it is done.
+type partResume struct {
+	from   *partUpload
+	record func(*partUpload) error
+}
+
 // upload sends one local file (encrypting it when the session does) to
 // dst.part, checks its size there and the local file's digest, and returns
-// the size and SHA-256 of what the remote holds. The file is not synced:
-// the caller hands it to the syncer, which syncs it and renames it to dst.
-func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain string) (durable.Digest, error) {
+// the size and SHA-256 of what the remote holds, and how many of those
+// bytes were parts an earlier, cut-off upload had left on the target
+// (kept, not sent again). The file is not synced: the caller hands it to
+// the syncer, which syncs it and renames it to dst.
+func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain string, pr *partResume) (durable.Digest, int64, error) {
 	rfs := p.remote.FS
 	in, err := p.cfg.FS.Open(src)
 	if err != nil {
-		return durable.Digest{}, err
+		return durable.Digest{}, 0, err
 	}
 	defer in.Close()
+	part := partName(rfs, dst)
+	rs := p.resumeParts(ctx, sess, in, src, part, wantPlain, pr)
 	plainHash := sha256.New()
 	plain := io.TeeReader(&ctxReader{ctx: ctx, r: in}, plainHash)
 	var r io.Reader = plain
@@ -95,7 +109,13 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain 
 		pw := newAheadPipe()
 		pr := pw
 		go func() {
-			w, err := sess.enc.Encrypt(pw)
+			var w io.WriteCloser
+			var err error
+			if rs != nil && rs.key != nil {
+				w, err = encrypt.EncryptWithKey(pw, rs.key)
+			} else {
+				w, err = sess.enc.Encrypt(pw)
+			}
 			if err == nil {
 				_, err = durable.Copy(w, plain)
 				if cerr := w.Close(); err == nil {
@@ -117,16 +137,23 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain 
 		}
 	}
 	cr := &countingReader{r: io.TeeReader(r, hw), progress: func(n int64) { p.progress(n); progress.Add(ctx, n) }}
-	part := partName(rfs, dst)
 	objects := target.IsObjectStore(rfs)
 	// A push cut off while writing it, or (on object storage, where the
 	// upload goes to dst itself) after it was written but before the
 	// journal said so, left it.
 	_ = rfs.Remove(part)
-	n, err := writeStream(rfs, part, cr, false)
+	var n, kept int64
+	if rs != nil {
+		n, kept, err = rs.resumer.WriteFileResumable(part, cr, 0o600, rs.id, rs.started)
+		if err == nil {
+			_ = pr.record(nil)
+		}
+	} else {
+		n, err = writeStream(rfs, part, cr, false)
+	}
 	if err != nil {
 		_ = rfs.Remove(part)
-		return durable.Digest{}, fmt.Errorf("upload %s: %w", filepath.Base(dst), err)
+		return durable.Digest{}, 0, fmt.Errorf("upload %s: %w", filepath.Base(dst), err)
 	}
 	// The size the target holds is checked here, or, on object storage,
 	// for every file at once in one listing before the statement is
@@ -134,17 +161,83 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain 
 	if !objects {
 		if fi, err := rfs.Stat(part); err != nil || fi.Size() != n {
 			_ = rfs.Remove(part)
-			return durable.Digest{}, fmt.Errorf("upload %s: the target holds a different size than was sent; push again", filepath.Base(dst))
+			return durable.Digest{}, 0, fmt.Errorf("upload %s: the target holds a different size than was sent; push again", filepath.Base(dst))
 		}
 	}
 	if wantPlain != "" && hex.EncodeToString(plainHash.Sum(nil)) != wantPlain {
 		_ = rfs.Remove(part)
-		return durable.Digest{}, fmt.Errorf("the local file %s does not match its manifest (sha256 differs): not pushing this snapshot; run atocore-backup validate", src)
+		return durable.Digest{}, 0, fmt.Errorf("the local file %s does not match its manifest (sha256 differs): not pushing this snapshot; run atocore-backup validate", src)
 	}
 	if composite != nil {
 		p.noteStored(dst, composite.stored())
 	}
-	return durable.Digest{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	return durable.Digest{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, kept, nil
+}
+
+// resumable upload in parts: how upload continues or starts one.
+type resumableUpload struct {
+	resumer target.PartResumer
+	id      string            // the upload continued, "" for a new one
+	key     *encrypt.FileKey  // nil for a plaintext push
+	started func(string) error
+}
+
+// resumeParts decides how a file is uploaded where the target keeps the
+// parts of a cut-off upload (target.PartResumer): nil for the usual way
+// (a target without, a file of one part, a snapshot without digests, an
+// encryptor that cannot repeat an encryption), else the upload to
+// continue, with the key that gives the same parts again, or a new one
+// under a new key, recorded before its first part is sent.
+//
+// A key and nonce are used again only for the same plaintext: the local
+// file is hashed, before anything is sent, against the digest recorded
+// with the upload (and the manifest's); on any difference the old upload
+// is aborted and a new key drawn. Two plaintexts under one key and nonce
+// would share a keystream.
+func (p *pusher) resumeParts(ctx context.Context, sess *session, in afero.File, src, part, wantPlain string, pr *partResume) *resumableUpload {
+	resumer, ok := p.remote.FS.(target.PartResumer)
+	ps, sized := p.remote.FS.(partSizer)
+	if !ok || !sized || pr == nil || wantPlain == "" {
+		return nil
+	}
+	if fi, err := in.Stat(); err != nil || fi.Size() <= ps.UploadPartSize() {
+		return nil
+	}
+	keyed, isKeyed := sess.enc.(encrypt.KeyedEncryptor)
+	if sess.enc != nil && !isKeyed {
+		return nil
+	}
+	rs := &resumableUpload{resumer: resumer}
+	if old := pr.from; old != nil {
+		same := old.Plain == wantPlain && (len(old.Key) > 0) == isKeyed
+		if same {
+			d, err := durable.HashFile(ctx, p.cfg.FS, src)
+			same = err == nil && d.SHA256 == wantPlain
+		}
+		if same {
+			rs.id = old.ID
+			if isKeyed {
+				rs.key = &encrypt.FileKey{Header: old.Header, Key: old.Key, Nonce: old.Nonce}
+			}
+		} else {
+			_ = resumer.AbortUpload(part, old.ID)
+		}
+	}
+	if isKeyed && rs.key == nil {
+		k, err := keyed.NewFileKey()
+		if err != nil {
+			return nil // an encryptor that cannot (labelled recipients): the usual way
+		}
+		rs.key = k
+	}
+	rs.started = func(id string) error {
+		u := &partUpload{ID: id, Plain: wantPlain}
+		if rs.key != nil {
+			u.Header, u.Key, u.Nonce = rs.key.Header, rs.key.Key, rs.key.Nonce
+		}
+		return pr.record(u)
+	}
+	return rs
 }
 
 // noteStored records the composite checksum this push computed for the

@@ -1,7 +1,9 @@
 package target
 
 import (
+	"io"
 	"io/fs"
+	"os"
 	"time"
 )
 
@@ -68,4 +70,25 @@ type ExclusiveCreator interface {
 // listing without an error.
 type TreeLister interface {
 	ListTree(dir string, fn func(rel string, info fs.FileInfo) error) error
+}
+
+// PartResumer is the capability of a target whose large files are
+// uploaded in parts that outlive a cut-off upload (S3 multipart uploads):
+// a later process continues the upload, and sends only the parts the
+// server does not already hold with the same SHA-256. The bytes must be
+// the same as the first attempt's for a part to be kept; an encrypted
+// file is, when it is encrypted again under the same key and nonce
+// (encrypt.FileKey).
+type PartResumer interface {
+	// WriteFileResumable writes r to the new file name as
+	// StreamWriter.WriteFileFrom does (os.ErrExist if it exists at the
+	// end), continuing the upload up ("" starts one). started is called
+	// with the upload's identity as soon as it has one, before its first
+	// part is sent, for the caller to record durably. A failed upload is
+	// left for a later one to continue (or for AbortUpload). kept is how
+	// many of the n bytes were parts already on the server, not sent.
+	WriteFileResumable(name string, r io.Reader, perm os.FileMode, up string, started func(up string) error) (n, kept int64, err error)
+	// AbortUpload ends the upload up of name, which will not be
+	// continued, so that its parts are not kept (nor billed).
+	AbortUpload(name, up string) error
 }

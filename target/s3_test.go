@@ -10,7 +10,7 @@ import (
 )
 
 // s3Has is what an S3 target offers on a bucket without Object Lock.
-var s3Has = []targettest.Capability{targettest.Stream, targettest.ServerCopy, targettest.Checksum, targettest.Tree}
+var s3Has = []targettest.Capability{targettest.Stream, targettest.ServerCopy, targettest.Checksum, targettest.Tree, targettest.Resume}
 
 func TestS3Conformance(t *testing.T) {
 	srv := s3test.Start(t)

@@ -41,6 +41,13 @@ type s3Writer struct {
 	mu       sync.Mutex
 	err      error // the first failed part
 	closed   bool
+
+	// A resumable upload (WriteFileResumable) is left, not aborted, when
+	// it fails; it may continue one the server holds parts of.
+	keep    bool
+	started func(id string) error // told the new upload's id
+	held    map[int32]heldPart    // the parts of the upload continued
+	kept    int64                 // bytes of held parts not sent again
 }
 
 func (s *s3FS) newWriter(r string, perm os.FileMode, excl bool) *s3Writer {
@@ -83,6 +90,11 @@ func (w *s3Writer) send(last bool) error {
 			return s3Err("upload", w.key, err)
 		}
 		w.uploadID = out.UploadId
+		if w.started != nil {
+			if err := w.started(aws.ToString(out.UploadId)); err != nil {
+				return fmt.Errorf("upload %s: record the upload: %w", w.key, err)
+			}
+		}
 	}
 	if len(w.parts) == 10000 {
 		return fmt.Errorf("upload %s: more than 10000 parts of %d bytes", w.key, S3PartSize)
@@ -97,6 +109,10 @@ func (w *s3Writer) send(last bool) error {
 		defer w.wg.Done()
 		sum := sha256.Sum256(data)
 		sum64 := base64.StdEncoding.EncodeToString(sum[:])
+		if w.keptPart(num, data, sum64) {
+			w.fs.parts.put(data)
+			return
+		}
 		out, err := w.fs.c.UploadPart(w.fs.ctx, &s3.UploadPartInput{
 			Bucket: &w.fs.bucket, Key: &w.key, UploadId: w.uploadID, PartNumber: aws.Int32(num),
 			Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))), ChecksumSHA256: &sum64,
@@ -289,7 +305,7 @@ func (w *s3Writer) finish() error {
 		})
 		err = s3Err("upload", w.key, err)
 	}
-	if err != nil {
+	if err != nil && !w.keep {
 		w.fs.abort(w.key, w.uploadID)
 	}
 	return err
@@ -367,7 +383,7 @@ func (w *s3Writer) discard() {
 	}
 	w.closed = true
 	w.wg.Wait()
-	if w.uploadID != nil {
+	if w.uploadID != nil && !w.keep {
 		w.fs.abort(w.key, w.uploadID)
 	}
 	w.fs.parts.put(w.buf)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -37,6 +38,7 @@ const (
 	Checksum    Capability = "ChecksumReporter" // target.ChecksumReporter
 	Retention   Capability = "RetentionLocker"  // target.RetentionLocker
 	Tree        Capability = "TreeLister"       // target.TreeLister
+	Resume      Capability = "PartResumer"      // target.PartResumer
 )
 
 // capabilities are the suite's capability subtests, by name.
@@ -53,6 +55,7 @@ var capabilities = []struct {
 	{Checksum, testChecksumReporter},
 	{Retention, testRetentionLocker},
 	{Tree, testTreeLister},
+	{Resume, testPartResumer},
 }
 
 // absent settles a capability test for an FS that lacks the interface:
@@ -358,5 +361,102 @@ func testTreeLister(t *testing.T, fsys afero.Fs, root string, declared bool) {
 	n = 0
 	if err := l.ListTree(path.Join(root, "missing"), func(string, fs.FileInfo) error { n++; return nil }); err != nil || n != 0 {
 		t.Errorf("ListTree of a missing directory: %d files, %v; want none", n, err)
+	}
+}
+
+// cutReader gives r's bytes up to n, then fails.
+type cutReader struct {
+	r io.Reader
+	n int64
+}
+
+var errCut = errors.New("cut off")
+
+func (c *cutReader) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		return 0, errCut
+	}
+	if int64(len(p)) > c.n {
+		p = p[:c.n]
+	}
+	m, err := c.r.Read(p)
+	c.n -= int64(m)
+	return m, err
+}
+
+// testPartResumer: an upload cut off after its first part is continued
+// by a later call that keeps that part (not sent again) and sends the
+// rest; the file then holds every byte. Continued with other bytes, the
+// upload sends every part again. An aborted upload, or one that never
+// was, is started anew.
+func testPartResumer(t *testing.T, fsys afero.Fs, root string, declared bool) {
+	pr, ok := fsys.(target.PartResumer)
+	if !ok {
+		absent(t, Resume, declared)
+		return
+	}
+	part := int64(16 << 20)
+	if ps, ok := fsys.(interface{ UploadPartSize() int64 }); ok && ps.UploadPartSize() > 0 {
+		part = ps.UploadPartSize()
+	}
+	data := make([]byte, 2*part+part/2)
+	for i := range data {
+		data[i] = byte(i*31 + i>>12)
+	}
+	name := path.Join(root, "resumed")
+	var ids []string
+	record := func(id string) error { ids = append(ids, id); return nil }
+	_, _, err := pr.WriteFileResumable(name, &cutReader{r: bytes.NewReader(data), n: part + part/2}, 0o600, "", record)
+	if unsupported(t, Resume, declared, err) {
+		return
+	}
+	if !errors.Is(err, errCut) || len(ids) != 1 {
+		t.Fatalf("cut-off upload: err = %v, %d upload(s) recorded; want the cut, 1", err, len(ids))
+	}
+	if _, err := fsys.Stat(name); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a cut-off upload is visible: %v", err)
+	}
+	n, kept, err := pr.WriteFileResumable(name, bytes.NewReader(data), 0o600, ids[0], record)
+	if err != nil || n != int64(len(data)) || kept != part || len(ids) != 1 {
+		t.Fatalf("continued upload = %d bytes, %d kept, %v, %d upload(s) recorded; want %d, %d, nil, 1", n, kept, err, len(ids), len(data), part)
+	}
+	if got := ReadFile(t, fsys, name); !bytes.Equal(got, data) {
+		t.Fatalf("the continued upload holds %d bytes, not the %d written", len(got), len(data))
+	}
+
+	other := path.Join(root, "changed")
+	ids = nil
+	_, _, _ = pr.WriteFileResumable(other, &cutReader{r: bytes.NewReader(data), n: part + 1}, 0o600, "", record)
+	changed := bytes.Clone(data)
+	changed[10] ^= 0xff
+	if len(ids) != 1 {
+		t.Fatalf("%d upload(s) recorded, want 1", len(ids))
+	}
+	n, kept, err = pr.WriteFileResumable(other, bytes.NewReader(changed), 0o600, ids[0], record)
+	if err != nil || n != int64(len(changed)) || kept != 0 {
+		t.Fatalf("continued with other bytes = %d, %d kept, %v; want %d, 0 kept", n, kept, err, len(changed))
+	}
+	if got := ReadFile(t, fsys, other); !bytes.Equal(got, changed) {
+		t.Fatal("continued with other bytes: the file does not hold them")
+	}
+
+	third := path.Join(root, "aborted")
+	ids = nil
+	_, _, _ = pr.WriteFileResumable(third, &cutReader{r: bytes.NewReader(data), n: part + 1}, 0o600, "", record)
+	if len(ids) != 1 {
+		t.Fatalf("%d upload(s) recorded, want 1", len(ids))
+	}
+	if err := pr.AbortUpload(third, ids[0]); err != nil {
+		t.Fatalf("AbortUpload: %v", err)
+	}
+	if err := pr.AbortUpload(third, ids[0]); err != nil {
+		t.Errorf("AbortUpload of an upload already aborted: %v", err)
+	}
+	n, kept, err = pr.WriteFileResumable(third, bytes.NewReader(data), 0o600, ids[0], record)
+	if err != nil || n != int64(len(data)) || kept != 0 || len(ids) != 2 {
+		t.Fatalf("continuing an aborted upload = %d, %d kept, %v, %d upload(s); want a new one", n, kept, err, len(ids))
+	}
+	if got := ReadFile(t, fsys, third); !bytes.Equal(got, data) {
+		t.Fatal("the upload started anew does not hold the bytes")
 	}
 }

@@ -1,0 +1,213 @@
+package offsite_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	_ "modernc.org/sqlite"
+
+	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/encrypt"
+	"github.com/atocore/atocore-backup/internal/sample"
+	"github.com/atocore/atocore-backup/internal/testutil"
+	"github.com/atocore/atocore-backup/offsite"
+	"github.com/atocore/atocore-backup/target"
+	"github.com/atocore/atocore-backup/target/s3test"
+)
+
+// growDB adds mib MiB of random blobs to the root's database, so that its
+// snapshot copy is uploaded in several parts.
+func growDB(t *testing.T, r *sample.Root, mib int) {
+	t.Helper()
+	db, err := sql.Open("sqlite", r.DBPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("CREATE TABLE bulk(b BLOB)"); err != nil {
+		t.Fatal(err)
+	}
+	for range mib {
+		if _, err := db.Exec("INSERT INTO bulk VALUES (randomblob(1048576))"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// cutPush pushes the latest snapshot and cancels the push once after
+// bytes have been read for sending.
+func cutPush(t *testing.T, r *sample.Root, tg target.Target, opts offsite.PushOptions, after int64) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var sent int64
+	opts.Progress = func(n int64) {
+		if sent += n; sent > after {
+			cancel()
+		}
+	}
+	if _, err := offsite.Push(ctx, testutil.Config(r), tg, opts); err == nil {
+		t.Fatal("the cut-off push succeeded")
+	}
+}
+
+type localJournal struct {
+	Uploads map[string]struct {
+		ID    string `json:"id"`
+		Plain string `json:"plain_sha256"`
+	} `json:"uploads"`
+}
+
+func readJournalFile(t *testing.T, name string) (map[string]any, localJournal) {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	var jr localJournal
+	if json.Unmarshal(data, &raw) != nil || json.Unmarshal(data, &jr) != nil {
+		t.Fatalf("journal %s: %s", name, data)
+	}
+	return raw, jr
+}
+
+// A push cut off while it uploads the database in parts leaves the parts
+// it sent on the server and the upload in this machine's journal (0600):
+// the next push continues that upload, encrypting the file again under
+// the same age key and nonce, so that the parts the server holds are
+// kept (not sent again) and only the rest is sent. What it makes
+// validates, restores, and decrypts with the age CLI; the journal, and
+// its key, are gone once the push is done.
+func TestS3PushContinuesACutUpload(t *testing.T) {
+	ageCLI := testutil.Tool(t, "age")
+	srv := s3test.Start(t)
+	r := testutil.Root(t)
+	growDB(t, r, 56)
+	ctx := context.Background()
+	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	id, rcpt, err := encrypt.GenerateX25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, _ := encrypt.ParseRecipients(rcpt)
+	idFile := filepath.Join(t.TempDir(), "id.txt")
+	_ = os.WriteFile(idFile, []byte(id+"\n"), 0o600)
+	ids, _ := encrypt.IdentitiesFromFile(idFile)
+	signer, trust := pushSigner(t, "prod")
+	tg := s3Target(t, srv, target.Options{Create: true})
+	opts := offsite.PushOptions{Sealing: offsite.Sealing{Recipients: rs}, Signer: signer}
+
+	cutPush(t, r, tg, opts, 45<<20)
+	jname := filepath.Join(r.BackupDir, ".push-state", "incoming-"+m.Stamp+".json")
+	if fi, err := os.Stat(jname); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the local journal: %v, %v; want it, 0600", fi, err)
+	}
+	_, jr := readJournalFile(t, jname)
+	up, ok := jr.Uploads["db/atocore.db.age"]
+	if !ok || up.ID == "" {
+		t.Fatalf("the journal records no upload of the database: %+v", jr)
+	}
+	key := "offsite/snapshots/" + m.Stamp + "/db/atocore.db.age"
+	parts, err := srv.Client().ListParts(ctx, &s3.ListPartsInput{Bucket: &srv.Bucket, Key: &key, UploadId: &up.ID})
+	if err != nil || len(parts.Parts) == 0 {
+		t.Fatalf("the cut-off upload holds %d parts (%v); the cut came too early", len(parts.Parts), err)
+	}
+	var held int64
+	for _, p := range parts.Parts {
+		held += aws.ToInt64(p.Size)
+	}
+
+	res, err := offsite.Push(ctx, testutil.Config(r), tg, opts)
+	if err != nil || len(res.Pushed) != 1 {
+		t.Fatalf("the push after the cut = %+v, %v", res, err)
+	}
+	p := res.Pushed[0]
+	t.Logf("cut upload held %d parts (%d bytes); the next push kept %d bytes, sent %d", len(parts.Parts), held, p.BytesResumed, p.BytesSent)
+	if p.BytesResumed != held {
+		t.Errorf("the push kept %d bytes of the cut-off upload, which held %d", p.BytesResumed, held)
+	}
+	if _, err := os.Stat(jname); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the local journal (with its file keys) outlives the push: %v", err)
+	}
+	ro := s3Target(t, srv, target.Options{})
+	if v, err := offsite.Validate(ctx, ro, m.Stamp, offsite.Opening{Identities: ids, Trust: trust}); err != nil || !v.Valid {
+		t.Fatalf("remote validate = %+v, %v", v, err)
+	}
+	obj, err := srv.Client().GetObject(ctx, &s3.GetObjectInput{Bucket: &srv.Bucket, Key: &key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := filepath.Join(t.TempDir(), "atocore.db.age")
+	f, _ := os.Create(enc)
+	_, err = io.Copy(f, obj.Body)
+	obj.Body.Close()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(ageCLI, "-d", "-i", idFile, enc).Output()
+	if err != nil {
+		t.Fatalf("age -d of the continued upload: %v", err)
+	}
+	local, err := os.ReadFile(filepath.Join(r.BackupDir, "snapshots", m.Stamp, "db", "atocore.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sha256.Sum256(out) != sha256.Sum256(local) {
+		t.Fatalf("age -d gives %d bytes that differ from the snapshot's %d", len(out), len(local))
+	}
+}
+
+// A recorded upload whose plaintext digest is not the file's (the local
+// file changed, or the record is not this file's) is never continued
+// under its key: it is aborted on the server, and the file is sent whole
+// under a new key.
+func TestS3PushDoesNotReuseAKeyForOtherBytes(t *testing.T) {
+	srv := s3test.Start(t)
+	r := testutil.Root(t)
+	growDB(t, r, 40)
+	ctx := context.Background()
+	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	_, rcpt, _ := encrypt.GenerateX25519()
+	rs, _ := encrypt.ParseRecipients(rcpt)
+	signer, _ := pushSigner(t, "prod")
+	tg := s3Target(t, srv, target.Options{Create: true})
+	opts := offsite.PushOptions{Sealing: offsite.Sealing{Recipients: rs}, Signer: signer}
+	cutPush(t, r, tg, opts, 30<<20)
+
+	jname := filepath.Join(r.BackupDir, ".push-state", "incoming-"+m.Stamp+".json")
+	raw, jr := readJournalFile(t, jname)
+	up, ok := jr.Uploads["db/atocore.db.age"]
+	if !ok {
+		t.Fatalf("no upload recorded: %+v", jr)
+	}
+	other := sha256.Sum256([]byte("other bytes"))
+	raw["uploads"].(map[string]any)["db/atocore.db.age"].(map[string]any)["plain_sha256"] = hex.EncodeToString(other[:])
+	data, _ := json.Marshal(raw)
+	if err := os.WriteFile(jname, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := offsite.Push(ctx, testutil.Config(r), tg, opts)
+	if err != nil || len(res.Pushed) != 1 {
+		t.Fatalf("push = %+v, %v", res, err)
+	}
+	if res.Pushed[0].BytesResumed != 0 {
+		t.Errorf("the push kept %d bytes uploaded under a key recorded for other bytes", res.Pushed[0].BytesResumed)
+	}
+	key := "offsite/snapshots/" + m.Stamp + "/db/atocore.db.age"
+	if _, err := srv.Client().ListParts(ctx, &s3.ListPartsInput{Bucket: &srv.Bucket, Key: &key, UploadId: &up.ID}); err == nil {
+		t.Error("the upload recorded for other bytes was not aborted")
+	}
+}
