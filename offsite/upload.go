@@ -177,8 +177,8 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain 
 // resumable upload in parts: how upload continues or starts one.
 type resumableUpload struct {
 	resumer target.PartResumer
-	id      string            // the upload continued, "" for a new one
-	key     *encrypt.FileKey  // nil for a plaintext push
+	id      string           // the upload continued, "" for a new one
+	key     *encrypt.FileKey // nil for a plaintext push
 	started func(string) error
 }
 
