@@ -383,6 +383,14 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		}
 		return f.Path
 	}
+	// On a target that copies on the server instead of linking (object
+	// storage), each unchanged file is a copy that takes the server as
+	// long as writing the bytes: the copies run beside the uploads, a few
+	// at once, rather than all before them one by one.
+	_, linker := rfs.(target.Linker)
+	_, copier := rfs.(target.ServerCopier)
+	copyBeside := copier && !linker && !p.noLinks
+	var copies []int
 	for i, f := range files {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -394,6 +402,9 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		case resumable(ctx, rfs, dst, jr.Files[rel]):
 			done = jr.Files[rel]
 			info.Resumed++
+		case copyBeside && prev != nil && f.SHA256 != "" && prev.Files[f.SHA256].Path != "":
+			copies = append(copies, i)
+			continue
 		case p.link(prev, f, dst):
 			done = prev.Files[f.SHA256]
 			done.Path = rel
@@ -417,9 +428,9 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		progress.Plan(ctx, files[i].Size)
 	}
 	largestFirst(files, uploads)
-	sy := startSyncer(rfs, len(uploads), saveJournal)
+	sy := startSyncer(rfs, len(uploads)+len(copies), saveJournal)
 	defer sy.stop()
-	err = p.uploadAll(ctx, uploads, func(ctx context.Context, i int) error {
+	upload := func(ctx context.Context, i int) error {
 		f := files[i]
 		rel := remoteName(f)
 		dst := filepath.Join(incoming, filepath.FromSlash(rel))
@@ -443,7 +454,60 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 			info.BytesResumed += kept
 			mu.Unlock()
 		})
-	})
+	}
+	// The server-side copies, beside the uploads; a copy that fails (its
+	// source damaged or gone) is uploaded after them.
+	copyCtx, stopCopies := context.WithCancel(ctx)
+	defer stopCopies()
+	copied := make(chan []int, 1)
+	go func() {
+		var failed []int
+		var fmu sync.Mutex
+		_ = p.uploadAllN(copyCtx, copies, copyStreams, func(ctx context.Context, i int) error {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			f := files[i]
+			rel := remoteName(f)
+			if p.link(prev, f, filepath.Join(incoming, filepath.FromSlash(rel))) {
+				done := prev.Files[f.SHA256]
+				done.Path = rel
+				note(i, done)
+				mu.Lock()
+				info.Linked++
+				mu.Unlock()
+				return nil
+			}
+			fmu.Lock()
+			failed = append(failed, i)
+			fmu.Unlock()
+			return nil
+		})
+		copied <- failed
+	}()
+	err = p.uploadAll(ctx, uploads, upload)
+	if err != nil {
+		stopCopies()
+	}
+	failed := <-copied
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil && len(copies) > len(failed) {
+		err = saveJournal()
+	}
+	if err == nil && len(failed) > 0 {
+		for _, i := range failed {
+			progress.Plan(ctx, files[i].Size)
+			if err = rfs.MkdirAll(filepath.Dir(filepath.Join(incoming, filepath.FromSlash(remoteName(files[i])))), 0o700); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			largestFirst(files, failed)
+			err = p.uploadAll(ctx, failed, upload)
+		}
+	}
 	// Whatever happened, every file that was sent is synced, in place and
 	// in the journal before we go on or return: the next push resumes
 	// from it.

@@ -3,6 +3,7 @@ package offsite_test
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"maps"
 	"net/http"
@@ -400,5 +401,71 @@ func TestS3PushReplacesAnUnjournaledObject(t *testing.T) {
 	}
 	if v, err := offsite.Validate(ctx, s3Target(t, srv, target.Options{}), m.Stamp, offsite.Opening{Identities: ids, Trust: trust}); err != nil || !v.Valid {
 		t.Fatalf("remote validate = %+v, %v", v, err)
+	}
+}
+
+// An unchanged file whose source on the target was damaged (other bytes
+// of its size) is not copied on: the server's checksum of the copy is not
+// the digest it was pushed with, so it is uploaded after the copies that
+// run beside the uploads, and the new snapshot validates.
+func TestS3PushUploadsWhatItCannotCopy(t *testing.T) {
+	srv := s3test.Start(t)
+	r := testutil.Root(t)
+	ctx := context.Background()
+	id, rcpt, err := encrypt.GenerateX25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, _ := encrypt.ParseRecipients(rcpt)
+	idFile := filepath.Join(t.TempDir(), "id.txt")
+	_ = os.WriteFile(idFile, []byte(id+"\n"), 0o600)
+	ids, _ := encrypt.IdentitiesFromFile(idFile)
+	signer, trust := pushSigner(t, "prod")
+	tg := s3Target(t, srv, target.Options{Create: true})
+	opts := offsite.PushOptions{Sealing: offsite.Sealing{Recipients: rs}, Signer: signer}
+	first := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	if _, err := offsite.Push(ctx, testutil.Config(r), tg, opts); err != nil {
+		t.Fatal(err)
+	}
+	list, err := srv.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &srv.Bucket, Prefix: aws.String("offsite/snapshots/" + first.Stamp + "/chroma/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var victim string
+	var size int64
+	for _, o := range list.Contents {
+		if strings.HasSuffix(aws.ToString(o.Key), "/header.bin.age") {
+			victim, size = aws.ToString(o.Key), aws.ToInt64(o.Size)
+			break
+		}
+	}
+	if victim == "" {
+		t.Fatal("no header.bin.age pushed")
+	}
+	junk := strings.Repeat("x", int(size))
+	if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: &srv.Bucket, Key: &victim, Body: strings.NewReader(junk)}); err != nil {
+		t.Fatal(err)
+	}
+	second := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	res, err := offsite.Push(ctx, testutil.Config(r), tg, opts)
+	if err != nil || len(res.Pushed) != 1 {
+		t.Fatalf("second push = %+v, %v", res, err)
+	}
+	p := res.Pushed[0]
+	if p.Linked == 0 || p.Sent+p.Linked != p.Files {
+		t.Fatalf("second push: %d copied, %d sent of %d files", p.Linked, p.Sent, p.Files)
+	}
+	rel := strings.TrimPrefix(victim, "offsite/snapshots/"+first.Stamp+"/")
+	obj, err := srv.Client().GetObject(ctx, &s3.GetObjectInput{Bucket: &srv.Bucket, Key: aws.String("offsite/snapshots/" + second.Stamp + "/" + rel)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(obj.Body)
+	obj.Body.Close()
+	if string(got) == junk {
+		t.Fatal("the damaged source was copied into the new snapshot")
+	}
+	if v, err := offsite.Validate(ctx, s3Target(t, srv, target.Options{}), second.Stamp, offsite.Opening{Identities: ids, Trust: trust}); err != nil || !v.Valid {
+		t.Fatalf("remote validate of the second = %+v, %v", v, err)
 	}
 }

@@ -52,11 +52,20 @@ const uploadStreams = 2
 // uploadAll runs up(i) for every i of idx, uploadStreams at a time, and
 // returns the first error (the others are then cancelled).
 func (p *pusher) uploadAll(ctx context.Context, idx []int, up func(context.Context, int) error) error {
+	return p.uploadAllN(ctx, idx, uploadStreams, up)
+}
+
+// copyStreams is how many server-side copies a push runs at once: each is
+// one request that waits for the server to copy the bytes.
+const copyStreams = 4
+
+// uploadAllN is uploadAll with n at a time.
+func (p *pusher) uploadAllN(ctx context.Context, idx []int, n int, up func(context.Context, int) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(uploadStreams, len(idx)) {
+	for range min(n, len(idx)) {
 		wg.Go(func() {
 			for i := range next {
 				if err := up(ctx, i); err != nil {

@@ -53,12 +53,13 @@ type S3Config struct {
 // S3 multipart layout: objects up to s3PartSize bytes are one PutObject;
 // larger ones are uploaded in parts of s3PartSize, at most s3InFlight at
 // a time. The part buffers are shared by every upload of the target
-// (partPool): at most s3Buffers of them, 80 MiB, whatever the number of
-// uploads at once and the files' sizes. CompositeSHA256 must use the
-// same part size to recompute a stored checksum.
+// (partPool): at most s3Buffers of them, 64 MiB, whatever the number of
+// uploads at once and the files' sizes (with 80 MiB a push of 1 GiB
+// peaked at 150-162 MiB RSS, over the 150 MiB goal). CompositeSHA256
+// must use the same part size to recompute a stored checksum.
 const (
 	S3PartSize = 16 << 20
-	s3InFlight = 4
+	s3InFlight = 3
 	s3Buffers  = s3InFlight + 1
 )
 
