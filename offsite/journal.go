@@ -7,6 +7,10 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/atocore/atocore-backup/backup"
 
 	"github.com/spf13/afero"
 
@@ -20,7 +24,8 @@ type journal struct {
 	KeyID string                   `json:"key_id"`
 	Files map[string]snapshot.File `json:"files"` // by remote path
 	// Uploads are the uploads in parts started and not finished, by
-	// remote path: a push cut off continues them (target.PartResumer).
+	// uploadKey (the target's address and the remote path): a push cut
+	// off continues them (target.PartResumer). Never written to a target.
 	Uploads map[string]partUpload `json:"uploads,omitempty"`
 }
 
@@ -31,6 +36,8 @@ type journal struct {
 // and removed when the push ends). Encrypting the same plaintext under
 // them again gives the same parts, which the target then keeps.
 type partUpload struct {
+	Target string `json:"target"` // the target's address
+	Path   string `json:"path"`   // the remote path below the snapshot
 	ID     string `json:"id"`
 	Plain  string `json:"plain_sha256"`
 	Header []byte `json:"age_header,omitempty"`
@@ -88,9 +95,51 @@ func writeJournal(rfs afero.Fs, incoming string, jr *journal) error {
 	if target.IsObjectStore(rfs) {
 		return nil
 	}
-	data, err := json.Marshal(jr)
+	// Without the uploads in parts: their age file keys never leave this
+	// machine.
+	data, err := json.Marshal(journal{KeyID: jr.KeyID, Files: jr.Files})
 	if err != nil {
 		return err
 	}
 	return writeRemote(rfs, filepath.Join(incoming, journalFile), data)
+}
+
+// uploadKey is where an upload in parts of the file rel to the target
+// url is in journal.Uploads: one local journal serves every target a
+// stamp is pushed to, and an upload is continued only on its own.
+func uploadKey(url, rel string) string { return url + " " + rel }
+
+// forgetGoneJournals removes the local journals of stamps that are no
+// longer local snapshots (pruned before they were pushed): no push can
+// finish them, and their uploads' age file keys would outlive the
+// plaintext they encrypt. The uploads to this target they name are
+// aborted on it; those to others are left to the bucket's lifecycle rule.
+func (p *pusher) forgetGoneJournals(local []backup.Snapshot) {
+	dir := filepath.Join(p.cfg.BackupDir, stateDir)
+	entries, err := afero.ReadDir(p.cfg.FS, dir)
+	if err != nil {
+		return
+	}
+	pr, resumes := p.remote.FS.(target.PartResumer)
+	for _, e := range entries {
+		stamp, ok := strings.CutPrefix(e.Name(), "incoming-")
+		if !ok || !e.Mode().IsRegular() {
+			continue
+		}
+		if stamp, ok = strings.CutSuffix(stamp, ".json"); !ok || !snapshot.IsStamp(stamp) {
+			continue
+		}
+		if slices.ContainsFunc(local, func(s backup.Snapshot) bool { return s.Stamp == stamp }) {
+			continue
+		}
+		name := filepath.Join(dir, e.Name())
+		if resumes {
+			for _, u := range readLocalJournal(p.cfg.FS, name).Uploads {
+				if u.Target == p.remote.URL {
+					_ = pr.AbortUpload(filepath.Join(snapshot.Dir(p.remote.Root, stamp), filepath.FromSlash(u.Path)), u.ID)
+				}
+			}
+		}
+		_ = p.cfg.FS.Remove(name)
+	}
 }

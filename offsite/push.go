@@ -152,6 +152,7 @@ func pushRemote(ctx context.Context, cfg backup.Config, remote Remote, opts Push
 	if !exclusiveCreates(remote.FS, remote.Root) {
 		res.Warnings = append(res.Warnings, WarnClaimNotExclusive+": the target ignores exclusive creates (rclone serve sftp does), so the claim of a stamp cannot stop a second host that starts pushing it at the same moment: both upload, each into its own incoming directory, one snapshot is kept and the other push fails (stamp taken)")
 	}
+	p.forgetGoneJournals(local)
 	p.putBackAside()
 	pl := p.survey()
 	var taken []string // stamps another host's snapshot holds on the target
@@ -308,8 +309,10 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		// Other keys: nothing reusable. The uploads in parts it left are
 		// ended, so that the target does not keep (and bill) their parts.
 		if pr, ok := rfs.(target.PartResumer); ok {
-			for rel, u := range jr.Uploads {
-				_ = pr.AbortUpload(filepath.Join(incoming, filepath.FromSlash(rel)), u.ID)
+			for _, u := range jr.Uploads {
+				if u.Target == p.remote.URL {
+					_ = pr.AbortUpload(filepath.Join(incoming, filepath.FromSlash(u.Path)), u.ID)
+				}
 			}
 		}
 		jr = &journal{KeyID: sess.keyID, Files: map[string]snapshot.File{}}
@@ -362,18 +365,24 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	}
 	// recordUpload keeps an upload in parts in the local journal as soon as
 	// it starts (before its first part), so that a push cut off continues
-	// it; a finished one is forgotten with the next journal write.
+	// it, and forgets it (nil) as soon as it is done, so that its key is
+	// not kept longer than the upload needs it.
 	recordUpload := func(rel string, u *partUpload) error {
 		mu.Lock()
 		defer mu.Unlock()
+		k := uploadKey(p.remote.URL, rel)
 		if u == nil {
-			delete(jr.Uploads, rel)
-			return nil
+			if _, ok := jr.Uploads[k]; !ok {
+				return nil
+			}
+			delete(jr.Uploads, k)
+		} else {
+			if jr.Uploads == nil {
+				jr.Uploads = map[string]partUpload{}
+			}
+			u.Target, u.Path = p.remote.URL, rel
+			jr.Uploads[k] = *u
 		}
-		if jr.Uploads == nil {
-			jr.Uploads = map[string]partUpload{}
-		}
-		jr.Uploads[rel] = *u
 		return writeLocalJournal(p.cfg.FS, localJournal, jr)
 	}
 	noted := 0
@@ -403,6 +412,10 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 			done = jr.Files[rel]
 			info.Resumed++
 		case copyBeside && prev != nil && f.SHA256 != "" && prev.Files[f.SHA256].Path != "":
+			// Its directory made here, one at a time, not by the copies.
+			if err := rfs.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+				return nil, fmt.Errorf("create %s on the target: %w", filepath.Dir(dst), err)
+			}
 			copies = append(copies, i)
 			continue
 		case p.link(prev, f, dst):
@@ -436,7 +449,7 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		dst := filepath.Join(incoming, filepath.FromSlash(rel))
 		mu.Lock()
 		var from *partUpload
-		if u, ok := jr.Uploads[rel]; ok {
+		if u, ok := jr.Uploads[uploadKey(p.remote.URL, rel)]; ok {
 			from = &u
 		}
 		mu.Unlock()
@@ -723,7 +736,7 @@ func verifyIncoming(rfs afero.Fs, incoming string, files []snapshot.File, hasKey
 	if encrypted {
 		extra[RemoteManifestFile] = true
 	}
-	seen := 0
+	seen := map[string]bool{} // a name a listing repeats counts once
 	err := walkFiles(rfs, incoming, func(p string, info fs.FileInfo, err error) error {
 		if err != nil || info.IsDir() {
 			return err
@@ -741,14 +754,14 @@ func verifyIncoming(rfs afero.Fs, incoming string, files []snapshot.File, hasKey
 		case info.Size() != size:
 			return fmt.Errorf("the target's copy of %s is %d bytes, %d were sent; push again", rel, info.Size(), size)
 		}
-		seen++
+		seen[rel] = true
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if seen != len(want) {
-		return fmt.Errorf("the target's %s lacks %d file(s); push again", incoming, len(want)-seen)
+	if len(seen) != len(want) {
+		return fmt.Errorf("the target's %s lacks %d file(s); push again", incoming, len(want)-len(seen))
 	}
 	return nil
 }

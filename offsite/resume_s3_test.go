@@ -1,6 +1,7 @@
 package offsite_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	_ "modernc.org/sqlite"
 
 	"github.com/atocore/atocore-backup/backup"
@@ -62,11 +64,29 @@ func cutPush(t *testing.T, r *sample.Root, tg target.Target, opts offsite.PushOp
 	}
 }
 
+type journalUpload struct {
+	Target string `json:"target"`
+	Path   string `json:"path"`
+	ID     string `json:"id"`
+	Plain  string `json:"plain_sha256"`
+	Header []byte `json:"age_header"`
+}
+
 type localJournal struct {
-	Uploads map[string]struct {
-		ID    string `json:"id"`
-		Plain string `json:"plain_sha256"`
-	} `json:"uploads"`
+	Uploads map[string]journalUpload `json:"uploads"`
+}
+
+// upload is the journal's upload of the file at path, and its key in the
+// journal's map.
+func (j localJournal) upload(t *testing.T, path string) (string, journalUpload) {
+	t.Helper()
+	for k, u := range j.Uploads {
+		if u.Path == path {
+			return k, u
+		}
+	}
+	t.Fatalf("the journal records no upload of %s: %+v", path, j)
+	return "", journalUpload{}
 }
 
 func readJournalFile(t *testing.T, name string) (map[string]any, localJournal) {
@@ -115,9 +135,9 @@ func TestS3PushContinuesACutUpload(t *testing.T) {
 		t.Fatalf("the local journal: %v, %v; want it, 0600", fi, err)
 	}
 	_, jr := readJournalFile(t, jname)
-	up, ok := jr.Uploads["db/atocore.db.age"]
-	if !ok || up.ID == "" {
-		t.Fatalf("the journal records no upload of the database: %+v", jr)
+	_, up := jr.upload(t, "db/atocore.db.age")
+	if up.ID == "" || up.Target != tg.URL() {
+		t.Fatalf("the journal's upload of the database: %+v (target %s)", up, tg.URL())
 	}
 	key := "offsite/snapshots/" + m.Stamp + "/db/atocore.db.age"
 	parts, err := srv.Client().ListParts(ctx, &s3.ListPartsInput{Bucket: &srv.Bucket, Key: &key, UploadId: &up.ID})
@@ -189,12 +209,9 @@ func TestS3PushDoesNotReuseAKeyForOtherBytes(t *testing.T) {
 
 	jname := filepath.Join(r.BackupDir, ".push-state", "incoming-"+m.Stamp+".json")
 	raw, jr := readJournalFile(t, jname)
-	up, ok := jr.Uploads["db/atocore.db.age"]
-	if !ok {
-		t.Fatalf("no upload recorded: %+v", jr)
-	}
+	k, up := jr.upload(t, "db/atocore.db.age")
 	other := sha256.Sum256([]byte("other bytes"))
-	raw["uploads"].(map[string]any)["db/atocore.db.age"].(map[string]any)["plain_sha256"] = hex.EncodeToString(other[:])
+	raw["uploads"].(map[string]any)[k].(map[string]any)["plain_sha256"] = hex.EncodeToString(other[:])
 	data, _ := json.Marshal(raw)
 	if err := os.WriteFile(jname, data, 0o600); err != nil {
 		t.Fatal(err)
@@ -209,5 +226,133 @@ func TestS3PushDoesNotReuseAKeyForOtherBytes(t *testing.T) {
 	key := "offsite/snapshots/" + m.Stamp + "/db/atocore.db.age"
 	if _, err := srv.Client().ListParts(ctx, &s3.ListPartsInput{Bucket: &srv.Bucket, Key: &key, UploadId: &up.ID}); err == nil {
 		t.Error("the upload recorded for other bytes was not aborted")
+	}
+}
+
+// A push whose local file did not match its manifest when it was cut off
+// (damaged, then repaired) never leaves the target two ciphertexts of one
+// part under one age key and nonce: a resumable upload is started only
+// for a file that hashes to its manifest's digest, and a part the target
+// holds that is not the part to send fails the continued upload, which
+// is then aborted and sent whole under a new key.
+func TestS3PushNeverReusesAKeystream(t *testing.T) {
+	srv := s3test.Start(t)
+	r := testutil.Root(t)
+	growDB(t, r, 56)
+	ctx := context.Background()
+	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	_, rcpt, _ := encrypt.GenerateX25519()
+	rs, _ := encrypt.ParseRecipients(rcpt)
+	signer, _ := pushSigner(t, "prod")
+	tg := s3Target(t, srv, target.Options{Create: true})
+	opts := offsite.PushOptions{Sealing: offsite.Sealing{Recipients: rs}, Signer: signer}
+	dbFile := filepath.Join(r.BackupDir, "snapshots", m.Stamp, "db", "atocore.db")
+	orig, err := os.ReadFile(dbFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(orig)
+	for k := range 3 {
+		off := k*target.S3PartSize + 1<<20
+		clear(bad[off : off+4096])
+	}
+	if err := os.WriteFile(dbFile, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cutPush(t, r, tg, opts, 45<<20)
+	jname := filepath.Join(r.BackupDir, ".push-state", "incoming-"+m.Stamp+".json")
+	_, jr := readJournalFile(t, jname)
+	for _, u := range jr.Uploads {
+		if u.Path == "db/atocore.db.age" {
+			t.Fatalf("a resumable upload (with its key) was started for a file that does not match its manifest: %+v", u)
+		}
+	}
+	if err := os.WriteFile(dbFile, orig, 0o600); err != nil { // repaired
+		t.Fatal(err)
+	}
+	res, err := offsite.Push(ctx, testutil.Config(r), tg, opts)
+	if err != nil || len(res.Pushed) != 1 {
+		t.Fatalf("push after the repair = %+v, %v", res, err)
+	}
+	if res.Pushed[0].BytesResumed != 0 {
+		t.Errorf("the push kept %d bytes of an upload of other bytes", res.Pushed[0].BytesResumed)
+	}
+}
+
+// The local journal of a stamp that is no longer a local snapshot (pruned
+// before it was pushed) is removed by the next push, and its upload in
+// parts to that target aborted: no file key outlives its plaintext.
+func TestS3PushForgetsJournalsOfGoneSnapshots(t *testing.T) {
+	srv := s3test.Start(t)
+	r := testutil.Root(t)
+	growDB(t, r, 40)
+	ctx := context.Background()
+	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	_, rcpt, _ := encrypt.GenerateX25519()
+	rs, _ := encrypt.ParseRecipients(rcpt)
+	signer, _ := pushSigner(t, "prod")
+	tg := s3Target(t, srv, target.Options{Create: true})
+	opts := offsite.PushOptions{Sealing: offsite.Sealing{Recipients: rs}, Signer: signer}
+	cutPush(t, r, tg, opts, 30<<20)
+	jname := filepath.Join(r.BackupDir, ".push-state", "incoming-"+m.Stamp+".json")
+	_, jr := readJournalFile(t, jname)
+	_, up := jr.upload(t, "db/atocore.db.age")
+
+	if err := os.RemoveAll(filepath.Join(r.BackupDir, "snapshots", m.Stamp)); err != nil { // gone before it was pushed
+		t.Fatal(err)
+	}
+	testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	if _, err := offsite.Push(ctx, testutil.Config(r), tg, opts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(jname); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the journal of the gone snapshot is still there: %v", err)
+	}
+	key := "offsite/snapshots/" + m.Stamp + "/db/atocore.db.age"
+	if _, err := srv.Client().ListParts(ctx, &s3.ListPartsInput{Bucket: &srv.Bucket, Key: &key, UploadId: &up.ID}); err == nil {
+		t.Error("the gone snapshot's upload was not aborted")
+	}
+}
+
+// A cut-off upload whose part on the server is not the part this machine
+// sent (replaced by another client of the bucket) is not continued: the
+// push aborts it and sends the file whole under a new key.
+func TestS3PushAbortsAnUploadWhosePartsDiffer(t *testing.T) {
+	srv := s3test.Start(t)
+	r := testutil.Root(t)
+	growDB(t, r, 56)
+	ctx := context.Background()
+	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	id, rcpt, _ := encrypt.GenerateX25519()
+	rs, _ := encrypt.ParseRecipients(rcpt)
+	idFile := filepath.Join(t.TempDir(), "id.txt")
+	_ = os.WriteFile(idFile, []byte(id+"\n"), 0o600)
+	ids, _ := encrypt.IdentitiesFromFile(idFile)
+	signer, trust := pushSigner(t, "prod")
+	tg := s3Target(t, srv, target.Options{Create: true})
+	opts := offsite.PushOptions{Sealing: offsite.Sealing{Recipients: rs}, Signer: signer}
+	cutPush(t, r, tg, opts, 45<<20)
+	jname := filepath.Join(r.BackupDir, ".push-state", "incoming-"+m.Stamp+".json")
+	_, jr := readJournalFile(t, jname)
+	_, up := jr.upload(t, "db/atocore.db.age")
+	key := "offsite/snapshots/" + m.Stamp + "/db/atocore.db.age"
+	junk := bytes.Repeat([]byte{0x5a}, target.S3PartSize)
+	if _, err := srv.Client().UploadPart(ctx, &s3.UploadPartInput{Bucket: &srv.Bucket, Key: &key, UploadId: &up.ID,
+		PartNumber: aws.Int32(1), Body: bytes.NewReader(junk), ContentLength: aws.Int64(int64(len(junk))),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := offsite.Push(ctx, testutil.Config(r), tg, opts)
+	if err != nil || len(res.Pushed) != 1 {
+		t.Fatalf("push = %+v, %v", res, err)
+	}
+	if res.Pushed[0].BytesResumed != 0 {
+		t.Errorf("the push kept %d bytes of an upload whose first part was replaced", res.Pushed[0].BytesResumed)
+	}
+	if _, err := srv.Client().ListParts(ctx, &s3.ListPartsInput{Bucket: &srv.Bucket, Key: &key, UploadId: &up.ID}); err == nil {
+		t.Error("the upload whose part differs was not aborted")
+	}
+	if v, err := offsite.Validate(ctx, s3Target(t, srv, target.Options{}), m.Stamp, offsite.Opening{Identities: ids, Trust: trust}); err != nil || !v.Valid {
+		t.Fatalf("remote validate = %+v, %v", v, err)
 	}
 }

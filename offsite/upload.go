@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -154,8 +155,15 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain 
 	var n, kept int64
 	if rs != nil {
 		n, kept, err = rs.resumer.WriteFileResumable(part, cr, 0o600, rs.id, rs.started)
+		if errors.Is(err, target.ErrPartsDiffer) && rs.id != "" {
+			// The parts on the target are not this file's: never continued
+			// under its key. Aborted, and the file sent whole anew.
+			_ = rs.resumer.AbortUpload(part, rs.id)
+			in.Close()
+			return p.upload(ctx, sess, src, dst, wantPlain, &partResume{record: pr.record})
+		}
 		if err == nil {
-			_ = pr.record(nil)
+			err = pr.record(nil)
 		}
 	} else {
 		n, err = writeStream(rfs, part, cr, false)
@@ -198,11 +206,15 @@ type resumableUpload struct {
 // continue, with the key that gives the same parts again, or a new one
 // under a new key, recorded before its first part is sent.
 //
-// A key and nonce are used again only for the same plaintext: the local
-// file is hashed, before anything is sent, against the digest recorded
-// with the upload (and the manifest's); on any difference the old upload
-// is aborted and a new key drawn. Two plaintexts under one key and nonce
-// would share a keystream.
+// A key and nonce are only ever used for the manifest's plaintext: before
+// an upload is started or continued, the local file is hashed and must
+// match the manifest's digest (and, to continue, the digest recorded with
+// the upload), else the file goes the usual way (whose own check then
+// refuses it) and an old upload is aborted. Two plaintexts under one key
+// and nonce would share a keystream; a cut-off attempt never reaches the
+// check at the end of its stream, so it is made before. (A part the
+// target holds that is not the one to send fails the upload:
+// target.ErrPartsDiffer.)
 func (p *pusher) resumeParts(ctx context.Context, sess *session, in afero.File, src, part, wantPlain string, pr *partResume) *resumableUpload {
 	resumer, ok := p.remote.FS.(target.PartResumer)
 	ps, sized := p.remote.FS.(partSizer)
@@ -216,14 +228,16 @@ func (p *pusher) resumeParts(ctx context.Context, sess *session, in afero.File, 
 	if sess.enc != nil && !isKeyed {
 		return nil
 	}
+	d, err := durable.HashFile(ctx, p.cfg.FS, src)
+	if err != nil || d.SHA256 != wantPlain {
+		if pr.from != nil {
+			_ = resumer.AbortUpload(part, pr.from.ID)
+		}
+		return nil
+	}
 	rs := &resumableUpload{resumer: resumer}
 	if old := pr.from; old != nil {
-		same := old.Plain == wantPlain && (len(old.Key) > 0) == isKeyed
-		if same {
-			d, err := durable.HashFile(ctx, p.cfg.FS, src)
-			same = err == nil && d.SHA256 == wantPlain
-		}
-		if same {
+		if old.Plain == wantPlain && (len(old.Key) > 0) == isKeyed {
 			rs.id = old.ID
 			if isKeyed {
 				rs.key = &encrypt.FileKey{Header: old.Header, Key: old.Key, Nonce: old.Nonce}

@@ -1,6 +1,7 @@
 package target
 
 import (
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -92,3 +93,11 @@ type PartResumer interface {
 	// continued, so that its parts are not kept (nor billed).
 	AbortUpload(name, up string) error
 }
+
+// ErrPartsDiffer is matched when WriteFileResumable finds that a part the
+// upload holds is not the part it would send (the same number and size,
+// another SHA-256): the bytes are not those of the attempt that sent it.
+// Nothing of that part is sent; the caller aborts the upload rather than
+// continue it (an encrypted file would otherwise have two different
+// plaintexts under one key).
+var ErrPartsDiffer = errors.New("a part the upload holds differs from the one to send: the file is not the one the upload was started with")

@@ -35,3 +35,40 @@ func s3Opener(srv *s3test.Server, bucket string, o target.Options) targettest.Op
 		return tgt
 	}
 }
+
+// Another host's directory in one this FS made on the way to its own (the
+// first push to an empty target makes snapshots/ on the way to
+// snapshots/STAMP) is found: only the directory asked for is trusted to
+// hold nothing but what this FS wrote there.
+func TestS3DirectoryCacheSeesOtherHosts(t *testing.T) {
+	srv := s3test.Start(t)
+	url := srv.URL(srv.Bucket, "shared")
+	a, err := target.Open(t.Context(), url, target.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := target.Open(t.Context(), url, target.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := a.FS().MkdirAll("/snapshots/20261201T000000Z", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.FS().MkdirAll("/snapshots/20261202T000000Z", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	targettest.WriteFile(t, b.FS(), "/snapshots/20261202T000000Z/statement.json", []byte("{}"))
+	if fi, err := a.FS().Stat("/snapshots/20261202T000000Z"); err != nil || !fi.IsDir() {
+		t.Fatalf("the other host's snapshot directory, seen from the first: %v, %v", fi, err)
+	}
+	if _, err := a.FS().Stat("/snapshots/20261202T000000Z/statement.json"); err != nil {
+		t.Fatalf("the other host's statement, seen from the first: %v", err)
+	}
+	// In the directory this FS made, a name it wrote is found.
+	targettest.WriteFile(t, a.FS(), "/snapshots/20261201T000000Z/mine", []byte("x"))
+	if _, err := a.FS().Stat("/snapshots/20261201T000000Z/mine"); err != nil {
+		t.Fatalf("a name this FS wrote in its fresh directory: %v", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -26,15 +27,30 @@ import (
 // absent without asking (a push's new snapshot directory, whose files
 // would each cost two requests to be found free). A name is counted as
 // written before its write starts, so a write that fails or is cut off
-// leaves it "maybe there", never "absent" while it is there.
+// leaves it "maybe there", never "absent" while it is there. Only the
+// directory a MkdirAll was asked for becomes fresh, never the parents it
+// made on the way (snapshots/, where other hosts add theirs), and only
+// for freshFor: a long-lived process (offsite-sync, the admin server)
+// asks the server again after that.
 //
 // Every removal, rename or mode change through this FS forgets the name
 // and everything below it.
 type dirCache struct {
 	mu    sync.Mutex
 	dirs  map[string]*s3Info         // by path below the root, "" never stored
-	fresh map[string]map[string]bool // fresh directory -> names written in it
+	fresh map[string]*freshDir // by path below the root
 }
+
+// freshDir is a directory this FS made empty: when, and the names it
+// wrote in it since.
+type freshDir struct {
+	made  time.Time
+	names map[string]bool
+}
+
+// freshFor is how long a directory this FS made empty is trusted to hold
+// only what it wrote there.
+const freshFor = time.Hour
 
 // dirCacheMax bounds the cache: past it, it starts again empty.
 const dirCacheMax = 4096
@@ -50,8 +66,11 @@ func (c *dirCache) get(r string) (*s3Info, bool) {
 func (c *dirCache) add(r string, fi *s3Info) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.dirs == nil || len(c.dirs) >= dirCacheMax {
+	switch {
+	case len(c.dirs) >= dirCacheMax:
 		c.dirs, c.fresh = map[string]*s3Info{}, nil
+	case c.dirs == nil:
+		c.dirs = map[string]*s3Info{}
 	}
 	for p := r; p != ""; p = parent(p) {
 		c.wroteLocked(p)
@@ -71,12 +90,40 @@ func (c *dirCache) add(r string, fi *s3Info) {
 func (c *dirCache) markFresh(r string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.markFreshLocked(r)
+}
+
+func (c *dirCache) markFreshLocked(r string) {
 	if c.fresh == nil {
-		c.fresh = map[string]map[string]bool{}
+		c.fresh = map[string]*freshDir{}
 	}
 	if _, ok := c.fresh[r]; !ok {
-		c.fresh[r] = map[string]bool{}
+		c.fresh[r] = &freshDir{made: time.Now(), names: map[string]bool{}}
 	}
+}
+
+// markFreshUnknown is markFresh of a directory made on the way to
+// another, unless it is known already: a call beside this one that made
+// it known first may have written in it before it was fresh.
+func (c *dirCache) markFreshUnknown(r string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, known := c.dirs[r]; known {
+		return
+	}
+	c.markFreshLocked(r)
+}
+
+// spoil makes r never fresh: another writer made it at the same time, so
+// what is in it is not only what this FS counts. It overrides markFresh,
+// whichever comes first.
+func (c *dirCache) spoil(r string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fresh == nil {
+		c.fresh = map[string]*freshDir{}
+	}
+	c.fresh[r] = &freshDir{names: map[string]bool{}} // made at the zero time: expired
 }
 
 // wrote records that r is (or is about to be) written by this FS.
@@ -87,8 +134,8 @@ func (c *dirCache) wrote(r string) {
 }
 
 func (c *dirCache) wroteLocked(r string) {
-	if names, ok := c.fresh[parent(r)]; ok && r != "" {
-		names[path.Base(r)] = true
+	if d, ok := c.fresh[parent(r)]; ok && r != "" {
+		d.names[path.Base(r)] = true
 	}
 }
 
@@ -97,8 +144,8 @@ func (c *dirCache) wroteLocked(r string) {
 func (c *dirCache) absent(r string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	names, ok := c.fresh[parent(r)]
-	return ok && r != "" && !names[path.Base(r)]
+	d, ok := c.fresh[parent(r)]
+	return ok && r != "" && time.Since(d.made) < freshFor && !d.names[path.Base(r)]
 }
 
 // forget drops r and everything below it ("" drops everything). A

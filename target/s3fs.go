@@ -231,6 +231,9 @@ func (s *s3FS) MkdirAll(name string, perm os.FileMode) error {
 			return s3PathErr("mkdir", r, err)
 		}
 		if _, err := s.dirExists(r); err == nil {
+			// There already, maybe made this instant by a call beside this
+			// one, whose marking it fresh must not hide what this writes.
+			s.known.spoil(r)
 			s.known.add(r, dirInfo(r, nil, nil))
 			return nil
 		} else if !errors.Is(err, os.ErrNotExist) {
@@ -238,13 +241,17 @@ func (s *s3FS) MkdirAll(name string, perm os.FileMode) error {
 		}
 	}
 	// r is not there; neither are the parents up to the first that is
-	// (made empty, all of them, by the marker below).
-	empty := []string{r}
+	// (made by the marker below). Those known absent because they are in a
+	// fresh directory are fresh too; one found empty by asking the server
+	// is not (it may be snapshots/, where other hosts add theirs).
+	var inFresh []string
 	for p := parent(r); p != ""; p = parent(p) {
 		if _, ok := s.known.get(p); ok {
 			break // a directory this FS made or found: the ones above it are too
 		}
-		if !s.known.absent(p) {
+		if s.known.absent(p) {
+			inFresh = append(inFresh, p)
+		} else {
 			if _, err := s.head(s.key(p)); err == nil {
 				return &os.PathError{Op: "mkdir", Path: "/" + p, Err: syscall.ENOTDIR}
 			} else if !errors.Is(err, os.ErrNotExist) {
@@ -256,23 +263,23 @@ func (s *s3FS) MkdirAll(name string, perm os.FileMode) error {
 				break // an existing directory: the ones above it are too
 			}
 		}
-		empty = append(empty, p)
 	}
 	err := s.putMarker(s.ctx, s.dirPrefix(r), perm)
 	switch {
 	case errors.Is(err, os.ErrExist):
-		return nil // made meanwhile
+		// Made meanwhile, by a call beside this one or another host: known,
+		// and never fresh (what the other writes there is not counted).
+		s.known.spoil(r)
+		s.known.add(r, dirInfo(r, nil, nil))
+		return nil
 	case err != nil:
 		return s3PathErr("mkdir", r, err)
 	}
+	s.known.markFresh(r)
+	for _, p := range inFresh {
+		s.known.markFreshUnknown(p)
+	}
 	s.known.add(r, madeDir(r, perm))
-	for _, p := range empty {
-		s.known.markFresh(p)
-	}
-	for _, p := range empty[:len(empty)-1] {
-		s.known.wrote(p) // each holds the next one down
-	}
-	s.known.wrote(r)
 	return nil
 }
 

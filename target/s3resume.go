@@ -86,11 +86,21 @@ func (s *s3FS) listParts(key, up string) (map[int32]heldPart, error) {
 }
 
 // keptPart reports whether the upload already holds part num with data's
-// size and checksum sum64, and fills in its entry if so.
+// size and checksum sum64, and fills in its entry if so. A held part of
+// the same size and another checksum (or none) fails the upload with
+// ErrPartsDiffer before anything of it is sent.
 func (w *s3Writer) keptPart(num int32, data []byte, sum64 string) bool {
 	h, ok := w.held[num]
-	if !ok || h.sha256 == "" || h.sha256 != sum64 || h.size != int64(len(data)) {
+	if !ok || h.size != int64(len(data)) {
 		return false
+	}
+	if h.sha256 != sum64 {
+		w.mu.Lock()
+		if w.err == nil {
+			w.err = fmt.Errorf("upload %s: part %d: %w", w.key, num, ErrPartsDiffer)
+		}
+		w.mu.Unlock()
+		return true // not sent: the upload fails
 	}
 	w.mu.Lock()
 	w.parts[num-1].ETag, w.parts[num-1].ChecksumSHA256 = h.etag, aws.String(sum64)

@@ -61,7 +61,7 @@ func Of(paths []string) ([]Holder, error) {
 	self := os.Getpid()
 	found := map[[2]string]Holder{}
 	add := func(pid int, path, how string) {
-		if pid == self || pid <= 0 {
+		if pid == self || pid <= 0 || forkOfSelf(pid, self) {
 			return
 		}
 		k := [2]string{strconv.Itoa(pid), path}
@@ -201,4 +201,29 @@ func command(pid int) string {
 		s = s[:117] + "..."
 	}
 	return s
+}
+
+// forkOfSelf reports whether pid is a child of this process that has not
+// yet run its own program: between fork and exec (os/exec starting any
+// command, from any goroutine) a child holds a copy of every descriptor
+// of this process, SQLite's included (they are not close-on-exec), and
+// would otherwise be taken, for that instant, for another process using
+// the database.
+func forkOfSelf(pid, self int) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	// "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses.
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 2 || f[1] != strconv.Itoa(self) {
+		return false
+	}
+	exe, err1 := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "exe"))
+	own, err2 := os.Readlink("/proc/self/exe")
+	return err1 == nil && err2 == nil && exe == own
 }

@@ -131,3 +131,19 @@ func TestScanLocksFindsAWALConnection(t *testing.T) {
 		t.Fatalf("lock holders %v, want pid %d", got, cmd.Process.Pid)
 	}
 }
+
+// A child of this process that runs another program is not taken for a
+// copy of this one (only a child between fork and exec is).
+func TestForkOfSelfIsOnlyAnUnexecedChild(t *testing.T) {
+	cmd := exec.Command("sleep", "5")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if forkOfSelf(cmd.Process.Pid, os.Getpid()) {
+		t.Error("a child running sleep was taken for a fork of this process")
+	}
+	if forkOfSelf(os.Getppid(), os.Getpid()) {
+		t.Error("the parent was taken for a fork of this process")
+	}
+}

@@ -387,8 +387,8 @@ func (c *cutReader) Read(p []byte) (int, error) {
 // testPartResumer: an upload cut off after its first part is continued
 // by a later call that keeps that part (not sent again) and sends the
 // rest; the file then holds every byte. Continued with other bytes, the
-// upload sends every part again. An aborted upload, or one that never
-// was, is started anew.
+// upload fails with target.ErrPartsDiffer and makes nothing. An aborted
+// upload, or one that never was, is started anew.
 func testPartResumer(t *testing.T, fsys afero.Fs, root string, declared bool) {
 	pr, ok := fsys.(target.PartResumer)
 	if !ok {
@@ -432,12 +432,22 @@ func testPartResumer(t *testing.T, fsys afero.Fs, root string, declared bool) {
 	if len(ids) != 1 {
 		t.Fatalf("%d upload(s) recorded, want 1", len(ids))
 	}
-	n, kept, err = pr.WriteFileResumable(other, bytes.NewReader(changed), 0o600, ids[0], record)
+	_, kept, err = pr.WriteFileResumable(other, bytes.NewReader(changed), 0o600, ids[0], record)
+	if !errors.Is(err, target.ErrPartsDiffer) || kept != 0 {
+		t.Fatalf("continued with other bytes: %d kept, %v; want target.ErrPartsDiffer, nothing kept", kept, err)
+	}
+	if _, err := fsys.Stat(other); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("an upload refused for other bytes made the file: %v", err)
+	}
+	if err := pr.AbortUpload(other, ids[0]); err != nil {
+		t.Fatalf("AbortUpload: %v", err)
+	}
+	n, kept, err = pr.WriteFileResumable(other, bytes.NewReader(changed), 0o600, "", record)
 	if err != nil || n != int64(len(changed)) || kept != 0 {
-		t.Fatalf("continued with other bytes = %d, %d kept, %v; want %d, 0 kept", n, kept, err, len(changed))
+		t.Fatalf("the other bytes in a new upload = %d, %d kept, %v", n, kept, err)
 	}
 	if got := ReadFile(t, fsys, other); !bytes.Equal(got, changed) {
-		t.Fatal("continued with other bytes: the file does not hold them")
+		t.Fatal("the new upload does not hold the other bytes")
 	}
 
 	third := path.Join(root, "aborted")
