@@ -37,7 +37,7 @@ import (
 // and everything below it.
 type dirCache struct {
 	mu    sync.Mutex
-	dirs  map[string]*s3Info         // by path below the root, "" never stored
+	dirs  map[string]*s3Info   // by path below the root, "" never stored
 	fresh map[string]*freshDir // by path below the root
 }
 
