@@ -110,11 +110,10 @@ func readJournalFile(t *testing.T, name string) (map[string]any, localJournal) {
 // kept (not sent again) and only the rest is sent. What it makes
 // validates, restores, and decrypts with the age CLI; the journal, and
 // its key, are gone once the push is done.
-func TestS3PushContinuesACutUpload(t *testing.T) {
+func testContinuesACutUpload(t *testing.T, srv *s3test.Server, bucket string) {
 	ageCLI := testutil.Tool(t, "age")
-	srv := s3test.Start(t)
 	r := testutil.Root(t)
-	growDB(t, r, 56)
+	growDB(t, r, 36)
 	ctx := context.Background()
 	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
 	id, rcpt, err := encrypt.GenerateX25519()
@@ -126,10 +125,10 @@ func TestS3PushContinuesACutUpload(t *testing.T) {
 	_ = os.WriteFile(idFile, []byte(id+"\n"), 0o600)
 	ids, _ := encrypt.IdentitiesFromFile(idFile)
 	signer, trust := pushSigner(t, "prod")
-	tg := s3Target(t, srv, target.Options{Create: true})
+	tg := s3TargetIn(t, srv, bucket, target.Options{Create: true})
 	opts := offsite.PushOptions{Sealing: offsite.Sealing{Recipients: rs}, Signer: signer}
 
-	cutPush(t, r, tg, opts, 45<<20)
+	cutPush(t, r, tg, opts, 34<<20)
 	jname := filepath.Join(r.BackupDir, ".push-state", "incoming-"+m.Stamp+".json")
 	if fi, err := os.Stat(jname); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("the local journal: %v, %v; want it, 0600", fi, err)
@@ -140,7 +139,7 @@ func TestS3PushContinuesACutUpload(t *testing.T) {
 		t.Fatalf("the journal's upload of the database: %+v (target %s)", up, tg.URL())
 	}
 	key := "offsite/snapshots/" + m.Stamp + "/db/atocore.db.age"
-	parts, err := srv.Client().ListParts(ctx, &s3.ListPartsInput{Bucket: &srv.Bucket, Key: &key, UploadId: &up.ID})
+	parts, err := srv.Client().ListParts(ctx, &s3.ListPartsInput{Bucket: &bucket, Key: &key, UploadId: &up.ID})
 	if err != nil || len(parts.Parts) == 0 {
 		t.Fatalf("the cut-off upload holds %d parts (%v); the cut came too early", len(parts.Parts), err)
 	}
@@ -161,11 +160,11 @@ func TestS3PushContinuesACutUpload(t *testing.T) {
 	if _, err := os.Stat(jname); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the local journal (with its file keys) outlives the push: %v", err)
 	}
-	ro := s3Target(t, srv, target.Options{})
+	ro := s3TargetIn(t, srv, bucket, target.Options{})
 	if v, err := offsite.Validate(ctx, ro, m.Stamp, offsite.Opening{Identities: ids, Trust: trust}); err != nil || !v.Valid {
 		t.Fatalf("remote validate = %+v, %v", v, err)
 	}
-	obj, err := srv.Client().GetObject(ctx, &s3.GetObjectInput{Bucket: &srv.Bucket, Key: &key})
+	obj, err := srv.Client().GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,16 +193,15 @@ func TestS3PushContinuesACutUpload(t *testing.T) {
 // file changed, or the record is not this file's) is never continued
 // under its key: it is aborted on the server, and the file is sent whole
 // under a new key.
-func TestS3PushDoesNotReuseAKeyForOtherBytes(t *testing.T) {
-	srv := s3test.Start(t)
+func testDoesNotReuseAKeyForOtherBytes(t *testing.T, srv *s3test.Server, bucket string) {
 	r := testutil.Root(t)
-	growDB(t, r, 40)
+	growDB(t, r, 36)
 	ctx := context.Background()
 	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
 	_, rcpt, _ := encrypt.GenerateX25519()
 	rs, _ := encrypt.ParseRecipients(rcpt)
 	signer, _ := pushSigner(t, "prod")
-	tg := s3Target(t, srv, target.Options{Create: true})
+	tg := s3TargetIn(t, srv, bucket, target.Options{Create: true})
 	opts := offsite.PushOptions{Sealing: offsite.Sealing{Recipients: rs}, Signer: signer}
 	cutPush(t, r, tg, opts, 30<<20)
 
@@ -224,7 +222,7 @@ func TestS3PushDoesNotReuseAKeyForOtherBytes(t *testing.T) {
 		t.Errorf("the push kept %d bytes uploaded under a key recorded for other bytes", res.Pushed[0].BytesResumed)
 	}
 	key := "offsite/snapshots/" + m.Stamp + "/db/atocore.db.age"
-	if _, err := srv.Client().ListParts(ctx, &s3.ListPartsInput{Bucket: &srv.Bucket, Key: &key, UploadId: &up.ID}); err == nil {
+	if _, err := srv.Client().ListParts(ctx, &s3.ListPartsInput{Bucket: &bucket, Key: &key, UploadId: &up.ID}); err == nil {
 		t.Error("the upload recorded for other bytes was not aborted")
 	}
 }
@@ -235,16 +233,15 @@ func TestS3PushDoesNotReuseAKeyForOtherBytes(t *testing.T) {
 // for a file that hashes to its manifest's digest, and a part the target
 // holds that is not the part to send fails the continued upload, which
 // is then aborted and sent whole under a new key.
-func TestS3PushNeverReusesAKeystream(t *testing.T) {
-	srv := s3test.Start(t)
+func testNeverReusesAKeystream(t *testing.T, srv *s3test.Server, bucket string) {
 	r := testutil.Root(t)
-	growDB(t, r, 56)
+	growDB(t, r, 36)
 	ctx := context.Background()
 	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
 	_, rcpt, _ := encrypt.GenerateX25519()
 	rs, _ := encrypt.ParseRecipients(rcpt)
 	signer, _ := pushSigner(t, "prod")
-	tg := s3Target(t, srv, target.Options{Create: true})
+	tg := s3TargetIn(t, srv, bucket, target.Options{Create: true})
 	opts := offsite.PushOptions{Sealing: offsite.Sealing{Recipients: rs}, Signer: signer}
 	dbFile := filepath.Join(r.BackupDir, "snapshots", m.Stamp, "db", "atocore.db")
 	orig, err := os.ReadFile(dbFile)
@@ -252,14 +249,14 @@ func TestS3PushNeverReusesAKeystream(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := bytes.Clone(orig)
-	for k := range 3 {
+	for k := range 2 {
 		off := k*target.S3PartSize + 1<<20
 		clear(bad[off : off+4096])
 	}
 	if err := os.WriteFile(dbFile, bad, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cutPush(t, r, tg, opts, 45<<20)
+	cutPush(t, r, tg, opts, 34<<20)
 	jname := filepath.Join(r.BackupDir, ".push-state", "incoming-"+m.Stamp+".json")
 	_, jr := readJournalFile(t, jname)
 	for _, u := range jr.Uploads {
@@ -282,16 +279,15 @@ func TestS3PushNeverReusesAKeystream(t *testing.T) {
 // The local journal of a stamp that is no longer a local snapshot (pruned
 // before it was pushed) is removed by the next push, and its upload in
 // parts to that target aborted: no file key outlives its plaintext.
-func TestS3PushForgetsJournalsOfGoneSnapshots(t *testing.T) {
-	srv := s3test.Start(t)
+func testForgetsJournalsOfGoneSnapshots(t *testing.T, srv *s3test.Server, bucket string) {
 	r := testutil.Root(t)
-	growDB(t, r, 40)
+	growDB(t, r, 36)
 	ctx := context.Background()
 	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
 	_, rcpt, _ := encrypt.GenerateX25519()
 	rs, _ := encrypt.ParseRecipients(rcpt)
 	signer, _ := pushSigner(t, "prod")
-	tg := s3Target(t, srv, target.Options{Create: true})
+	tg := s3TargetIn(t, srv, bucket, target.Options{Create: true})
 	opts := offsite.PushOptions{Sealing: offsite.Sealing{Recipients: rs}, Signer: signer}
 	cutPush(t, r, tg, opts, 30<<20)
 	jname := filepath.Join(r.BackupDir, ".push-state", "incoming-"+m.Stamp+".json")
@@ -309,7 +305,7 @@ func TestS3PushForgetsJournalsOfGoneSnapshots(t *testing.T) {
 		t.Errorf("the journal of the gone snapshot is still there: %v", err)
 	}
 	key := "offsite/snapshots/" + m.Stamp + "/db/atocore.db.age"
-	if _, err := srv.Client().ListParts(ctx, &s3.ListPartsInput{Bucket: &srv.Bucket, Key: &key, UploadId: &up.ID}); err == nil {
+	if _, err := srv.Client().ListParts(ctx, &s3.ListPartsInput{Bucket: &bucket, Key: &key, UploadId: &up.ID}); err == nil {
 		t.Error("the gone snapshot's upload was not aborted")
 	}
 }
@@ -317,10 +313,9 @@ func TestS3PushForgetsJournalsOfGoneSnapshots(t *testing.T) {
 // A cut-off upload whose part on the server is not the part this machine
 // sent (replaced by another client of the bucket) is not continued: the
 // push aborts it and sends the file whole under a new key.
-func TestS3PushAbortsAnUploadWhosePartsDiffer(t *testing.T) {
-	srv := s3test.Start(t)
+func testAbortsAnUploadWhosePartsDiffer(t *testing.T, srv *s3test.Server, bucket string) {
 	r := testutil.Root(t)
-	growDB(t, r, 56)
+	growDB(t, r, 36)
 	ctx := context.Background()
 	m := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
 	id, rcpt, _ := encrypt.GenerateX25519()
@@ -329,15 +324,15 @@ func TestS3PushAbortsAnUploadWhosePartsDiffer(t *testing.T) {
 	_ = os.WriteFile(idFile, []byte(id+"\n"), 0o600)
 	ids, _ := encrypt.IdentitiesFromFile(idFile)
 	signer, trust := pushSigner(t, "prod")
-	tg := s3Target(t, srv, target.Options{Create: true})
+	tg := s3TargetIn(t, srv, bucket, target.Options{Create: true})
 	opts := offsite.PushOptions{Sealing: offsite.Sealing{Recipients: rs}, Signer: signer}
-	cutPush(t, r, tg, opts, 45<<20)
+	cutPush(t, r, tg, opts, 34<<20)
 	jname := filepath.Join(r.BackupDir, ".push-state", "incoming-"+m.Stamp+".json")
 	_, jr := readJournalFile(t, jname)
 	_, up := jr.upload(t, "db/atocore.db.age")
 	key := "offsite/snapshots/" + m.Stamp + "/db/atocore.db.age"
 	junk := bytes.Repeat([]byte{0x5a}, target.S3PartSize)
-	if _, err := srv.Client().UploadPart(ctx, &s3.UploadPartInput{Bucket: &srv.Bucket, Key: &key, UploadId: &up.ID,
+	if _, err := srv.Client().UploadPart(ctx, &s3.UploadPartInput{Bucket: &bucket, Key: &key, UploadId: &up.ID,
 		PartNumber: aws.Int32(1), Body: bytes.NewReader(junk), ContentLength: aws.Int64(int64(len(junk))),
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256}); err != nil {
 		t.Fatal(err)
@@ -349,10 +344,32 @@ func TestS3PushAbortsAnUploadWhosePartsDiffer(t *testing.T) {
 	if res.Pushed[0].BytesResumed != 0 {
 		t.Errorf("the push kept %d bytes of an upload whose first part was replaced", res.Pushed[0].BytesResumed)
 	}
-	if _, err := srv.Client().ListParts(ctx, &s3.ListPartsInput{Bucket: &srv.Bucket, Key: &key, UploadId: &up.ID}); err == nil {
+	if _, err := srv.Client().ListParts(ctx, &s3.ListPartsInput{Bucket: &bucket, Key: &key, UploadId: &up.ID}); err == nil {
 		t.Error("the upload whose part differs was not aborted")
 	}
-	if v, err := offsite.Validate(ctx, s3Target(t, srv, target.Options{}), m.Stamp, offsite.Opening{Identities: ids, Trust: trust}); err != nil || !v.Valid {
+	if v, err := offsite.Validate(ctx, s3TargetIn(t, srv, bucket, target.Options{}), m.Stamp, offsite.Opening{Identities: ids, Trust: trust}); err != nil || !v.Valid {
 		t.Fatalf("remote validate = %+v, %v", v, err)
+	}
+}
+
+// The resume tests share one S3 server and run side by side, each in a
+// bucket of its own: each encrypts tens of MiB, which the race detector
+// makes slow.
+func TestS3PushResume(t *testing.T) {
+	srv := s3test.Start(t)
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T, *s3test.Server, string)
+	}{
+		{"ContinuesACutUpload", testContinuesACutUpload},
+		{"DoesNotReuseAKeyForOtherBytes", testDoesNotReuseAKeyForOtherBytes},
+		{"NeverReusesAKeystream", testNeverReusesAKeystream},
+		{"ForgetsJournalsOfGoneSnapshots", testForgetsJournalsOfGoneSnapshots},
+		{"AbortsAnUploadWhosePartsDiffer", testAbortsAnUploadWhosePartsDiffer},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, srv, srv.NewBucket(t, false))
+		})
 	}
 }
