@@ -83,16 +83,26 @@ func (s *s3FS) hasChildren(ctx context.Context, prefix string) (bool, error) {
 	return len(out.Contents) > 0 || len(out.CommonPrefixes) > 0, nil
 }
 
-// stat finds r: an object, a directory marker, or a prefix with objects.
-func (s *s3FS) stat(r string) (*s3Info, error) {
+// cached answers a stat of r from what this FS knows (the root, a
+// directory it made or found, a name absent from a fresh directory);
+// ok false when the server must be asked.
+func (s *s3FS) cached(r string) (*s3Info, bool, error) {
 	if r == "" {
-		return dirInfo(r, nil, nil), nil
+		return dirInfo(r, nil, nil), true, nil
 	}
 	if fi, ok := s.known.get(r); ok {
-		return fi, nil
+		return fi, true, nil
 	}
 	if s.known.absent(r) {
-		return nil, &os.PathError{Op: "stat", Path: "/" + r, Err: os.ErrNotExist}
+		return nil, true, &os.PathError{Op: "stat", Path: "/" + r, Err: os.ErrNotExist}
+	}
+	return nil, false, nil
+}
+
+// stat finds r: an object, a directory marker, or a prefix with objects.
+func (s *s3FS) stat(r string) (*s3Info, error) {
+	if fi, ok, err := s.cached(r); ok {
+		return fi, err
 	}
 	out, err := s.head(s.key(r))
 	if err == nil {
@@ -108,14 +118,8 @@ func (s *s3FS) stat(r string) (*s3Info, error) {
 // finds its marker too), for callers that need no directory's metadata:
 // the FileInfo of a directory so found has the default mode.
 func (s *s3FS) dirExists(r string) (*s3Info, error) {
-	if r == "" {
-		return dirInfo(r, nil, nil), nil
-	}
-	if fi, ok := s.known.get(r); ok {
-		return fi, nil
-	}
-	if s.known.absent(r) {
-		return nil, &os.PathError{Op: "stat", Path: "/" + r, Err: os.ErrNotExist}
+	if fi, ok, err := s.cached(r); ok {
+		return fi, err
 	}
 	ok, err := s.hasChildren(s.ctx, s.dirPrefix(r))
 	if err != nil {
@@ -132,14 +136,8 @@ func (s *s3FS) dirExists(r string) (*s3Info, error) {
 // The listing comes first, so that a name that is not there costs one
 // request; the marker, read for the directory's mode, only when it is.
 func (s *s3FS) statDir(r string) (*s3Info, error) {
-	if r == "" {
-		return dirInfo(r, nil, nil), nil
-	}
-	if fi, ok := s.known.get(r); ok {
-		return fi, nil
-	}
-	if s.known.absent(r) {
-		return nil, &os.PathError{Op: "stat", Path: "/" + r, Err: os.ErrNotExist}
+	if fi, ok, err := s.cached(r); ok {
+		return fi, err
 	}
 	marker := s.dirPrefix(r)
 	ok, err := s.hasChildren(s.ctx, marker)
