@@ -64,6 +64,12 @@ type PruneOptions struct {
 	// off-site target's object lock. A held snapshot is kept and listed
 	// in PruneResult.Held with the reason.
 	Held func(ctx context.Context, fsys afero.Fs, dir, stamp string) (string, error)
+	// Needs, when set, lists the snapshots that the snapshot in dir
+	// cannot be restored without (an off-site copy whose database is a
+	// page delta on an earlier one's). A condemned snapshot that a kept
+	// one needs, directly or along a chain, is kept and listed in
+	// PruneResult.Held.
+	Needs func(ctx context.Context, fsys afero.Fs, dir, stamp string) ([]string, error)
 	// Remove, when set, deletes the condemned snapshot in dir instead of
 	// the default (a rename out of snapshots/, then the delete): object
 	// storage, which renames by copying every byte, passes its own.
@@ -341,6 +347,9 @@ func PruneDir(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOp
 // holdBack moves the snapshots of res.Removed that opts.Held holds to
 // res.Kept and res.Held.
 func holdBack(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOptions, res *PruneResult) error {
+	if err := holdNeeded(ctx, fsys, backupDir, opts, res); err != nil {
+		return err
+	}
 	if opts.Held == nil {
 		return nil
 	}
@@ -359,6 +368,54 @@ func holdBack(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOp
 		}
 		res.Held[stamp] = why
 		res.Kept = append(res.Kept, stamp)
+	}
+	slices.Sort(res.Kept)
+	res.Removed = append(res.Removed[:0:0], gone...)
+	return nil
+}
+
+// holdNeeded moves the snapshots of res.Removed that a kept snapshot
+// needs (opts.Needs), directly or through others it needs, to res.Kept
+// and res.Held.
+func holdNeeded(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOptions, res *PruneResult) error {
+	if opts.Needs == nil || len(res.Removed) == 0 {
+		return nil
+	}
+	condemned := map[string]bool{}
+	for _, s := range res.Removed {
+		condemned[s] = true
+	}
+	why := map[string]string{}
+	todo := slices.Clone(res.Kept)
+	for len(todo) > 0 {
+		stamp := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		needs, err := opts.Needs(ctx, fsys, snapshot.Dir(backupDir, stamp), stamp)
+		if err != nil {
+			return err
+		}
+		for _, n := range needs {
+			if condemned[n] {
+				delete(condemned, n)
+				why[n] = "needed_by: " + stamp + " (its database is a page delta on this snapshot's)"
+				todo = append(todo, n)
+			}
+		}
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	if res.Held == nil {
+		res.Held = map[string]string{}
+	}
+	var gone []string
+	for _, s := range res.Removed {
+		if w, ok := why[s]; ok {
+			res.Held[s] = w
+			res.Kept = append(res.Kept, s)
+			continue
+		}
+		gone = append(gone, s)
 	}
 	slices.Sort(res.Kept)
 	res.Removed = append(res.Removed[:0:0], gone...)

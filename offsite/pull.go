@@ -16,6 +16,7 @@ import (
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/internal/pagedelta"
 	"github.com/atocore/atocore-backup/internal/progress"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/validate"
@@ -83,7 +84,7 @@ func pullRemote(ctx context.Context, cfg backup.Config, remote Remote, stamp str
 	if err != nil {
 		return nil, fmt.Errorf("pull %s from %s: %w; nothing was added locally", stamp, remote.URL, err)
 	}
-	res, err := fetch(ctx, remote, stamp, open, st, cfg.FS, staging)
+	res, err := fetch(ctx, remote, stamp, open, st, backupDirBases(cfg.FS, cfg.BackupDir), cfg.FS, staging)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s from %s: %w; nothing was added locally", stamp, remote.URL, err)
 	}
@@ -124,8 +125,9 @@ func pullRemote(ctx context.Context, cfg backup.Config, remote Remote, stamp str
 // checking every stored file's digest against the trusted statement st
 // (when there is one) and the remote manifest. Only what the snapshot
 // lists is copied, each file at its listed size: the target cannot fill
-// the local disk or slip a file in.
-func fetch(ctx context.Context, remote Remote, stamp string, open Opening, st *Statement, fsys afero.Fs, dst string) (*PullResult, error) {
+// the local disk or slip a file in. A file the target holds as a page
+// delta is rebuilt on its base, found through bases first.
+func fetch(ctx context.Context, remote Remote, stamp string, open Opening, st *Statement, bases localBases, fsys afero.Fs, dst string) (*PullResult, error) {
 	dir := snapshot.Dir(remote.Root, stamp)
 	if fi, err := remote.FS.Stat(dir); err != nil || !fi.IsDir() {
 		return nil, &backup.NotFoundError{What: backup.WhatSnapshot, Path: remote.URL + " " + stamp}
@@ -179,6 +181,7 @@ func fetch(ctx context.Context, remote Remote, stamp string, open Opening, st *S
 	if err != nil {
 		return nil, err
 	}
+	var deltas []link // rebuilt once the manifest that gives their sizes is in
 	for _, f := range rm.Files {
 		rel := strings.TrimSuffix(f.Path, ".age")
 		if rel == f.Path || !snapshot.LocalPath(rel) {
@@ -188,9 +191,42 @@ func fetch(ctx context.Context, remote Remote, stamp string, open Opening, st *S
 		if err != nil {
 			return nil, err
 		}
+		if _, _, ok := pagedelta.Parse(rel); ok {
+			deltas = append(deltas, link{stamp: stamp, dir: dir, file: f, want: want, dec: dec})
+			continue
+		}
 		n, err := copyIn(ctx, remote.FS, dir, f.Path, f.Size, fsys, filepath.Join(dst, filepath.FromSlash(rel)), dec, want)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.Path, err)
+		}
+		res.Files++
+		res.Bytes += n
+	}
+	if len(deltas) == 0 {
+		return res, nil
+	}
+	data, err := afero.ReadFile(fsys, filepath.Join(dst, snapshot.ManifestFile))
+	if err != nil {
+		return nil, fmt.Errorf("%w: it holds page deltas and no %s", ErrRemoteCorrupt, snapshot.ManifestFile)
+	}
+	m, err := snapshot.DecodeManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRemoteCorrupt, err)
+	}
+	for _, d := range deltas {
+		rel, _, _ := pagedelta.Parse(strings.TrimSuffix(d.file.Path, ".age"))
+		mf, ok := m.Lookup(rel)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s is a page delta of %s, which its %s does not list", ErrRemoteCorrupt, d.file.Path, rel, snapshot.ManifestFile)
+		}
+		n, err := rebuild(ctx, remote, open, bases, d, mf.Size, fsys, filepath.Join(dst, filepath.FromSlash(rel)))
+		if errors.Is(err, pagedelta.ErrWrongBase) && bases != nil {
+			// A local snapshot of the base's stamp that holds another
+			// database than the target's: the target's own chain then.
+			n, err = rebuild(ctx, remote, open, nil, d, mf.Size, fsys, filepath.Join(dst, filepath.FromSlash(rel)))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.file.Path, err)
 		}
 		res.Files++
 		res.Bytes += n

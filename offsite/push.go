@@ -62,6 +62,13 @@ type PushOptions struct {
 	// deletion and overwrite for its days (S3 Object Lock retention); the
 	// target must offer target.RetentionLocker.
 	ObjectLock ObjectLock
+	// DeltaChain is how many page deltas may follow one whole copy of the
+	// database on the target (0 means DefaultDeltaChain, negative none).
+	// An encrypted push sends the database as the pages that changed since
+	// the previous pushed snapshot, when that snapshot is still local to
+	// compare with and the delta weighs less than half the file; a pull
+	// rebuilds it.
+	DeltaChain int
 }
 
 // PushResult says what a push did. Its JSON is the output of `push`.
@@ -111,6 +118,8 @@ type PushedInfo struct {
 	// Warnings say what the push did differently from usual (a new
 	// session key because the target's key file was damaged).
 	Warnings []string `json:"warnings,omitempty"`
+	// PageDeltas lists the files sent as the pages that changed.
+	PageDeltas []DeltaInfo `json:"page_deltas,omitempty"`
 }
 
 // Repair is a snapshot pushed again over a damaged remote copy, and why.
@@ -335,6 +344,28 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	if sess.keyFile != nil {
 		entry.KeyFile = encryptKeyFile
 	}
+	suffix := ""
+	if sess.enc != nil {
+		suffix = sess.enc.Suffix()
+	}
+	// Each file's name on the target: its own, encrypted, or that of the
+	// page delta the previous pushed snapshot holds it as (linked or
+	// copied under that name, its base unchanged), or sends it as
+	// (deltas[i]). Fixed before the uploads start.
+	names := make([]string, len(files))
+	deltas := map[int]*deltaSend{}
+	for i, f := range files {
+		names[i] = f.Path + suffix
+		if held := heldAs(prev, f); held != "" {
+			names[i] = held
+		}
+	}
+	remoteName := func(i int) string { return names[i] }
+	defer func() {
+		for _, d := range deltas {
+			_ = p.cfg.FS.Remove(d.src)
+		}
+	}()
 	// Files already on the target (resumed, or linked to the previous
 	// pushed snapshot) are recorded at once; the others are uploaded
 	// uploadStreams at a time.
@@ -353,6 +384,12 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		remoteFiles[i] = done
 		if f.SHA256 != "" {
 			entry.Files[f.SHA256] = done
+			if depth := chainDepth(prev, deltas[i], f, done.Path); depth > 0 {
+				if entry.Chain == nil {
+					entry.Chain = map[string]int{}
+				}
+				entry.Chain[f.SHA256] = depth
+			}
 		}
 	}
 	saveJournal := func() error {
@@ -386,12 +423,6 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		return writeLocalJournal(p.cfg.FS, localJournal, jr)
 	}
 	noted := 0
-	remoteName := func(f snapshot.File) string {
-		if sess.enc != nil {
-			return f.Path + sess.enc.Suffix()
-		}
-		return f.Path
-	}
 	// On a target that copies on the server instead of linking (object
 	// storage), each unchanged file is a copy that takes the server as
 	// long as writing the bytes: the copies run beside the uploads, a few
@@ -404,7 +435,16 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		rel := remoteName(f)
+		if heldAs(prev, f) == "" && deltaFile(f) && !resumable(ctx, rfs, filepath.Join(incoming, filepath.FromSlash(names[i])), jr.Files[names[i]]) {
+			d, err := p.planDelta(ctx, s, f, prev, suffix)
+			if err != nil {
+				return nil, err
+			}
+			if d != nil {
+				names[i], deltas[i] = d.rel, d
+			}
+		}
+		rel := remoteName(i)
 		dst := filepath.Join(incoming, filepath.FromSlash(rel))
 		var done snapshot.File
 		switch {
@@ -423,6 +463,12 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 			done.Path = rel
 			info.Linked++
 		default:
+			if deltas[i] == nil {
+				// Sent whole, under its own name (not that of a delta its
+				// link would have kept).
+				names[i] = f.Path + suffix
+				dst = filepath.Join(incoming, filepath.FromSlash(names[i]))
+			}
 			if err := rfs.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 				return nil, fmt.Errorf("create %s on the target: %w", filepath.Dir(dst), err)
 			}
@@ -445,7 +491,7 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	defer sy.stop()
 	upload := func(ctx context.Context, i int) error {
 		f := files[i]
-		rel := remoteName(f)
+		rel := remoteName(i)
 		dst := filepath.Join(incoming, filepath.FromSlash(rel))
 		mu.Lock()
 		var from *partUpload
@@ -453,7 +499,11 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 			from = &u
 		}
 		mu.Unlock()
-		d, kept, err := p.upload(ctx, sess, filepath.Join(s.Path, filepath.FromSlash(f.Path)), dst, f.SHA256, &partResume{from: from, record: func(u *partUpload) error {
+		src, plain := filepath.Join(s.Path, filepath.FromSlash(f.Path)), f.SHA256
+		if d := deltas[i]; d != nil {
+			src, plain = d.src, d.plain
+		}
+		d, kept, err := p.upload(ctx, sess, src, dst, plain, &partResume{from: from, record: func(u *partUpload) error {
 			return recordUpload(rel, u)
 		}})
 		if err != nil {
@@ -465,6 +515,9 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 			info.Sent++
 			info.BytesSent += d.Size - kept
 			info.BytesResumed += kept
+			if dl := deltas[i]; dl != nil {
+				info.PageDeltas = append(info.PageDeltas, dl.info)
+			}
 			mu.Unlock()
 		})
 	}
@@ -481,7 +534,7 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 				return ctx.Err()
 			}
 			f := files[i]
-			rel := remoteName(f)
+			rel := remoteName(i)
 			if p.link(prev, f, filepath.Join(incoming, filepath.FromSlash(rel))) {
 				done := prev.Files[f.SHA256]
 				done.Path = rel
@@ -511,8 +564,9 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	}
 	if err == nil && len(failed) > 0 {
 		for _, i := range failed {
+			names[i] = files[i].Path + suffix // sent whole (the copies are over)
 			progress.Plan(ctx, files[i].Size)
-			if err = rfs.MkdirAll(filepath.Dir(filepath.Join(incoming, filepath.FromSlash(remoteName(files[i])))), 0o700); err != nil {
+			if err = rfs.MkdirAll(filepath.Dir(filepath.Join(incoming, filepath.FromSlash(remoteName(i)))), 0o700); err != nil {
 				break
 			}
 		}

@@ -121,6 +121,9 @@ func (p *pusher) decide(ctx context.Context, pl *plan, s backup.Snapshot) (actio
 	if errs := checkStored(ctx, p.remote.FS, dir, sg.st, p.opts.Verify); len(errs) > 0 {
 		return repairIt, errs[0]
 	}
+	if b := missingBase(p.remote.FS, p.remote.Root, sg.st); b != "" {
+		return repairIt, fmt.Sprintf("its database is a page delta on snapshot %s, which the target no longer holds: sent whole", b)
+	}
 	return leaveIt, ""
 }
 

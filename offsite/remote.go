@@ -199,6 +199,19 @@ func pruneRemote(ctx context.Context, remote Remote, opts backup.PruneOptions) (
 		}
 		return v, nil
 	}
+	// A snapshot whose database is a page delta keeps the snapshots its
+	// chain runs through: without them it cannot be rebuilt.
+	opts.Needs = func(ctx context.Context, fsys afero.Fs, dir, stamp string) ([]string, error) {
+		rm, err := readRemoteManifest(fsys, dir)
+		if err != nil || rm == nil {
+			return nil, err
+		}
+		var names []string
+		for _, f := range rm.Files {
+			names = append(names, f.Path)
+		}
+		return deltaBases(names), nil
+	}
 	if target.IsObjectStore(remote.FS) {
 		check := opts.Check
 		opts.Check = func(ctx context.Context, fsys afero.Fs, dir, stamp string) (backup.Verdict, error) {

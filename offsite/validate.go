@@ -157,7 +157,7 @@ func validateRemoteWith(ctx context.Context, remote Remote, stamp string, open O
 	}
 	defer os.RemoveAll(tmp)
 	osfs := afero.NewOsFs()
-	if _, err := fetch(ctx, remote, stamp, open, trusted, osfs, tmp); err != nil {
+	if _, err := fetch(ctx, remote, stamp, open, trusted, nil, osfs, tmp); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}

@@ -52,6 +52,7 @@ type flags struct {
 	allowUnsigned, allowRollback bool
 	allowOtherTarget             bool
 	verify                       bool
+	deltaChain                   int
 }
 
 // addPathFlags registers the paths every command but demo reads (on the

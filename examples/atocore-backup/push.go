@@ -49,6 +49,7 @@ stderr names each failed target in a line of its own.`,
 	fs.BoolVar(&a.f.verify, "verify", false, "read back every byte already on the target and re-send snapshots that differ from their statements")
 	fs.StringVar(&a.f.allowedSigners, "allowed-signers", "", "keys whose statements are this host's too (the old key after a rotation): their snapshots are not re-sent (env ATOCORE_ALLOWED_SIGNERS)")
 	fs.IntVar(&a.f.objectLockDays, "object-lock-days", 0, "lock every object pushed against deletion and overwrite for `N` days (S3 Object Lock; s3:// targets whose bucket has it enabled; env ATOCORE_OBJECT_LOCK_DAYS)")
+	fs.IntVar(&a.f.deltaChain, "delta-chain", offsite.DefaultDeltaChain, "encrypted pushes send the database as the pages changed since the previous pushed snapshot, at most `N` times after a whole copy (0: always whole)")
 	fs.StringVar(&a.f.objectLockMode, "object-lock-mode", "", "the lock's `MODE`: governance (the default: an account allowed to bypass it can still delete) or compliance (nobody can) (env ATOCORE_OBJECT_LOCK_MODE)")
 	return c
 }
@@ -95,7 +96,7 @@ func runPush(ctx context.Context, a *app) int {
 	if err != nil {
 		return a.fail(exitUsage, err)
 	}
-	opts := offsite.PushOptions{Sealing: seal, Signer: key, Verify: a.f.verify, ObjectLock: lock}
+	opts := offsite.PushOptions{Sealing: seal, Signer: key, Verify: a.f.verify, ObjectLock: lock, DeltaChain: a.deltaChain()}
 	trust, err := a.trust()
 	if err != nil {
 		return a.fail(exitUsage, err)

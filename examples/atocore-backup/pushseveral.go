@@ -131,7 +131,7 @@ func (a *app) preparePush() (onePush, error) {
 	if err != nil {
 		return p, err
 	}
-	p.opts.Trusted, p.opts.Verify = trust.Signers, a.f.verify
+	p.opts.Trusted, p.opts.Verify, p.opts.DeltaChain = trust.Signers, a.f.verify, a.deltaChain()
 	if p.opts.ObjectLock, err = a.objectLock(); err != nil {
 		return p, err
 	}

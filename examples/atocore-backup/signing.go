@@ -94,3 +94,12 @@ func (a *app) objectLock() (offsite.ObjectLock, error) {
 	}
 	return l, nil
 }
+
+// deltaChain is push's --delta-chain as offsite.PushOptions takes it: 0
+// there means the default, so "always whole" is negative.
+func (a *app) deltaChain() int {
+	if a.f.deltaChain <= 0 {
+		return -1
+	}
+	return a.f.deltaChain
+}

@@ -1,0 +1,443 @@
+// Package pagedelta makes and applies page deltas of snapshot databases:
+// the pages of a database that differ from those of an earlier copy, as a
+// standard LTX file (github.com/superfly/ltx, the format of Litestream and
+// LiteFS), so that a push sends a few MiB where the whole database
+// changed by 1%, and `ltx apply` rebuilds it without this tool.
+//
+// Pages are read through SQLite (the sqlite_dbpage table of the snapshot
+// opened read-only and immutable), never by parsing the file ourselves.
+// A delta carries the LTX checksums of the database before and after it:
+// Apply refuses a base that is not the delta's, and a result that is not
+// what the delta says. The caller still compares the result's SHA-256
+// with the snapshot's manifest before it places anything.
+//
+//	st, err := pagedelta.Write(ctx, fsys, oldDB, newDB, pagedelta.Header{TXID: 2, Time: t}, w)
+//	err = pagedelta.Apply(ctx, fsys, oldDB, r, fsys, rebuilt, maxSize)
+package pagedelta
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/afero"
+	"github.com/superfly/ltx"
+
+	"github.com/atocore/atocore-backup/internal/sqlitedb"
+)
+
+// ErrNotComparable is matched by errors.Is when two databases cannot be
+// compared page by page (other page sizes): the caller sends the whole file.
+var ErrNotComparable = errors.New("the databases have different page sizes")
+
+// Header is what a caller says of a delta it writes.
+type Header struct {
+	// TXID is the delta's place in its chain: 2 for the first delta on a
+	// whole file (which is TXID 1 in LTX terms), one more for each delta
+	// after it.
+	TXID uint64
+	// Time is the LTX timestamp: the new snapshot's creation, so that the
+	// same two databases always give the same bytes.
+	Time time.Time
+}
+
+// Stats says what a delta holds.
+type Stats struct {
+	PageSize uint32 // bytes
+	Pages    uint32 // pages of the new database
+	Changed  uint32 // pages in the delta
+	Bytes    int64  // size of the LTX file
+}
+
+// ChangedBytes is the size of the pages the delta carries, uncompressed.
+func (s Stats) ChangedBytes() int64 { return int64(s.Changed) * int64(s.PageSize) }
+
+// Write writes to w the LTX delta that makes the snapshot database newDB
+// of the snapshot database baseDB, both on fsys: every page of newDB that
+// baseDB lacks or holds otherwise, and newDB's size. Both are read once,
+// in page order, side by side.
+func Write(ctx context.Context, fsys afero.Fs, baseDB, newDB string, hdr Header, w io.Writer) (Stats, error) {
+	if hdr.TXID < 2 {
+		return Stats{}, fmt.Errorf("page delta: TXID %d: a delta follows a whole file (TXID 1)", hdr.TXID)
+	}
+	base, err := openPages(ctx, fsys, baseDB)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer base.close()
+	next, err := openPages(ctx, fsys, newDB)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer next.close()
+	if base.pageSize != next.pageSize {
+		return Stats{}, fmt.Errorf("page delta of %s on %s: %w (%d, %d)", newDB, baseDB, ErrNotComparable, next.pageSize, base.pageSize)
+	}
+	st := Stats{PageSize: next.pageSize, Pages: next.count}
+	lock := ltx.LockPgno(st.PageSize)
+
+	// The pre-apply checksum covers all of the base, so it is known only
+	// once the base is read: the pages are gathered first (only the
+	// changed ones, compared as they stream), then encoded.
+	var changed []uint32
+	var pre, post ltx.Checksum = ltx.ChecksumFlag, ltx.ChecksumFlag
+	h := ltx.NewHasher()
+	bs, err := base.scan(ctx)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer bs.close()
+	ns, err := next.scan(ctx)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer ns.close()
+	for pgno := uint32(1); pgno <= max(base.count, next.count); pgno++ {
+		if err := ctx.Err(); err != nil {
+			return Stats{}, err
+		}
+		var b, n []byte
+		if pgno <= base.count {
+			if b, err = bs.next(pgno); err != nil {
+				return Stats{}, err
+			}
+		}
+		if pgno <= next.count {
+			if n, err = ns.next(pgno); err != nil {
+				return Stats{}, err
+			}
+		}
+		if pgno == lock {
+			// SQLite never writes the lock page; neither does LTX.
+			if !allZero(n) {
+				return Stats{}, fmt.Errorf("page delta of %s: %w: its lock page %d holds data", newDB, ErrNotComparable, pgno)
+			}
+			continue
+		}
+		if b != nil {
+			pre = ltx.ChecksumFlag | (pre ^ ltx.ChecksumPageWithHasher(h, pgno, b))
+		}
+		if n != nil {
+			post = ltx.ChecksumFlag | (post ^ ltx.ChecksumPageWithHasher(h, pgno, n))
+			if b == nil || string(b) != string(n) {
+				changed = append(changed, pgno)
+			}
+		}
+	}
+	if err := bs.end(); err != nil {
+		return Stats{}, err
+	}
+	if err := ns.end(); err != nil {
+		return Stats{}, err
+	}
+	bs.close() // each database has one connection: the pages are read next
+	ns.close()
+	enc, err := ltx.NewEncoder(w)
+	if err != nil {
+		return Stats{}, err
+	}
+	if err := enc.EncodeHeader(ltx.Header{
+		Version: ltx.Version, PageSize: st.PageSize, Commit: st.Pages,
+		MinTXID: ltx.TXID(hdr.TXID), MaxTXID: ltx.TXID(hdr.TXID),
+		Timestamp: hdr.Time.UnixMilli(), PreApplyChecksum: pre,
+	}); err != nil {
+		return Stats{}, fmt.Errorf("page delta of %s: %w", newDB, err)
+	}
+	for _, pgno := range changed {
+		if err := ctx.Err(); err != nil {
+			return Stats{}, err
+		}
+		data, err := next.page(pgno)
+		if err != nil {
+			return Stats{}, err
+		}
+		if err := enc.EncodePage(ltx.PageHeader{Pgno: pgno}, data); err != nil {
+			return Stats{}, fmt.Errorf("page delta of %s: %w", newDB, err)
+		}
+	}
+	enc.SetPostApplyChecksum(post)
+	if err := enc.Close(); err != nil {
+		return Stats{}, fmt.Errorf("page delta of %s: %w", newDB, err)
+	}
+	st.Changed, st.Bytes = uint32(len(changed)), enc.N()
+	return st, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// pages reads one snapshot database's pages through SQLite.
+type pages struct {
+	db       *sql.DB
+	closeFn  func()
+	stmt     *sql.Stmt
+	pageSize uint32
+	count    uint32
+	buf      []byte
+}
+
+func openPages(ctx context.Context, fsys afero.Fs, name string) (*pages, error) {
+	db, closeFn, err := sqlitedb.OpenSnapshotDB(fsys, name)
+	if err != nil {
+		return nil, fmt.Errorf("page delta: open %s: %w", name, err)
+	}
+	p := &pages{db: db, closeFn: closeFn}
+	var size, count int64
+	err = db.QueryRowContext(ctx, "PRAGMA page_size").Scan(&size)
+	if err == nil {
+		err = db.QueryRowContext(ctx, "PRAGMA page_count").Scan(&count)
+	}
+	if err == nil && (!validPageSize(size) || count < 1 || count > 1<<31) {
+		err = fmt.Errorf("page size %d, %d pages: not a database this tool wrote", size, count)
+	}
+	if err == nil {
+		p.stmt, err = db.PrepareContext(ctx, "SELECT data FROM sqlite_dbpage WHERE pgno = ?")
+	}
+	if err != nil {
+		closeFn()
+		return nil, fmt.Errorf("page delta: read %s: %w", name, err)
+	}
+	p.pageSize, p.count = uint32(size), uint32(count)
+	return p, nil
+}
+
+// page returns page pgno; the slice is valid until the next call.
+func (p *pages) page(pgno uint32) ([]byte, error) {
+	p.buf = p.buf[:0]
+	if err := p.stmt.QueryRow(pgno).Scan(&p.buf); err != nil {
+		return nil, fmt.Errorf("page delta: read page %d: %w", pgno, err)
+	}
+	if uint32(len(p.buf)) != p.pageSize {
+		return nil, fmt.Errorf("page delta: page %d is %d bytes, not %d", pgno, len(p.buf), p.pageSize)
+	}
+	return p.buf, nil
+}
+
+// scan reads every page in order, one query for all.
+func (p *pages) scan(ctx context.Context) (*scanner, error) {
+	rows, err := p.db.QueryContext(ctx, "SELECT pgno, data FROM sqlite_dbpage")
+	if err != nil {
+		return nil, fmt.Errorf("page delta: read pages: %w", err)
+	}
+	return &scanner{rows: rows, size: p.pageSize}, nil
+}
+
+// scanner is one pass over a database's pages.
+type scanner struct {
+	rows *sql.Rows
+	size uint32
+	data sql.RawBytes
+}
+
+// next returns page pgno, which must be the one after the previous; the
+// slice is valid until the next call.
+func (s *scanner) next(pgno uint32) ([]byte, error) {
+	if !s.rows.Next() {
+		if err := s.rows.Err(); err != nil {
+			return nil, fmt.Errorf("page delta: read page %d: %w", pgno, err)
+		}
+		return nil, fmt.Errorf("page delta: the database ends before page %d", pgno)
+	}
+	var got int64
+	if err := s.rows.Scan(&got, &s.data); err != nil {
+		return nil, fmt.Errorf("page delta: read page %d: %w", pgno, err)
+	}
+	if got != int64(pgno) || uint32(len(s.data)) != s.size {
+		return nil, fmt.Errorf("page delta: page %d came as page %d of %d bytes", pgno, got, len(s.data))
+	}
+	return s.data, nil
+}
+
+// end checks that the pass ended without error.
+func (s *scanner) end() error {
+	if err := s.rows.Err(); err != nil {
+		return fmt.Errorf("page delta: read pages: %w", err)
+	}
+	return nil
+}
+
+func (s *scanner) close() { s.rows.Close() }
+
+func (p *pages) close() {
+	if p.stmt != nil {
+		p.stmt.Close()
+	}
+	p.closeFn()
+}
+
+func validPageSize(n int64) bool {
+	return n >= 512 && n <= 65536 && n&(n-1) == 0
+}
+
+// The name of a delta on a target: the file's own name, the stamp of the
+// snapshot whose copy of it the delta applies to, and LTX's extension.
+const (
+	nameMark = ".from-"
+	nameExt  = ".ltx"
+)
+
+// Name is the name of the delta of the file rel against its copy in the
+// snapshot base: "db/atocore.db.from-20261207T020000Z.ltx".
+func Name(rel, base string) string { return rel + nameMark + base + nameExt }
+
+// Parse is Name's inverse: ok is false for a name that is not a delta's.
+func Parse(name string) (rel, base string, ok bool) {
+	if !strings.HasSuffix(name, nameExt) {
+		return "", "", false
+	}
+	i := strings.LastIndex(name, nameMark)
+	if i <= 0 {
+		return "", "", false
+	}
+	rel, base = name[:i], strings.TrimSuffix(name[i+len(nameMark):], nameExt)
+	if base == "" || strings.ContainsAny(base, "/.") {
+		return "", "", false
+	}
+	return rel, base, true
+}
+
+// Apply writes to out on ofs the database that the LTX delta read from r
+// makes of the database base on bfs: a copy of base with the delta
+// applied (ApplyTo). out is synced; on error it is removed.
+func Apply(ctx context.Context, bfs afero.Fs, base string, r io.Reader, ofs afero.Fs, out string, maxSize int64) (err error) {
+	in, err := bfs.Open(base)
+	if err != nil {
+		return fmt.Errorf("page delta: open its base: %w", err)
+	}
+	defer in.Close()
+	if fi, err := in.Stat(); err != nil || fi.Size() > maxSize {
+		return fmt.Errorf("page delta: its base %s is not a database of at most %d bytes", base, maxSize)
+	}
+	f, err := ofs.OpenFile(out, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("page delta: %w", err)
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			_ = ofs.Remove(out)
+		}
+	}()
+	if _, err := io.Copy(f, &ctxReader{ctx: ctx, r: in}); err != nil {
+		return fmt.Errorf("page delta: copy its base %s: %w", base, err)
+	}
+	if err := ApplyTo(ctx, f, r, maxSize); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// File is what ApplyTo changes: a database file open for reading and
+// writing.
+type File interface {
+	io.ReadSeeker
+	io.WriterAt
+	Truncate(size int64) error
+}
+
+// ApplyTo applies the LTX delta read from r to the database f in place,
+// as `ltx apply` does: f must have the checksum the delta was made on
+// (else ErrWrongBase, and f is unchanged); the delta's pages are written
+// over it, it is cut to the delta's size, and its checksum must then be
+// the one the delta says. The result may not pass maxSize bytes (a delta
+// names its size; a hostile one could name terabytes). On any other
+// error f holds no database anyone should use.
+func ApplyTo(ctx context.Context, f File, r io.Reader, maxSize int64) error {
+	dec := ltx.NewDecoder(r)
+	if err := dec.DecodeHeader(); err != nil {
+		return fmt.Errorf("page delta: %w", err)
+	}
+	hdr := dec.Header()
+	if hdr.IsSnapshot() || hdr.NoChecksum() {
+		return fmt.Errorf("page delta: %w: a delta with checksums was expected", ltx.ErrInvalidFile)
+	}
+	size := int64(hdr.Commit) * int64(hdr.PageSize)
+	if size > maxSize || hdr.Commit == 0 {
+		return fmt.Errorf("page delta: it makes a database of %d pages of %d bytes, more than the %d bytes expected", hdr.Commit, hdr.PageSize, maxSize)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	pre, err := checksum(ctx, f, hdr.PageSize)
+	if err != nil {
+		return fmt.Errorf("page delta: read its base: %w", err)
+	}
+	if pre != hdr.PreApplyChecksum {
+		return fmt.Errorf("page delta: %w: the base is not the database it was made on (checksum %s, it needs %s)", ErrWrongBase, pre, hdr.PreApplyChecksum)
+	}
+	data := make([]byte, hdr.PageSize)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var ph ltx.PageHeader
+		if err := dec.DecodePage(&ph, data); err == io.EOF {
+			break
+		} else if err != nil {
+			return fmt.Errorf("page delta: %w", err)
+		}
+		if ph.Pgno > hdr.Commit {
+			return fmt.Errorf("page delta: %w: page %d past its size of %d pages", ltx.ErrInvalidFile, ph.Pgno, hdr.Commit)
+		}
+		if _, err := f.WriteAt(data, int64(ph.Pgno-1)*int64(hdr.PageSize)); err != nil {
+			return fmt.Errorf("page delta: write page %d: %w", ph.Pgno, err)
+		}
+	}
+	if err := dec.Close(); err != nil {
+		return fmt.Errorf("page delta: %w", err)
+	}
+	if err := f.Truncate(size); err != nil {
+		return fmt.Errorf("page delta: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	post, err := checksum(ctx, f, hdr.PageSize)
+	if err != nil {
+		return fmt.Errorf("page delta: %w", err)
+	}
+	if post != dec.Trailer().PostApplyChecksum {
+		return fmt.Errorf("page delta: %w: the rebuilt database has checksum %s, the delta says %s", ltx.ErrChecksumMismatch, post, dec.Trailer().PostApplyChecksum)
+	}
+	return nil
+}
+
+// checksum is LTX's checksum of the database read from r: a file that
+// is not a whole number of pages is not a database of that page size.
+func checksum(ctx context.Context, r io.Reader, pageSize uint32) (ltx.Checksum, error) {
+	sum, err := ltx.ChecksumReader(bufio.NewReaderSize(&ctxReader{ctx: ctx, r: r}, 1<<20), int(pageSize))
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return 0, fmt.Errorf("its size is not a multiple of its %d-byte pages", pageSize)
+	}
+	return sum, err
+}
+
+// ErrWrongBase is matched by errors.Is when a delta is applied to another
+// database than the one it was made on.
+var ErrWrongBase = errors.New("wrong base")
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

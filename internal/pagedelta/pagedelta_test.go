@@ -1,0 +1,249 @@
+package pagedelta_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"github.com/atocore/atocore-backup/internal/pagedelta"
+	"github.com/atocore/atocore-backup/internal/sample"
+	"github.com/atocore/atocore-backup/internal/sqlitedb"
+	"github.com/atocore/atocore-backup/internal/testutil"
+
+	_ "modernc.org/sqlite"
+)
+
+// snapshotDB makes a database as a snapshot holds it: one file, not WAL.
+func snapshotDB(t testing.TB, dir string, opts sample.Options) string {
+	t.Helper()
+	r, err := sample.Generate(context.Background(), dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "snap.db")
+	onlineCopy(t, r.DBPath, out)
+	return out
+}
+
+// onlineCopy copies a database as create does.
+func onlineCopy(t testing.TB, from, to string) {
+	t.Helper()
+	if _, err := sqlitedb.OnlineCopy(context.Background(), from, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func exec1(t testing.TB, path, query string, args ...any) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(query, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyFile(t testing.TB, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// roundTrip writes the delta of next on base and applies it to base, and
+// returns the delta's stats and bytes; the rebuilt file must equal next.
+func roundTrip(t *testing.T, base, next string) (pagedelta.Stats, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	fsys := afero.NewOsFs()
+	var buf bytes.Buffer
+	st, err := pagedelta.Write(ctx, fsys, base, next, pagedelta.Header{TXID: 2, Time: time.Unix(1800000000, 0)}, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Bytes != int64(buf.Len()) {
+		t.Fatalf("Stats.Bytes %d, wrote %d", st.Bytes, buf.Len())
+	}
+	out := filepath.Join(t.TempDir(), "rebuilt.db")
+	if err := pagedelta.Apply(ctx, fsys, base, bytes.NewReader(buf.Bytes()), fsys, out, 1<<40); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(next)
+	got, _ := os.ReadFile(out)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("rebuilt database (%d bytes) differs from the new one (%d bytes)", len(got), len(want))
+	}
+	return st, buf.Bytes()
+}
+
+func TestDeltaRebuildsTheDatabase(t *testing.T) {
+	dir := t.TempDir()
+	base := snapshotDB(t, dir, sample.Options{Seed: 3, DBBytes: 4 << 20, ChromaBytes: -1})
+	work := filepath.Join(dir, "work.db")
+	copyFile(t, base, work)
+
+	t.Run("SomeRowsChanged", func(t *testing.T) {
+		if _, err := sample.ChangeRows(context.Background(), work, 0.01, 5); err != nil {
+			t.Fatal(err)
+		}
+		next := filepath.Join(t.TempDir(), "next.db")
+		onlineCopy(t, work, next)
+		st, _ := roundTrip(t, base, next)
+		if st.Changed == 0 || st.Changed > st.Pages/10 {
+			t.Errorf("%d of %d pages in the delta after 1%% of the rows changed", st.Changed, st.Pages)
+		}
+	})
+	t.Run("Unchanged", func(t *testing.T) {
+		st, _ := roundTrip(t, base, base)
+		if st.Changed != 0 {
+			t.Errorf("%d pages in the delta of a database on itself", st.Changed)
+		}
+	})
+	t.Run("Grown", func(t *testing.T) {
+		next := filepath.Join(t.TempDir(), "grown.db")
+		copyFile(t, base, next)
+		exec1(t, next, "CREATE TABLE padding(b BLOB)")
+		exec1(t, next, "INSERT INTO padding VALUES (randomblob(300000))")
+		st, _ := roundTrip(t, base, next)
+		if st.Changed < 300000/st.PageSize {
+			t.Errorf("%d pages for 300 kB of new rows", st.Changed)
+		}
+	})
+	t.Run("Shrunk", func(t *testing.T) {
+		next := filepath.Join(t.TempDir(), "shrunk.db")
+		copyFile(t, base, next)
+		exec1(t, next, "DELETE FROM source_chunks WHERE rowid % 2 = 0")
+		exec1(t, next, "VACUUM")
+		roundTrip(t, base, next)
+	})
+}
+
+func TestApplyRefusesAnotherBase(t *testing.T) {
+	dir := t.TempDir()
+	base := snapshotDB(t, dir, sample.Options{Seed: 3, ChromaBytes: -1})
+	next := filepath.Join(dir, "next.db")
+	copyFile(t, base, next)
+	exec1(t, next, "UPDATE source_chunks SET content = 'changed' WHERE rowid = 1")
+	_, delta := roundTrip(t, base, next)
+	ctx := context.Background()
+	fsys := afero.NewOsFs()
+	out := filepath.Join(dir, "out.db")
+
+	// The new database is not the base the delta was made on.
+	err := pagedelta.Apply(ctx, fsys, next, bytes.NewReader(delta), fsys, out, 1<<40)
+	if !errors.Is(err, pagedelta.ErrWrongBase) {
+		t.Fatalf("applied to the wrong base: %v", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("a failed apply left %s: %v", out, err)
+	}
+	// A delta that names a larger database than the caller expects.
+	if err := pagedelta.Apply(ctx, fsys, base, bytes.NewReader(delta), fsys, out, 4096); err == nil {
+		t.Fatal("applied a delta past its size bound")
+	}
+	// Damaged bytes: the LTX checksums refuse them.
+	for _, off := range []int{len(delta) / 2, len(delta) - 3} {
+		bad := bytes.Clone(delta)
+		bad[off] ^= 0x40
+		if err := pagedelta.Apply(ctx, fsys, base, bytes.NewReader(bad), fsys, out, 1<<40); err == nil {
+			t.Fatalf("applied a delta damaged at byte %d", off)
+		}
+	}
+	// Cut short.
+	if err := pagedelta.Apply(ctx, fsys, base, bytes.NewReader(delta[:len(delta)-20]), fsys, out, 1<<40); err == nil {
+		t.Fatal("applied a delta cut short")
+	}
+}
+
+func TestDeltaOnAnotherPageSize(t *testing.T) {
+	dir := t.TempDir()
+	base := snapshotDB(t, dir, sample.Options{Seed: 3, ChromaBytes: -1})
+	next := filepath.Join(dir, "next.db")
+	copyFile(t, base, next)
+	exec1(t, next, "PRAGMA journal_mode = DELETE; PRAGMA page_size = 8192; VACUUM")
+	_, err := pagedelta.Write(context.Background(), afero.NewOsFs(), base, next, pagedelta.Header{TXID: 2}, &bytes.Buffer{})
+	if !errors.Is(err, pagedelta.ErrNotComparable) {
+		t.Fatalf("delta across page sizes: %v", err)
+	}
+}
+
+// TestLTXToolAppliesTheDelta is the independent check of the format:
+// superfly/ltx's own command verifies the delta and rebuilds the database.
+func TestLTXToolAppliesTheDelta(t *testing.T) {
+	tool := testutil.Tool(t, "ltx")
+	dir := t.TempDir()
+	base := snapshotDB(t, dir, sample.Options{Seed: 4, ChromaBytes: -1})
+	next := filepath.Join(dir, "next.db")
+	copyFile(t, base, next)
+	exec1(t, next, "UPDATE source_chunks SET content = 'changed ' || rowid WHERE rowid % 50 = 0")
+	_, delta := roundTrip(t, base, next)
+	deltaPath := filepath.Join(dir, "db.ltx")
+	if err := os.WriteFile(deltaPath, delta, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(tool, "verify", deltaPath).CombinedOutput(); err != nil {
+		t.Fatalf("ltx verify: %v\n%s", err, out)
+	}
+	rebuilt := filepath.Join(dir, "rebuilt.db")
+	copyFile(t, base, rebuilt)
+	if out, err := exec.Command(tool, "apply", "-db", rebuilt, deltaPath).CombinedOutput(); err != nil {
+		t.Fatalf("ltx apply: %v\n%s", err, out)
+	}
+	want, _ := os.ReadFile(next)
+	got, _ := os.ReadFile(rebuilt)
+	if !bytes.Equal(got, want) {
+		t.Fatal("ltx apply rebuilt another database")
+	}
+}
+
+func TestNames(t *testing.T) {
+	name := pagedelta.Name("db/atocore.db", "20261207T020000Z")
+	if name != "db/atocore.db.from-20261207T020000Z.ltx" {
+		t.Fatal(name)
+	}
+	rel, base, ok := pagedelta.Parse(name)
+	if !ok || rel != "db/atocore.db" || base != "20261207T020000Z" {
+		t.Fatal(rel, base, ok)
+	}
+	for _, bad := range []string{"db/atocore.db", "x.ltx", ".from-A.ltx", "a.from-.ltx", "a.from-x/y.ltx", "a.from-b.c.ltx"} {
+		if _, _, ok := pagedelta.Parse(bad); ok {
+			t.Errorf("%q taken for a delta's name", bad)
+		}
+	}
+}
+
+func BenchmarkWrite(b *testing.B) {
+	dir := b.TempDir()
+	base := snapshotDB(b, dir, sample.Options{Seed: 3, DBBytes: 64 << 20, ChromaBytes: -1})
+	work := filepath.Join(dir, "work.db")
+	copyFile(b, base, work)
+	if _, err := sample.ChangeRows(context.Background(), work, 0.01, 5); err != nil {
+		b.Fatal(err)
+	}
+	next := filepath.Join(dir, "next.db")
+	onlineCopy(b, work, next)
+	fi, _ := os.Stat(next)
+	b.SetBytes(fi.Size())
+	for b.Loop() {
+		st, err := pagedelta.Write(context.Background(), afero.NewOsFs(), base, next, pagedelta.Header{TXID: 2}, io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(st.Changed)/float64(st.Pages)*100, "%changed")
+	}
+}

@@ -1,0 +1,213 @@
+package offsite
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/afero"
+
+	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/pagedelta"
+	"github.com/atocore/atocore-backup/internal/snapshot"
+)
+
+// DefaultDeltaChain is how many page deltas a push lets follow one whole
+// copy of the database on a target before it sends the whole file again:
+// a pull reads the whole copy and at most this many deltas. (A week of
+// daily pushes.)
+const DefaultDeltaChain = 7
+
+// deltaWorth is the most a delta may weigh, as a fraction of its file,
+// for it to be sent instead of the file: past it, the whole file is sent
+// and a new chain starts.
+const deltaWorth = 0.5
+
+// DeltaInfo says what a push sent as a page delta (see PushOptions.DeltaChain).
+type DeltaInfo struct {
+	// Path is the snapshot's file ("db/atocore.db").
+	Path string `json:"path"`
+	// Base is the snapshot on the target whose copy of the file the
+	// delta applies to.
+	Base string `json:"base"`
+	// Depth is the delta's place in its chain: 1 on a whole copy.
+	Depth        int    `json:"depth"`
+	Pages        uint32 `json:"pages"`
+	ChangedPages uint32 `json:"changed_pages"`
+	// Bytes is the size of the delta before encryption.
+	Bytes int64 `json:"bytes"`
+}
+
+// deltaSend is a file of a snapshot that a push sends as a page delta.
+type deltaSend struct {
+	rel   string // its name on the target
+	src   string // the delta, in the local backup directory
+	plain string // the delta's SHA-256
+	depth int
+	info  DeltaInfo
+}
+
+// deltaFile reports whether a snapshot's file may go as a page delta:
+// the database. (Chroma's files change whole or not at all, and its
+// chroma.sqlite3 is small beside the segments.)
+func deltaFile(f snapshot.File) bool { return f.Path == snapshot.DBFile && f.SHA256 != "" }
+
+// chainLimit is the number of deltas a push lets follow a whole copy; 0
+// means none.
+func (o PushOptions) chainLimit() int {
+	switch {
+	case o.DeltaChain < 0:
+		return 0
+	case o.DeltaChain == 0:
+		return DefaultDeltaChain
+	}
+	return o.DeltaChain
+}
+
+// heldAs is the name under which the previous pushed snapshot prev holds
+// the plaintext of f (by digest): its whole copy, or a delta of the same
+// file. "" when prev does not hold it as f.
+func heldAs(prev *stateEntry, f snapshot.File) string {
+	if prev == nil || f.SHA256 == "" {
+		return ""
+	}
+	old, ok := prev.Files[f.SHA256]
+	if !ok {
+		return ""
+	}
+	rel := strings.TrimSuffix(old.Path, ".age")
+	if d, _, ok := pagedelta.Parse(rel); ok {
+		rel = d
+	}
+	if rel != f.Path {
+		return ""
+	}
+	return old.Path
+}
+
+// planDelta writes the page delta of the local snapshot s's file f on the
+// previous pushed snapshot prev's copy, when that is worth sending: the
+// target holds prev's copy (whole or as a delta, within the chain's
+// limit), prev is still a local snapshot to compare with, and the delta
+// weighs less than deltaWorth of the file. nil means "send the file
+// whole". suffix is the session's (".age").
+func (p *pusher) planDelta(ctx context.Context, s backup.Snapshot, f snapshot.File, prev *stateEntry, suffix string) (*deltaSend, error) {
+	limit := p.opts.chainLimit()
+	if prev == nil || p.noLinks || limit == 0 || suffix == "" || !deltaFile(f) || prev.Stamp >= s.Stamp {
+		return nil, nil
+	}
+	baseDir := snapshot.Dir(p.cfg.BackupDir, prev.Stamp)
+	data, err := afero.ReadFile(p.cfg.FS, filepath.Join(baseDir, snapshot.ManifestFile))
+	if err != nil {
+		return nil, nil // pruned here: nothing to compare with
+	}
+	m, err := snapshot.DecodeManifest(data)
+	if err != nil {
+		return nil, nil
+	}
+	old, ok := m.Lookup(f.Path)
+	if !ok || heldAs(prev, old) == "" {
+		return nil, nil // the target's copy of prev holds another database
+	}
+	depth := prev.Chain[old.SHA256] + 1
+	if depth > limit {
+		return nil, nil
+	}
+	tmp := filepath.Join(p.cfg.BackupDir, stateDir, "delta-"+s.Stamp+".ltx")
+	if err := p.cfg.FS.MkdirAll(filepath.Dir(tmp), 0o700); err != nil {
+		return nil, err
+	}
+	out, err := p.cfg.FS.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	created := snapshot.Metadata{Stamp: s.Stamp}
+	if s.Metadata != nil {
+		created = *s.Metadata
+	}
+	st, err := pagedelta.Write(ctx, p.cfg.FS, filepath.Join(baseDir, filepath.FromSlash(old.Path)),
+		filepath.Join(s.Path, filepath.FromSlash(f.Path)),
+		pagedelta.Header{TXID: uint64(depth) + 1, Time: created.Time()}, io.MultiWriter(out, h))
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && float64(st.Bytes) > deltaWorth*float64(f.Size) {
+		err = errNotWorth
+	}
+	if err != nil {
+		_ = p.cfg.FS.Remove(tmp)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !errors.Is(err, errNotWorth) {
+			p.cfg.Logger.Warn("no page delta, sending the whole file", "stamp", s.Stamp, "file", f.Path, "err", err)
+		}
+		return nil, nil
+	}
+	return &deltaSend{
+		rel: pagedelta.Name(f.Path, prev.Stamp) + suffix, src: tmp, plain: hex.EncodeToString(h.Sum(nil)), depth: depth,
+		info: DeltaInfo{Path: f.Path, Base: prev.Stamp, Depth: depth, Pages: st.Pages, ChangedPages: st.Changed, Bytes: st.Bytes},
+	}, nil
+}
+
+var errNotWorth = errors.New("the delta weighs more than the file's limit")
+
+// deltaBases lists the snapshots that the files named (a snapshot's, on a
+// target) are page deltas on: they must stay on the target as long as it
+// does.
+func deltaBases(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if _, base, ok := pagedelta.Parse(strings.TrimSuffix(n, ".age")); ok && snapshot.IsStamp(base) {
+			out = append(out, base)
+		}
+	}
+	return out
+}
+
+// missingBase names the first snapshot that st's files are deltas on and
+// that the target no longer holds; "" when none.
+func missingBase(rfs afero.Fs, root string, st *Statement) string {
+	var names []string
+	for _, f := range st.Files {
+		names = append(names, f.Path)
+	}
+	for _, b := range deltaBases(names) {
+		if fi, err := rfs.Stat(snapshot.Dir(root, b)); err != nil || !fi.IsDir() {
+			return b
+		}
+	}
+	return ""
+}
+
+// errDeltaChain is the refusal of a chain of deltas that does not end
+// in a whole copy within maxChainRead links, or goes forward in time.
+var errDeltaChain = errors.New("its chain of page deltas does not end in a whole copy")
+
+// maxChainRead bounds the deltas a pull follows, whatever the target says.
+const maxChainRead = 64
+
+func describeChain(stamps []string) string {
+	return fmt.Sprintf("%d snapshot(s): %s", len(stamps), strings.Join(stamps, " <- "))
+}
+
+// chainDepth is the place in its chain of the copy of f that a push
+// recorded under the name rel: the delta it sent (d), the previous
+// pushed snapshot's delta it linked or copied (the same place), or 0
+// for a whole copy.
+func chainDepth(prev *stateEntry, d *deltaSend, f snapshot.File, rel string) int {
+	if d != nil && d.rel == rel {
+		return d.depth
+	}
+	if _, _, ok := pagedelta.Parse(strings.TrimSuffix(rel, ".age")); ok && prev != nil {
+		return prev.Chain[f.SHA256]
+	}
+	return 0
+}

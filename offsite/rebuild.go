@@ -1,0 +1,221 @@
+package offsite
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/afero"
+
+	"github.com/atocore/atocore-backup/internal/durable"
+	"github.com/atocore/atocore-backup/internal/pagedelta"
+	"github.com/atocore/atocore-backup/internal/progress"
+	"github.com/atocore/atocore-backup/internal/snapshot"
+)
+
+// localBases finds, for a rebuild, a local snapshot's copy of a file: the
+// filesystem and path of rel in the snapshot stamp, ok false when there is
+// none. nil finds none: everything comes from the target.
+type localBases func(stamp, rel string) (afero.Fs, string, bool)
+
+// backupDirBases finds bases among the snapshots of a backup directory.
+func backupDirBases(fsys afero.Fs, backupDir string) localBases {
+	return func(stamp, rel string) (afero.Fs, string, bool) {
+		p := filepath.Join(snapshot.Dir(backupDir, stamp), filepath.FromSlash(rel))
+		fi, err := fsys.Stat(p)
+		return fsys, p, err == nil && fi.Mode().IsRegular()
+	}
+}
+
+// link is one delta of a chain, or the whole copy that starts it, on the
+// target: the remote file, where it is, how to decrypt it and the
+// digest its bytes must have.
+type link struct {
+	stamp string
+	dir   string
+	file  snapshot.File // as the remote manifest lists it
+	want  string
+	dec   interface {
+		Decrypt(io.Reader) (io.Reader, error)
+	}
+}
+
+// rebuild writes to dst on fsys the file that the page delta f (of the
+// snapshot stamp, in the target directory dir) makes, size bytes: it
+// walks the chain of deltas back to a whole copy, local (bases) or on the
+// target, copies that, and applies every delta after it in order. The
+// caller checks the result's SHA-256 against the snapshot's manifest.
+func rebuild(ctx context.Context, remote Remote, open Opening, bases localBases, top link, size int64, fsys afero.Fs, dst string) (int64, error) {
+	rel, base, _ := pagedelta.Parse(strings.TrimSuffix(top.file.Path, ".age"))
+	chain := []link{top}
+	var start *link
+	var local afero.Fs
+	var localPath string
+	for cur, after := base, top.stamp; ; {
+		if len(chain) > maxChainRead || cur >= after {
+			return 0, fmt.Errorf("%w: %s is a delta on %s (%s)", ErrRemoteCorrupt, top.file.Path, base, errDeltaChain)
+		}
+		if bases != nil {
+			if bfs, p, ok := bases(cur, rel); ok {
+				local, localPath = bfs, p
+				break
+			}
+		}
+		l, next, err := chainLink(ctx, remote, open, cur, rel)
+		if err != nil {
+			return 0, err
+		}
+		if next == "" {
+			start = l
+			break
+		}
+		chain = append(chain, *l)
+		cur, after = next, cur
+	}
+	// A hostile target's delta may name any size: the rebuilt file is
+	// bounded, at every step, by a few times the file it must become.
+	bound := 4*size + 64<<20
+	tmp := dst + ".rebuild"
+	if err := fsys.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return 0, err
+	}
+	var err error
+	if start != nil {
+		_, err = copyIn(ctx, remote.FS, start.dir, start.file.Path, start.file.Size, fsys, tmp, start.dec, start.want)
+	} else {
+		err = copyLocal(ctx, local, localPath, fsys, tmp, bound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("the copy %s is a page delta on: %w", rel, err)
+	}
+	out, err := fsys.OpenFile(tmp, os.O_RDWR, 0)
+	if err != nil {
+		_ = fsys.Remove(tmp)
+		return 0, err
+	}
+	done := false
+	defer func() {
+		out.Close()
+		if !done {
+			_ = fsys.Remove(tmp)
+		}
+	}()
+	for i := len(chain) - 1; i >= 0; i-- {
+		max := bound
+		if i == 0 {
+			max = size
+		}
+		if err := applyLink(ctx, remote.FS, chain[i], out, max); err != nil {
+			return 0, fmt.Errorf("%s: %w", chain[i].file.Path, err)
+		}
+	}
+	if fi, err := out.Stat(); err != nil || fi.Size() != size {
+		return 0, fmt.Errorf("%w: %s rebuilds a file of another size than its manifest lists (%d bytes)", ErrRemoteCorrupt, top.file.Path, size)
+	}
+	if err := out.Sync(); err != nil {
+		return 0, err
+	}
+	if err := out.Close(); err != nil {
+		return 0, err
+	}
+	if err := fsys.Rename(tmp, dst); err != nil {
+		return 0, err
+	}
+	done = true
+	return size, nil
+}
+
+// chainLink finds the copy of rel in the target's snapshot stamp: the
+// whole file (next "") or a delta on the snapshot next.
+func chainLink(ctx context.Context, remote Remote, open Opening, stamp, rel string) (*link, string, error) {
+	dir := snapshot.Dir(remote.Root, stamp)
+	if fi, err := remote.FS.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, "", fmt.Errorf("%w: its database is a page delta on snapshot %s, which the target no longer holds: pull an older snapshot, or push again from the host that made it", ErrRemoteCorrupt, stamp)
+	}
+	var st *Statement
+	if sg := readSigned(remote.FS, dir, stamp, open.Trust.Signers); sg.status == SignatureVerified {
+		st = sg.st
+	}
+	rm, err := readManifestFor(remote.FS, dir, st)
+	if err != nil {
+		return nil, "", fmt.Errorf("snapshot %s (a base of its page delta): %w", stamp, err)
+	}
+	if rm == nil {
+		return nil, "", fmt.Errorf("%w: snapshot %s, a base of its page delta, is not encrypted", ErrRemoteCorrupt, stamp)
+	}
+	var keyFile []byte
+	if rm.KeyFile != "" {
+		if keyFile, err = readSnapshotFile(remote.FS, dir, rm.KeyFile, maxKeyFileSize); err != nil {
+			return nil, "", fmt.Errorf("snapshot %s: read its key file: %w", stamp, err)
+		}
+		if err := checkSignedBytes(st, rm.KeyFile, keyFile); err != nil {
+			return nil, "", err
+		}
+	}
+	dec, err := open.decryptor(keyFile)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, f := range rm.Files {
+		name := strings.TrimSuffix(f.Path, ".age")
+		next := ""
+		if r, b, ok := pagedelta.Parse(name); ok {
+			name, next = r, b
+		}
+		if name != rel || name == f.Path {
+			continue
+		}
+		want, err := signedDigest(st, f.Path, f.SHA256)
+		if err != nil {
+			return nil, "", err
+		}
+		return &link{stamp: stamp, dir: dir, file: f, want: want, dec: dec}, next, nil
+	}
+	return nil, "", fmt.Errorf("%w: snapshot %s, a base of its page delta, holds no copy of %s", ErrRemoteCorrupt, stamp, rel)
+}
+
+// applyLink applies the delta l, read from the target and decrypted as
+// it streams, to out; its bytes must hash to l.want.
+func applyLink(ctx context.Context, rfs afero.Fs, l link, out pagedelta.File, max int64) error {
+	in, err := openSnapshotFile(rfs, l.dir, l.file.Path, l.file.Size)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	progress.Plan(ctx, l.file.Size)
+	src := &exactly{r: &ctxReader{ctx: ctx, r: in}, name: l.file.Path, left: l.file.Size}
+	h := sha256.New()
+	r, err := l.dec.Decrypt(io.TeeReader(src, h))
+	if err != nil {
+		return err
+	}
+	if err := pagedelta.ApplyTo(ctx, out, r, max); err != nil {
+		return fmt.Errorf("%w: %w", ErrRemoteCorrupt, err)
+	}
+	if _, err := io.Copy(io.Discard, io.TeeReader(src, h)); err != nil {
+		return err
+	}
+	if l.want != "" && hex.EncodeToString(h.Sum(nil)) != l.want {
+		return fmt.Errorf("%w: it does not match its digest in %s", ErrRemoteCorrupt, RemoteManifestFile)
+	}
+	return nil
+}
+
+// copyLocal copies a local snapshot's file, at most max bytes, to dst.
+func copyLocal(ctx context.Context, from afero.Fs, src string, to afero.Fs, dst string, max int64) error {
+	in, err := from.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if fi, err := in.Stat(); err != nil || fi.Size() > max {
+		return fmt.Errorf("the local %s is larger than the %d bytes its delta may make", src, max)
+	}
+	_, err = durable.CopyFile(ctx, to, dst, in, 0o600)
+	return err
+}
