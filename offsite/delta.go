@@ -138,6 +138,11 @@ func (p *pusher) planDelta(ctx context.Context, s backup.Snapshot, f snapshot.Fi
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil && (st.BaseSHA256 != old.SHA256 || st.SHA256 != f.SHA256) {
+		// The pages read are not the manifests' files: a delta made of
+		// them would rebuild another database than the snapshot's.
+		err = fmt.Errorf("the local snapshots' databases do not match their manifests (run atocore-backup validate %s %s)", prev.Stamp, s.Stamp)
+	}
 	if err == nil && float64(st.Bytes) > deltaWorth*float64(f.Size) {
 		err = errNotWorth
 	}

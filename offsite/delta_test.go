@@ -270,3 +270,19 @@ func TestDeltaOnTargetOpensWithAgeAndLTX(t *testing.T) {
 		t.Fatal("age and ltx rebuilt another database than the snapshot's")
 	}
 }
+
+// A local base damaged on disk would make a delta for another database
+// than the target holds: the push sends the whole file instead.
+func TestDamagedLocalBaseSendsTheWholeFile(t *testing.T) {
+	fx := newDeltaFixture(t)
+	m1, _ := fx.next(t, 0)
+	testutil.Corrupt(t, filepath.Join(snapshot.Dir(fx.r.BackupDir, m1.Stamp), filepath.FromSlash(snapshot.DBFile)), 3*4096+100, 8)
+	m2, p := fx.next(t, 0.01)
+	fp2 := testutil.Fingerprint(t, fx.r.DBPath)
+	if len(p.PageDeltas) != 0 {
+		t.Fatalf("a delta on a damaged base was pushed: %+v", p.PageDeltas)
+	}
+	if fp := fx.pullAndRestore(t, freshConfig(t), m2.Stamp); fp != fp2 {
+		t.Fatal("the snapshot pushed after a damaged base restores another database")
+	}
+}

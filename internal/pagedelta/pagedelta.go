@@ -18,9 +18,12 @@ package pagedelta
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"strings"
@@ -53,6 +56,11 @@ type Stats struct {
 	Pages    uint32 // pages of the new database
 	Changed  uint32 // pages in the delta
 	Bytes    int64  // size of the LTX file
+	// BaseSHA256 and SHA256 are the SHA-256 of the base's and of the new
+	// database's pages, in order, as SQLite read them: the files' own
+	// digests, which the caller compares with the snapshots' manifests
+	// (a base damaged on disk would make a delta for another database).
+	BaseSHA256, SHA256 string
 }
 
 // ChangedBytes is the size of the pages the delta carries, uncompressed.
@@ -86,8 +94,11 @@ func Write(ctx context.Context, fsys afero.Fs, baseDB, newDB string, hdr Header,
 	// once the base is read: the pages are gathered first (only the
 	// changed ones, compared as they stream), then encoded.
 	var changed []uint32
-	var pre, post ltx.Checksum = ltx.ChecksumFlag, ltx.ChecksumFlag
-	h := ltx.NewHasher()
+	// Each database's checksums are summed on a core of their own while
+	// the pages are compared.
+	bsum, nsum := startSummer(st.PageSize), startSummer(st.PageSize)
+	defer bsum.wait()
+	defer nsum.wait()
 	bs, err := base.scan(ctx)
 	if err != nil {
 		return Stats{}, err
@@ -113,6 +124,12 @@ func Write(ctx context.Context, fsys afero.Fs, baseDB, newDB string, hdr Header,
 				return Stats{}, err
 			}
 		}
+		if b != nil {
+			bsum.add(pgno, b)
+		}
+		if n != nil {
+			nsum.add(pgno, n)
+		}
 		if pgno == lock {
 			// SQLite never writes the lock page; neither does LTX.
 			if !allZero(n) {
@@ -120,16 +137,13 @@ func Write(ctx context.Context, fsys afero.Fs, baseDB, newDB string, hdr Header,
 			}
 			continue
 		}
-		if b != nil {
-			pre = ltx.ChecksumFlag | (pre ^ ltx.ChecksumPageWithHasher(h, pgno, b))
-		}
-		if n != nil {
-			post = ltx.ChecksumFlag | (post ^ ltx.ChecksumPageWithHasher(h, pgno, n))
-			if b == nil || string(b) != string(n) {
-				changed = append(changed, pgno)
-			}
+		if n != nil && (b == nil || string(b) != string(n)) {
+			changed = append(changed, pgno)
 		}
 	}
+	pre, baseSHA := bsum.wait()
+	post, nextSHA := nsum.wait()
+	st.BaseSHA256, st.SHA256 = baseSHA, nextSHA
 	if err := bs.end(); err != nil {
 		return Stats{}, err
 	}
@@ -440,4 +454,79 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// summer computes one database's LTX checksum and the SHA-256 of its
+// pages in order, on a goroutine of its own, from batches of copied pages.
+type summer struct {
+	size  uint32
+	lock  uint32
+	batch *batch
+	full  chan *batch
+	free  chan *batch
+	done  chan struct{}
+	sum   ltx.Checksum
+	sha   hash.Hash
+	ended bool
+}
+
+// batch is some consecutive pages of one database.
+type batch struct {
+	first uint32
+	n     int
+	data  []byte
+}
+
+const batchPages = 64
+
+func startSummer(pageSize uint32) *summer {
+	s := &summer{size: pageSize, lock: ltx.LockPgno(pageSize), full: make(chan *batch, 2), free: make(chan *batch, 3),
+		done: make(chan struct{}), sum: ltx.ChecksumFlag, sha: sha256.New()}
+	for range 3 {
+		s.free <- &batch{data: make([]byte, batchPages*int(pageSize))}
+	}
+	go func() {
+		defer close(s.done)
+		h := ltx.NewHasher()
+		for b := range s.full {
+			s.sha.Write(b.data[:b.n*int(s.size)])
+			for i := range b.n {
+				pgno := b.first + uint32(i)
+				if pgno != s.lock {
+					page := b.data[i*int(s.size) : (i+1)*int(s.size)]
+					s.sum = ltx.ChecksumFlag | (s.sum ^ ltx.ChecksumPageWithHasher(h, pgno, page))
+				}
+			}
+			s.free <- b
+		}
+	}()
+	return s
+}
+
+// add copies page pgno, the one after the previous, into the batch.
+func (s *summer) add(pgno uint32, data []byte) {
+	if s.batch == nil {
+		s.batch = <-s.free
+		s.batch.first, s.batch.n = pgno, 0
+	}
+	copy(s.batch.data[s.batch.n*int(s.size):], data)
+	s.batch.n++
+	if s.batch.n == batchPages {
+		s.full <- s.batch
+		s.batch = nil
+	}
+}
+
+// wait ends the sums and returns them; it may be called again.
+func (s *summer) wait() (ltx.Checksum, string) {
+	if !s.ended {
+		s.ended = true
+		if s.batch != nil {
+			s.full <- s.batch
+			s.batch = nil
+		}
+		close(s.full)
+		<-s.done
+	}
+	return s.sum, hex.EncodeToString(s.sha.Sum(nil))
 }

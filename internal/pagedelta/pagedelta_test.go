@@ -3,6 +3,8 @@ package pagedelta_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"database/sql"
 	"errors"
 	"io"
@@ -78,6 +80,12 @@ func roundTrip(t *testing.T, base, next string) (pagedelta.Stats, []byte) {
 	}
 	if st.Bytes != int64(buf.Len()) {
 		t.Fatalf("Stats.Bytes %d, wrote %d", st.Bytes, buf.Len())
+	}
+	for _, c := range []struct{ got, path string }{{st.BaseSHA256, base}, {st.SHA256, next}} {
+		data, _ := os.ReadFile(c.path)
+		if sum := sha256.Sum256(data); c.got != hex.EncodeToString(sum[:]) {
+			t.Fatalf("the SHA-256 of the pages of %s is not its file's", c.path)
+		}
 	}
 	out := filepath.Join(t.TempDir(), "rebuilt.db")
 	if err := pagedelta.Apply(ctx, fsys, base, bytes.NewReader(buf.Bytes()), fsys, out, 1<<40); err != nil {
