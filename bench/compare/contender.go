@@ -63,7 +63,7 @@ type runEnv struct {
 	r     *runner
 	label string // prefixes the log file names, e.g. s16-r1
 	// changed is what the change step changed between ours' two pushed
-	// snapshots (S3 phase only); it goes with the incrementals'
+	// snapshots (in each push phase); it goes with the incrementals'
 	// measurements.
 	changed *changeInfo
 }

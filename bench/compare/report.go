@@ -44,6 +44,7 @@ func renderMarkdown(res *results) string {
 				b.WriteString("\n")
 			}
 			b.WriteString(renderS3(res, shape, size))
+			b.WriteString(renderDeltaGoals(res.Measurements, shape, size))
 		}
 	}
 	if f := renderFailures(res.Measurements); f != "" {

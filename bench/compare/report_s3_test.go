@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,9 +120,33 @@ func TestDiffSnapshots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := changeInfo{ChangedFiles: 2, ChangedBytes: 11 + 13, UnchangedFiles: 2, UnchangedBytes: 14 + 6}
+	// A "database" shorter than a header counts whole.
+	want := changeInfo{ChangedFiles: 2, ChangedBytes: 11 + 13, UnchangedFiles: 2, UnchangedBytes: 14 + 6, DBPageBytes: 11, DBBytes: 11}
 	if *c != want {
 		t.Errorf("diffSnapshots = %+v; want %+v", *c, want)
+	}
+}
+
+func TestChangedPages(t *testing.T) {
+	dir := t.TempDir()
+	page := func(b byte) []byte { return bytes.Repeat([]byte{b}, 512) }
+	db := func(pages ...[]byte) []byte {
+		out := bytes.Join(pages, nil)
+		copy(out, "SQLite format 3\x00")
+		out[16], out[17] = 0x02, 0x00 // page size 512
+		return out
+	}
+	old, cur := filepath.Join(dir, "old.db"), filepath.Join(dir, "new.db")
+	if err := os.WriteFile(old, db(page(1), page(2), page(3)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Page 2 changed, page 4 added.
+	if err := os.WriteFile(cur, db(page(1), page(9), page(3), page(4)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n, err := changedPages(old, cur)
+	if err != nil || n != 2*512 {
+		t.Fatalf("changedPages = %d, %v; want %d", n, err, 2*512)
 	}
 }
 

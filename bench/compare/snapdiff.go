@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +22,16 @@ type changeInfo struct {
 	ChangedBytes   int64 `json:"changed_bytes"`
 	UnchangedFiles int   `json:"unchanged_files"`
 	UnchangedBytes int64 `json:"unchanged_bytes"`
+	// DBPageBytes is the size of the database's pages that differ between
+	// the two copies (or that the older lacks), DBBytes the newer copy's
+	// size: what a push that sends changed pages must send of it.
+	DBPageBytes int64 `json:"db_page_bytes,omitempty"`
+	DBBytes     int64 `json:"db_bytes,omitempty"`
 }
+
+// pageChangedBytes is ChangedBytes with the database counted by its
+// changed pages instead of whole.
+func (c *changeInfo) pageChangedBytes() int64 { return c.ChangedBytes - c.DBBytes + c.DBPageBytes }
 
 // diffSnapshots compares the regular files of the snapshot directories
 // older and newer. A file is unchanged when it is the same inode (ours
@@ -48,6 +58,12 @@ func diffSnapshots(older, newer string) (*changeInfo, error) {
 		} else {
 			c.ChangedFiles++
 			c.ChangedBytes += fi.Size()
+			if filepath.ToSlash(rel) == "db/atocore.db" {
+				c.DBBytes = fi.Size()
+				if c.DBPageBytes, err = changedPages(filepath.Join(older, rel), p); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
@@ -117,4 +133,36 @@ func latestSnapshots(backups string) ([]string, error) {
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// changedPages is the size of the pages of the database copy cur that the
+// copy old lacks or holds otherwise (the page size from cur's header).
+// Both are snapshot copies, which nothing writes: read as plain files.
+func changedPages(old, cur string) (int64, error) {
+	a, err := os.ReadFile(old)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, err
+	}
+	b, err := os.ReadFile(cur)
+	if err != nil {
+		return 0, err
+	}
+	if len(b) < 100 {
+		return int64(len(b)), nil
+	}
+	size := int(binary.BigEndian.Uint16(b[16:18]))
+	if size == 1 {
+		size = 65536
+	}
+	if size < 512 {
+		return 0, fmt.Errorf("%s: page size %d in its header", cur, size)
+	}
+	var n int64
+	for off := 0; off < len(b); off += size {
+		end := min(off+size, len(b))
+		if end > len(a) || !bytes.Equal(a[off:end], b[off:end]) {
+			n += int64(end - off)
+		}
+	}
+	return n, nil
 }
