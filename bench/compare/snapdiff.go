@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // changeInfo is what differs between two of ours' snapshots: the files of
@@ -137,32 +139,56 @@ func latestSnapshots(backups string) ([]string, error) {
 
 // changedPages is the size of the pages of the database copy cur that the
 // copy old lacks or holds otherwise (the page size from cur's header).
-// Both are snapshot copies, which nothing writes: read as plain files.
+// Both are snapshot copies, which nothing writes: read as plain files,
+// a page at a time (this process's size is in every child's peak RSS:
+// fork copies it).
 func changedPages(old, cur string) (int64, error) {
-	a, err := os.ReadFile(old)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return 0, err
-	}
-	b, err := os.ReadFile(cur)
+	b, err := os.Open(cur)
 	if err != nil {
 		return 0, err
 	}
-	if len(b) < 100 {
-		return int64(len(b)), nil
+	defer b.Close()
+	var hdr [100]byte
+	if n, err := io.ReadFull(b, hdr[:]); err != nil {
+		return int64(n), nil // shorter than a header: counted whole
 	}
-	size := int(binary.BigEndian.Uint16(b[16:18]))
+	size := int(binary.BigEndian.Uint16(hdr[16:18]))
 	if size == 1 {
 		size = 65536
 	}
 	if size < 512 {
 		return 0, fmt.Errorf("%s: page size %d in its header", cur, size)
 	}
+	if _, err := b.Seek(0, io.SeekStart); err != nil {
+		return 0, err
+	}
+	var ar io.Reader = strings.NewReader("")
+	if a, err := os.Open(old); err == nil {
+		defer a.Close()
+		ar = a
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return 0, err
+	}
+	ra, rb := bufio.NewReaderSize(ar, 1<<20), bufio.NewReaderSize(b, 1<<20)
+	pa, pb := make([]byte, size), make([]byte, size)
 	var n int64
-	for off := 0; off < len(b); off += size {
-		end := min(off+size, len(b))
-		if end > len(a) || !bytes.Equal(a[off:end], b[off:end]) {
-			n += int64(end - off)
+	for { // bounded by cur's size
+		m, errB := io.ReadFull(rb, pb)
+		if m == 0 {
+			if errors.Is(errB, io.EOF) {
+				return n, nil
+			}
+			return n, errB
+		}
+		k, _ := io.ReadFull(ra, pa[:m])
+		if k != m || !bytes.Equal(pa[:m], pb[:m]) {
+			n += int64(m)
+		}
+		if errB != nil {
+			if errors.Is(errB, io.ErrUnexpectedEOF) {
+				return n, nil
+			}
+			return n, errB
 		}
 	}
-	return n, nil
 }
