@@ -101,17 +101,38 @@ func TestPushPullOverS3(t *testing.T) {
 		t.Fatal("restored content differs")
 	}
 
+	// The second snapshot's database goes as the pages that changed.
+	if _, err := sample.ChangeRows(ctx, r.DBPath, 0.01, 3); err != nil {
+		t.Fatal(err)
+	}
 	second := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
 	res2, err := offsite.Push(ctx, testutil.Config(r), tg, offsite.PushOptions{Sealing: offsite.Sealing{Recipients: rs}, Signer: signer})
-	if err != nil || len(res2.Pushed) != 1 || res2.Pushed[0].Stamp != second.Stamp {
+	if err != nil || len(res2.Pushed) != 1 || res2.Pushed[0].Stamp != second.Stamp || len(res2.Pushed[0].PageDeltas) != 1 {
 		t.Fatalf("second push = %+v, %v", res2, err)
 	}
 	t.Logf("second push: %d bytes (%+v)", res2.BytesSent, res2.Pushed[0])
 	if v, err := offsite.Validate(ctx, ro, second.Stamp, offsite.Opening{Identities: ids, Trust: trust}); err != nil || !v.Valid {
 		t.Fatalf("remote validate of the second = %+v, %v", v, err)
 	}
-	if list, err := offsite.List(ctx, ro, trust); err != nil || len(list) != 2 {
-		t.Fatalf("remote list after two pushes = %+v, %v", list, err)
+	// Unchanged since: the delta is copied on the server under its name.
+	time.Sleep(1100 * time.Millisecond)
+	third := testutil.Create(t, r, backup.CreateOptions{IncludeChroma: true})
+	res3, err := offsite.Push(ctx, testutil.Config(r), tg, offsite.PushOptions{Sealing: offsite.Sealing{Recipients: rs}, Signer: signer})
+	if err != nil || len(res3.Pushed) != 1 || res3.Pushed[0].Sent != 2 {
+		t.Fatalf("third push (nothing changed) = %+v, %v", res3, err)
+	}
+	if list, err := offsite.List(ctx, ro, trust); err != nil || len(list) != 3 {
+		t.Fatalf("remote list after three pushes = %+v, %v", list, err)
+	}
+	elsewhere := backup.Config{Paths: backup.Paths{Root: t.TempDir()}}
+	if _, err := offsite.Pull(ctx, elsewhere, ro, third.Stamp, offsite.Opening{Identities: ids, Trust: trust}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restore.Run(ctx, elsewhere, third.Stamp, restore.Options{ConfirmServiceStopped: true}); err != nil {
+		t.Fatal(err)
+	}
+	if testutil.Fingerprint(t, filepath.Join(elsewhere.Root, "data", "db", "atocore.db")) != testutil.Fingerprint(t, r.DBPath) {
+		t.Fatal("the database rebuilt from the bucket's page delta differs")
 	}
 }
 
