@@ -347,9 +347,16 @@ func PruneDir(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOp
 // holdBack moves the snapshots of res.Removed that opts.Held holds to
 // res.Kept and res.Held.
 func holdBack(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOptions, res *PruneResult) error {
-	if err := holdNeeded(ctx, fsys, backupDir, opts, res); err != nil {
+	if err := holdLocked(ctx, fsys, backupDir, opts, res); err != nil {
 		return err
 	}
+	// Then what the snapshots that stay need, those held above included.
+	return holdNeeded(ctx, fsys, backupDir, opts, res)
+}
+
+// holdLocked moves the snapshots of res.Removed that opts.Held holds to
+// res.Kept and res.Held.
+func holdLocked(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOptions, res *PruneResult) error {
 	if opts.Held == nil {
 		return nil
 	}
@@ -374,9 +381,11 @@ func holdBack(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOp
 	return nil
 }
 
-// holdNeeded moves the snapshots of res.Removed that a kept snapshot
-// needs (opts.Needs), directly or through others it needs, to res.Kept
-// and res.Held.
+// holdNeeded moves the snapshots of res.Removed that a snapshot that
+// stays needs (opts.Needs), directly or through others, to res.Kept and
+// res.Held. The snapshots that stay are the kept ones and the invalid ones
+// not removed: an invalid snapshot may be the link between a kept one and
+// its base.
 func holdNeeded(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOptions, res *PruneResult) error {
 	if opts.Needs == nil || len(res.Removed) == 0 {
 		return nil
@@ -387,6 +396,11 @@ func holdNeeded(ctx context.Context, fsys afero.Fs, backupDir string, opts Prune
 	}
 	why := map[string]string{}
 	todo := slices.Clone(res.Kept)
+	for _, s := range res.Invalid {
+		if !condemned[s] {
+			todo = append(todo, s)
+		}
+	}
 	for len(todo) > 0 {
 		stamp := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]

@@ -71,22 +71,19 @@ func (o PushOptions) chainLimit() int {
 }
 
 // heldAs is the name under which the previous pushed snapshot prev holds
-// the plaintext of f (by digest): its whole copy, or a delta of the same
-// file. "" when prev does not hold it as f.
-func heldAs(prev *stateEntry, f snapshot.File) string {
+// the plaintext of f (by digest), for the snapshot stamp: its whole copy,
+// or a delta of the same file on a snapshot older than stamp. "" when
+// prev does not hold it so.
+func heldAs(prev *stateEntry, f snapshot.File, stamp string) string {
 	if prev == nil || f.SHA256 == "" {
 		return ""
 	}
 	old, ok := prev.Files[f.SHA256]
-	if !ok {
+	if !ok || fileOf(old.Path) != f.Path {
 		return ""
 	}
-	rel := strings.TrimSuffix(old.Path, ".age")
-	if d, _, ok := pagedelta.Parse(rel); ok {
-		rel = d
-	}
-	if rel != f.Path {
-		return ""
+	if _, base, ok := pagedelta.Parse(strings.TrimSuffix(old.Path, ".age")); ok && base >= stamp {
+		return "" // a refill of an older stamp: its chain cannot go forward in time
 	}
 	return old.Path
 }
@@ -112,11 +109,12 @@ func (p *pusher) planDelta(ctx context.Context, s backup.Snapshot, f snapshot.Fi
 		return nil, nil
 	}
 	old, ok := m.Lookup(f.Path)
-	if !ok || heldAs(prev, old) == "" {
+	held := heldAs(prev, old, s.Stamp)
+	if !ok || held == "" {
 		return nil, nil // the target's copy of prev holds another database
 	}
 	depth := prev.Chain[old.SHA256] + 1
-	if depth > limit {
+	if depth > limit || !p.chainIntact(prev, held) {
 		return nil, nil
 	}
 	tmp := filepath.Join(p.cfg.BackupDir, stateDir, "delta-"+s.Stamp+".ltx")
@@ -128,13 +126,15 @@ func (p *pusher) planDelta(ctx context.Context, s backup.Snapshot, f snapshot.Fi
 		return nil, err
 	}
 	h := sha256.New()
+	// Past its worth the delta stops being written: the file goes whole.
+	w := &capped{w: io.MultiWriter(out, h), left: int64(deltaWorth * float64(f.Size))}
 	created := snapshot.Metadata{Stamp: s.Stamp}
 	if s.Metadata != nil {
 		created = *s.Metadata
 	}
 	st, err := pagedelta.Write(ctx, p.cfg.FS, filepath.Join(baseDir, filepath.FromSlash(old.Path)),
 		filepath.Join(s.Path, filepath.FromSlash(f.Path)),
-		pagedelta.Header{TXID: uint64(depth) + 1, Time: created.Time()}, io.MultiWriter(out, h))
+		pagedelta.Header{TXID: uint64(depth) + 1, Time: created.Time()}, w)
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
@@ -143,7 +143,7 @@ func (p *pusher) planDelta(ctx context.Context, s backup.Snapshot, f snapshot.Fi
 		// them would rebuild another database than the snapshot's.
 		err = fmt.Errorf("the local snapshots' databases do not match their manifests (run atocore-backup validate %s %s)", prev.Stamp, s.Stamp)
 	}
-	if err == nil && float64(st.Bytes) > deltaWorth*float64(f.Size) {
+	if err == nil && w.left < 0 {
 		err = errNotWorth
 	}
 	if err != nil {
@@ -151,7 +151,9 @@ func (p *pusher) planDelta(ctx context.Context, s backup.Snapshot, f snapshot.Fi
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if !errors.Is(err, errNotWorth) {
+		if errors.Is(err, errNotWorth) {
+			p.cfg.Logger.Debug("no page delta: it weighs more than half the file", "stamp", s.Stamp, "file", f.Path)
+		} else {
 			p.cfg.Logger.Warn("no page delta, sending the whole file", "stamp", s.Stamp, "file", f.Path, "err", err)
 		}
 		return nil, nil
@@ -215,4 +217,93 @@ func chainDepth(prev *stateEntry, d *deltaSend, f snapshot.File, rel string) int
 		return prev.Chain[f.SHA256]
 	}
 	return 0
+}
+
+// fileOf is the snapshot's file that a name on the target holds: the name
+// without ".age" and, for a page delta, without its base.
+func fileOf(name string) string {
+	name = strings.TrimSuffix(name, ".age")
+	if rel, _, ok := pagedelta.Parse(name); ok {
+		return rel
+	}
+	return name
+}
+
+// capped passes writes on until left bytes are written, then fails them
+// with errNotWorth.
+type capped struct {
+	w    io.Writer
+	left int64
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if c.left -= int64(len(p)); c.left < 0 {
+		return 0, errNotWorth
+	}
+	return c.w.Write(p)
+}
+
+// chainIntact reports whether the target still holds every snapshot that
+// the copy named held of the previous pushed snapshot prev is rebuilt
+// from, as this machine's push state remembers the chain: a delta on a
+// chain that lost a link would push a snapshot nobody can restore. A
+// chain longer than the state remembers counts as broken (the file is
+// sent whole).
+func (p *pusher) chainIntact(prev *stateEntry, held string) bool {
+	cur, name := prev, held
+	for range maxChainRead {
+		rel, base, ok := pagedelta.Parse(strings.TrimSuffix(name, ".age"))
+		if !ok {
+			return true // a whole copy: the chain's start
+		}
+		if fi, err := p.remote.FS.Stat(snapshot.Dir(p.remote.Root, base)); err != nil || !fi.IsDir() || base >= cur.Stamp {
+			return false
+		}
+		next := p.state.entry(base)
+		if next == nil {
+			return false
+		}
+		name = ""
+		for _, f := range next.Files {
+			if fileOf(f.Path) == rel {
+				name = f.Path
+			}
+		}
+		if name == "" {
+			return false
+		}
+		cur = next
+	}
+	return false
+}
+
+// cleanDeltas removes the page deltas a push cut off left in the local
+// push state (under the lock: no other push is writing one).
+func cleanDeltas(fsys afero.Fs, backupDir string) {
+	dir := filepath.Join(backupDir, stateDir)
+	entries, err := afero.ReadDir(fsys, dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "delta-") && strings.HasSuffix(e.Name(), ".ltx") && e.Mode().IsRegular() {
+			_ = fsys.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// baseGone names the first snapshot that the page deltas a push just
+// placed are on and that the target no longer holds (a remote prune that
+// ran meanwhile); "" when every one is there.
+func baseGone(rfs afero.Fs, root string, files []snapshot.File) string {
+	var names []string
+	for _, f := range files {
+		names = append(names, f.Path)
+	}
+	for _, b := range deltaBases(names) {
+		if fi, err := rfs.Stat(snapshot.Dir(root, b)); err != nil || !fi.IsDir() {
+			return b
+		}
+	}
+	return ""
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -182,6 +183,11 @@ func TestPushSendsChangedPages(t *testing.T) {
 		if err != nil || v.Valid || !strings.Contains(strings.Join(v.Errors, " "), m2.Stamp) {
 			t.Fatalf("remote validate of a delta whose base is gone: %+v, %v", v, err)
 		}
+		// Remote prune counts it invalid: it takes no retention slot.
+		plan, err := pruneRemote(ctx, fx.remote, backup.PruneOptions{Policy: backup.Policy{KeepDaily: 7}, DryRun: true})
+		if err != nil || !slices.Contains(plan.Invalid, m4.Stamp) {
+			t.Fatalf("remote prune of a delta whose base is gone: %+v, %v", plan, err)
+		}
 		res, err := pushRemote(ctx, testutil.Config(fx.r), fx.remote, fx.push)
 		if err != nil {
 			t.Fatal(err)
@@ -284,5 +290,32 @@ func TestDamagedLocalBaseSendsTheWholeFile(t *testing.T) {
 	}
 	if fp := fx.pullAndRestore(t, freshConfig(t), m2.Stamp); fp != fp2 {
 		t.Fatal("the snapshot pushed after a damaged base restores another database")
+	}
+}
+
+// The chain behind the previous pushed snapshot lost its whole copy on
+// the target, out of the push's sight (the snapshot between is no longer
+// local, so no push examines it): a delta on that chain would be a
+// snapshot nobody can restore, so the next push sends the database whole.
+func TestBrokenChainSendsTheWholeFile(t *testing.T) {
+	fx := newDeltaFixture(t)
+	m1, _ := fx.next(t, 0)
+	m2, _ := fx.next(t, 0.01)
+	if _, p := fx.next(t, 0.01); len(p.PageDeltas) != 1 || p.PageDeltas[0].Depth != 2 {
+		t.Fatalf("third push: %+v", p)
+	}
+	if err := os.RemoveAll(snapshot.Dir(fx.remote.Root, m1.Stamp)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(snapshot.Dir(fx.r.BackupDir, m2.Stamp)); err != nil {
+		t.Fatal(err)
+	}
+	m4, p := fx.next(t, 0.01)
+	if len(p.PageDeltas) != 0 {
+		t.Fatalf("a delta on a chain without its whole copy was pushed: %+v", p.PageDeltas)
+	}
+	fp4 := testutil.Fingerprint(t, fx.r.DBPath)
+	if fp := fx.pullAndRestore(t, freshConfig(t), m4.Stamp); fp != fp4 {
+		t.Fatal("the snapshot pushed after the chain broke restores another database")
 	}
 }

@@ -219,11 +219,13 @@ func fetch(ctx context.Context, remote Remote, stamp string, open Opening, st *S
 		if !ok {
 			return nil, fmt.Errorf("%w: %s is a page delta of %s, which its %s does not list", ErrRemoteCorrupt, d.file.Path, rel, snapshot.ManifestFile)
 		}
-		n, err := rebuild(ctx, remote, open, bases, d, mf.Size, fsys, filepath.Join(dst, filepath.FromSlash(rel)))
-		if errors.Is(err, pagedelta.ErrWrongBase) && bases != nil {
-			// A local snapshot of the base's stamp that holds another
-			// database than the target's: the target's own chain then.
-			n, err = rebuild(ctx, remote, open, nil, d, mf.Size, fsys, filepath.Join(dst, filepath.FromSlash(rel)))
+		d.size = mf.Size
+		n, err := rebuild(ctx, remote, open, bases, d, fsys, filepath.Join(dst, filepath.FromSlash(rel)))
+		if err != nil && bases != nil && ctx.Err() == nil {
+			// Whatever went wrong may be the local base's (damaged, or
+			// another database than the target's): the target's own
+			// chain then, whose error is the one to report.
+			n, err = rebuild(ctx, remote, open, nil, d, fsys, filepath.Join(dst, filepath.FromSlash(rel)))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", d.file.Path, err)

@@ -155,6 +155,7 @@ func pushRemote(ctx context.Context, cfg backup.Config, remote Remote, opts Push
 	res := &PushResult{Target: remote.URL, Pushed: []PushedInfo{}, Present: []string{}, Pruned: []string{}, Refilled: []string{}, Repaired: []Repair{}, Warnings: []string{}}
 	st := loadState(cfg.FS, cfg.BackupDir, remote.URL)
 	p := &pusher{cfg: cfg, remote: remote, opts: opts, state: st, res: res}
+	cleanDeltas(cfg.FS, cfg.BackupDir)
 	if err := p.startChain(ctx); err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
@@ -356,7 +357,7 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	deltas := map[int]*deltaSend{}
 	for i, f := range files {
 		names[i] = f.Path + suffix
-		if held := heldAs(prev, f); held != "" {
+		if held := heldAs(prev, f, s.Stamp); held != "" {
 			names[i] = held
 		}
 	}
@@ -435,20 +436,24 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if heldAs(prev, f) == "" && deltaFile(f) && !resumable(ctx, rfs, filepath.Join(incoming, filepath.FromSlash(names[i])), jr.Files[names[i]]) {
+		rel := remoteName(i)
+		dst := filepath.Join(incoming, filepath.FromSlash(rel))
+		resumed := resumable(ctx, rfs, dst, jr.Files[rel]) // (each check reads the target's copy)
+		if !resumed && heldAs(prev, f, s.Stamp) == "" && deltaFile(f) {
 			d, err := p.planDelta(ctx, s, f, prev, suffix)
 			if err != nil {
 				return nil, err
 			}
 			if d != nil {
 				names[i], deltas[i] = d.rel, d
+				rel = d.rel
+				dst = filepath.Join(incoming, filepath.FromSlash(rel))
+				resumed = resumable(ctx, rfs, dst, jr.Files[rel])
 			}
 		}
-		rel := remoteName(i)
-		dst := filepath.Join(incoming, filepath.FromSlash(rel))
 		var done snapshot.File
 		switch {
-		case resumable(ctx, rfs, dst, jr.Files[rel]):
+		case resumed:
 			done = jr.Files[rel]
 			info.Resumed++
 		case copyBeside && prev != nil && f.SHA256 != "" && prev.Files[f.SHA256].Path != "":
@@ -637,6 +642,11 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 			return nil, err
 		}
 	}
+	if b := baseGone(rfs, root, remoteFiles); b != "" {
+		// Placed, and a prune removed its base meanwhile: the next push
+		// sends it again whole (decide: missingBase).
+		return nil, fmt.Errorf("snapshot %s, which its database is a page delta on, was removed from the target during the push (a remote prune?): push again, and it is sent whole", b)
+	}
 	p.res.BytesSent += info.BytesSent
 	p.state.add(entry)
 	if err := p.state.save(p.cfg.FS); err != nil {
@@ -706,7 +716,9 @@ func (p *pusher) link(prev *stateEntry, f snapshot.File, dst string) bool {
 		return false
 	}
 	old, ok := prev.Files[f.SHA256]
-	if !ok {
+	if !ok || path.Base(old.Path) != filepath.Base(dst) {
+		// Another name is another form (whole, encrypted, a delta on
+		// some base): a link would give dst bytes its name does not say.
 		return false
 	}
 	src := filepath.Join(snapshot.Dir(p.remote.Root, prev.Stamp), filepath.FromSlash(old.Path))
@@ -780,8 +792,10 @@ func serverCopy(c target.ServerCopier, rfs afero.Fs, src, dst string, old snapsh
 // expected files at their sizes (plus key file, manifest and journal).
 func verifyIncoming(rfs afero.Fs, incoming string, files []snapshot.File, hasKey, encrypted bool) error {
 	want := map[string]int64{}
+	sending := map[string]bool{} // the snapshot's files, by their own names
 	for _, f := range files {
 		want[f.Path] = f.Size
+		sending[fileOf(f.Path)] = true
 	}
 	extra := map[string]bool{journalFile: true, StatementFile: true, SignatureFile: true}
 	if hasKey {
@@ -803,6 +817,11 @@ func verifyIncoming(rfs afero.Fs, incoming string, files []snapshot.File, hasKey
 			return nil
 		case path.Ext(rel) == partSuffix:
 			return rfs.Remove(p) // an abandoned partial upload
+		case !ok && sending[fileOf(rel)]:
+			// A copy of one of the files under another name (whole, or a
+			// delta on another base) that a push cut off after it wrote
+			// it left: this push sends that file otherwise.
+			return rfs.Remove(p)
 		case !ok:
 			return fmt.Errorf("the target's %s holds an unexpected file %s", incoming, rel)
 		case info.Size() != size:

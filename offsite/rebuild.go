@@ -33,13 +33,15 @@ func backupDirBases(fsys afero.Fs, backupDir string) localBases {
 }
 
 // link is one delta of a chain, or the whole copy that starts it, on the
-// target: the remote file, where it is, how to decrypt it and the
-// digest its bytes must have.
+// target: the remote file, where it is, how to decrypt it, the digest its
+// bytes must have, and the size of the file it makes (its snapshot's
+// manifest's).
 type link struct {
 	stamp string
 	dir   string
 	file  snapshot.File // as the remote manifest lists it
 	want  string
+	size  int64
 	dec   interface {
 		Decrypt(io.Reader) (io.Reader, error)
 	}
@@ -50,15 +52,15 @@ type link struct {
 // walks the chain of deltas back to a whole copy, local (bases) or on the
 // target, copies that, and applies every delta after it in order. The
 // caller checks the result's SHA-256 against the snapshot's manifest.
-func rebuild(ctx context.Context, remote Remote, open Opening, bases localBases, top link, size int64, fsys afero.Fs, dst string) (int64, error) {
+func rebuild(ctx context.Context, remote Remote, open Opening, bases localBases, top link, fsys afero.Fs, dst string) (int64, error) {
 	rel, base, _ := pagedelta.Parse(strings.TrimSuffix(top.file.Path, ".age"))
 	chain := []link{top}
 	var start *link
 	var local afero.Fs
 	var localPath string
 	for cur, after := base, top.stamp; ; {
-		if len(chain) > maxChainRead || cur >= after {
-			return 0, fmt.Errorf("%w: %s is a delta on %s (%s)", ErrRemoteCorrupt, top.file.Path, base, errDeltaChain)
+		if len(chain) > maxChainRead || cur >= after || !snapshot.IsStamp(cur) {
+			return 0, fmt.Errorf("%w: %s is a delta on %q (%s)", ErrRemoteCorrupt, top.file.Path, base, errDeltaChain)
 		}
 		if bases != nil {
 			if bfs, p, ok := bases(cur, rel); ok {
@@ -77,21 +79,28 @@ func rebuild(ctx context.Context, remote Remote, open Opening, bases localBases,
 		chain = append(chain, *l)
 		cur, after = next, cur
 	}
-	// A hostile target's delta may name any size: the rebuilt file is
-	// bounded, at every step, by a few times the file it must become.
-	bound := 4*size + 64<<20
+	// A hostile target's files may name any size: every step is bounded
+	// by the size its own snapshot's manifest gives the file.
 	tmp := dst + ".rebuild"
 	if err := fsys.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return 0, err
 	}
 	var err error
 	if start != nil {
-		_, err = copyIn(ctx, remote.FS, start.dir, start.file.Path, start.file.Size, fsys, tmp, start.dec, start.want)
+		if start.file.Size > ageSize(start.size) {
+			return 0, fmt.Errorf("%w: snapshot %s lists its %s at %d bytes, more than a copy of its %d-byte database takes", ErrRemoteCorrupt, start.stamp, start.file.Path, start.file.Size, start.size)
+		}
+		var n int64
+		n, err = copyIn(ctx, remote.FS, start.dir, start.file.Path, start.file.Size, fsys, tmp, start.dec, start.want)
+		if err == nil && n != start.size {
+			_ = fsys.Remove(tmp)
+			err = fmt.Errorf("%w: snapshot %s's %s decrypts to %d bytes, its manifest says %d", ErrRemoteCorrupt, start.stamp, start.file.Path, n, start.size)
+		}
 	} else {
-		err = copyLocal(ctx, local, localPath, fsys, tmp, bound)
+		err = copyLocal(ctx, local, localPath, fsys, tmp)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("the copy %s is a page delta on: %w", rel, err)
+		return 0, fmt.Errorf("the copy of %s it is a page delta on: %w", rel, err)
 	}
 	out, err := fsys.OpenFile(tmp, os.O_RDWR, 0)
 	if err != nil {
@@ -106,16 +115,17 @@ func rebuild(ctx context.Context, remote Remote, open Opening, bases localBases,
 		}
 	}()
 	for i := len(chain) - 1; i >= 0; i-- {
-		max := bound
-		if i == 0 {
-			max = size
+		l := chain[i]
+		where := l.file.Path
+		if i > 0 {
+			where = "snapshot " + l.stamp + "'s " + where
 		}
-		if err := applyLink(ctx, remote.FS, chain[i], out, max); err != nil {
-			return 0, fmt.Errorf("%s: %w", chain[i].file.Path, err)
+		if err := applyLink(ctx, remote.FS, l, out, l.size); err != nil {
+			return 0, fmt.Errorf("%s: %w", where, err)
 		}
-	}
-	if fi, err := out.Stat(); err != nil || fi.Size() != size {
-		return 0, fmt.Errorf("%w: %s rebuilds a file of another size than its manifest lists (%d bytes)", ErrRemoteCorrupt, top.file.Path, size)
+		if fi, err := out.Stat(); err != nil || fi.Size() != l.size {
+			return 0, fmt.Errorf("%w: %s rebuilds a file of another size than its manifest lists (%d bytes)", ErrRemoteCorrupt, where, l.size)
+		}
 	}
 	if err := out.Sync(); err != nil {
 		return 0, err
@@ -127,8 +137,12 @@ func rebuild(ctx context.Context, remote Remote, open Opening, bases localBases,
 		return 0, err
 	}
 	done = true
-	return size, nil
+	return top.size, nil
 }
+
+// ageSize is the most an age file of a plaintext of n bytes takes: the
+// header (a few stanzas) and 16 bytes per 64 KiB chunk.
+func ageSize(n int64) int64 { return n + n/4096 + 64<<10 }
 
 // chainLink finds the copy of rel in the target's snapshot stamp: the
 // whole file (next "") or a delta on the snapshot next.
@@ -138,8 +152,13 @@ func chainLink(ctx context.Context, remote Remote, open Opening, stamp, rel stri
 		return nil, "", fmt.Errorf("%w: its database is a page delta on snapshot %s, which the target no longer holds: pull an older snapshot, or push again from the host that made it", ErrRemoteCorrupt, stamp)
 	}
 	var st *Statement
-	if sg := readSigned(remote.FS, dir, stamp, open.Trust.Signers); sg.status == SignatureVerified {
+	sg := readSigned(remote.FS, dir, stamp, open.Trust.Signers)
+	switch {
+	case sg.status == SignatureVerified:
 		st = sg.st
+	case open.Trust.Signers != nil && !open.Trust.AllowUnsigned:
+		// A base is trusted as much as the snapshot that needs it.
+		return nil, "", fmt.Errorf("%w: snapshot %s, a base of its page delta, has no statement signed by a trusted key", ErrBadSignature, stamp)
 	}
 	rm, err := readManifestFor(remote.FS, dir, st)
 	if err != nil {
@@ -161,6 +180,10 @@ func chainLink(ctx context.Context, remote Remote, open Opening, stamp, rel stri
 	if err != nil {
 		return nil, "", err
 	}
+	size, err := manifestSize(remote.FS, dir, rm, st, dec, rel)
+	if err != nil {
+		return nil, "", fmt.Errorf("snapshot %s (a base of its page delta): %w", stamp, err)
+	}
 	for _, f := range rm.Files {
 		name := strings.TrimSuffix(f.Path, ".age")
 		next := ""
@@ -174,9 +197,55 @@ func chainLink(ctx context.Context, remote Remote, open Opening, stamp, rel stri
 		if err != nil {
 			return nil, "", err
 		}
-		return &link{stamp: stamp, dir: dir, file: f, want: want, dec: dec}, next, nil
+		return &link{stamp: stamp, dir: dir, file: f, want: want, size: size, dec: dec}, next, nil
 	}
 	return nil, "", fmt.Errorf("%w: snapshot %s, a base of its page delta, holds no copy of %s", ErrRemoteCorrupt, stamp, rel)
+}
+
+// manifestSize reads the encrypted manifest.json of the target's snapshot
+// in dir (bounded, its ciphertext digest checked) and returns the size it
+// gives rel.
+func manifestSize(rfs afero.Fs, dir string, rm *RemoteManifest, st *Statement, dec interface {
+	Decrypt(io.Reader) (io.Reader, error)
+}, rel string) (int64, error) {
+	name := snapshot.ManifestFile + ".age"
+	var listed *snapshot.File
+	for i := range rm.Files {
+		if rm.Files[i].Path == name {
+			listed = &rm.Files[i]
+		}
+	}
+	if listed == nil {
+		return 0, fmt.Errorf("%w: it has no %s", ErrRemoteCorrupt, name)
+	}
+	data, err := readSnapshotFile(rfs, dir, name, maxManifestSize)
+	if err != nil {
+		return 0, err
+	}
+	want, err := signedDigest(st, name, listed.SHA256)
+	if err != nil {
+		return 0, err
+	}
+	if digestOf(data) != want {
+		return 0, fmt.Errorf("%w: %s does not match its digest in %s", ErrRemoteCorrupt, name, RemoteManifestFile)
+	}
+	r, err := dec.Decrypt(bytesReader(data))
+	if err != nil {
+		return 0, err
+	}
+	plain, err := io.ReadAll(io.LimitReader(r, maxManifestSize+1))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s: %w", ErrRemoteCorrupt, name, err)
+	}
+	m, err := snapshot.DecodeManifest(plain)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrRemoteCorrupt, err)
+	}
+	f, ok := m.Lookup(rel)
+	if !ok {
+		return 0, fmt.Errorf("%w: its manifest lists no %s", ErrRemoteCorrupt, rel)
+	}
+	return f.Size, nil
 }
 
 // applyLink applies the delta l, read from the target and decrypted as
@@ -206,16 +275,14 @@ func applyLink(ctx context.Context, rfs afero.Fs, l link, out pagedelta.File, ma
 	return nil
 }
 
-// copyLocal copies a local snapshot's file, at most max bytes, to dst.
-func copyLocal(ctx context.Context, from afero.Fs, src string, to afero.Fs, dst string, max int64) error {
+// copyLocal copies a local snapshot's file to dst. (A wrong one fails
+// the first delta's checksum, and the rebuild goes to the target's chain.)
+func copyLocal(ctx context.Context, from afero.Fs, src string, to afero.Fs, dst string) error {
 	in, err := from.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	if fi, err := in.Stat(); err != nil || fi.Size() > max {
-		return fmt.Errorf("the local %s is larger than the %d bytes its delta may make", src, max)
-	}
 	_, err = durable.CopyFile(ctx, to, dst, in, 0o600)
 	return err
 }

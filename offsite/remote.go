@@ -196,6 +196,9 @@ func pruneRemote(ctx context.Context, remote Remote, opts backup.PruneOptions) (
 		v := backup.Verdict{Valid: true, Kind: rm.Kind}
 		if errs := checkCiphertext(ctx, fsys, dir, rm, false); len(errs) > 0 {
 			v.Valid, v.Error = false, errs[0]
+		} else if b := baseGone(fsys, remote.Root, rm.Files); b != "" {
+			// Not restorable: it takes no retention slot.
+			v.Valid, v.Error = false, validate.CodeManifestMismatch+": its database is a page delta on snapshot "+b+", which the target no longer holds"
 		}
 		return v, nil
 	}

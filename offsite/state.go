@@ -75,6 +75,16 @@ func (st *pushState) latest(r Remote, rfs afero.Fs, root string) *stateEntry {
 	return nil
 }
 
+// entry returns the entry of stamp, nil when the state no longer has it.
+func (st *pushState) entry(stamp string) *stateEntry {
+	for _, e := range st.Entries {
+		if e.Stamp == stamp {
+			return e
+		}
+	}
+	return nil
+}
+
 func (st *pushState) add(e *stateEntry) {
 	st.Pushed = appendBounded(st.Pushed, e.Stamp)
 	st.Stated = appendBounded(st.Stated, e.Stamp)

@@ -20,6 +20,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pierrec/lz4/v4"
 	"github.com/spf13/afero"
 	"github.com/superfly/ltx"
 
@@ -371,7 +373,8 @@ type File interface {
 // names its size; a hostile one could name terabytes). On any other
 // error f holds no database anyone should use.
 func ApplyTo(ctx context.Context, f File, r io.Reader, maxSize int64) error {
-	dec := ltx.NewDecoder(r)
+	dec := ltx.NewDecoder(&frameGuard{r: r})
+	dec.SetRetainPageIndex(false)
 	if err := dec.DecodeHeader(); err != nil {
 		return fmt.Errorf("page delta: %w", err)
 	}
@@ -386,7 +389,7 @@ func ApplyTo(ctx context.Context, f File, r io.Reader, maxSize int64) error {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	pre, err := checksum(ctx, f, hdr.PageSize)
+	pre, basePages, err := checksum(ctx, f, hdr.PageSize)
 	if err != nil {
 		return fmt.Errorf("page delta: read its base: %w", err)
 	}
@@ -394,6 +397,7 @@ func ApplyTo(ctx context.Context, f File, r io.Reader, maxSize int64) error {
 		return fmt.Errorf("page delta: %w: the base is not the database it was made on (checksum %s, it needs %s)", ErrWrongBase, pre, hdr.PreApplyChecksum)
 	}
 	data := make([]byte, hdr.PageSize)
+	last := uint32(0)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -410,9 +414,15 @@ func ApplyTo(ctx context.Context, f File, r io.Reader, maxSize int64) error {
 		if _, err := f.WriteAt(data, int64(ph.Pgno-1)*int64(hdr.PageSize)); err != nil {
 			return fmt.Errorf("page delta: write page %d: %w", ph.Pgno, err)
 		}
+		last = max(last, ph.Pgno)
 	}
 	if err := dec.Close(); err != nil {
 		return fmt.Errorf("page delta: %w", err)
+	}
+	if int64(hdr.Commit) > max(basePages, int64(last)) {
+		// A database grows by the pages written past its end: a size past
+		// them would be pages nobody wrote (a sparse file to read whole).
+		return fmt.Errorf("page delta: %w: it makes %d pages of a base of %d, and writes none past page %d", ltx.ErrInvalidFile, hdr.Commit, basePages, last)
 	}
 	if err := f.Truncate(size); err != nil {
 		return fmt.Errorf("page delta: %w", err)
@@ -420,7 +430,7 @@ func ApplyTo(ctx context.Context, f File, r io.Reader, maxSize int64) error {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	post, err := checksum(ctx, f, hdr.PageSize)
+	post, _, err := checksum(ctx, f, hdr.PageSize)
 	if err != nil {
 		return fmt.Errorf("page delta: %w", err)
 	}
@@ -430,14 +440,108 @@ func ApplyTo(ctx context.Context, f File, r io.Reader, maxSize int64) error {
 	return nil
 }
 
-// checksum is LTX's checksum of the database read from r: a file that
-// is not a whole number of pages is not a database of that page size.
-func checksum(ctx context.Context, r io.Reader, pageSize uint32) (ltx.Checksum, error) {
-	sum, err := ltx.ChecksumReader(bufio.NewReaderSize(&ctxReader{ctx: ctx, r: r}, 1<<20), int(pageSize))
+// checksum is LTX's checksum of the database read from r, and its size in
+// pages: a file that is not a whole number of pages is not a database of
+// that page size.
+func checksum(ctx context.Context, r io.Reader, pageSize uint32) (ltx.Checksum, int64, error) {
+	cr := &countingReader{r: &ctxReader{ctx: ctx, r: r}}
+	sum, err := ltx.ChecksumReader(bufio.NewReaderSize(cr, 1<<20), int(pageSize))
 	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return 0, fmt.Errorf("its size is not a multiple of its %d-byte pages", pageSize)
+		return 0, 0, fmt.Errorf("its size is not a multiple of its %d-byte pages", pageSize)
 	}
-	return sum, err
+	return sum, cr.n / int64(pageSize), err
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// frameGuard passes an LTX file through to the decoder and refuses,
+// before the decoder reads them, page frames that this tool's encoder
+// never writes and that would make the decoder allocate what a hostile
+// file announces: a page without its size field, or a compressed size
+// past LZ4's bound for the page size (the decoder allocates the size it
+// reads, up to 4 GiB, before it reads the block). After the pages it
+// passes the rest (the page index and trailer) unexamined.
+type frameGuard struct {
+	r     io.Reader
+	state int // guardHeader, guardPage, guardSize, guardData, guardRest
+	buf   [ltx.HeaderSize]byte
+	have  int
+	skip  int64
+	bound uint32
+	err   error
+}
+
+const (
+	guardHeader = iota
+	guardPage
+	guardSize
+	guardData
+	guardRest
+)
+
+func (g *frameGuard) Read(p []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
+	n, err := g.r.Read(p)
+	for i := 0; i < n && g.state != guardRest; {
+		switch g.state {
+		case guardData:
+			k := int(min(int64(n-i), g.skip))
+			i += k
+			if g.skip -= int64(k); g.skip == 0 {
+				g.state, g.have = guardPage, 0
+			}
+			continue
+		}
+		need := map[int]int{guardHeader: ltx.HeaderSize, guardPage: ltx.PageHeaderSize, guardSize: 4}[g.state]
+		k := min(n-i, need-g.have)
+		copy(g.buf[g.have:], p[i:i+k])
+		g.have += k
+		i += k
+		if g.have < need {
+			continue
+		}
+		g.have = 0
+		switch g.state {
+		case guardHeader:
+			size := binary.BigEndian.Uint32(g.buf[8:12])
+			if !validPageSize(int64(size)) {
+				g.err = fmt.Errorf("%w: page size %d", ltx.ErrInvalidFile, size)
+				return 0, g.err
+			}
+			g.bound = uint32(lz4.CompressBlockBound(int(size)))
+			g.state = guardPage
+		case guardPage:
+			flags := binary.BigEndian.Uint16(g.buf[4:6])
+			switch {
+			case [ltx.PageHeaderSize]byte(g.buf[:ltx.PageHeaderSize]) == [ltx.PageHeaderSize]byte{}:
+				g.state = guardRest // the end of the pages
+			case flags != ltx.PageHeaderFlagSize:
+				g.err = fmt.Errorf("%w: a page frame with flags %#x (this tool writes each page with its size)", ltx.ErrInvalidFile, flags)
+				return 0, g.err
+			default:
+				g.state = guardSize
+			}
+		case guardSize:
+			size := binary.BigEndian.Uint32(g.buf[:4])
+			if size == 0 || size > g.bound {
+				g.err = fmt.Errorf("%w: a page compressed to %d bytes, past the %d a page can take", ltx.ErrInvalidFile, size, g.bound)
+				return 0, g.err
+			}
+			g.skip, g.state = int64(size), guardData
+		}
+	}
+	return n, err
 }
 
 // ErrWrongBase is matched by errors.Is when a delta is applied to another
