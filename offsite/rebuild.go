@@ -114,13 +114,14 @@ func rebuild(ctx context.Context, remote Remote, open Opening, bases localBases,
 			_ = fsys.Remove(tmp)
 		}
 	}()
+	rb := pagedelta.NewRebuilder(out)
 	for i := len(chain) - 1; i >= 0; i-- {
 		l := chain[i]
 		where := l.file.Path
 		if i > 0 {
 			where = "snapshot " + l.stamp + "'s " + where
 		}
-		if err := applyLink(ctx, remote.FS, l, out, l.size); err != nil {
+		if err := applyLink(ctx, remote.FS, l, rb, l.size); err != nil {
 			return 0, fmt.Errorf("%s: %w", where, err)
 		}
 		if fi, err := out.Stat(); err != nil || fi.Size() != l.size {
@@ -249,8 +250,8 @@ func manifestSize(rfs afero.Fs, dir string, rm *RemoteManifest, st *Statement, d
 }
 
 // applyLink applies the delta l, read from the target and decrypted as
-// it streams, to out; its bytes must hash to l.want.
-func applyLink(ctx context.Context, rfs afero.Fs, l link, out pagedelta.File, max int64) error {
+// it streams, to the file rb rebuilds; its bytes must hash to l.want.
+func applyLink(ctx context.Context, rfs afero.Fs, l link, rb *pagedelta.Rebuilder, max int64) error {
 	in, err := openSnapshotFile(rfs, l.dir, l.file.Path, l.file.Size)
 	if err != nil {
 		return err
@@ -263,7 +264,7 @@ func applyLink(ctx context.Context, rfs afero.Fs, l link, out pagedelta.File, ma
 	if err != nil {
 		return err
 	}
-	if err := pagedelta.ApplyTo(ctx, out, r, max); err != nil {
+	if err := rb.Apply(ctx, r, max); err != nil {
 		return fmt.Errorf("%w: %w", ErrRemoteCorrupt, err)
 	}
 	if _, err := io.Copy(io.Discard, io.TeeReader(src, h)); err != nil {

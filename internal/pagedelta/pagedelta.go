@@ -361,6 +361,7 @@ func Apply(ctx context.Context, bfs afero.Fs, base string, r io.Reader, ofs afer
 // writing.
 type File interface {
 	io.ReadSeeker
+	io.ReaderAt
 	io.WriterAt
 	Truncate(size int64) error
 }
@@ -373,6 +374,27 @@ type File interface {
 // names its size; a hostile one could name terabytes). On any other
 // error f holds no database anyone should use.
 func ApplyTo(ctx context.Context, f File, r io.Reader, maxSize int64) error {
+	return NewRebuilder(f).Apply(ctx, r, maxSize)
+}
+
+// Rebuilder applies the deltas of a chain to one database file in place,
+// one after the other. It reads the whole file once, for the first
+// delta's base checksum; after that it keeps the checksum up to date
+// from the pages it writes and cuts, so a chain of deltas costs the
+// pages they hold, not a read of the database per delta.
+type Rebuilder struct {
+	f        File
+	known    bool // sum and pages are f's
+	pageSize uint32
+	sum      ltx.Checksum
+	pages    int64
+}
+
+// NewRebuilder starts a rebuild of the database f.
+func NewRebuilder(f File) *Rebuilder { return &Rebuilder{f: f} }
+
+// Apply applies the next delta, read from r, as ApplyTo does.
+func (rb *Rebuilder) Apply(ctx context.Context, r io.Reader, maxSize int64) (err error) {
 	dec := ltx.NewDecoder(&frameGuard{r: r})
 	dec.SetRetainPageIndex(false)
 	if err := dec.DecodeHeader(); err != nil {
@@ -386,18 +408,25 @@ func ApplyTo(ctx context.Context, f File, r io.Reader, maxSize int64) error {
 	if size > maxSize || hdr.Commit == 0 {
 		return fmt.Errorf("page delta: it makes a database of %d pages of %d bytes, more than the %d bytes expected", hdr.Commit, hdr.PageSize, maxSize)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
+	if !rb.known || rb.pageSize != hdr.PageSize {
+		if _, err := rb.f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		if rb.sum, rb.pages, err = checksum(ctx, rb.f, hdr.PageSize); err != nil {
+			return fmt.Errorf("page delta: read its base: %w", err)
+		}
+		rb.known, rb.pageSize = true, hdr.PageSize
 	}
-	pre, basePages, err := checksum(ctx, f, hdr.PageSize)
-	if err != nil {
-		return fmt.Errorf("page delta: read its base: %w", err)
+	if rb.sum != hdr.PreApplyChecksum {
+		return fmt.Errorf("page delta: %w: the base is not the database it was made on (checksum %s, it needs %s)", ErrWrongBase, rb.sum, hdr.PreApplyChecksum)
 	}
-	if pre != hdr.PreApplyChecksum {
-		return fmt.Errorf("page delta: %w: the base is not the database it was made on (checksum %s, it needs %s)", ErrWrongBase, pre, hdr.PreApplyChecksum)
-	}
-	data := make([]byte, hdr.PageSize)
-	last := uint32(0)
+	// From here f changes: until the delta is whole, nothing is known of it.
+	rb.known = false
+	sum, pages := rb.sum, rb.pages
+	lock := ltx.LockPgno(hdr.PageSize)
+	h := ltx.NewHasher()
+	data, old := make([]byte, hdr.PageSize), make([]byte, hdr.PageSize)
+	next := uint32(pages) + 1 // the next page past the base's end, which growth must write
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -411,32 +440,57 @@ func ApplyTo(ctx context.Context, f File, r io.Reader, maxSize int64) error {
 		if ph.Pgno > hdr.Commit {
 			return fmt.Errorf("page delta: %w: page %d past its size of %d pages", ltx.ErrInvalidFile, ph.Pgno, hdr.Commit)
 		}
-		if _, err := f.WriteAt(data, int64(ph.Pgno-1)*int64(hdr.PageSize)); err != nil {
+		off := int64(ph.Pgno-1) * int64(hdr.PageSize)
+		if int64(ph.Pgno) <= pages {
+			if _, err := rb.f.ReadAt(old, off); err != nil {
+				return fmt.Errorf("page delta: read page %d: %w", ph.Pgno, err)
+			}
+			sum ^= ltx.ChecksumPageWithHasher(h, ph.Pgno, old)
+		} else {
+			if next == lock {
+				next++
+			}
+			if ph.Pgno != next {
+				// A database grows by the pages written past its end: a
+				// gap would be pages nobody wrote.
+				return fmt.Errorf("page delta: %w: it writes page %d past the base's %d pages, not page %d", ltx.ErrInvalidFile, ph.Pgno, pages, next)
+			}
+			next++
+		}
+		if _, err := rb.f.WriteAt(data, off); err != nil {
 			return fmt.Errorf("page delta: write page %d: %w", ph.Pgno, err)
 		}
-		last = max(last, ph.Pgno)
+		sum ^= ltx.ChecksumPageWithHasher(h, ph.Pgno, data)
 	}
 	if err := dec.Close(); err != nil {
 		return fmt.Errorf("page delta: %w", err)
 	}
-	if int64(hdr.Commit) > max(basePages, int64(last)) {
-		// A database grows by the pages written past its end: a size past
-		// them would be pages nobody wrote (a sparse file to read whole).
-		return fmt.Errorf("page delta: %w: it makes %d pages of a base of %d, and writes none past page %d", ltx.ErrInvalidFile, hdr.Commit, basePages, last)
+	if int64(hdr.Commit) > max(pages, int64(next)-1) {
+		return fmt.Errorf("page delta: %w: it makes %d pages of a base of %d, and writes none past page %d", ltx.ErrInvalidFile, hdr.Commit, pages, next-1)
 	}
-	if err := f.Truncate(size); err != nil {
+	// The pages cut off leave the checksum. (Each page's checksum carries
+	// ChecksumFlag, which the XORs toggle: it is set again at the end, as
+	// LTX's rolling checksum does.)
+	for pgno := int64(hdr.Commit) + 1; pgno <= pages; pgno++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if uint32(pgno) == lock {
+			continue
+		}
+		if _, err := rb.f.ReadAt(old, (pgno-1)*int64(hdr.PageSize)); err != nil {
+			return fmt.Errorf("page delta: read page %d: %w", pgno, err)
+		}
+		sum ^= ltx.ChecksumPageWithHasher(h, uint32(pgno), old)
+	}
+	sum |= ltx.ChecksumFlag
+	if err := rb.f.Truncate(size); err != nil {
 		return fmt.Errorf("page delta: %w", err)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
+	if sum != dec.Trailer().PostApplyChecksum {
+		return fmt.Errorf("page delta: %w: the rebuilt database has checksum %s, the delta says %s", ltx.ErrChecksumMismatch, sum, dec.Trailer().PostApplyChecksum)
 	}
-	post, _, err := checksum(ctx, f, hdr.PageSize)
-	if err != nil {
-		return fmt.Errorf("page delta: %w", err)
-	}
-	if post != dec.Trailer().PostApplyChecksum {
-		return fmt.Errorf("page delta: %w: the rebuilt database has checksum %s, the delta says %s", ltx.ErrChecksumMismatch, post, dec.Trailer().PostApplyChecksum)
-	}
+	rb.known, rb.sum, rb.pages = true, sum, int64(hdr.Commit)
 	return nil
 }
 
