@@ -49,7 +49,7 @@ type deltaSend struct {
 	rel   string // its name on the target
 	src   string // the delta, in the local backup directory
 	plain string // the delta's SHA-256
-	depth int
+	bases []string // the chain it is on: its base first
 	info  DeltaInfo
 }
 
@@ -113,8 +113,9 @@ func (p *pusher) planDelta(ctx context.Context, s backup.Snapshot, f snapshot.Fi
 	if !ok || held == "" {
 		return nil, nil // the target's copy of prev holds another database
 	}
-	depth := prev.Chain[old.SHA256] + 1
-	if depth > limit || !p.chainIntact(prev, held) {
+	bases := append([]string{prev.Stamp}, prev.Chain[old.SHA256]...)
+	depth := len(bases)
+	if depth > limit || !p.chainIntact(prev, old.SHA256, held) {
 		return nil, nil
 	}
 	tmp := filepath.Join(p.cfg.BackupDir, stateDir, "delta-"+s.Stamp+".ltx")
@@ -159,7 +160,7 @@ func (p *pusher) planDelta(ctx context.Context, s backup.Snapshot, f snapshot.Fi
 		return nil, nil
 	}
 	return &deltaSend{
-		rel: pagedelta.Name(f.Path, prev.Stamp) + suffix, src: tmp, plain: hex.EncodeToString(h.Sum(nil)), depth: depth,
+		rel: pagedelta.Name(f.Path, prev.Stamp) + suffix, src: tmp, plain: hex.EncodeToString(h.Sum(nil)), bases: bases,
 		info: DeltaInfo{Path: f.Path, Base: prev.Stamp, Depth: depth, Pages: st.Pages, ChangedPages: st.Changed, Bytes: st.Bytes},
 	}, nil
 }
@@ -187,7 +188,7 @@ func missingBase(rfs afero.Fs, root string, st *Statement) string {
 		names = append(names, f.Path)
 	}
 	for _, b := range deltaBases(names) {
-		if fi, err := rfs.Stat(snapshot.Dir(root, b)); err != nil || !fi.IsDir() {
+		if !baseThere(rfs, root, b) {
 			return b
 		}
 	}
@@ -205,18 +206,18 @@ func describeChain(stamps []string) string {
 	return fmt.Sprintf("%d snapshot(s): %s", len(stamps), strings.Join(stamps, " <- "))
 }
 
-// chainDepth is the place in its chain of the copy of f that a push
-// recorded under the name rel: the delta it sent (d), the previous
-// pushed snapshot's delta it linked or copied (the same place), or 0
-// for a whole copy.
-func chainDepth(prev *stateEntry, d *deltaSend, f snapshot.File, rel string) int {
+// chainOf is the chain of the copy of f that a push recorded under the
+// name rel: that of the delta it sent (d), that of the previous pushed
+// snapshot's delta it linked or copied (the same chain), or nil for a
+// whole copy.
+func chainOf(prev *stateEntry, d *deltaSend, f snapshot.File, rel string) []string {
 	if d != nil && d.rel == rel {
-		return d.depth
+		return d.bases
 	}
 	if _, _, ok := pagedelta.Parse(strings.TrimSuffix(rel, ".age")); ok && prev != nil {
 		return prev.Chain[f.SHA256]
 	}
-	return 0
+	return nil
 }
 
 // fileOf is the snapshot's file that a name on the target holds: the name
@@ -244,37 +245,36 @@ func (c *capped) Write(p []byte) (int, error) {
 }
 
 // chainIntact reports whether the target still holds every snapshot that
-// the copy named held of the previous pushed snapshot prev is rebuilt
-// from, as this machine's push state remembers the chain: a delta on a
-// chain that lost a link would push a snapshot nobody can restore. A
-// chain longer than the state remembers counts as broken (the file is
-// sent whole).
-func (p *pusher) chainIntact(prev *stateEntry, held string) bool {
-	cur, name := prev, held
-	for range maxChainRead {
-		rel, base, ok := pagedelta.Parse(strings.TrimSuffix(name, ".age"))
-		if !ok {
-			return true // a whole copy: the chain's start
-		}
-		if fi, err := p.remote.FS.Stat(snapshot.Dir(p.remote.Root, base)); err != nil || !fi.IsDir() || base >= cur.Stamp {
-			return false
-		}
-		next := p.state.entry(base)
-		if next == nil {
-			return false
-		}
-		name = ""
-		for _, f := range next.Files {
-			if fileOf(f.Path) == rel {
-				name = f.Path
-			}
-		}
-		if name == "" {
-			return false
-		}
-		cur = next
+// the previous pushed snapshot's copy of a file (plaintext digest, held
+// under the name held) is rebuilt from, as this machine's push state
+// recorded its chain: a delta on a chain that lost a link would push a
+// snapshot nobody can restore.
+func (p *pusher) chainIntact(prev *stateEntry, digest, held string) bool {
+	_, base, isDelta := pagedelta.Parse(strings.TrimSuffix(held, ".age"))
+	chain := prev.Chain[digest]
+	switch {
+	case !isDelta:
+		return true // a whole copy: the chain's start
+	case len(chain) == 0 || chain[0] != base:
+		return false // a chain this machine did not record
 	}
-	return false
+	after := prev.Stamp
+	for _, b := range chain {
+		if b >= after || !baseThere(p.remote.FS, p.remote.Root, b) {
+			return false
+		}
+		after = b
+	}
+	return true
+}
+
+// baseThere reports whether the target holds the snapshot stamp as a
+// snapshot: its directory and its statement (a prune removes the
+// statement first; every push that makes deltas writes one).
+func baseThere(rfs afero.Fs, root, stamp string) bool {
+	dir := snapshot.Dir(root, stamp)
+	fi, err := rfs.Stat(dir)
+	return err == nil && fi.IsDir() && hasStatement(rfs, dir)
 }
 
 // cleanDeltas removes the page deltas a push cut off left in the local
@@ -301,7 +301,7 @@ func baseGone(rfs afero.Fs, root string, files []snapshot.File) string {
 		names = append(names, f.Path)
 	}
 	for _, b := range deltaBases(names) {
-		if fi, err := rfs.Stat(snapshot.Dir(root, b)); err != nil || !fi.IsDir() {
+		if !baseThere(rfs, root, b) {
 			return b
 		}
 	}

@@ -357,7 +357,7 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	deltas := map[int]*deltaSend{}
 	for i, f := range files {
 		names[i] = f.Path + suffix
-		if held := heldAs(prev, f, s.Stamp); held != "" {
+		if held := heldAs(prev, f, s.Stamp); held != "" && p.chainIntact(prev, f.SHA256, held) {
 			names[i] = held
 		}
 	}
@@ -385,11 +385,11 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 		remoteFiles[i] = done
 		if f.SHA256 != "" {
 			entry.Files[f.SHA256] = done
-			if depth := chainDepth(prev, deltas[i], f, done.Path); depth > 0 {
+			if chain := chainOf(prev, deltas[i], f, done.Path); len(chain) > 0 {
 				if entry.Chain == nil {
-					entry.Chain = map[string]int{}
+					entry.Chain = map[string][]string{}
 				}
-				entry.Chain[f.SHA256] = depth
+				entry.Chain[f.SHA256] = chain
 			}
 		}
 	}
@@ -642,11 +642,6 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 			return nil, err
 		}
 	}
-	if b := baseGone(rfs, root, remoteFiles); b != "" {
-		// Placed, and a prune removed its base meanwhile: the next push
-		// sends it again whole (decide: missingBase).
-		return nil, fmt.Errorf("snapshot %s, which its database is a page delta on, was removed from the target during the push (a remote prune?): push again, and it is sent whole", b)
-	}
 	p.res.BytesSent += info.BytesSent
 	p.state.add(entry)
 	if err := p.state.save(p.cfg.FS); err != nil {
@@ -655,6 +650,12 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	_ = p.cfg.FS.Remove(localJournal)
 	if err := p.placed(sg); err != nil {
 		return nil, err
+	}
+	if b := baseGone(rfs, root, remoteFiles); b != "" {
+		// Placed (and its sequence recorded), and a prune removed its
+		// base meanwhile: the next push sends it again whole (decide:
+		// missingBase).
+		return nil, fmt.Errorf("snapshot %s, which its database is a page delta on, was removed from the target during the push (a remote prune?): push again, and it is sent whole", b)
 	}
 	return info, nil
 }
@@ -716,9 +717,9 @@ func (p *pusher) link(prev *stateEntry, f snapshot.File, dst string) bool {
 		return false
 	}
 	old, ok := prev.Files[f.SHA256]
-	if !ok || path.Base(old.Path) != filepath.Base(dst) {
-		// Another name is another form (whole, encrypted, a delta on
-		// some base): a link would give dst bytes its name does not say.
+	if !ok || !strings.HasSuffix(filepath.ToSlash(dst), "/"+f.Path+strings.TrimPrefix(old.Path, fileOf(old.Path))) {
+		// dst is another form of the file than old (whole, or a delta
+		// on some base): a link would give it bytes its name does not say.
 		return false
 	}
 	src := filepath.Join(snapshot.Dir(p.remote.Root, prev.Stamp), filepath.FromSlash(old.Path))

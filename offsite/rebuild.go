@@ -142,8 +142,9 @@ func rebuild(ctx context.Context, remote Remote, open Opening, bases localBases,
 }
 
 // ageSize is the most an age file of a plaintext of n bytes takes: the
-// header (a few stanzas) and 16 bytes per 64 KiB chunk.
-func ageSize(n int64) int64 { return n + n/4096 + 64<<10 }
+// header (its stanzas: hundreds of recipients fit in 1 MiB) and 16 bytes
+// per 64 KiB chunk.
+func ageSize(n int64) int64 { return n + n/4096 + 1<<20 }
 
 // chainLink finds the copy of rel in the target's snapshot stamp: the
 // whole file (next "") or a delta on the snapshot next.

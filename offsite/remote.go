@@ -205,13 +205,21 @@ func pruneRemote(ctx context.Context, remote Remote, opts backup.PruneOptions) (
 	// A snapshot whose database is a page delta keeps the snapshots its
 	// chain runs through: without them it cannot be rebuilt.
 	opts.Needs = func(ctx context.Context, fsys afero.Fs, dir, stamp string) ([]string, error) {
-		rm, err := readRemoteManifest(fsys, dir)
-		if err != nil || rm == nil {
-			return nil, err
-		}
 		var names []string
-		for _, f := range rm.Files {
-			names = append(names, f.Path)
+		if rm, err := readRemoteManifest(fsys, dir); err == nil && rm != nil {
+			for _, f := range rm.Files {
+				names = append(names, f.Path)
+			}
+		} else {
+			// A manifest that cannot be read (the snapshot is invalid for
+			// it) says nothing: the files there say which bases it has.
+			present, err := snapshotEntries(ctx, fsys, dir)
+			if err != nil {
+				return nil, fmt.Errorf("list %s to find the snapshots it needs: %w", dir, err)
+			}
+			for n := range present {
+				names = append(names, n)
+			}
 		}
 		return deltaBases(names), nil
 	}

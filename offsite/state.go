@@ -44,10 +44,11 @@ type stateEntry struct {
 	KeyID   string                   `json:"key_id"`
 	KeyFile string                   `json:"key_file,omitempty"`
 	Files   map[string]snapshot.File `json:"files"` // by plaintext SHA-256: the remote file
-	// Chain says, by plaintext SHA-256, which of Files are page deltas:
-	// their place in the chain that starts at a whole copy (1 for a delta
-	// on it). Absent: a whole copy.
-	Chain map[string]int `json:"chain,omitempty"`
+	// Chain says, by plaintext SHA-256, which of Files are page deltas,
+	// and on what: the stamps of the snapshots on the target the copy is
+	// rebuilt from, its base first, the whole copy last (its depth is
+	// their number). Absent: a whole copy.
+	Chain map[string][]string `json:"chain,omitempty"`
 }
 
 func loadState(fsys afero.Fs, backupDir, target string) *pushState {
