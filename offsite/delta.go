@@ -46,9 +46,9 @@ type DeltaInfo struct {
 
 // deltaSend is a file of a snapshot that a push sends as a page delta.
 type deltaSend struct {
-	rel   string // its name on the target
-	src   string // the delta, in the local backup directory
-	plain string // the delta's SHA-256
+	rel   string   // its name on the target
+	src   string   // the delta, in the local backup directory
+	plain string   // the delta's SHA-256
 	bases []string // the chain it is on: its base first
 	info  DeltaInfo
 }
