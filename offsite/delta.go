@@ -202,10 +202,6 @@ var errDeltaChain = errors.New("its chain of page deltas does not end in a whole
 // maxChainRead bounds the deltas a pull follows, whatever the target says.
 const maxChainRead = 64
 
-func describeChain(stamps []string) string {
-	return fmt.Sprintf("%d snapshot(s): %s", len(stamps), strings.Join(stamps, " <- "))
-}
-
 // chainOf is the chain of the copy of f that a push recorded under the
 // name rel: that of the delta it sent (d), that of the previous pushed
 // snapshot's delta it linked or copied (the same chain), or nil for a
