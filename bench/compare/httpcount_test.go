@@ -107,6 +107,14 @@ func TestRequestCounterTruncatedBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Hang up mid-body, then wait for the server's side to end: the proxy
+	// has then taken the connection (a waitIdle before its accept would
+	// find nothing open and nothing counted).
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.Copy(io.Discard, c)
 	c.Close()
 	if err := p.waitIdle(5 * time.Second); err != nil {
 		t.Fatal(err)
