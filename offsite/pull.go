@@ -158,7 +158,7 @@ func fetch(ctx context.Context, remote Remote, stamp string, open Opening, st *S
 			if err != nil {
 				return nil, err
 			}
-			n, err := copyIn(ctx, remote.FS, dir, f.Path, f.Size, fsys, filepath.Join(dst, filepath.FromSlash(f.Path)), nil, want)
+			n, err := copyIn(ctx, remote.FS, dir, f.Path, f.Size, fsys, filepath.Join(dst, filepath.FromSlash(f.Path)), nil, want, nil)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", f.Path, err)
 			}
@@ -195,7 +195,7 @@ func fetch(ctx context.Context, remote Remote, stamp string, open Opening, st *S
 			deltas = append(deltas, link{stamp: stamp, dir: dir, file: f, want: want, dec: dec})
 			continue
 		}
-		n, err := copyIn(ctx, remote.FS, dir, f.Path, f.Size, fsys, filepath.Join(dst, filepath.FromSlash(rel)), dec, want)
+		n, err := copyIn(ctx, remote.FS, dir, f.Path, f.Size, fsys, filepath.Join(dst, filepath.FromSlash(rel)), dec, want, nil)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.Path, err)
 		}
@@ -291,10 +291,11 @@ func plaintextFiles(ctx context.Context, rfs afero.Fs, dir string) ([]snapshot.F
 // copyIn copies the remote file rel of the snapshot directory dir, which
 // must be a regular file of exactly size bytes, to a new local file,
 // decrypting with dec when set, and checks the remote bytes' SHA-256
-// against want when set. No byte past size is read or written.
+// against want when set; tee, when set, sees the plaintext written. No
+// byte past size is read or written.
 func copyIn(ctx context.Context, rfs afero.Fs, dir, rel string, size int64, fsys afero.Fs, dst string, dec interface {
 	Decrypt(io.Reader) (io.Reader, error)
-}, want string) (int64, error) {
+}, want string, tee io.Writer) (int64, error) {
 	in, err := openSnapshotFile(rfs, dir, rel, size)
 	if err != nil {
 		return 0, err
@@ -311,6 +312,9 @@ func copyIn(ctx context.Context, rfs afero.Fs, dir, rel string, size int64, fsys
 	}
 	if err := fsys.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return 0, err
+	}
+	if tee != nil {
+		r = io.TeeReader(r, tee)
 	}
 	d, err := durable.CopyFile(ctx, fsys, dst, r, 0o600)
 	if err != nil {

@@ -86,18 +86,22 @@ func rebuild(ctx context.Context, remote Remote, open Opening, bases localBases,
 		return 0, err
 	}
 	var err error
+	// The copy's checksum is summed as it is written: the first delta
+	// then needs no second read of the database.
+	track := &pagedelta.Tracker{}
+	defer track.Close()
 	if start != nil {
 		if start.file.Size > ageSize(start.size) {
 			return 0, fmt.Errorf("%w: snapshot %s lists its %s at %d bytes, more than a copy of its %d-byte database takes", ErrRemoteCorrupt, start.stamp, start.file.Path, start.file.Size, start.size)
 		}
 		var n int64
-		n, err = copyIn(ctx, remote.FS, start.dir, start.file.Path, start.file.Size, fsys, tmp, start.dec, start.want)
+		n, err = copyIn(ctx, remote.FS, start.dir, start.file.Path, start.file.Size, fsys, tmp, start.dec, start.want, track)
 		if err == nil && n != start.size {
 			_ = fsys.Remove(tmp)
 			err = fmt.Errorf("%w: snapshot %s's %s decrypts to %d bytes, its manifest says %d", ErrRemoteCorrupt, start.stamp, start.file.Path, n, start.size)
 		}
 	} else {
-		err = copyLocal(ctx, local, localPath, fsys, tmp)
+		err = copyLocal(ctx, local, localPath, fsys, tmp, track)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("the copy of %s it is a page delta on: %w", rel, err)
@@ -114,7 +118,7 @@ func rebuild(ctx context.Context, remote Remote, open Opening, bases localBases,
 			_ = fsys.Remove(tmp)
 		}
 	}()
-	rb := pagedelta.NewRebuilder(out)
+	rb := pagedelta.NewRebuilderFrom(out, track)
 	for i := len(chain) - 1; i >= 0; i-- {
 		l := chain[i]
 		where := l.file.Path
@@ -279,12 +283,12 @@ func applyLink(ctx context.Context, rfs afero.Fs, l link, rb *pagedelta.Rebuilde
 
 // copyLocal copies a local snapshot's file to dst. (A wrong one fails
 // the first delta's checksum, and the rebuild goes to the target's chain.)
-func copyLocal(ctx context.Context, from afero.Fs, src string, to afero.Fs, dst string) error {
+func copyLocal(ctx context.Context, from afero.Fs, src string, to afero.Fs, dst string, tee io.Writer) error {
 	in, err := from.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	_, err = durable.CopyFile(ctx, to, dst, in, 0o600)
+	_, err = durable.CopyFile(ctx, to, dst, io.TeeReader(in, tee), 0o600)
 	return err
 }

@@ -393,6 +393,90 @@ type Rebuilder struct {
 // NewRebuilder starts a rebuild of the database f.
 func NewRebuilder(f File) *Rebuilder { return &Rebuilder{f: f} }
 
+// NewRebuilderFrom starts a rebuild of the database f, which t saw
+// written whole: its checksum is t's, and the first delta does not read
+// f again. (A t that saw no whole database leaves that to the first
+// delta.)
+func NewRebuilderFrom(f File, t *Tracker) *Rebuilder {
+	rb := &Rebuilder{f: f}
+	if sum, pages, size, ok := t.done(); ok {
+		rb.known, rb.pageSize, rb.sum, rb.pages = true, size, sum, pages
+	}
+	return rb
+}
+
+// Tracker is an io.Writer that sums a database file's LTX checksum as
+// the file is written through it (the page size from its SQLite header),
+// on a goroutine of its own: the copy that starts a chain then needs no
+// second read of the file (NewRebuilderFrom). Its writes never fail.
+type Tracker struct {
+	head  []byte // the first bytes, until the header is in
+	page  []byte // the page being filled
+	size  uint32
+	pgno  uint32
+	s     *summer
+	bad   bool
+	ended bool
+	sum   ltx.Checksum
+}
+
+// Write takes the next bytes of the file.
+func (t *Tracker) Write(p []byte) (int, error) {
+	n := len(p)
+	if t.bad {
+		return n, nil
+	}
+	if t.s == nil {
+		t.head = append(t.head, p...)
+		if len(t.head) < 100 {
+			return n, nil
+		}
+		size := uint32(binary.BigEndian.Uint16(t.head[16:18]))
+		if size == 1 {
+			size = 65536
+		}
+		if string(t.head[:16]) != "SQLite format 3\x00" || !validPageSize(int64(size)) {
+			t.bad, t.head = true, nil
+			return n, nil
+		}
+		t.size, t.s = size, startSummer(size)
+		p, t.head = t.head, nil
+	}
+	for len(p) > 0 {
+		k := min(len(p), int(t.size)-len(t.page))
+		t.page = append(t.page, p[:k]...)
+		p = p[k:]
+		if len(t.page) == int(t.size) {
+			t.pgno++
+			t.s.add(t.pgno, t.page)
+			t.page = t.page[:0]
+		}
+	}
+	return n, nil
+}
+
+// done ends the sum: the checksum, pages and page size of a whole
+// database, ok false when what was written was not one.
+func (t *Tracker) done() (ltx.Checksum, int64, uint32, bool) {
+	if t.s == nil || t.bad {
+		return 0, 0, 0, false
+	}
+	if !t.ended {
+		t.ended = true
+		t.sum, _ = t.s.wait()
+	}
+	return t.sum, int64(t.pgno), t.size, len(t.page) == 0
+}
+
+// Close ends the tracker's goroutine when it is not handed to a Rebuilder.
+func (t *Tracker) Close() error {
+	if t.s != nil && !t.ended {
+		t.ended = true
+		t.sum, _ = t.s.wait()
+	}
+	return nil
+}
+
 // Apply applies the next delta, read from r, as ApplyTo does.
 func (rb *Rebuilder) Apply(ctx context.Context, r io.Reader, maxSize int64) (err error) {
 	dec := ltx.NewDecoder(&frameGuard{r: r})
