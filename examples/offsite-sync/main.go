@@ -104,6 +104,7 @@ flags (nothing was touched).`,
 	fs.StringVar(&o.allowedSigners, "allowed-signers", getenv("ATOCORE_ALLOWED_SIGNERS"), "the allowed_signers `FILE` the newest copy is verified against (default: the signing key)")
 	fs.BoolVar(&o.allowUnsigned, "allow-unsigned", envBool(getenv("ATOCORE_ALLOW_UNSIGNED")), "push without signing (env ATOCORE_ALLOW_UNSIGNED=1; not recommended)")
 	o.objectLockEnv = getenv("ATOCORE_OBJECT_LOCK_DAYS")
+	fs.IntVar(&o.deltaChain, "delta-chain", offsite.DefaultDeltaChain, "encrypted pushes send the database as the pages changed since the previous pushed snapshot, at most `N` times after a whole copy (0: always whole)")
 	fs.IntVar(&o.objectLockDays, "object-lock-days", 0, "lock every object pushed for `N` days (S3 Object Lock; s3:// targets whose bucket has it; env ATOCORE_OBJECT_LOCK_DAYS; default: the config file's object_lock_days)")
 	fs.StringVar(&o.objectLockMode, "object-lock-mode", getenv("ATOCORE_OBJECT_LOCK_MODE"), "the lock's `MODE`: governance (default) or compliance (env ATOCORE_OBJECT_LOCK_MODE)")
 	fs.StringVar(&o.metricsFile, "metrics-file", getenv("ATOCORE_METRICS_FILE"), "write the push's result and the backup directory's metrics to this node_exporter textfile `FILE` (env ATOCORE_METRICS_FILE)")
@@ -129,6 +130,7 @@ type opts struct {
 	objectLockDays                           int
 	objectLockEnv                            string // ATOCORE_OBJECT_LOCK_DAYS
 	objectLockMode                           string
+	deltaChain                               int
 }
 
 // pickSigner reads the signing key: --signing-key, else the SSH key when

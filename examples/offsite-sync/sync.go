@@ -32,6 +32,7 @@ type job struct {
 	opening offsite.Opening
 	signer  ssh.Signer
 	lock    offsite.ObjectLock
+	chain   int // offsite.PushOptions.DeltaChain
 }
 
 // severalReport is the JSON printed on stdout for several targets (for
@@ -186,7 +187,7 @@ func syncOne(ctx context.Context, cfg backup.Config, policy backup.Policy, j job
 	}
 	defer t.Close()
 	rep := &report{Target: t.URL()}
-	if rep.Push, err = offsite.Push(ctx, cfg, t, offsite.PushOptions{Sealing: j.seal, Signer: j.signer, ObjectLock: j.lock}); err != nil {
+	if rep.Push, err = offsite.Push(ctx, cfg, t, offsite.PushOptions{Sealing: j.seal, Signer: j.signer, ObjectLock: j.lock, DeltaChain: j.chain}); err != nil {
 		return rep, err
 	}
 	if rep.Prune, err = offsite.Prune(ctx, t, backup.PruneOptions{Policy: policy}); err != nil {
@@ -252,6 +253,10 @@ func (o *opts) prepare(n string, file *config.File) (job, error) {
 		j.opening.Trust.Signers = offsite.TrustKey("this host", j.signer.PublicKey()).Signers
 	}
 	j.lock = offsite.ObjectLock{Days: o.objectLockDays, Mode: or(o.objectLockMode, ft.ObjectLockMode)}
+	j.chain = o.deltaChain
+	if j.chain <= 0 {
+		j.chain = -1 // 0 in the options is the library's default: "always whole" is negative
+	}
 	if (o.changed == nil || !o.changed("object-lock-days")) && o.objectLockEnv != "" {
 		if j.lock.Days, err = strconv.Atoi(o.objectLockEnv); err != nil {
 			return j, fmt.Errorf("ATOCORE_OBJECT_LOCK_DAYS=%q is not a number of days; use e.g. 30", o.objectLockEnv)
