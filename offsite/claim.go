@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/afero"
 
+	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/target"
 )
 
@@ -143,4 +145,35 @@ func claimHolder(backupDir string) string {
 		host = "unknown-host"
 	}
 	return host + ":" + backupDir
+}
+
+// forgetOwnClaims removes this holder's claim files of stamps whose
+// snapshot is in place on the target (with its statement): a push killed
+// between placing its snapshot and releasing the claim left them, and no
+// push of that stamp runs again to release them. Another holder's claims
+// are left as they are.
+func forgetOwnClaims(rfs afero.Fs, root, holder string) {
+	entries, err := afero.ReadDir(rfs, root)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, IncomingPrefix) || !strings.HasSuffix(name, claimSuffix) || !e.Mode().IsRegular() {
+			continue
+		}
+		stamp := strings.TrimSuffix(strings.TrimPrefix(name, IncomingPrefix), claimSuffix)
+		if !snapshot.IsStamp(stamp) || !baseThere(rfs, root, stamp) {
+			continue
+		}
+		p := filepath.Join(root, name)
+		data, err := readBounded(rfs, p, maxClaim)
+		if err != nil {
+			continue
+		}
+		var rec claimRecord
+		if json.Unmarshal(data, &rec) == nil && rec.Holder == holder {
+			_ = rfs.Remove(p)
+		}
+	}
 }

@@ -110,3 +110,36 @@ func TestTwoHostsPushingOneStampDoNotInterleave(t *testing.T) {
 		t.Fatal("the statement is for neither snapshot")
 	}
 }
+
+// A push killed after it placed its snapshot and before it released the
+// claim leaves the claim beside a finished snapshot, which the next push
+// leaves as it is: that push removes this host's stale claim (another
+// host's it leaves alone). Found by reliability's TestCrashPush.
+func TestPushRemovesItsClaimOfAPlacedSnapshot(t *testing.T) {
+	r := testutil.Root(t)
+	m := testutil.Create(t, r, backup.CreateOptions{})
+	key, _ := signer(t)
+	remote := osRemote(t)
+	cfg, _ := testutil.Config(r).Resolved()
+	if _, err := pushRemote(context.Background(), cfg, remote, PushOptions{Signer: key}); err != nil {
+		t.Fatal(err)
+	}
+	own := filepath.Join(remote.Root, IncomingPrefix+m.Stamp+claimSuffix)
+	if err := os.WriteFile(own, []byte(`{"holder":"`+claimHolder(cfg.BackupDir)+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(remote.Root, IncomingPrefix+"20260101T000000Z"+claimSuffix)
+	if err := os.WriteFile(other, []byte(`{"holder":"other-host:/srv/backups"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := pushRemote(context.Background(), cfg, remote, PushOptions{Signer: key})
+	if err != nil || len(res.Present) != 1 {
+		t.Fatalf("push again = %+v, %v", res, err)
+	}
+	if _, err := os.Stat(own); !os.IsNotExist(err) {
+		t.Fatalf("this host's claim of a placed snapshot is left: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Fatalf("another host's claim was removed: %v", err)
+	}
+}

@@ -164,6 +164,7 @@ func pushRemote(ctx context.Context, cfg backup.Config, remote Remote, opts Push
 	}
 	p.forgetGoneJournals(local)
 	p.putBackAside()
+	forgetOwnClaims(remote.FS, remote.Root, claimHolder(cfg.BackupDir))
 	pl := p.survey()
 	var taken []string // stamps another host's snapshot holds on the target
 	for _, s := range local {
