@@ -180,21 +180,6 @@ func deltaBases(names []string) []string {
 	return out
 }
 
-// missingBase names the first snapshot that st's files are deltas on and
-// that the target no longer holds; "" when none.
-func missingBase(rfs afero.Fs, root string, st *Statement) string {
-	var names []string
-	for _, f := range st.Files {
-		names = append(names, f.Path)
-	}
-	for _, b := range deltaBases(names) {
-		if !baseThere(rfs, root, b) {
-			return b
-		}
-	}
-	return ""
-}
-
 // errDeltaChain is the refusal of a chain of deltas that does not end
 // in a whole copy within maxChainRead links, or goes forward in time.
 var errDeltaChain = errors.New("its chain of page deltas does not end in a whole copy")
@@ -288,18 +273,23 @@ func cleanDeltas(fsys afero.Fs, backupDir string) {
 	}
 }
 
-// baseGone names the first snapshot that the page deltas a push just
-// placed are on and that the target no longer holds (a remote prune that
-// ran meanwhile); "" when every one is there.
-func baseGone(rfs afero.Fs, root string, files []snapshot.File) string {
-	var names []string
-	for _, f := range files {
-		names = append(names, f.Path)
-	}
+// baseGone names the first snapshot that the files named (a snapshot's,
+// on the target) are page deltas on and that the target no longer holds;
+// "" when every one is there.
+func baseGone(rfs afero.Fs, root string, names []string) string {
 	for _, b := range deltaBases(names) {
 		if !baseThere(rfs, root, b) {
 			return b
 		}
 	}
 	return ""
+}
+
+// paths are the names of files.
+func paths(files []snapshot.File) []string {
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = f.Path
+	}
+	return out
 }

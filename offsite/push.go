@@ -652,10 +652,10 @@ func (p *pusher) push(ctx context.Context, s backup.Snapshot) (*PushedInfo, erro
 	if err := p.placed(sg); err != nil {
 		return nil, err
 	}
-	if b := baseGone(rfs, root, remoteFiles); b != "" {
+	if b := baseGone(rfs, root, paths(remoteFiles)); b != "" {
 		// Placed (and its sequence recorded), and a prune removed its
 		// base meanwhile: the next push sends it again whole (decide:
-		// missingBase).
+		// baseGone).
 		return nil, fmt.Errorf("snapshot %s, which its database is a page delta on, was removed from the target during the push (a remote prune?): push again, and it is sent whole", b)
 	}
 	return info, nil

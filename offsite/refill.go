@@ -121,7 +121,11 @@ func (p *pusher) decide(ctx context.Context, pl *plan, s backup.Snapshot) (actio
 	if errs := checkStored(ctx, p.remote.FS, dir, sg.st, p.opts.Verify); len(errs) > 0 {
 		return repairIt, errs[0]
 	}
-	if b := missingBase(p.remote.FS, p.remote.Root, sg.st); b != "" {
+	var stored []string
+	for _, f := range sg.st.Files {
+		stored = append(stored, f.Path)
+	}
+	if b := baseGone(p.remote.FS, p.remote.Root, stored); b != "" {
 		return repairIt, fmt.Sprintf("its database is a page delta on snapshot %s, which the target no longer holds: sent whole", b)
 	}
 	return leaveIt, ""

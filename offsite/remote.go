@@ -196,7 +196,7 @@ func pruneRemote(ctx context.Context, remote Remote, opts backup.PruneOptions) (
 		v := backup.Verdict{Valid: true, Kind: rm.Kind}
 		if errs := checkCiphertext(ctx, fsys, dir, rm, false); len(errs) > 0 {
 			v.Valid, v.Error = false, errs[0]
-		} else if b := baseGone(fsys, remote.Root, rm.Files); b != "" {
+		} else if b := baseGone(fsys, remote.Root, paths(rm.Files)); b != "" {
 			// Not restorable: it takes no retention slot.
 			v.Valid, v.Error = false, validate.CodeManifestMismatch+": its database is a page delta on snapshot "+b+", which the target no longer holds"
 		}
@@ -207,9 +207,7 @@ func pruneRemote(ctx context.Context, remote Remote, opts backup.PruneOptions) (
 	opts.Needs = func(ctx context.Context, fsys afero.Fs, dir, stamp string) ([]string, error) {
 		var names []string
 		if rm, err := readRemoteManifest(fsys, dir); err == nil && rm != nil {
-			for _, f := range rm.Files {
-				names = append(names, f.Path)
-			}
+			names = paths(rm.Files)
 		} else {
 			// A manifest that cannot be read (the snapshot is invalid for
 			// it) says nothing: the files there say which bases it has.

@@ -12,7 +12,7 @@
 // with the snapshot's manifest before it places anything.
 //
 //	st, err := pagedelta.Write(ctx, fsys, oldDB, newDB, pagedelta.Header{TXID: 2, Time: t}, w)
-//	err = pagedelta.Apply(ctx, fsys, oldDB, r, fsys, rebuilt, maxSize)
+//	err = pagedelta.ApplyTo(ctx, rebuilt, r, maxSize) // rebuilt: a copy of oldDB, open read-write
 package pagedelta
 
 import (
@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -324,39 +323,6 @@ func Parse(name string) (rel, base string, ok bool) {
 	return rel, base, true
 }
 
-// Apply writes to out on ofs the database that the LTX delta read from r
-// makes of the database base on bfs: a copy of base with the delta
-// applied (ApplyTo). out is synced; on error it is removed.
-func Apply(ctx context.Context, bfs afero.Fs, base string, r io.Reader, ofs afero.Fs, out string, maxSize int64) (err error) {
-	in, err := bfs.Open(base)
-	if err != nil {
-		return fmt.Errorf("page delta: open its base: %w", err)
-	}
-	defer in.Close()
-	if fi, err := in.Stat(); err != nil || fi.Size() > maxSize {
-		return fmt.Errorf("page delta: its base %s is not a database of at most %d bytes", base, maxSize)
-	}
-	f, err := ofs.OpenFile(out, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("page delta: %w", err)
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			_ = ofs.Remove(out)
-		}
-	}()
-	if _, err := io.Copy(f, &ctxReader{ctx: ctx, r: in}); err != nil {
-		return fmt.Errorf("page delta: copy its base %s: %w", base, err)
-	}
-	if err := ApplyTo(ctx, f, r, maxSize); err != nil {
-		return err
-	}
-	return f.Sync()
-}
-
 // File is what ApplyTo changes: a database file open for reading and
 // writing.
 type File interface {
@@ -626,14 +592,16 @@ const (
 	guardRest
 )
 
+// guardNeed is how many bytes each framing state reads before it decides.
+var guardNeed = [...]int{guardHeader: ltx.HeaderSize, guardPage: ltx.PageHeaderSize, guardSize: 4}
+
 func (g *frameGuard) Read(p []byte) (int, error) {
 	if g.err != nil {
 		return 0, g.err
 	}
 	n, err := g.r.Read(p)
 	for i := 0; i < n && g.state != guardRest; {
-		switch g.state {
-		case guardData:
+		if g.state == guardData {
 			k := int(min(int64(n-i), g.skip))
 			i += k
 			if g.skip -= int64(k); g.skip == 0 {
@@ -641,7 +609,7 @@ func (g *frameGuard) Read(p []byte) (int, error) {
 			}
 			continue
 		}
-		need := map[int]int{guardHeader: ltx.HeaderSize, guardPage: ltx.PageHeaderSize, guardSize: 4}[g.state]
+		need := guardNeed[g.state]
 		k := min(n-i, need-g.have)
 		copy(g.buf[g.have:], p[i:i+k])
 		g.have += k
