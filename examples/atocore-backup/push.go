@@ -63,6 +63,10 @@ func runPush(ctx context.Context, a *app) int {
 	if err != nil {
 		return a.fail(exitUsage, err)
 	}
+	chain, err := a.deltaChain()
+	if err != nil {
+		return a.fail(exitUsage, err)
+	}
 	if len(names) > 1 {
 		return runPushSeveral(ctx, a, names)
 	}
@@ -96,7 +100,7 @@ func runPush(ctx context.Context, a *app) int {
 	if err != nil {
 		return a.fail(exitUsage, err)
 	}
-	opts := offsite.PushOptions{Sealing: seal, Signer: key, Verify: a.f.verify, ObjectLock: lock, DeltaChain: a.deltaChain()}
+	opts := offsite.PushOptions{Sealing: seal, Signer: key, Verify: a.f.verify, ObjectLock: lock, DeltaChain: chain}
 	trust, err := a.trust()
 	if err != nil {
 		return a.fail(exitUsage, err)

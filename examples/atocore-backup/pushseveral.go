@@ -131,7 +131,10 @@ func (a *app) preparePush() (onePush, error) {
 	if err != nil {
 		return p, err
 	}
-	p.opts.Trusted, p.opts.Verify, p.opts.DeltaChain = trust.Signers, a.f.verify, a.deltaChain()
+	p.opts.Trusted, p.opts.Verify = trust.Signers, a.f.verify
+	if p.opts.DeltaChain, err = a.deltaChain(); err != nil {
+		return p, err
+	}
 	if p.opts.ObjectLock, err = a.objectLock(); err != nil {
 		return p, err
 	}

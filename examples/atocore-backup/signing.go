@@ -97,9 +97,12 @@ func (a *app) objectLock() (offsite.ObjectLock, error) {
 
 // deltaChain is push's --delta-chain as offsite.PushOptions takes it: 0
 // there means the default, so "always whole" is negative.
-func (a *app) deltaChain() int {
-	if a.f.deltaChain <= 0 {
-		return -1
+func (a *app) deltaChain() (int, error) {
+	switch {
+	case a.f.deltaChain < 0:
+		return 0, fmt.Errorf("--delta-chain %d: give the number of page deltas that may follow a whole copy of the database (0: always whole)", a.f.deltaChain)
+	case a.f.deltaChain == 0:
+		return -1, nil
 	}
-	return a.f.deltaChain
+	return a.f.deltaChain, nil
 }

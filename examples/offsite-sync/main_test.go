@@ -65,6 +65,10 @@ func TestOffsiteSyncUsage(t *testing.T) {
 			t.Errorf("%q: exit %d, %q", args, code, stderr)
 		}
 	}
+	dir := t.TempDir()
+	if code, _, stderr := sync(t, "--target", "file://"+dir, "--root", dir, "--allow-unsigned", "--delta-chain", "-1"); code != 2 || !strings.Contains(stderr, "--delta-chain -1") {
+		t.Errorf("--delta-chain -1: exit %d, %q", code, stderr)
+	}
 }
 
 // --help is offsite-sync's own help on stdout, exit 0; --version too.

@@ -253,8 +253,10 @@ func (o *opts) prepare(n string, file *config.File) (job, error) {
 		j.opening.Trust.Signers = offsite.TrustKey("this host", j.signer.PublicKey()).Signers
 	}
 	j.lock = offsite.ObjectLock{Days: o.objectLockDays, Mode: or(o.objectLockMode, ft.ObjectLockMode)}
-	j.chain = o.deltaChain
-	if j.chain <= 0 {
+	switch j.chain = o.deltaChain; {
+	case j.chain < 0:
+		return j, fmt.Errorf("--delta-chain %d: give the number of page deltas that may follow a whole copy of the database (0: always whole)", j.chain)
+	case j.chain == 0:
 		j.chain = -1 // 0 in the options is the library's default: "always whole" is negative
 	}
 	if (o.changed == nil || !o.changed("object-lock-days")) && o.objectLockEnv != "" {
