@@ -51,6 +51,12 @@ type Options struct {
 	// Lock, when set, is the backup directory's lock, already held by the
 	// caller (the drill); Run neither takes nor releases it.
 	Lock *backup.Lock
+	// Rebuild, when set, changes the staged copy of the snapshot's
+	// database (already checked against the manifest) before anything
+	// live changes: restore --at replays replication segments over it
+	// (replica.Plan.Rebuild). The result must then pass integrity_check,
+	// else the restore is refused and nothing live is touched.
+	Rebuild func(ctx context.Context, db *os.File) error
 }
 
 // Result is what a restore did. Its JSON is the output of

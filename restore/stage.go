@@ -160,6 +160,11 @@ func (r *restorer) stageDB(ctx context.Context) (string, error) {
 	if err := r.copyDBOut(ctx, tmp, o); err != nil {
 		return tmp, fmt.Errorf("copy the snapshot's database to %s: %w", filepath.Dir(live), err)
 	}
+	if r.opts.Rebuild != nil {
+		if err := r.rebuild(ctx, tmp); err != nil {
+			return tmp, err
+		}
+	}
 	if err := o.apply(tmp, false); err != nil {
 		return tmp, fmt.Errorf("set owner of %s: %w", tmp, err)
 	}
@@ -271,4 +276,34 @@ func (r *restorer) stageRegistry(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("copy the snapshot's registry: %w", err)
 	}
 	return tmp, nil
+}
+
+// rebuild runs Options.Rebuild on the staged database and checks the
+// result: a database that fails integrity_check is refused.
+func (r *restorer) rebuild(ctx context.Context, tmp string) error {
+	t0 := time.Now()
+	f, err := os.OpenFile(tmp, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = r.opts.Rebuild(ctx, f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	r.timeline.Step("replication replayed over the staged database", t0, "err", err)
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("replay replication over the staged database: %w", err)
+	}
+	ic, err := sqlitedb.IntegrityCheck(ctx, tmp)
+	if err == nil && !ic.OK {
+		err = r.invalid(validate.CodeDBIntegrity, "after replaying replication: "+ic.Detail)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
+	return err
 }

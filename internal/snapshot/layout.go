@@ -33,6 +33,9 @@ const (
 	// FailedDir holds snapshots whose validation failed at creation, kept
 	// for inspection and never listed as snapshots.
 	FailedDir = "failed"
+	// ReplicaDir holds the replication chains (replica package), one
+	// directory per base snapshot.
+	ReplicaDir = "replica"
 	// LockFile is the advisory lock of a backup directory.
 	LockFile = ".lock"
 	// ChromaRestoreStaging is the directory, inside a live Chroma

@@ -1,0 +1,222 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/superfly/ltx"
+
+	"github.com/atocore/atocore-backup/internal/snapshot"
+)
+
+// Window is the stretch of time one chain can restore to: from its first
+// segment (the base snapshot plus every change up to then) to its last
+// tick. Every second inside it is a point `restore --at` can give.
+type Window struct {
+	Base  string `json:"base"`
+	Chain string `json:"chain"`
+	Dir   string `json:"dir"`
+	// From is the time of the chain's first segment; To the last tick
+	// known (alive.json), or the last segment's time when that is later.
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	TXID uint64    `json:"txid"` // the chain's last segment
+	// Files counts the chain's LTX files per level (L0, L1, L2).
+	Files [3]int `json:"files"`
+	Bytes int64  `json:"bytes"`
+	// BaseMissing is set when the base snapshot is gone: the chain cannot
+	// be restored from.
+	BaseMissing bool `json:"base_missing,omitempty"`
+}
+
+// Windows lists the replication chains of a backup directory, oldest
+// first. A chain with no segment yet, or whose chain.json is unreadable,
+// is not listed.
+func Windows(ctx context.Context, backupDir string) ([]Window, error) {
+	bases, err := os.ReadDir(Dir(backupDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", Dir(backupDir), err)
+	}
+	var out []Window
+	for _, b := range bases {
+		if _, err := snapshot.ParseStamp(b.Name()); err != nil || !b.IsDir() {
+			continue
+		}
+		chains, err := os.ReadDir(filepath.Join(Dir(backupDir), b.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", filepath.Join(Dir(backupDir), b.Name()), err)
+		}
+		for _, c := range chains {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if !c.IsDir() {
+				continue
+			}
+			w, ok, err := window(backupDir, b.Name(), c.Name())
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				out = append(out, w)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Window) int { return a.From.Compare(b.From) })
+	return out, nil
+}
+
+// window reads one chain's window.
+func window(backupDir, base, id string) (Window, bool, error) {
+	dir := chainDir(backupDir, base, id)
+	if _, err := readChainMeta(dir); err != nil {
+		return Window{}, false, nil
+	}
+	w := Window{Base: base, Chain: id, Dir: dir}
+	if _, err := os.Stat(filepath.Join(snapshot.Dir(backupDir, base), snapshot.ManifestFile)); err != nil {
+		w.BaseMissing = true
+	}
+	var l0 []file
+	for level := range levels {
+		files, err := listLevel(dir, level)
+		if err != nil {
+			return Window{}, false, nil
+		}
+		if level == 0 {
+			l0 = files
+		}
+		w.Files[level] = len(files)
+		for _, f := range files {
+			if fi, err := os.Stat(f.path); err == nil {
+				w.Bytes += fi.Size()
+			}
+		}
+	}
+	if len(l0) == 0 || l0[0].min != 2 {
+		return Window{}, false, nil
+	}
+	first, err := readHeader(l0[0].path)
+	if err != nil {
+		return Window{}, false, nil
+	}
+	last, err := readHeader(l0[len(l0)-1].path)
+	if err != nil {
+		return Window{}, false, nil
+	}
+	w.From, w.To, w.TXID = time.UnixMilli(first.Timestamp).UTC(), time.UnixMilli(last.Timestamp).UTC(), uint64(last.MaxTXID)
+	if a, ok := readAlive(dir); ok && a.Time.After(w.To) && a.TXID == uint64(last.MaxTXID) {
+		w.To = a.Time.UTC()
+	}
+	return w, true, nil
+}
+
+// Plan is how to rebuild the database as it was at a time: the base
+// snapshot's database, then Files applied in order.
+type Plan struct {
+	Window Window
+	At     time.Time // the time asked for
+	// Seen is the time of the last segment applied: the database is as
+	// the replicator saw it then, and nothing changed from then to At.
+	Seen  time.Time
+	TXID  uint64
+	Files []string
+}
+
+// ErrOutsideWindow is matched by errors.Is when no chain covers the
+// time asked for.
+var ErrOutsideWindow = errors.New("the time is outside the replication window")
+
+// PlanAt picks the chain that covers at (the one that started last, so
+// that the fewest changes are replayed) and the files that rebuild the
+// database as it was then: whole hours from L2, whole minutes from L1,
+// then single ticks from L0, each applied only when its time is at or
+// before at.
+func PlanAt(ctx context.Context, backupDir string, at time.Time) (*Plan, error) {
+	ws, err := Windows(ctx, backupDir)
+	if err != nil {
+		return nil, err
+	}
+	var pick *Window
+	for i := range ws {
+		w := &ws[i]
+		if w.BaseMissing || at.Before(w.From) || at.After(w.To) {
+			continue
+		}
+		if pick == nil || w.From.After(pick.From) {
+			pick = w
+		}
+	}
+	if pick == nil {
+		return nil, &OutsideError{At: at, Windows: ws}
+	}
+	p := &Plan{Window: *pick, At: at, TXID: 1}
+	byLevel := make([]map[ltx.TXID]file, len(levels))
+	for level := range levels {
+		files, err := listLevel(pick.Dir, level)
+		if err != nil {
+			return nil, err
+		}
+		byLevel[level] = map[ltx.TXID]file{}
+		for _, f := range files {
+			byLevel[level][f.min] = f
+		}
+	}
+	cur := ltx.TXID(1)
+	for level := len(levels) - 1; level >= 0; level-- {
+		for {
+			f, ok := byLevel[level][cur+1]
+			if !ok {
+				break
+			}
+			h, err := readHeader(f.path)
+			if err != nil {
+				return nil, err
+			}
+			if time.UnixMilli(h.Timestamp).After(at) {
+				break
+			}
+			p.Files = append(p.Files, f.path)
+			p.Seen = time.UnixMilli(h.Timestamp).UTC()
+			cur = f.max
+		}
+	}
+	if len(p.Files) == 0 {
+		return nil, &OutsideError{At: at, Windows: ws}
+	}
+	p.TXID = uint64(cur)
+	return p, nil
+}
+
+// OutsideError is a time no chain covers; it lists the windows there are.
+type OutsideError struct {
+	At      time.Time
+	Windows []Window
+}
+
+func (e *OutsideError) Error() string {
+	if len(e.Windows) == 0 {
+		return fmt.Sprintf("%s: %s: the backup directory holds no replication (run replicate)", e.At.UTC().Format(time.RFC3339), ErrOutsideWindow)
+	}
+	msg := fmt.Sprintf("%s: %s; the windows are", e.At.UTC().Format(time.RFC3339), ErrOutsideWindow)
+	for i, w := range e.Windows {
+		if i > 0 {
+			msg += ","
+		}
+		msg += fmt.Sprintf(" %s to %s", w.From.Format(time.RFC3339), w.To.Format(time.RFC3339))
+		if w.BaseMissing {
+			msg += " (base snapshot " + w.Base + " gone)"
+		}
+	}
+	return msg
+}
+
+func (e *OutsideError) Unwrap() error { return ErrOutsideWindow }
