@@ -35,8 +35,8 @@ import (
 // the same directory) and standard: `ltx apply` rebuilds the database
 // from the snapshot's copy.
 const (
-	chainFile = "chain.json"
-	aliveFile = "alive.json"
+	chainFile     = "chain.json"
+	aliveFile     = "alive.json"
 	chainIDFormat = "20060102T150405.000Z"
 )
 
