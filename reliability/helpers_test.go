@@ -77,6 +77,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(ledgerEnv) != "" {
+		ledgerWriterMain() // the writer process of TestCrashReplicate; never returns
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)

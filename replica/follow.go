@@ -248,13 +248,20 @@ func (f *follower) commit(ch *change) {
 	f.pos = ch.next
 }
 
-// beginRead starts the tick's read transaction; the time returned is
+// tightRead is how closely a tick's read transaction is placed in time:
+// its view of the database is fixed between two clock readings at most
+// this far apart (else it is begun again, a few times).
+const tightRead = time.Millisecond
+
+// beginRead starts the tick's read transaction. The time returned is
 // taken once SQLite has fixed the transaction's view, so that nothing
-// committed after it is in what the tick reads.
+// committed after it is in what the tick reads; and the view was fixed
+// at most tightRead before it (SQLite may wait a moment for a writer's
+// commit to take a read mark), so that what was committed before it is.
 func (f *follower) beginRead(ctx context.Context) (time.Time, error) {
 	var err error
 	for attempt := 0; attempt < 20; attempt++ {
-		if attempt > 0 {
+		if attempt > 0 && err != nil {
 			select {
 			case <-ctx.Done():
 				return time.Time{}, ctx.Err()
@@ -264,13 +271,15 @@ func (f *follower) beginRead(ctx context.Context) (time.Time, error) {
 		if _, err = f.conn.ExecContext(ctx, "BEGIN"); err != nil {
 			return time.Time{}, fmt.Errorf("read %s: %w", f.path, err)
 		}
+		t0 := time.Now()
 		var n int
 		err = f.conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n)
-		if err == nil {
-			return time.Now(), nil
+		t1 := time.Now()
+		if err == nil && (t1.Sub(t0) <= tightRead || attempt >= 9) {
+			return t1, nil
 		}
 		f.conn.ExecContext(context.Background(), "ROLLBACK")
-		if !isBusy(err) {
+		if err != nil && !isBusy(err) {
 			break
 		}
 	}

@@ -53,6 +53,10 @@ type flags struct {
 	allowOtherTarget             bool
 	verify                       bool
 	deltaChain                   int
+
+	interval, snapshotEvery time.Duration // replicate
+	at                      string        // restore --at
+	replication             bool          // list --replication
 }
 
 // addPathFlags registers the paths every command but demo reads (on the

@@ -38,7 +38,7 @@ Wherever a STAMP is taken, "latest" means the newest valid snapshot.`,
 	a.f.addPathFlags(root.PersistentFlags())
 	root.AddGroup(&cobra.Group{ID: "local", Title: "Snapshots on this machine:"},
 		&cobra.Group{ID: "offsite", Title: "Off-site copies:"})
-	for _, c := range []*cobra.Command{newCreate(a), newList(a), newValidate(a), newRestore(a), newPrune(a), newDrill(a), newDrills(a), newDemo(a)} {
+	for _, c := range []*cobra.Command{newCreate(a), newList(a), newValidate(a), newRestore(a), newPrune(a), newDrill(a), newDrills(a), newReplicate(a), newDemo(a)} {
 		c.GroupID = "local"
 		root.AddCommand(c)
 	}

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"github.com/atocore/atocore-backup/replica"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,7 +37,8 @@ func NewRegistry(cfg backup.Config, res *Results) *prometheus.Registry {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSnapshots, descValidSnapshots, descSnapshotsBytes, descNewestSnapshot,
 		descNewestValidSnapshot, descLastDrill, descLastDrillSuccess, descLastPassingDrill, descLastCreate,
-		descLastCreateSuccess, descLastValidation, descLastValidationSuccess, descLastPush, descLastPushSuccess, descNewestPushedSnapshot} {
+		descLastCreateSuccess, descLastValidation, descLastValidationSuccess, descLastPush, descLastPushSuccess, descNewestPushedSnapshot,
+		descReplicationLastTick, descReplicationLag, descReplicationWindowStart, descReplicationBytes} {
 		ch <- d
 	}
 }
@@ -50,6 +52,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	c.collectSnapshots(ctx, ch, gauge)
 	c.collectDrills(ch, gauge)
 	c.collectPushed(ch, gauge)
+	c.collectReplication(ctx, ch, gauge)
 
 	create, validation, push := c.res.snapshot()
 	if create != nil {
@@ -172,4 +175,36 @@ func bool01(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// collectReplication reports the replication window of the backup
+// directory (replica.Windows).
+func (c *collector) collectReplication(ctx context.Context, ch chan<- prometheus.Metric, gauge func(*prometheus.Desc, float64, ...string)) {
+	cfg, err := c.cfg.Resolved()
+	if err != nil || cfg.BackupDir == "" {
+		return
+	}
+	ws, err := replica.Windows(ctx, cfg.BackupDir)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descReplicationLastTick, err)
+		return
+	}
+	var last, start time.Time
+	var bytes int64
+	for _, w := range ws {
+		bytes += w.Bytes
+		if w.To.After(last) {
+			last = w.To
+		}
+		if !w.BaseMissing && (start.IsZero() || w.From.Before(start)) {
+			start = w.From
+		}
+	}
+	const local = "local"
+	gauge(descReplicationLastTick, unix(last), local)
+	if !last.IsZero() {
+		gauge(descReplicationLag, max(0, time.Since(last).Seconds()), local)
+	}
+	gauge(descReplicationWindowStart, unix(start), local)
+	gauge(descReplicationBytes, float64(bytes), local)
 }

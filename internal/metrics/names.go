@@ -6,27 +6,34 @@ import "github.com/prometheus/client_golang/prometheus"
 // valid snapshot, no passing drill), so that an alert on their age fires
 // without a separate absent() rule; _success gauges are 1 or 0.
 const (
-	NameSnapshots                  = "atocore_backup_snapshots"
-	NameValidSnapshots             = "atocore_backup_valid_snapshots"
-	NameSnapshotsBytes             = "atocore_backup_snapshots_bytes"
-	NameNewestSnapshot             = "atocore_backup_newest_snapshot_timestamp_seconds"
-	NameNewestValidSnapshot        = "atocore_backup_newest_valid_snapshot_timestamp_seconds"
-	NameLastDrill                  = "atocore_backup_last_drill_timestamp_seconds"
-	NameLastDrillSuccess           = "atocore_backup_last_drill_success"
-	NameLastPassingDrill           = "atocore_backup_last_passing_drill_timestamp_seconds"
-	NameLastCreate                 = "atocore_backup_last_create_timestamp_seconds"
-	NameLastCreateSuccess          = "atocore_backup_last_create_success"
-	NameLastValidation             = "atocore_backup_last_validation_timestamp_seconds"
-	NameLastValidationSuccess      = "atocore_backup_last_validation_success"
-	NameLastPush                   = "atocore_backup_last_push_timestamp_seconds"
-	NameLastPushSuccess            = "atocore_backup_last_push_success"
-	NameNewestPushedSnapshot       = "atocore_backup_newest_pushed_snapshot_timestamp_seconds"
-	NameReplicationLagReservedName = "atocore_backup_replication_lag_seconds" // reserved: issue 19
+	NameSnapshots              = "atocore_backup_snapshots"
+	NameValidSnapshots         = "atocore_backup_valid_snapshots"
+	NameSnapshotsBytes         = "atocore_backup_snapshots_bytes"
+	NameNewestSnapshot         = "atocore_backup_newest_snapshot_timestamp_seconds"
+	NameNewestValidSnapshot    = "atocore_backup_newest_valid_snapshot_timestamp_seconds"
+	NameLastDrill              = "atocore_backup_last_drill_timestamp_seconds"
+	NameLastDrillSuccess       = "atocore_backup_last_drill_success"
+	NameLastPassingDrill       = "atocore_backup_last_passing_drill_timestamp_seconds"
+	NameLastCreate             = "atocore_backup_last_create_timestamp_seconds"
+	NameLastCreateSuccess      = "atocore_backup_last_create_success"
+	NameLastValidation         = "atocore_backup_last_validation_timestamp_seconds"
+	NameLastValidationSuccess  = "atocore_backup_last_validation_success"
+	NameLastPush               = "atocore_backup_last_push_timestamp_seconds"
+	NameLastPushSuccess        = "atocore_backup_last_push_success"
+	NameNewestPushedSnapshot   = "atocore_backup_newest_pushed_snapshot_timestamp_seconds"
+	NameReplicationLastTick    = "atocore_backup_replication_last_tick_timestamp_seconds"
+	NameReplicationLag         = "atocore_backup_replication_lag_seconds"
+	NameReplicationWindowStart = "atocore_backup_replication_window_start_timestamp_seconds"
+	NameReplicationBytes       = "atocore_backup_replication_bytes"
 )
 
 // LabelTarget names the off-site target of a push metric: its URL without
 // secrets. It is the target's identity, the label to join on.
 const LabelTarget = "target"
+
+// LabelLocation names where a replication metric was read: "local" for
+// the backup directory.
+const LabelLocation = "location"
 
 // LabelTargetName is the name of the target in the configuration file
 // ([[target]] name = ...) on the last-push metrics; empty when the push
@@ -60,6 +67,14 @@ var (
 		"1 when the last snapshot validation recorded here found the snapshot valid, else 0.", nil, nil)
 	descNewestPushedSnapshot = prometheus.NewDesc(NameNewestPushedSnapshot,
 		"Time its stamp names of the newest snapshot this machine pushed to the target, from the push state in the backup directory.", []string{LabelTarget}, nil)
+	descReplicationLastTick = prometheus.NewDesc(NameReplicationLastTick,
+		"When the newest replication chain last saw the database (its alive.json, or its last segment): everything committed before is replicated; 0 when there is no chain.", []string{LabelLocation}, nil)
+	descReplicationLag = prometheus.NewDesc(NameReplicationLag,
+		"Seconds since the newest replication chain last saw the database: what a loss of the machine would lose now. Absent when there is no chain.", []string{LabelLocation}, nil)
+	descReplicationWindowStart = prometheus.NewDesc(NameReplicationWindowStart,
+		"The oldest time restore --at can go back to (the first segment of the oldest chain whose base snapshot is still there); 0 when there is none.", []string{LabelLocation}, nil)
+	descReplicationBytes = prometheus.NewDesc(NameReplicationBytes,
+		"Bytes of the replication chains' LTX files (every level).", []string{LabelLocation}, nil)
 	descLastPush = prometheus.NewDesc(NameLastPush,
 		"When the last push to the target recorded here finished, whether it succeeded or not.", []string{LabelTarget, LabelTargetName}, nil)
 	descLastPushSuccess = prometheus.NewDesc(NameLastPushSuccess,
