@@ -281,6 +281,9 @@ func PruneDir(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOp
 		if err := RemoveLeftovers(fsys, backupDir); err != nil {
 			return nil, fmt.Errorf("prune: %w", err)
 		}
+		if err := removeOrphanReplicas(fsys, backupDir); err != nil {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
 	}
 	check := opts.Check
 	switch {
@@ -357,14 +360,18 @@ func holdBack(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOp
 // holdLocked moves the snapshots of res.Removed that opts.Held holds to
 // res.Kept and res.Held.
 func holdLocked(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOptions, res *PruneResult) error {
-	if opts.Held == nil {
-		return nil
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
 	}
 	var gone []string
 	for _, stamp := range res.Removed {
-		why, err := opts.Held(ctx, fsys, snapshot.Dir(backupDir, stamp), stamp)
-		if err != nil {
-			return err
+		why := replicating(fsys, backupDir, stamp, now())
+		if why == "" && opts.Held != nil {
+			var err error
+			if why, err = opts.Held(ctx, fsys, snapshot.Dir(backupDir, stamp), stamp); err != nil {
+				return err
+			}
 		}
 		if why == "" {
 			gone = append(gone, stamp)
@@ -496,5 +503,5 @@ func removeSnapshot(fsys afero.Fs, backupDir, stamp string) error {
 	if err := fsys.RemoveAll(trash); err != nil {
 		return fmt.Errorf("delete %s (already out of snapshots/; the next run retries): %w", trash, err)
 	}
-	return nil
+	return removeReplicas(fsys, backupDir, stamp)
 }

@@ -29,13 +29,18 @@ import (
 const ledgerEnv = "ATOCORE_LEDGER_WRITER"
 
 // ledgerWriterMain is the writer process: ATOCORE_LEDGER_WRITER is
-// "DB LOG EVERY" (EVERY a Go duration). It runs until killed.
+// "DB LOG EVERY [TABLE]" (EVERY a Go duration; TABLE ledger by default).
+// It runs until killed.
 func ledgerWriterMain() {
 	args := strings.Fields(os.Getenv(ledgerEnv))
-	if len(args) != 3 {
-		fmt.Fprintln(os.Stderr, "ledger writer: want DB LOG EVERY")
+	if len(args) == 3 {
+		args = append(args, "ledger")
+	}
+	if len(args) != 4 {
+		fmt.Fprintln(os.Stderr, "ledger writer: want DB LOG EVERY [TABLE]")
 		os.Exit(2)
 	}
+	table := args[3]
 	every, err := time.ParseDuration(args[2])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ledger writer:", err)
@@ -47,12 +52,12 @@ func ledgerWriterMain() {
 		os.Exit(1)
 	}
 	db.SetMaxOpenConns(1)
-	if _, err := db.Exec("CREATE TABLE IF NOT EXISTS ledger (n INTEGER PRIMARY KEY, payload BLOB)"); err != nil {
+	if _, err := db.Exec("CREATE TABLE IF NOT EXISTS " + table + " (n INTEGER PRIMARY KEY, payload BLOB)"); err != nil {
 		fmt.Fprintln(os.Stderr, "ledger writer:", err)
 		os.Exit(1)
 	}
 	var last int
-	_ = db.QueryRow("SELECT coalesce(max(n), 0) FROM ledger").Scan(&last)
+	_ = db.QueryRow("SELECT coalesce(max(n), 0) FROM " + table).Scan(&last)
 	log, err := os.OpenFile(args[1], os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ledger writer:", err)
@@ -66,7 +71,7 @@ func ledgerWriterMain() {
 		payload[n%len(payload)]++
 		tx, err := db.Begin()
 		if err == nil {
-			_, err = tx.Exec("INSERT INTO ledger (n, payload) VALUES (?, ?)", n, payload)
+			_, err = tx.Exec("INSERT INTO "+table+" (n, payload) VALUES (?, ?)", n, payload)
 		}
 		before := time.Now()
 		if err == nil {
@@ -135,10 +140,10 @@ func ledgerRows(t *testing.T, path string) map[int]bool {
 
 // startLedgerWriter starts the writer process on db; it is killed at the
 // test's end.
-func startLedgerWriter(t *testing.T, db, log string, every time.Duration) *exec.Cmd {
+func startLedgerWriter(t *testing.T, db, log string, every time.Duration, table ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), ledgerEnv+"="+db+" "+log+" "+every.String())
+	cmd.Env = append(os.Environ(), ledgerEnv+"="+strings.Join(append([]string{db, log, every.String()}, table...), " "))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
