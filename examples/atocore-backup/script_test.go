@@ -97,6 +97,7 @@ func scriptParams(dir string, setup func(*testscript.Env) error) testscript.Para
 			"markers":     cmdMarkers,
 			"fingerprint": cmdFingerprint,
 			"interrupt":   cmdInterrupt,
+			"sleep":       cmdSleep,
 		},
 	}
 }

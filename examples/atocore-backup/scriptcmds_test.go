@@ -255,3 +255,15 @@ func cmdInterrupt(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s interrupted: %v, want exit status %d\n%s", args[0], err, exitInterrupted, stderr.String())
 	}
 }
+
+// sleep DURATION waits (at most 10s): a background replicate ticks meanwhile.
+func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sleep DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	if err != nil || d < 0 || d > 10*time.Second {
+		ts.Fatalf("sleep %s: want a duration up to 10s", args[0])
+	}
+	time.Sleep(d)
+}
