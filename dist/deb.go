@@ -28,10 +28,10 @@ var files embed.FS
 const unitDir = "/lib/systemd/system"
 
 // units are the systemd units shipped. None is enabled on install.
-var units = []string{"atocore-backup.service", "atocore-backup.timer", "atocore-offsite.service"}
+var units = []string{"atocore-backup.service", "atocore-backup.timer", "atocore-offsite.service", "atocore-replicate.service"}
 
 // docs are the repository's documents an operator needs offline.
-var docs = []string{"README.md", "docs/runbook.md", "docs/retention.md", "docs/offsite.md", "docs/monitoring.md"}
+var docs = []string{"README.md", "docs/runbook.md", "docs/retention.md", "docs/offsite.md", "docs/monitoring.md", "docs/replication.md"}
 
 // file is one file of the package.
 type file struct {
@@ -146,9 +146,11 @@ fi
 `
 	prerm = `#!/bin/sh
 set -e
-# A removed package must not leave its timer firing at a missing service.
+# A removed package must not leave its timer firing at a missing service,
+# nor replication running from a binary about to go.
 if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
 	systemctl stop atocore-backup.timer >/dev/null 2>&1 || true
+	systemctl stop atocore-replicate.service >/dev/null 2>&1 || true
 fi
 `
 	postrm = `#!/bin/sh

@@ -118,11 +118,13 @@ func TestDebHoldsTheRelease(t *testing.T) {
 		"/lib/systemd/system/atocore-backup.service",
 		"/lib/systemd/system/atocore-backup.timer",
 		"/lib/systemd/system/atocore-offsite.service",
+		"/lib/systemd/system/atocore-replicate.service",
 		"/usr/share/doc/atocore-backup/README.md",
 		"/usr/share/doc/atocore-backup/runbook.md",
 		"/usr/share/doc/atocore-backup/retention.md",
 		"/usr/share/doc/atocore-backup/offsite.md",
 		"/usr/share/doc/atocore-backup/monitoring.md",
+		"/usr/share/doc/atocore-backup/replication.md",
 	}
 	// Man pages: one per command, so the list grows with the CLIs; these
 	// must be there, and nothing else may be in man1.
