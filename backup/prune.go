@@ -331,6 +331,10 @@ func PruneDir(ctx context.Context, fsys afero.Fs, backupDir string, opts PruneOp
 				if err := opts.Remove(fsys, snapshot.Dir(backupDir, stamp)); err != nil {
 					return fmt.Errorf("delete snapshot %s: %w", stamp, err)
 				}
+				// Its replication chains (object storage: no rename first).
+				if err := fsys.RemoveAll(filepath.Join(backupDir, snapshot.ReplicaDir, stamp)); err != nil {
+					return fmt.Errorf("delete the replication of %s: %w", stamp, err)
+				}
 				return nil
 			}
 		}

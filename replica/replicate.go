@@ -37,6 +37,8 @@ type Options struct {
 	SnapshotEvery time.Duration
 	// IngestionLock, when set, is passed to the snapshots it takes.
 	IngestionLock backup.Locker
+	// Targets receive every chain too, each at its own pace.
+	Targets []Target
 }
 
 // Status is what a Replicator has done, for metrics and logs.
@@ -59,6 +61,8 @@ type Status struct {
 	Errors         uint64 `json:"errors"`
 	LastError      string `json:"last_error,omitempty"`
 	Chains         uint64 `json:"chains"` // chains started by this replicator
+	// Targets is each off-site target's position, in Options.Targets' order.
+	Targets []TargetStatus `json:"targets"`
 }
 
 // Replicator ships the live database's committed changes into the backup
@@ -70,6 +74,20 @@ type Replicator struct {
 
 	mu sync.Mutex
 	st Status
+
+	targets sync.WaitGroup
+}
+
+// startTargets starts a goroutine per target and returns the channels
+// that wake them after a tick.
+func (r *Replicator) startTargets(ctx context.Context) []chan struct{} {
+	var kicks []chan struct{}
+	for i, t := range r.opts.Targets {
+		k := make(chan struct{}, 1)
+		kicks = append(kicks, k)
+		r.targets.Go(func() { r.runTarget(ctx, i, t, k) })
+	}
+	return kicks
 }
 
 // New checks cfg and returns a Replicator; Run starts it.
@@ -97,14 +115,21 @@ func New(cfg backup.Config, opts Options) (*Replicator, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Replicator{cfg: cfg, opts: opts, log: log}, nil
+	r := &Replicator{cfg: cfg, opts: opts, log: log}
+	r.st.Targets = make([]TargetStatus, len(opts.Targets))
+	for i, t := range opts.Targets {
+		r.st.Targets[i].Name = t.Name()
+	}
+	return r, nil
 }
 
 // Status returns a copy of what the replicator has done so far.
 func (r *Replicator) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.st
+	st := r.st
+	st.Targets = append([]TargetStatus(nil), r.st.Targets...)
+	return st
 }
 
 func (r *Replicator) update(fn func(*Status)) {
@@ -137,6 +162,8 @@ func (r *Replicator) Run(ctx context.Context) error {
 	defer f.close()
 	lastBaseCheck := time.Now()
 	defer func() { ch.comp.wait() }()
+	kicks := r.startTargets(ctx)
+	defer r.targets.Wait()
 	for {
 		if err := sleepUntil(ctx, nextTick(time.Now(), r.opts.Interval)); err != nil {
 			return nil
@@ -157,6 +184,12 @@ func (r *Replicator) Run(ctx context.Context) error {
 		err := r.tick(ctx, f, ch)
 		if ctx.Err() != nil {
 			return nil
+		}
+		for _, k := range kicks {
+			select {
+			case k <- struct{}{}:
+			default: // that target is still busy with an earlier kick
+			}
 		}
 		if errors.Is(err, errChainGone) {
 			// The base was pruned under the chain: start on the newest.

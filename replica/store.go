@@ -58,6 +58,9 @@ type chainMeta struct {
 	// the pre-apply checksum of TXID 2.
 	BaseChecksum string `json:"base_checksum"`
 	Host         string `json:"host,omitempty"`
+	// From, in a chain copied from a target, is its first segment's time
+	// (the copy may not hold that segment itself).
+	From time.Time `json:"from,omitzero"`
 }
 
 // alive is alive.json: written at every tick, without fsync (a stale one

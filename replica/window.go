@@ -75,45 +75,60 @@ func Windows(ctx context.Context, backupDir string) ([]Window, error) {
 	return out, nil
 }
 
-// window reads one chain's window.
+// window reads one chain's window: from its first segment (TXID 2) to
+// its last tick. A chain copied from a target may hold only the files a
+// restore needs (chain.json then gives the first segment's time).
 func window(backupDir, base, id string) (Window, bool, error) {
 	dir := chainDir(backupDir, base, id)
-	if _, err := readChainMeta(dir); err != nil {
+	meta, err := readChainMeta(dir)
+	if err != nil {
 		return Window{}, false, nil
 	}
 	w := Window{Base: base, Chain: id, Dir: dir}
 	if _, err := os.Stat(filepath.Join(snapshot.Dir(backupDir, base), snapshot.ManifestFile)); err != nil {
 		w.BaseMissing = true
 	}
-	var l0 []file
+	var first, last *file
 	for level := range levels {
 		files, err := listLevel(dir, level)
 		if err != nil {
 			return Window{}, false, nil
 		}
-		if level == 0 {
-			l0 = files
-		}
 		w.Files[level] = len(files)
-		for _, f := range files {
+		for i := range files {
+			f := &files[i]
 			if fi, err := os.Stat(f.path); err == nil {
 				w.Bytes += fi.Size()
 			}
+			if f.min == 2 && level == 0 {
+				first = f
+			}
+			if last == nil || f.max > last.max {
+				last = f
+			}
 		}
 	}
-	if len(l0) == 0 || l0[0].min != 2 {
+	if last == nil {
 		return Window{}, false, nil
 	}
-	first, err := readHeader(l0[0].path)
+	switch {
+	case first != nil:
+		h, err := readHeader(first.path)
+		if err != nil {
+			return Window{}, false, nil
+		}
+		w.From = time.UnixMilli(h.Timestamp).UTC()
+	case !meta.From.IsZero():
+		w.From = meta.From.UTC()
+	default:
+		return Window{}, false, nil
+	}
+	h, err := readHeader(last.path)
 	if err != nil {
 		return Window{}, false, nil
 	}
-	last, err := readHeader(l0[len(l0)-1].path)
-	if err != nil {
-		return Window{}, false, nil
-	}
-	w.From, w.To, w.TXID = time.UnixMilli(first.Timestamp).UTC(), time.UnixMilli(last.Timestamp).UTC(), uint64(last.MaxTXID)
-	if a, ok := readAlive(dir); ok && a.Time.After(w.To) && a.TXID == uint64(last.MaxTXID) {
+	w.To, w.TXID = time.UnixMilli(h.Timestamp).UTC(), uint64(last.max)
+	if a, ok := readAlive(dir); ok && a.Time.After(w.To) && a.TXID == uint64(last.max) {
 		w.To = a.Time.UTC()
 	}
 	return w, true, nil
