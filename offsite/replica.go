@@ -130,7 +130,9 @@ func NewReplicaShipper(cfg backup.Config, t target.Target, opts ReplicaOptions) 
 // Name is the target's URL.
 func (s *ReplicaShipper) Name() string { return s.t.URL() }
 
-func (s *ReplicaShipper) remote() Remote { return Remote{FS: s.t.FS(), Root: s.t.Root(), URL: s.t.URL()} }
+func (s *ReplicaShipper) remote() Remote {
+	return Remote{FS: s.t.FS(), Root: s.t.Root(), URL: s.t.URL()}
+}
 
 // Ship uploads what the target lacks of the chain in dir, then its last
 // tick (seen) when it moved.

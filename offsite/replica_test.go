@@ -39,7 +39,10 @@ func localTarget(t *testing.T) (tg target.Target, dir string) {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // replicaKeys are the recipient, identity (and its file) of a test.
 type replicaKeys struct {

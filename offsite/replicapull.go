@@ -181,14 +181,16 @@ func PullAt(ctx context.Context, cfg backup.Config, t target.Target, at time.Tim
 
 // chainPull reads one chain from a target.
 type chainPull struct {
-	t      target.Target
-	rfs    afero.Fs
-	open   Opening
-	id     string
-	base   string
-	chain  string
-	dir    string
-	dec    interface{ Decrypt(io.Reader) (io.Reader, error) }
+	t     target.Target
+	rfs   afero.Fs
+	open  Opening
+	id    string
+	base  string
+	chain string
+	dir   string
+	dec   interface {
+		Decrypt(io.Reader) (io.Reader, error)
+	}
 	suffix string
 }
 
