@@ -46,9 +46,10 @@ const (
 	replicaKeyFile         = "key.age"
 	// maxReplicaStatement bounds what is read of one statement.
 	maxReplicaStatement = 64 << 10
-	// aliveEvery is how often the last tick is shipped when nothing else
-	// is (each new segment ships it too).
-	aliveEvery = 10 * time.Second
+	// aliveEvery is how often, at most, the last tick is shipped when no
+	// segment is (each new segment ships it too): the target's window
+	// then ends at most that long before the local one.
+	aliveEvery = time.Second
 )
 
 // ReplicaStatement is what a replication file on a target is.

@@ -225,8 +225,11 @@ func TestReplicationOnTargetIsCheckedAndOpensWithAgeAndLTX(t *testing.T) {
 	}
 	// Statements by another key: no window.
 	_, other := pushSigner(t, "intruder")
-	if got, warnings, _ := offsite.ReplicaWindows(context.Background(), tg, other); len(got) != 0 || len(warnings) != 1 {
-		t.Fatalf("windows under another key: %+v %v", got, warnings)
+	if got, refused, _ := offsite.ReplicaWindows(context.Background(), tg, other); len(got) != 0 || len(refused) != 1 || !errors.Is(refused[0], offsite.ErrBadSignature) {
+		t.Fatalf("windows under another key: %+v %v", got, refused)
+	}
+	if _, err := offsite.PullAt(context.Background(), fresh(), tg, ws[0].To, offsite.Opening{Identities: k.ids, Trust: other}); !errors.Is(err, offsite.ErrBadSignature) {
+		t.Fatalf("pull --at under another key: %v", err)
 	}
 	// A segment changed on the target (same size): refused by its digest.
 	b, err := os.ReadFile(segs[1])

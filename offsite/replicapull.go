@@ -32,8 +32,9 @@ type RemoteWindow struct {
 }
 
 // ReplicaWindows lists the chains on t whose statements trust accepts,
-// oldest first; the others are named in the warnings.
-func ReplicaWindows(ctx context.Context, t target.Target, trust Trust) ([]RemoteWindow, []string, error) {
+// oldest first; refused holds why each other chain was refused (an
+// unsigned statement, a signature that does not verify, another target).
+func ReplicaWindows(ctx context.Context, t target.Target, trust Trust) (windows []RemoteWindow, refused []error, err error) {
 	rfs := t.FS()
 	chains, err := remoteChains(rfs, t.Root())
 	if err != nil {
@@ -44,7 +45,7 @@ func ReplicaWindows(ctx context.Context, t target.Target, trust Trust) ([]Remote
 		return nil, nil, err
 	}
 	var out []RemoteWindow
-	var warnings []string
+	var warnings []error
 	for _, c := range chains {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
@@ -52,11 +53,11 @@ func ReplicaWindows(ctx context.Context, t target.Target, trust Trust) ([]Remote
 		dir := path.Join(t.Root(), snapshot.ReplicaDir, c[0], c[1])
 		st, who, err := readStatement(rfs, path.Join(dir, aliveStatement), trust, c[0], c[1], "", id)
 		if err != nil {
-			warnings = append(warnings, fmt.Sprintf("chain %s/%s: %v", c[0], c[1], oneLine(err)))
+			warnings = append(warnings, fmt.Errorf("chain %s/%s: %w", c[0], c[1], err))
 			continue
 		}
 		if st.From.IsZero() || st.Time.Before(st.From) || st.MaxTXID < 2 {
-			warnings = append(warnings, fmt.Sprintf("chain %s/%s: its alive statement gives no window", c[0], c[1]))
+			warnings = append(warnings, fmt.Errorf("%w: chain %s/%s: its alive statement gives no window", ErrRemoteCorrupt, c[0], c[1]))
 			continue
 		}
 		out = append(out, RemoteWindow{Base: c[0], Chain: c[1], From: st.From.UTC(), To: st.Time.UTC(), TXID: st.MaxTXID, Signer: who})
@@ -75,18 +76,6 @@ func replicaTargetID(t target.Target, trust Trust) (string, error) {
 		known = &knownTarget{Target: t.URL()}
 	}
 	return readerTargetID(remote, known, trust.AllowOtherTarget)
-}
-
-func oneLine(err error) string {
-	s := err.Error()
-	out := []rune{}
-	for _, r := range s {
-		if r == '\n' {
-			r = ' '
-		}
-		out = append(out, r)
-	}
-	return string(out)
 }
 
 // PullAtResult says what PullAt fetched.
@@ -122,9 +111,13 @@ func PullAt(ctx context.Context, cfg backup.Config, t target.Target, at time.Tim
 	if open.Trust.Memory == nil {
 		open.Trust.Memory = MemoryIn(cfg)
 	}
-	ws, _, err := ReplicaWindows(ctx, t, open.Trust)
+	ws, refused, err := ReplicaWindows(ctx, t, open.Trust)
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
+	}
+	if len(ws) == 0 && len(refused) > 0 {
+		// Chains there are, but none is believed: say why, not "none".
+		return nil, fmt.Errorf("pull from %s: no replication chain there can be trusted (%d refused): %w", t.URL(), len(refused), refused[0])
 	}
 	var pick *RemoteWindow
 	for i := range ws {

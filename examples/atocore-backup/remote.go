@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -45,6 +46,7 @@ it); they create nothing on the target.`,
 	}
 	a.f.addTargetFlags(list.Flags())
 	a.f.addTrustFlags(list.Flags())
+	list.Flags().BoolVar(&a.f.replication, "replication", false, "list the replication chains on the target and their windows (what pull --at can reach) instead of the snapshots")
 	val := &cobra.Command{
 		Use:   "validate STAMP|latest",
 		Short: "Check a remote snapshot's statement and every byte; decrypt and validate with the identity",
@@ -87,6 +89,9 @@ func runRemoteList(ctx context.Context, a *app) int {
 		return code
 	}
 	defer t.Close()
+	if a.f.replication {
+		return remoteListReplication(ctx, a, t, trust)
+	}
 	snaps, err := offsite.List(ctx, t, trust)
 	if err != nil {
 		return a.fail(exitFailed, err)
@@ -182,4 +187,29 @@ func (a *app) remoteStamp(ctx context.Context, t target.Target, trust offsite.Tr
 		}
 	}
 	return "", a.fail(exitFailed, &backup.NotFoundError{What: backup.WhatSnapshot, Path: t.URL() + " (no snapshot there verifies, for \"latest\" to name)"}), false
+}
+
+// remoteListReplication prints the chains on t whose statements trust
+// accepts; each refused one is a warning on stderr.
+func remoteListReplication(ctx context.Context, a *app, t target.Target, trust offsite.Trust) int {
+	ws, refused, err := offsite.ReplicaWindows(ctx, t, trust)
+	if err != nil {
+		return a.fail(exitFailed, err)
+	}
+	for _, r := range refused {
+		a.say("warning: %s", oneLine(signatureHint(r).Error()))
+	}
+	if ws == nil {
+		ws = []offsite.RemoteWindow{}
+	}
+	rows := make([]string, 0, len(ws))
+	for _, w := range ws {
+		rows = append(rows, cells(w.Base, w.Chain, w.From.Format(time.RFC3339), w.To.Format(time.RFC3339), fmt.Sprint(w.TXID), w.Signer))
+	}
+	a.resultTable(struct {
+		Target string                 `json:"target"`
+		Chains []offsite.RemoteWindow `json:"chains"`
+	}{t.URL(), ws}, cells("BASE", "CHAIN", "FROM", "TO", "TXID", "SIGNED BY"), rows,
+		fmt.Sprintf("%d chain(s) on %s", len(ws), t.URL()))
+	return exitOK
 }

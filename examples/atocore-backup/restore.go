@@ -56,7 +56,7 @@ func restoreArgs(a *app) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if c.Flags().Changed("at") {
 			if len(args) != 0 {
-				return fmt.Errorf("restore takes a STAMP or --at TIME, not both (got %q and --at %s)", args[0], a.f.at)
+				return fmt.Errorf("%s takes a STAMP or --at TIME, not both (got %q and --at %s)", c.Name(), args[0], a.f.at)
 			}
 			return nil
 		}

@@ -207,4 +207,14 @@ func (c *collector) collectReplication(ctx context.Context, ch chan<- prometheus
 	}
 	gauge(descReplicationWindowStart, unix(start), local)
 	gauge(descReplicationBytes, float64(bytes), local)
+	// Each off-site target of the replicator: the last tick it holds.
+	for _, ts := range replica.TargetsShipped(cfg.BackupDir) {
+		if ts.Name == "" || ts.Name == local {
+			continue
+		}
+		gauge(descReplicationLastTick, unix(ts.Shipped), ts.Name)
+		if !ts.Shipped.IsZero() {
+			gauge(descReplicationLag, max(0, time.Since(ts.Shipped).Seconds()), ts.Name)
+		}
+	}
 }

@@ -32,7 +32,8 @@ const (
 const LabelTarget = "target"
 
 // LabelLocation names where a replication metric was read: "local" for
-// the backup directory.
+// the backup directory, else the off-site target's URL (the last tick the
+// replicator shipped there).
 const LabelLocation = "location"
 
 // LabelTargetName is the name of the target in the configuration file

@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -49,4 +50,49 @@ func TestReplicationMetrics(t *testing.T) {
 	if got[metrics.NameReplicationBytes+l] <= 0 {
 		t.Errorf("replication bytes %v", got[metrics.NameReplicationBytes+l])
 	}
+}
+
+// The replicator's record of its targets gives a lag per target.
+func TestReplicationMetricsPerTarget(t *testing.T) {
+	r := testutil.Root(t)
+	testutil.Create(t, r, backup.CreateOptions{})
+	cfg := testutil.Config(r)
+	rep, err := replica.New(cfg, replica.Options{Interval: 100 * time.Millisecond, Targets: []replica.Target{okTarget{}, failingTarget{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rep.Run(ctx) }()
+	time.Sleep(700 * time.Millisecond)
+	got := gathered(t, cfg, nil)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if lag, ok := got[metrics.NameReplicationLag+"{location=mem://ok}"]; !ok || lag > 1 {
+		t.Errorf("lag of the working target %v (present %v)", lag, ok)
+	}
+	if tick, ok := got[metrics.NameReplicationLastTick+"{location=mem://down}"]; !ok || tick != 0 {
+		t.Errorf("last tick of the failing target %v (present %v), want 0", tick, ok)
+	}
+	if _, ok := got[metrics.NameReplicationLag+"{location=mem://down}"]; ok {
+		t.Error("a lag for a target that never received a tick")
+	}
+	st := rep.Status()
+	if st.Targets[1].Errors == 0 || st.Targets[0].Ships == 0 || st.Errors != 0 {
+		t.Errorf("status %+v: the failing target must fail alone", st)
+	}
+}
+
+type okTarget struct{}
+
+func (okTarget) Name() string                                            { return "mem://ok" }
+func (okTarget) Ship(ctx context.Context, dir string, _ time.Time) error { return nil }
+
+type failingTarget struct{}
+
+func (failingTarget) Name() string { return "mem://down" }
+func (failingTarget) Ship(ctx context.Context, dir string, _ time.Time) error {
+	return errors.New("connection refused")
 }
