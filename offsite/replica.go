@@ -71,6 +71,7 @@ type ReplicaStatement struct {
 	PageSize     uint32    `json:"page_size,omitempty"`
 	StartedAt    time.Time `json:"started_at,omitzero"`
 	BaseChecksum string    `json:"base_checksum,omitempty"`
+	BaseSHA256   string    `json:"base_sha256,omitempty"`
 	// Alive statement: the first segment's time and the last tick
 	// shipped (Time, MaxTXID).
 	From time.Time `json:"from,omitzero"`
@@ -271,7 +272,7 @@ func (s *ReplicaShipper) chain(ctx context.Context, rdir string, info replica.Ch
 		}
 	}
 	st := s.statement(info)
-	st.PageSize, st.StartedAt, st.BaseChecksum = info.PageSize, info.StartedAt.UTC(), info.BaseChecksum
+	st.PageSize, st.StartedAt, st.BaseChecksum, st.BaseSHA256 = info.PageSize, info.StartedAt.UTC(), info.BaseChecksum, info.BaseSHA256
 	if err := s.writeStatement(rfs, path.Join(rdir, chainStatement), st); err != nil {
 		return nil, err
 	}

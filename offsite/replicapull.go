@@ -153,7 +153,7 @@ func PullAt(ctx context.Context, cfg backup.Config, t target.Target, at time.Tim
 		return nil, err
 	}
 	local, err := replica.CopyChain(cfg.BackupDir, replica.ChainInfo{Base: pick.Base, Chain: pick.Chain, StartedAt: cst.StartedAt,
-		PageSize: cst.PageSize, BaseChecksum: cst.BaseChecksum, From: pick.From})
+		PageSize: cst.PageSize, BaseChecksum: cst.BaseChecksum, BaseSHA256: cst.BaseSHA256, From: pick.From})
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}

@@ -23,19 +23,26 @@ const maxManifest = 64 << 20
 // order, are the bytes its manifest lists: a chain never starts on a base
 // that is not the snapshot's.
 func loadBase(ctx context.Context, backupDir, stamp string) (*table, error) {
+	t, _, err := loadBaseDigest(ctx, backupDir, stamp)
+	return t, err
+}
+
+// loadBaseDigest is loadBase, with the digest the pages were checked
+// against.
+func loadBaseDigest(ctx context.Context, backupDir, stamp string) (*table, string, error) {
 	dir := snapshot.Dir(backupDir, stamp)
 	want, err := manifestDigest(dir)
 	if err != nil {
-		return nil, fmt.Errorf("base snapshot %s: %w", stamp, err)
+		return nil, "", fmt.Errorf("base snapshot %s: %w", stamp, err)
 	}
 	t, digest, err := scanDB(ctx, filepath.Join(dir, filepath.FromSlash(snapshot.DBFile)))
 	if err != nil {
-		return nil, fmt.Errorf("base snapshot %s: %w", stamp, err)
+		return nil, "", fmt.Errorf("base snapshot %s: %w", stamp, err)
 	}
 	if digest != want {
-		return nil, fmt.Errorf("base snapshot %s: its database's pages are not the bytes its manifest lists (validate it)", stamp)
+		return nil, "", fmt.Errorf("base snapshot %s: its database's pages are not the bytes its manifest lists (validate it)", stamp)
 	}
-	return t, nil
+	return t, digest, nil
 }
 
 // manifestDigest returns the SHA-256 the manifest of the snapshot in dir

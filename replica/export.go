@@ -26,6 +26,7 @@ type ChainInfo struct {
 	StartedAt    time.Time `json:"started_at"`
 	PageSize     uint32    `json:"page_size"`
 	BaseChecksum string    `json:"base_checksum"`
+	BaseSHA256   string    `json:"base_sha256,omitempty"`
 	// From is the time of the chain's first segment, when the chain was
 	// copied from a target without it (zero: read it from that segment).
 	From time.Time `json:"from,omitempty"`
@@ -38,7 +39,7 @@ func ReadChain(dir string) (ChainInfo, error) {
 		return ChainInfo{}, err
 	}
 	started, _ := time.Parse(time.RFC3339Nano, m.StartedAt)
-	return ChainInfo{Base: m.Base, Chain: m.Chain, StartedAt: started, PageSize: m.PageSize, BaseChecksum: m.BaseChecksum, From: m.From}, nil
+	return ChainInfo{Base: m.Base, Chain: m.Chain, StartedAt: started, PageSize: m.PageSize, BaseChecksum: m.BaseChecksum, BaseSHA256: m.BaseSHA256, From: m.From}, nil
 }
 
 // ChainFile is one LTX file of a chain.
@@ -110,7 +111,7 @@ func CopyChain(backupDir string, info ChainInfo) (string, error) {
 		return dir, nil // copied before: add to it
 	}
 	m := chainMeta{FormatVersion: 1, Base: info.Base, Chain: info.Chain, StartedAt: info.StartedAt.UTC().Format(time.RFC3339Nano),
-		PageSize: info.PageSize, BaseChecksum: info.BaseChecksum, From: info.From}
+		PageSize: info.PageSize, BaseChecksum: info.BaseChecksum, BaseSHA256: info.BaseSHA256, From: info.From}
 	if _, err := snapshot.ParseStamp(info.Base); err != nil {
 		return "", err
 	}

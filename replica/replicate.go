@@ -316,14 +316,14 @@ func (r *Replicator) startChain(ctx context.Context) (*chain, *table, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	t, err := loadBase(ctx, r.cfg.BackupDir, base)
+	t, digest, err := loadBaseDigest(ctx, r.cfg.BackupDir, base)
 	if err != nil {
 		return nil, nil, err
 	}
 	now := time.Now().UTC()
 	host, _ := os.Hostname()
 	m := chainMeta{FormatVersion: 1, Base: base, Chain: now.Format(chainIDFormat), StartedAt: now.Format(time.RFC3339Nano),
-		PageSize: t.pageSize, BaseChecksum: t.checksum.String(), Host: host}
+		PageSize: t.pageSize, BaseChecksum: t.checksum.String(), BaseSHA256: digest, Host: host}
 	dir, err := createChain(r.cfg.BackupDir, m)
 	if err != nil {
 		return nil, nil, err

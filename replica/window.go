@@ -144,6 +144,10 @@ type Plan struct {
 	Seen  time.Time
 	TXID  uint64
 	Files []string
+	// baseSum and baseSHA256 are the chain's record of its base.
+	baseSum    string
+	baseSHA256 string
+	pageSize   uint32
 }
 
 // ErrOutsideWindow is matched by errors.Is when no chain covers the
@@ -174,6 +178,9 @@ func PlanAt(ctx context.Context, backupDir string, at time.Time) (*Plan, error) 
 		return nil, &OutsideError{At: at, Windows: ws}
 	}
 	p := &Plan{Window: *pick, At: at, TXID: 1}
+	if m, err := readChainMeta(pick.Dir); err == nil {
+		p.baseSum, p.baseSHA256, p.pageSize = m.BaseChecksum, m.BaseSHA256, m.PageSize
+	}
 	byLevel := make([]map[ltx.TXID]file, len(levels))
 	for level := range levels {
 		files, err := listLevel(pick.Dir, level)

@@ -371,6 +371,18 @@ func NewRebuilderFrom(f File, t *Tracker) *Rebuilder {
 	return rb
 }
 
+// NewRebuilderKnown starts a rebuild of the database f whose LTX
+// checksum, page size and size in pages the caller already knows (a
+// restore to a time: the chain recorded its base's checksum with the
+// SHA-256 of the base's bytes, and the staged copy was checked against
+// that digest). The first delta then does not read f again; a wrong
+// claim only makes the first delta refuse it (ErrWrongBase) or, for a
+// claim that matches the delta but not f, a database whose pages the
+// caller must still check (integrity_check).
+func NewRebuilderKnown(f File, pageSize uint32, pages int64, sum ltx.Checksum) *Rebuilder {
+	return &Rebuilder{f: f, known: true, pageSize: pageSize, sum: sum, pages: pages}
+}
+
 // Tracker is an io.Writer that sums a database file's LTX checksum as
 // the file is written through it (the page size from its SQLite header),
 // on a goroutine of its own: the copy that starts a chain then needs no
