@@ -96,11 +96,29 @@ func listReplication(ctx context.Context, a *app, cfg backup.Config) int {
 		rows = append(rows, cells("local", w.Base, w.Chain, w.From.Format(time.RFC3339), w.To.Format(time.RFC3339),
 			fmt.Sprint(w.TXID), bytesText(w.Bytes), note))
 	}
+	// The off-site targets, as replicate last recorded them: how far each
+	// holds the chains (remote list --replication --target asks one).
+	targets := replica.TargetsShipped(rcfg.BackupDir)
+	if targets == nil {
+		targets = []replica.TargetStatus{}
+	}
+	for _, ts := range targets {
+		note := ""
+		if ts.LastError != "" {
+			note = "failing: " + ts.LastError
+		}
+		to := "-"
+		if !ts.Shipped.IsZero() {
+			to = ts.Shipped.UTC().Format(time.RFC3339)
+		}
+		rows = append(rows, cells(ts.Name, "", "", "", to, "", "", note))
+	}
 	last := fmt.Sprintf("%d chain(s) in %s", len(ws), replica.Dir(rcfg.BackupDir))
 	a.resultTable(struct {
-		BackupDir string           `json:"backup_dir"`
-		Location  string           `json:"location"`
-		Chains    []replica.Window `json:"chains"`
-	}{rcfg.BackupDir, "local", ws}, cells("LOCATION", "BASE", "CHAIN", "FROM", "TO", "TXID", "SIZE", ""), rows, last)
+		BackupDir string                 `json:"backup_dir"`
+		Location  string                 `json:"location"`
+		Chains    []replica.Window       `json:"chains"`
+		Targets   []replica.TargetStatus `json:"targets"`
+	}{rcfg.BackupDir, "local", ws, targets}, cells("LOCATION", "BASE", "CHAIN", "FROM", "TO", "TXID", "SIZE", ""), rows, last)
 	return exitOK
 }
