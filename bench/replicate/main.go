@@ -181,7 +181,7 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	} else if err := os.MkdirAll(cfg.Work, 0o700); err != nil {
 		return nil, err
 	}
-	b := &bench{cfg: cfg, rnd: rand.New(rand.NewPCG(cfg.Seed, 0x19)), res: &results{cfg: cfg, started: time.Now()}}
+	b := &bench{cfg: cfg, rnd: rand.New(rand.NewPCG(cfg.Seed, 0x19)), res: &results{cfg: cfg, started: time.Now(), procs: map[string][]*proc{}}}
 	b.res.machine = describeMachine(cfg.Work)
 	err := b.all(ctx)
 	b.res.elapsed = time.Since(b.res.started)

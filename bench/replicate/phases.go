@@ -221,7 +221,7 @@ func (b *bench) steady(ctx context.Context, t replicator, db string, dur time.Du
 	defer w.kill()
 	var p *proc
 	if t != nil {
-		if p, err = t.start(ctx); err != nil {
+		if p, err = b.startTool(ctx, t); err != nil {
 			return r, err
 		}
 		defer p.stop(30 * time.Second)
@@ -281,6 +281,16 @@ func (b *bench) steady(ctx context.Context, t replicator, db string, dur time.Du
 	return r, nil
 }
 
+// startTool starts t's replicator and records its life, to tell later
+// whether a transaction was committed while it ran.
+func (b *bench) startTool(ctx context.Context, t replicator) (*proc, error) {
+	p, err := t.start(ctx)
+	if err == nil {
+		b.res.procs[t.name()] = append(b.res.procs[t.name()], p)
+	}
+	return p, err
+}
+
 // loss runs the kill trials of one tool: the steady writer throughout, the
 // replicator started, SIGKILLed after a random life, its replica restored
 // and compared with the writer's log, then started again.
@@ -302,7 +312,7 @@ func (b *bench) loss(ctx context.Context, t replicator) (lossResult, error) {
 		if w.exited() {
 			return lr, fmt.Errorf("the writer exited: %v\n%s", w.err, w.logTail())
 		}
-		p, err := t.start(ctx)
+		p, err := b.startTool(ctx, t)
 		if err != nil {
 			return lr, err
 		}
@@ -382,6 +392,7 @@ func measureLoss(tr *trial, entries []ledgerEntry, rows map[int]bool, kill time.
 			if tr.holes == 0 {
 				tr.holeFirst, tr.holeAt = entries[j].n, entries[j].after
 			}
+			tr.holeTimes = append(tr.holeTimes, entries[j].after)
 			tr.holes++
 			tr.holeLast = entries[j].n
 		}
@@ -423,7 +434,7 @@ func (b *bench) throughput(ctx context.Context, t replicator, db string) (tputRe
 	var p *proc
 	var err error
 	if t != nil {
-		if p, err = t.start(ctx); err != nil {
+		if p, err = b.startTool(ctx, t); err != nil {
 			return r, err
 		}
 		defer p.stop(30 * time.Second)
@@ -473,6 +484,9 @@ func (b *bench) throughput(ctx context.Context, t replicator, db string) (tputRe
 			return r, err
 		}
 		p.stop(30 * time.Second)
+		if _, ok := t.(*ours); ok {
+			b.res.oursFull = lastOursStatus(p.logTailBytes(64 << 10))
+		}
 		fr, err := b.finalCheck(ctx, t)
 		if err != nil {
 			return r, err

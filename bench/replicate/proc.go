@@ -23,6 +23,7 @@ type proc struct {
 	name  string
 	cmd   *exec.Cmd
 	start time.Time
+	end   time.Time // when Wait returned, once done is closed
 	done  chan struct{}
 	err   error // Wait's, once done is closed
 	log   string
@@ -50,7 +51,7 @@ func startProc(name string, cmd *exec.Cmd, logPath string) (*proc, error) {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &proc{name: name, cmd: cmd, start: time.Now(), done: make(chan struct{}), log: logPath}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
+	go func() { p.err = cmd.Wait(); p.end = time.Now(); close(p.done) }()
 	return p, nil
 }
 
@@ -95,6 +96,18 @@ func (p *proc) wait(d time.Duration) error {
 		p.kill()
 		return fmt.Errorf("%s did not exit within %s", p.name, d)
 	}
+}
+
+// logTailBytes is the last n bytes of the process's log.
+func (p *proc) logTailBytes(n int64) string {
+	if p.log == "" {
+		return ""
+	}
+	b, _ := os.ReadFile(p.log)
+	if int64(len(b)) > n {
+		b = b[int64(len(b))-n:]
+	}
+	return string(b)
 }
 
 // logTail is the end of the process's log, for error messages.

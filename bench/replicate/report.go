@@ -28,8 +28,9 @@ type trial struct {
 	restoreTime            time.Duration
 	kill                   time.Time
 	logged, missing, holes int
-	holeFirst, holeLast    int       // ledger numbers of the first and last hole
-	holeAt                 time.Time // the first hole's commit time
+	holeFirst, holeLast    int         // ledger numbers of the first and last hole
+	holeAt                 time.Time   // the first hole's commit time
+	holeTimes              []time.Time // the commit times of all holes
 	note, err              string
 }
 
@@ -104,6 +105,32 @@ type results struct {
 	loss              []lossResult
 	tput              []tputResult
 	final             []finalResult
+	procs             map[string][]*proc // each tool's replicator processes, in order
+	oursFull          oursStatus         // ours' own counters in the flat-out run
+}
+
+// oursStatus is what `atocore-backup replicate` prints when it stops.
+type oursStatus struct {
+	Ticks           uint64 `json:"ticks"`
+	Segments        uint64 `json:"segments"`
+	FullComparisons uint64 `json:"full_comparisons"`
+	LastFullReason  string `json:"last_full_reason"`
+	Errors          uint64 `json:"errors"`
+}
+
+// upAt says whether one of the tool's replicators ran at t, and for how
+// long it had.
+func (r *results) upAt(tool string, t time.Time) (bool, time.Duration) {
+	for _, p := range r.procs[tool] {
+		end := p.end
+		if end.IsZero() {
+			end = time.Now()
+		}
+		if !t.Before(p.start) && t.Before(end) {
+			return true, t.Sub(p.start)
+		}
+	}
+	return false, 0
 }
 
 func describeMachine(work string) machine {
@@ -476,8 +503,23 @@ func (r *results) markdown() string {
 			last := l.trials[len(l.trials)-1]
 			p("- **%s left holes**: from trial %d on, its restored replica lacks %d transaction(s) (ledger n %d–%d%s) while it holds later ones — "+
 				"a state the database was never in. In the last trial its replica still had %d transaction(s) in holes. "+
-				"Its loss window (first missing) then grows with every trial; its lag (after the newest present row) is the like-for-like figure of how far behind it was.\n",
+				"Its loss window (first missing) then grows with every trial; its lag (after the newest present row) is the like-for-like figure of how far behind it was.",
 				l.tool, i, t.holes, t.holeFirst, t.holeLast, when, last.holes)
+			down := 0
+			var since []time.Duration
+			for _, h := range last.holeTimes {
+				if up, d := r.upAt(l.tool, h); up {
+					since = append(since, d)
+				} else {
+					down++
+				}
+			}
+			p(" Of those %d, %d were committed while no %s process ran (between a stop or kill and the next start)", last.holes, down, l.tool)
+			if len(since) > 0 {
+				since = sortedCopy(since)
+				p(" and %d while one ran, %d–%d ms after its start", len(since), since[0].Milliseconds(), since[len(since)-1].Milliseconds())
+			}
+			p(".\n")
 			break
 		}
 	}
@@ -490,6 +532,12 @@ func (r *results) markdown() string {
 		default:
 			p("- After a graceful stop (SIGTERM), the replica of %s holds all %d ledger rows of the live database.\n", f.tool, f.live)
 		}
+	}
+	if f := r.oursFull; f.Ticks > 0 {
+		p("- Ours, in the flat-out run (warm-up and settling included): %d ticks, %d segments, %d full comparison(s) of the database (last reason: %q), %d error(s). "+
+			"A full comparison reads the whole database instead of the -wal's new frames; ours falls back to it when it cannot follow the -wal, "+
+			"e.g. when the writer's own checkpoints restarted it more than once since the last tick, which a flat-out writer does many times a second.\n",
+			f.Ticks, f.Segments, f.FullComparisons, f.LastFullReason, f.Errors)
 	}
 	p("- Lower is better in every row but the writer's throughput; the last column divides ours by Litestream's figure.\n")
 	p("\n## What was measured\n\n")

@@ -142,6 +142,22 @@ func (l *litestream) restore(ctx context.Context, scratch string) (string, strin
 	return out, fmt.Sprintf("txid %s, restore %d ms", strings.TrimLeft(sum.TXID, "0"), sum.DurationMS), nil
 }
 
+// lastOursStatus is the last status object `atocore-backup replicate`
+// printed (at its stop) in log.
+func lastOursStatus(log string) oursStatus {
+	var st oursStatus
+	i := strings.LastIndex(log, "\n{\n")
+	if i < 0 {
+		return st
+	}
+	j := strings.Index(log[i:], "\n}\n")
+	if j < 0 {
+		return st
+	}
+	_ = json.Unmarshal([]byte(log[i+1:i+j+2]), &st)
+	return st
+}
+
 func lastLine(s string) string {
 	s = strings.TrimSpace(s)
 	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
