@@ -258,6 +258,9 @@ func (b *bench) steady(ctx context.Context, t replicator, db string, dur time.Du
 		r.wall = t1.Sub(t0)
 		r.cpuPct = 100 * r.cpu.Seconds() / r.wall.Seconds()
 		p.stop(30 * time.Second)
+		if _, ok := t.(*ours); ok {
+			b.res.oursSteady = lastOursStatus(p.logTailBytes(64 << 10))
+		}
 	}
 	if w.exited() {
 		return r, fmt.Errorf("the writer exited: %v\n%s", w.err, w.logTail())
@@ -328,10 +331,18 @@ func (b *bench) loss(ctx context.Context, t replicator) (lossResult, error) {
 		if earlyExit {
 			tr.err = "the replicator had exited before its kill: " + lastLine(p.logTail())
 		}
+		chainsBefore := 0
+		if o, ok := t.(*ours); ok {
+			chainsBefore = o.chains
+		}
 		rs := time.Now()
 		path, note, err := t.restore(ctx, scratch)
 		tr.restoreTime = time.Since(rs)
 		tr.note = note
+		if o, ok := t.(*ours); ok && err == nil && o.chains == chainsBefore {
+			tr.unshipped = true
+			tr.note += " (no new chain: killed before its first segment)"
+		}
 		if err != nil {
 			tr.err = strings.TrimSpace(tr.err + " restore: " + lastLine(err.Error()))
 			lr.trials = append(lr.trials, tr)

@@ -31,6 +31,7 @@ type trial struct {
 	holeFirst, holeLast    int         // ledger numbers of the first and last hole
 	holeAt                 time.Time   // the first hole's commit time
 	holeTimes              []time.Time // the commit times of all holes
+	unshipped              bool        // ours: killed before its chain's first segment
 	note, err              string
 }
 
@@ -107,6 +108,7 @@ type results struct {
 	final             []finalResult
 	procs             map[string][]*proc // each tool's replicator processes, in order
 	oursFull          oursStatus         // ours' own counters in the flat-out run
+	oursSteady        oursStatus         // and in the steady run
 }
 
 // oursStatus is what `atocore-backup replicate` prints when it stops.
@@ -523,6 +525,12 @@ func (r *results) markdown() string {
 			break
 		}
 	}
+	for _, l := range r.loss {
+		if n := l.count(func(x trial) bool { return x.unshipped }); n > 0 {
+			p("- %s was killed before its new chain's first segment in %d trial(s): the restore then replays the previous chain, "+
+				"and the loss runs back over the previous trial's restore and this start.\n", l.tool, n)
+		}
+	}
 	for _, f := range r.final {
 		switch {
 		case f.err != "":
@@ -532,6 +540,10 @@ func (r *results) markdown() string {
 		default:
 			p("- After a graceful stop (SIGTERM), the replica of %s holds all %d ledger rows of the live database.\n", f.tool, f.live)
 		}
+	}
+	if f := r.oursSteady; f.Ticks > 0 {
+		p("- Ours, in the steady run (warm-up included): %d ticks, %d segments, %d full comparison(s) of the database (last reason: %q), %d error(s).\n",
+			f.Ticks, f.Segments, f.FullComparisons, f.LastFullReason, f.Errors)
 	}
 	if f := r.oursFull; f.Ticks > 0 {
 		p("- Ours, in the flat-out run (warm-up and settling included): %d ticks, %d segments, %d full comparison(s) of the database (last reason: %q), %d error(s). "+
