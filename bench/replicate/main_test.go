@@ -32,7 +32,7 @@ func TestBrief(t *testing.T) {
 		t.Log("litestream not installed: running ours only")
 	}
 	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go tool to build the CLI with")
+		t.Fatal("no go tool to build the CLI with: the brief run builds it")
 	}
 	out := filepath.Join(t.TempDir(), "results.md")
 	cfg := config{
