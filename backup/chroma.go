@@ -170,6 +170,7 @@ func (c *creation) copyChroma(ctx context.Context, meta *Metadata) error {
 		if chromaCopiedHook != nil {
 			chromaCopiedHook(attempt)
 		}
+		c.signalSegmentsCopied()
 		dbDst := filepath.Join(c.staging, snapshot.ChromaDir, snapshot.ChromaDBName)
 		_ = c.fs.Remove(dbDst)
 		c.unmarkLinked(path.Join(snapshot.ChromaDir, snapshot.ChromaDBName))

@@ -102,7 +102,8 @@ func Create(ctx context.Context, cfg Config, opts CreateOptions) (*Metadata, err
 		defer l.Release()
 	}
 	c := &creation{cfg: cfg, configured: configured, opts: opts, fs: cfg.FS, chromaCopied: make(chan struct{}),
-		timeline: timeline.NewAt(cfg.Logger, start)}
+		segmentsCopied: make(chan struct{}),
+		timeline:       timeline.NewAt(cfg.Logger, start)}
 	if err := RemoveLeftovers(cfg.FS, cfg.BackupDir); err != nil {
 		return nil, fmt.Errorf("create: %w", err)
 	}
@@ -153,14 +154,21 @@ type creation struct {
 	// they were written; their digest was computed from the same file.
 	checked map[string]bool
 	// chromaCopied is closed when the Chroma copy has ended (or was never
-	// started); see hashAndCheck.
-	chromaCopied chan struct{}
+	// started); segmentsCopied when its first pass over the segment files
+	// has ended, before chroma.sqlite3 is copied (or when chromaCopied
+	// is). See hashAndCheck.
+	chromaCopied   chan struct{}
+	segmentsCopied chan struct{}
+	segmentsOnce   sync.Once
 
 	prevOnce sync.Once
 	prev     *previous
 
 	timeline timeline.Timeline
 }
+
+// signalSegmentsCopied closes segmentsCopied, once.
+func (c *creation) signalSegmentsCopied() { c.segmentsOnce.Do(func() { close(c.segmentsCopied) }) }
 
 // setSourceWAL records the -wal state of a database file already added.
 func (c *creation) setSourceWAL(rel string, wal *snapshot.SourceState) {
@@ -246,6 +254,7 @@ func (c *creation) run(ctx context.Context, start time.Time) (*Metadata, error) 
 	if c.opts.IncludeChroma {
 		wg.Go(func() {
 			defer close(c.chromaCopied)
+			defer c.signalSegmentsCopied()
 			t0 := time.Now()
 			defer func() { c.timeline.Step("chroma copied and hashed", t0, "err", chromaErr) }()
 			if chromaErr = c.copyChroma(ctx, meta); chromaErr != nil {
@@ -255,6 +264,7 @@ func (c *creation) run(ctx context.Context, start time.Time) (*Metadata, error) 
 	}
 	if !c.opts.IncludeChroma {
 		close(c.chromaCopied)
+		c.signalSegmentsCopied()
 	}
 	regErr := c.copyRegistry(ctx, meta)
 	wg.Wait()
