@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/afero"
 
 	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/ctxio"
 	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/pagedelta"
 	"github.com/atocore/atocore-backup/internal/progress"
@@ -302,7 +303,7 @@ func copyIn(ctx context.Context, rfs afero.Fs, dir, rel string, size int64, fsys
 	}
 	defer in.Close()
 	progress.Plan(ctx, size)
-	src := &exactly{r: &ctxReader{ctx: ctx, r: in}, name: rel, left: size}
+	src := &exactly{r: ctxio.NewReader(ctx, in), name: rel, left: size}
 	h := sha256.New()
 	var r io.Reader = io.TeeReader(src, h)
 	if dec != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/afero"
 
+	"github.com/atocore/atocore-backup/internal/ctxio"
 	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/pagedelta"
 	"github.com/atocore/atocore-backup/internal/progress"
@@ -263,7 +264,7 @@ func applyLink(ctx context.Context, rfs afero.Fs, l link, rb *pagedelta.Rebuilde
 	}
 	defer in.Close()
 	progress.Plan(ctx, l.file.Size)
-	src := &exactly{r: &ctxReader{ctx: ctx, r: in}, name: l.file.Path, left: l.file.Size}
+	src := &exactly{r: ctxio.NewReader(ctx, in), name: l.file.Path, left: l.file.Size}
 	h := sha256.New()
 	r, err := l.dec.Decrypt(io.TeeReader(src, h))
 	if err != nil {

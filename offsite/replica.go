@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/atocore/atocore-backup/backup"
+	"github.com/atocore/atocore-backup/internal/ctxio"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/sshsig"
 	"github.com/atocore/atocore-backup/replica"
@@ -119,6 +120,10 @@ type shippedChain struct {
 	aliveTXID uint64
 	from      time.Time
 	maxTXID   uint64
+	// seen is, per level, the highest first TXID of the local files
+	// shipped or found on the target: each Ship lists only what is past
+	// it (replica.ChainFilesAfter).
+	seen [3]uint64
 }
 
 var _ replica.Target = (*ReplicaShipper)(nil)
@@ -154,7 +159,7 @@ func (s *ReplicaShipper) Ship(ctx context.Context, dir string, seen time.Time) e
 	if err != nil {
 		return err
 	}
-	files, err := replica.ChainFiles(dir)
+	files, err := replica.ChainFilesAfter(dir, sc.seen)
 	if err != nil {
 		return err
 	}
@@ -164,6 +169,7 @@ func (s *ReplicaShipper) Ship(ctx context.Context, dir string, seen time.Time) e
 			if f.MaxTXID > sc.maxTXID && f.Level == 0 {
 				sc.maxTXID = f.MaxTXID
 			}
+			sc.seen[f.Level] = max(sc.seen[f.Level], f.MinTXID)
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -177,6 +183,7 @@ func (s *ReplicaShipper) Ship(ctx context.Context, dir string, seen time.Time) e
 			return err
 		}
 		sc.have[f.Rel] = true
+		sc.seen[f.Level] = max(sc.seen[f.Level], f.MinTXID)
 		if f.MinTXID == 2 && f.Level == 0 {
 			sc.from = t
 		}
@@ -331,11 +338,11 @@ func (s *ReplicaShipper) upload(ctx context.Context, rfs afero.Fs, rdir string, 
 	go func() {
 		var err error
 		if sc.sess.enc == nil {
-			_, err = io.Copy(pw, &ctxReader{ctx, in})
+			_, err = io.Copy(pw, ctxio.NewReader(ctx, in))
 		} else {
 			var w io.WriteCloser
 			if w, err = sc.sess.enc.Encrypt(pw); err == nil {
-				if _, err = io.Copy(w, &ctxReader{ctx, in}); err == nil {
+				if _, err = io.Copy(w, ctxio.NewReader(ctx, in)); err == nil {
 					err = w.Close()
 				} else {
 					w.Close()

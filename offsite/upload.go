@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/afero"
 
 	"github.com/atocore/atocore-backup/encrypt"
+	"github.com/atocore/atocore-backup/internal/ctxio"
 	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/progress"
 	"github.com/atocore/atocore-backup/internal/snapshot"
@@ -113,7 +114,7 @@ func (p *pusher) upload(ctx context.Context, sess *session, src, dst, wantPlain 
 	part := partName(rfs, dst)
 	rs := p.resumeParts(ctx, sess, in, src, part, wantPlain, pr)
 	plainHash := sha256.New()
-	plain := io.TeeReader(&ctxReader{ctx: ctx, r: in}, plainHash)
+	plain := io.TeeReader(ctxio.NewReader(ctx, in), plainHash)
 	var r io.Reader = plain
 	if sess.enc != nil {
 		pw := newAheadPipe()
@@ -362,18 +363,6 @@ func renameReplace(rfs afero.Fs, oldname, newname string) error {
 	}
 	_ = rfs.Remove(newname)
 	return rfs.Rename(oldname, newname)
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 type countingReader struct {

@@ -1,7 +1,6 @@
 package reliability_test
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atocore/atocore-backup/internal/ledger"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 	"github.com/atocore/atocore-backup/internal/sqlitedb"
 	"github.com/atocore/atocore-backup/replica"
@@ -40,100 +40,33 @@ func ledgerWriterMain() {
 		fmt.Fprintln(os.Stderr, "ledger writer: want DB LOG EVERY [TABLE]")
 		os.Exit(2)
 	}
-	table := args[3]
 	every, err := time.ParseDuration(args[2])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ledger writer:", err)
 		os.Exit(2)
 	}
-	db, err := sql.Open("sqlite", "file:"+args[0]+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ledger writer:", err)
-		os.Exit(1)
+	w, err := ledger.Open(args[0], args[3])
+	if err == nil {
+		err = w.Run(args[1], every, time.Time{})
 	}
-	db.SetMaxOpenConns(1)
-	if _, err := db.Exec("CREATE TABLE IF NOT EXISTS " + table + " (n INTEGER PRIMARY KEY, payload BLOB)"); err != nil {
-		fmt.Fprintln(os.Stderr, "ledger writer:", err)
-		os.Exit(1)
-	}
-	var last int
-	_ = db.QueryRow("SELECT coalesce(max(n), 0) FROM " + table).Scan(&last)
-	log, err := os.OpenFile(args[1], os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ledger writer:", err)
-		os.Exit(1)
-	}
-	payload := make([]byte, 400)
-	next := time.Now()
-	for n := last + 1; ; n++ {
-		next = next.Add(every)
-		time.Sleep(time.Until(next))
-		payload[n%len(payload)]++
-		tx, err := db.Begin()
-		if err == nil {
-			_, err = tx.Exec("INSERT INTO "+table+" (n, payload) VALUES (?, ?)", n, payload)
-		}
-		before := time.Now()
-		if err == nil {
-			err = tx.Commit()
-		}
-		after := time.Now()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "ledger writer:", err)
-			os.Exit(1)
-		}
-		fmt.Fprintf(log, "%d %d %d\n", n, before.UnixNano(), after.UnixNano())
-		if err := log.Sync(); err != nil {
-			fmt.Fprintln(os.Stderr, "ledger writer:", err)
-			os.Exit(1)
-		}
-	}
+	fmt.Fprintln(os.Stderr, "ledger writer:", err)
+	os.Exit(1)
 }
 
-type ledgerEntry struct {
-	n             int
-	before, after time.Time
-}
-
-func readLedger(t *testing.T, path string) []ledgerEntry {
+func readLedger(t *testing.T, path string) []ledger.Entry {
 	t.Helper()
-	f, err := os.Open(path)
+	out, err := ledger.ReadLog(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []ledgerEntry
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var n int
-		var b, a int64
-		if _, err := fmt.Sscanf(sc.Text(), "%d %d %d", &n, &b, &a); err != nil {
-			continue // the line being written when the writer was stopped
-		}
-		out = append(out, ledgerEntry{n, time.Unix(0, b), time.Unix(0, a)})
 	}
 	return out
 }
 
 func ledgerRows(t *testing.T, path string) map[int]bool {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	out, err := ledger.Rows(path, "ledger")
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer db.Close()
-	rs, err := db.Query("SELECT n FROM ledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	out := map[int]bool{}
-	for rs.Next() {
-		var n int
-		if err := rs.Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		out[n] = true
 	}
 	return out
 }
@@ -168,8 +101,8 @@ func TestCrashReplicate(t *testing.T) {
 	const lossWindow = interval + 250*time.Millisecond
 
 	r := genRoot(t, 2<<20, -1, 0)
-	ledger := filepath.Join(t.TempDir(), "ledger.log")
-	startLedgerWriter(t, r.DBPath, ledger, 10*time.Millisecond)
+	ledgerLog := filepath.Join(t.TempDir(), "ledger.log")
+	startLedgerWriter(t, r.DBPath, ledgerLog, 10*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
 	if res := runCLI(t, "create", "--root", r.Dir); res.code != 0 {
 		t.Fatalf("create: exit %d: %s", res.code, res.stderr)
@@ -206,11 +139,11 @@ func TestCrashReplicate(t *testing.T) {
 			t.Fatalf("trial %d: %d chains after %d runs (stderr: %s)", trial, len(ws), trial+1, errb.String())
 		}
 		w := ws[len(ws)-1]
-		log := readLedger(t, ledger)
+		log := readLedger(t, ledgerLog)
 		got := rebuiltRows(t, r.BackupDir, w.To)
 		missing := 0
 		for _, e := range log {
-			if e.after.Before(kill.Add(-lossWindow)) && e.after.After(w.From) && !got[e.n] {
+			if e.After.Before(kill.Add(-lossWindow)) && e.After.After(w.From) && !got[e.N] {
 				missing++
 			}
 		}
@@ -252,13 +185,13 @@ func TestCrashReplicate(t *testing.T) {
 		rows := ledgerRows(t, filepath.Join(dst, "db", "atocore.db"))
 		for _, e := range log {
 			switch {
-			case e.before.After(at) && rows[e.n]:
-				t.Errorf("trial %d: restore --at %s holds transaction %d, begun %s, after that time", trial, at.Format(time.StampMilli), e.n, e.before.Format(time.StampMicro))
+			case e.Before.After(at) && rows[e.N]:
+				t.Errorf("trial %d: restore --at %s holds transaction %d, begun %s, after that time", trial, at.Format(time.StampMilli), e.N, e.Before.Format(time.StampMicro))
 			// seen is in milliseconds, rounded up, and taken just after
 			// the tick's read transaction began: a commit that returned
 			// in the few ms before it may or may not be in it.
-			case e.after.Before(seen.Add(-5*time.Millisecond)) && !rows[e.n]:
-				t.Errorf("trial %d: restore --at %s lacks transaction %d, committed %s, before the tick it replayed to (%s)", trial, at.Format(time.StampMilli), e.n, e.after.Format(time.StampMicro), seen.Format(time.StampMicro))
+			case e.After.Before(seen.Add(-5*time.Millisecond)) && !rows[e.N]:
+				t.Errorf("trial %d: restore --at %s lacks transaction %d, committed %s, before the tick it replayed to (%s)", trial, at.Format(time.StampMilli), e.N, e.After.Format(time.StampMicro), seen.Format(time.StampMicro))
 			}
 		}
 		// At 100 transactions a second, a tick falls within an interval
@@ -277,11 +210,11 @@ func TestCrashReplicate(t *testing.T) {
 	if err != nil || !ic.OK {
 		t.Errorf("integrity_check of the live database: %v %s", err, ic.Detail)
 	}
-	logged := readLedger(t, ledger) // before the rows: the writer goes on
+	logged := readLedger(t, ledgerLog) // before the rows: the writer goes on
 	live := ledgerRows(t, r.DBPath)
 	for _, e := range logged {
-		if !live[e.n] {
-			t.Fatalf("transaction %d is not in the live database", e.n)
+		if !live[e.N] {
+			t.Fatalf("transaction %d is not in the live database", e.N)
 		}
 	}
 	checkWithLTXTool(t, r.BackupDir)

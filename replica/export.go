@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/afero"
 	"github.com/superfly/ltx"
 
+	"github.com/atocore/atocore-backup/internal/ctxio"
 	"github.com/atocore/atocore-backup/internal/durable"
 	"github.com/atocore/atocore-backup/internal/snapshot"
 )
@@ -53,9 +54,19 @@ type ChainFile struct {
 // ChainFiles lists a chain's LTX files, level by level (L0 first), each
 // in TXID order.
 func ChainFiles(dir string) ([]ChainFile, error) {
+	return ChainFilesAfter(dir, [3]uint64{})
+}
+
+// ChainFilesAfter lists, as ChainFiles does, the files of each level
+// whose first TXID is past after[level]: what a shipper has not seen yet
+// of a chain it saw up to there (zero: the whole level). A day of ticks
+// is 86,400 files in L0, whose listing takes a tenth of a second: as
+// long as the next ones are the single-TXID files the ticks write, L0's
+// are found by name, and L0 is listed only when they are not.
+func ChainFilesAfter(dir string, after [3]uint64) ([]ChainFile, error) {
 	var out []ChainFile
 	for level := range levels {
-		files, err := listLevel(dir, level)
+		files, err := levelAfter(dir, level, after[level])
 		if err != nil {
 			return nil, err
 		}
@@ -65,6 +76,40 @@ func ChainFiles(dir string) ([]ChainFile, error) {
 		}
 	}
 	return out, nil
+}
+
+// maxProbes bounds the L0 files one ChainFilesAfter finds by name; past
+// it the level is listed.
+const maxProbes = 4096
+
+func levelAfter(dir string, level int, after uint64) ([]file, error) {
+	if level == 0 && after > 0 {
+		var out []file
+		next := ltx.TXID(after + 1)
+		for range maxProbes {
+			p := filepath.Join(dir, levels[0].dir, ltx.FormatFilename(next, next))
+			fi, err := os.Lstat(p)
+			if err != nil || !fi.Mode().IsRegular() {
+				break
+			}
+			out = append(out, file{level: 0, min: next, max: next, path: p})
+			next++
+		}
+		// The ticks' alive.json is written after their segment: a TXID it
+		// names that no file by name holds is in a file of another shape.
+		if a, ok := readAlive(dir); !ok || a.TXID < uint64(next) {
+			return out, nil
+		}
+	}
+	files, err := listLevel(dir, level)
+	if err != nil {
+		return nil, err
+	}
+	i := 0
+	for i < len(files) && uint64(files[i].min) <= after {
+		i++
+	}
+	return files[i:], nil
 }
 
 // FileTime is the time an LTX file's header gives: the moment its last
@@ -139,7 +184,7 @@ func PlaceFile(ctx context.Context, dir, rel string, r io.Reader, max int64) err
 		return err
 	}
 	w := bufio.NewWriterSize(f, 1<<16)
-	n, err := io.Copy(w, io.LimitReader(&ctxReader{ctx, r}, max+1))
+	n, err := io.Copy(w, io.LimitReader(ctxio.NewReader(ctx, r), max+1))
 	if err == nil && n > max {
 		err = fmt.Errorf("%s is larger than the %d bytes its statement gives", rel, max)
 	}
@@ -172,16 +217,4 @@ func PlaceFile(ctx context.Context, dir, rel string, r io.Reader, max int64) err
 // database at t, at TXID txid.
 func RecordTick(dir string, t time.Time, txid uint64) error {
 	return writeAlive(dir, alive{Time: t.UTC(), TXID: txid})
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

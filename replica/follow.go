@@ -9,9 +9,6 @@ import (
 	"slices"
 	"time"
 
-	sqlite "modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/atocore/atocore-backup/internal/sqlitedb"
 )
 
@@ -285,20 +282,11 @@ func (f *follower) beginRead(ctx context.Context) (time.Time, error) {
 			return t1, nil
 		}
 		f.conn.ExecContext(context.Background(), "ROLLBACK")
-		if err != nil && !isBusy(err) {
+		if err != nil && !sqlitedb.IsBusy(err) {
 			break
 		}
 	}
 	return time.Time{}, fmt.Errorf("read %s: %w", f.path, err)
-}
-
-func isBusy(err error) bool {
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		c := se.Code() & 0xff
-		return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
-	}
-	return false
 }
 
 // framePlan is what the -wal says about a tick.

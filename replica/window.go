@@ -39,6 +39,27 @@ type Window struct {
 // first. A chain with no segment yet, or whose chain.json is unreadable,
 // is not listed.
 func Windows(ctx context.Context, backupDir string) ([]Window, error) {
+	cs, err := listChains(ctx, backupDir, true)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Window, len(cs))
+	for i, c := range cs {
+		out[i] = c.Window
+	}
+	return out, nil
+}
+
+// chainFiles is one chain's window and its LTX files, level by level.
+type chainFiles struct {
+	Window
+	files [3][]file
+}
+
+// listChains reads every chain's window, oldest first; with sizes it
+// also sums their files' bytes (a stat per file, which a restore does not
+// need: a day of ticks is 86,400 files).
+func listChains(ctx context.Context, backupDir string, sizes bool) ([]chainFiles, error) {
 	bases, err := os.ReadDir(Dir(backupDir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -46,7 +67,7 @@ func Windows(ctx context.Context, backupDir string) ([]Window, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", Dir(backupDir), err)
 	}
-	var out []Window
+	var out []chainFiles
 	for _, b := range bases {
 		if _, err := snapshot.ParseStamp(b.Name()); err != nil || !b.IsDir() {
 			continue
@@ -62,7 +83,7 @@ func Windows(ctx context.Context, backupDir string) ([]Window, error) {
 			if !c.IsDir() {
 				continue
 			}
-			w, ok, err := window(backupDir, b.Name(), c.Name())
+			w, ok, err := window(backupDir, b.Name(), c.Name(), sizes)
 			if err != nil {
 				return nil, err
 			}
@@ -71,20 +92,21 @@ func Windows(ctx context.Context, backupDir string) ([]Window, error) {
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b Window) int { return a.From.Compare(b.From) })
+	slices.SortFunc(out, func(a, b chainFiles) int { return a.From.Compare(b.From) })
 	return out, nil
 }
 
 // window reads one chain's window: from its first segment (TXID 2) to
 // its last tick. A chain copied from a target may hold only the files a
 // restore needs (chain.json then gives the first segment's time).
-func window(backupDir, base, id string) (Window, bool, error) {
+func window(backupDir, base, id string, sizes bool) (chainFiles, bool, error) {
 	dir := chainDir(backupDir, base, id)
 	meta, err := readChainMeta(dir)
 	if err != nil {
-		return Window{}, false, nil
+		return chainFiles{}, false, nil
 	}
-	w := Window{Base: base, Chain: id, Dir: dir}
+	c := chainFiles{Window: Window{Base: base, Chain: id, Dir: dir}}
+	w := &c.Window
 	if _, err := os.Stat(filepath.Join(snapshot.Dir(backupDir, base), snapshot.ManifestFile)); err != nil {
 		w.BaseMissing = true
 	}
@@ -92,13 +114,16 @@ func window(backupDir, base, id string) (Window, bool, error) {
 	for level := range levels {
 		files, err := listLevel(dir, level)
 		if err != nil {
-			return Window{}, false, nil
+			return chainFiles{}, false, nil
 		}
+		c.files[level] = files
 		w.Files[level] = len(files)
 		for i := range files {
 			f := &files[i]
-			if fi, err := os.Stat(f.path); err == nil {
-				w.Bytes += fi.Size()
+			if sizes {
+				if fi, err := os.Stat(f.path); err == nil {
+					w.Bytes += fi.Size()
+				}
 			}
 			if f.min == 2 && level == 0 {
 				first = f
@@ -109,29 +134,29 @@ func window(backupDir, base, id string) (Window, bool, error) {
 		}
 	}
 	if last == nil {
-		return Window{}, false, nil
+		return chainFiles{}, false, nil
 	}
 	switch {
 	case first != nil:
 		h, err := readHeader(first.path)
 		if err != nil {
-			return Window{}, false, nil
+			return chainFiles{}, false, nil
 		}
 		w.From = time.UnixMilli(h.Timestamp).UTC()
 	case !meta.From.IsZero():
 		w.From = meta.From.UTC()
 	default:
-		return Window{}, false, nil
+		return chainFiles{}, false, nil
 	}
 	h, err := readHeader(last.path)
 	if err != nil {
-		return Window{}, false, nil
+		return chainFiles{}, false, nil
 	}
 	w.To, w.TXID = time.UnixMilli(h.Timestamp).UTC(), uint64(last.max)
 	if a, ok := readAlive(dir); ok && a.Time.After(w.To) && a.TXID == uint64(last.max) {
 		w.To = a.Time.UTC()
 	}
-	return w, true, nil
+	return c, true, nil
 }
 
 // Plan is how to rebuild the database as it was at a time: the base
@@ -160,35 +185,31 @@ var ErrOutsideWindow = errors.New("the time is outside the replication window")
 // then single ticks from L0, each applied only when its time is at or
 // before at.
 func PlanAt(ctx context.Context, backupDir string, at time.Time) (*Plan, error) {
-	ws, err := Windows(ctx, backupDir)
+	cs, err := listChains(ctx, backupDir, false)
 	if err != nil {
 		return nil, err
 	}
-	var pick *Window
-	for i := range ws {
-		w := &ws[i]
-		if w.BaseMissing || at.Before(w.From) || at.After(w.To) {
+	var pick *chainFiles
+	for i := range cs {
+		c := &cs[i]
+		if c.BaseMissing || at.Before(c.From) || at.After(c.To) {
 			continue
 		}
-		if pick == nil || w.From.After(pick.From) {
-			pick = w
+		if pick == nil || c.From.After(pick.From) {
+			pick = c
 		}
 	}
 	if pick == nil {
-		return nil, &OutsideError{At: at, Windows: ws}
+		return nil, outside(at, cs)
 	}
-	p := &Plan{Window: *pick, At: at, TXID: 1}
+	p := &Plan{Window: pick.Window, At: at, TXID: 1}
 	if m, err := readChainMeta(pick.Dir); err == nil {
 		p.baseSum, p.baseSHA256, p.pageSize = m.BaseChecksum, m.BaseSHA256, m.PageSize
 	}
 	byLevel := make([]map[ltx.TXID]file, len(levels))
 	for level := range levels {
-		files, err := listLevel(pick.Dir, level)
-		if err != nil {
-			return nil, err
-		}
-		byLevel[level] = map[ltx.TXID]file{}
-		for _, f := range files {
+		byLevel[level] = make(map[ltx.TXID]file, len(pick.files[level]))
+		for _, f := range pick.files[level] {
 			byLevel[level][f.min] = f
 		}
 	}
@@ -212,10 +233,19 @@ func PlanAt(ctx context.Context, backupDir string, at time.Time) (*Plan, error) 
 		}
 	}
 	if len(p.Files) == 0 {
-		return nil, &OutsideError{At: at, Windows: ws}
+		return nil, outside(at, cs)
 	}
 	p.TXID = uint64(cur)
 	return p, nil
+}
+
+// outside is the error for a time none of the chains covers.
+func outside(at time.Time, cs []chainFiles) *OutsideError {
+	e := &OutsideError{At: at}
+	for _, c := range cs {
+		e.Windows = append(e.Windows, c.Window)
+	}
+	return e
 }
 
 // OutsideError is a time no chain covers; it lists the windows there are.

@@ -225,14 +225,11 @@ func (r *restorer) copyDBOut(ctx context.Context, tmp string, o owner) error {
 			})
 		}
 		t0 := time.Now()
-		if r.opts.Rebuild != nil {
-			// Through the page cache: the replay reads and writes its
-			// pages, and integrity_check reads them all in B-tree order,
-			// which from a cold disk is page-sized random reads.
-			d, cpErr = copyOSFileCached(ctx, src, tmp)
-		} else {
-			d, cpErr = copyOSFile(ctx, src, tmp)
-		}
+		// A copy to replay over goes through the page cache: the replay
+		// reads and writes its pages, and integrity_check reads them all
+		// in B-tree order, which from a cold disk is page-sized random
+		// reads.
+		d, cpErr = copyOSFile(ctx, src, tmp, r.opts.Rebuild != nil)
 		r.timeline.Step("database copied and hashed", t0)
 	case onOS: // no digest to compare with: the copy itself is checked
 		if cpErr = durable.CopyRaw(ctx, src, tmp, 0o600); cpErr == nil {
@@ -257,10 +254,11 @@ func (r *restorer) copyDBOut(ctx context.Context, tmp string, o owner) error {
 	return err
 }
 
-// copyOSFile copies the OS file src to the new file dst with
-// durable.CopyFileSized (around the page cache unless it is small) and
-// returns the digest of the bytes written.
-func copyOSFile(ctx context.Context, src, dst string) (durable.Digest, error) {
+// copyOSFile copies the OS file src to the new file dst and returns the
+// digest of the bytes written: with durable.CopyFileSized (around the
+// page cache unless it is small), or, cached, through the page cache and
+// unsynced (stage syncs the filesystem once at its end).
+func copyOSFile(ctx context.Context, src, dst string, cached bool) (durable.Digest, error) {
 	in, err := os.Open(src)
 	if err != nil {
 		return durable.Digest{}, err
@@ -271,23 +269,10 @@ func copyOSFile(ctx context.Context, src, dst string) (durable.Digest, error) {
 		return durable.Digest{}, err
 	}
 	progress.Plan(ctx, fi.Size())
+	if cached {
+		return durable.CopyFileUnsynced(ctx, afero.NewOsFs(), dst, in, 0o600)
+	}
 	return durable.CopyFileSized(ctx, dst, in, 0o600, fi.Size())
-}
-
-// copyOSFileCached is copyOSFile through the page cache, unsynced (stage
-// syncs the filesystem once at its end).
-func copyOSFileCached(ctx context.Context, src, dst string) (durable.Digest, error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return durable.Digest{}, err
-	}
-	defer in.Close()
-	fi, err := in.Stat()
-	if err != nil {
-		return durable.Digest{}, err
-	}
-	progress.Plan(ctx, fi.Size())
-	return durable.CopyFileUnsynced(ctx, afero.NewOsFs(), dst, in, 0o600)
 }
 
 // stageRegistry copies the snapshot's registry beside the live one; "" when

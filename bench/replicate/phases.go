@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/atocore/atocore-backup/internal/ledger"
 	"github.com/atocore/atocore-backup/internal/sample"
 )
 
@@ -60,11 +61,11 @@ func (b *bench) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	db, err := openWriterDB(src.DBPath) // the ledger table, in every copy
+	w, err := ledger.Open(src.DBPath, ledgerTable) // the ledger table, in every copy
 	if err != nil {
 		return err
 	}
-	if err := db.Close(); err != nil {
+	if err := w.Close(); err != nil {
 		return err
 	}
 	if fi, err := os.Stat(src.DBPath); err == nil {
@@ -266,14 +267,14 @@ func (b *bench) steady(ctx context.Context, t replicator, db string, dur time.Du
 		return r, fmt.Errorf("the writer exited: %v\n%s", w.err, w.logTail())
 	}
 	w.kill()
-	entries, err := readLedger(log)
+	entries, err := ledger.ReadLog(log)
 	if err != nil {
 		return r, err
 	}
 	var lat []time.Duration
 	for _, e := range entries {
-		if !e.before.Before(t0) && !e.after.After(t1) {
-			lat = append(lat, e.after.Sub(e.before))
+		if !e.Before.Before(t0) && !e.After.After(t1) {
+			lat = append(lat, e.After.Sub(e.Before))
 		}
 	}
 	lat = sortedCopy(lat)
@@ -349,11 +350,11 @@ func (b *bench) loss(ctx context.Context, t replicator) (lossResult, error) {
 			b.logf("%s: trial %d: %s", t.name(), i, tr.err)
 			continue
 		}
-		rows, err := ledgerRows(path)
+		rows, err := ledger.Rows(path, ledgerTable)
 		if err != nil {
 			return lr, fmt.Errorf("read the restored database: %w", err)
 		}
-		entries, err := readLedger(log)
+		entries, err := ledger.ReadLog(log)
 		if err != nil {
 			return lr, err
 		}
@@ -374,15 +375,15 @@ func (b *bench) loss(ctx context.Context, t replicator) (lossResult, error) {
 // present ones; those missing before a present one are holes, and lag
 // (the kill less the commit time of the first transaction after the
 // newest present one) is then how far behind its newest state was.
-func measureLoss(tr *trial, entries []ledgerEntry, rows map[int]bool, kill time.Time) {
+func measureLoss(tr *trial, entries []ledger.Entry, rows map[int]bool, kill time.Time) {
 	first, last := -1, -1
 	n := 0
 	for j, e := range entries {
-		if !e.after.Before(kill) {
+		if !e.After.Before(kill) {
 			break
 		}
 		n++
-		if rows[e.n] {
+		if rows[e.N] {
 			last = j
 		} else {
 			tr.missing++
@@ -393,19 +394,19 @@ func measureLoss(tr *trial, entries []ledgerEntry, rows map[int]bool, kill time.
 	}
 	tr.logged = n
 	if first >= 0 {
-		tr.loss = kill.Sub(entries[first].after)
+		tr.loss = kill.Sub(entries[first].After)
 	}
 	if last+1 < n {
-		tr.lag = kill.Sub(entries[last+1].after)
+		tr.lag = kill.Sub(entries[last+1].After)
 	}
 	for j := range max(last, 0) {
-		if !rows[entries[j].n] {
+		if !rows[entries[j].N] {
 			if tr.holes == 0 {
-				tr.holeFirst, tr.holeAt = entries[j].n, entries[j].after
+				tr.holeFirst, tr.holeAt = entries[j].N, entries[j].After
 			}
-			tr.holeTimes = append(tr.holeTimes, entries[j].after)
+			tr.holeTimes = append(tr.holeTimes, entries[j].After)
 			tr.holes++
-			tr.holeLast = entries[j].n
+			tr.holeLast = entries[j].N
 		}
 	}
 }
@@ -419,11 +420,11 @@ func (b *bench) finalCheck(ctx context.Context, t replicator) (finalResult, erro
 		fr.err = lastLine(err.Error())
 		return fr, nil
 	}
-	got, err := ledgerRows(path)
+	got, err := ledger.Rows(path, ledgerTable)
 	if err != nil {
 		return fr, err
 	}
-	live, err := ledgerRows(t.dbPath())
+	live, err := ledger.Rows(t.dbPath(), ledgerTable)
 	if err != nil {
 		return fr, err
 	}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/atocore/atocore-backup/internal/ledger"
 )
 
 type steadyResult struct {
@@ -556,7 +558,7 @@ func (r *results) markdown() string {
 	p("The database is a generated AtoCore database of %.1f MiB (`internal/sample`, seed 1), plus the bench's ledger table; "+
 		"each tool and the writer-alone runs get their own fresh copy. The writer is a separate process (this program run again) using modernc.org/sqlite "+
 		"in WAL mode with SQLite's defaults otherwise (synchronous FULL, wal_autocheckpoint 1000 pages, busy_timeout 10 s): "+
-		"each transaction inserts one numbered row with a %d-byte blob.\n\n", mib(r.dbBytes), payloadBytes)
+		"each transaction inserts one numbered row with a %d-byte blob.\n\n", mib(r.dbBytes), ledger.PayloadBytes)
 	p("1. **Loss window.** The writer commits %d transactions a second and, after each commit, appends `n before after` (Unix ns around COMMIT) to a log it fsyncs. "+
 		"The replicator is started, SIGKILLed after a random life of %s to %s (seed %d), and its replica restored: "+
 		"ours with the library (`replica.Windows`, then `replica.PlanAt` at the newest chain's To and `Plan.Rebuild` over a copy of the base snapshot's database, as `restore --at` does), "+

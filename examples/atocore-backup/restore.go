@@ -11,6 +11,7 @@ import (
 
 	"github.com/atocore/atocore-backup/backup"
 	"github.com/atocore/atocore-backup/internal/cmdline"
+	"github.com/atocore/atocore-backup/internal/timeline"
 	"github.com/atocore/atocore-backup/replica"
 	"github.com/atocore/atocore-backup/restore"
 	"github.com/atocore/atocore-backup/validate"
@@ -168,7 +169,11 @@ func runRestoreAt(ctx context.Context, a *app) int {
 	if err != nil {
 		return a.fail(exitUsage, err)
 	}
+	t0 := time.Now()
 	plan, err := replica.PlanAt(ctx, rcfg.BackupDir, at)
+	if err == nil {
+		timeline.NewAt(cfg.Logger, t0).Step("replication planned (chains listed, files picked)", t0, "files", len(plan.Files))
+	}
 	if errors.Is(err, replica.ErrOutsideWindow) {
 		return a.failAs(exitNotFound, err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/atocore/atocore-backup/internal/ctxio"
 )
 
 // IndexFiles are the files of a persisted HNSW segment.
@@ -93,18 +95,5 @@ func withFile(ctx context.Context, open Opener, name string, check func(io.Reade
 		return fmt.Errorf("open %s: %w", name, err)
 	}
 	defer f.Close()
-	return check(&ctxReader{ctx: ctx, r: f})
-}
-
-// ctxReader stops a walk over a large file when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
+	return check(ctxio.NewReader(ctx, f))
 }

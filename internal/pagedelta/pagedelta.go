@@ -33,6 +33,7 @@ import (
 	"github.com/spf13/afero"
 	"github.com/superfly/ltx"
 
+	"github.com/atocore/atocore-backup/internal/ctxio"
 	"github.com/atocore/atocore-backup/internal/sqlitedb"
 )
 
@@ -560,7 +561,7 @@ func (rb *Rebuilder) Apply(ctx context.Context, r io.Reader, maxSize int64) (err
 // pages: a file that is not a whole number of pages is not a database of
 // that page size.
 func checksum(ctx context.Context, r io.Reader, pageSize uint32) (ltx.Checksum, int64, error) {
-	cr := &countingReader{r: &ctxReader{ctx: ctx, r: r}}
+	cr := &countingReader{r: ctxio.NewReader(ctx, r)}
 	sum, err := ltx.ChecksumReader(bufio.NewReaderSize(cr, 1<<20), int(pageSize))
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return 0, 0, fmt.Errorf("its size is not a multiple of its %d-byte pages", pageSize)
@@ -665,18 +666,6 @@ func (g *frameGuard) Read(p []byte) (int, error) {
 // ErrWrongBase is matched by errors.Is when a delta is applied to another
 // database than the one it was made on.
 var ErrWrongBase = errors.New("wrong base")
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
 
 // summer computes one database's LTX checksum and the SHA-256 of its
 // pages in order, on a goroutine of its own, from batches of copied pages.

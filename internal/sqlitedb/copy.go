@@ -118,7 +118,7 @@ func beginRead(ctx context.Context, conn *sql.Conn) error {
 			return nil
 		}
 		_, _ = conn.ExecContext(context.Background(), "ROLLBACK")
-		if !isBusy(err) {
+		if !IsBusy(err) {
 			return err
 		}
 	}
@@ -202,8 +202,8 @@ func readHead(name string) ([]byte, error) {
 	return buf[:n], err
 }
 
-// isBusy reports whether err is SQLite's BUSY or LOCKED, which a retry cures.
-func isBusy(err error) bool {
+// IsBusy reports whether err is SQLite's BUSY or LOCKED, which a retry cures.
+func IsBusy(err error) bool {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		c := se.Code() & 0xff
