@@ -3,12 +3,13 @@ package replica
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/atocore/atocore-backup/internal/sample"
 	"github.com/atocore/atocore-backup/internal/sqlitedb"
 	"github.com/atocore/atocore-backup/internal/testutil"
+	"github.com/atocore/atocore-backup/restore"
 )
 
 func envInt(name string, def int) int {
@@ -34,11 +36,126 @@ func envInt(name string, def int) int {
 // It reports both times, their ratio (goal ≤ 1.5) and each restore's
 // peak RSS (goal under 100 MiB).
 //
+// ATOCORE_BENCH_DAY_DIR keeps the generated root in that directory and
+// reuses it on the next run (a restore leaves the database as it found
+// it); ATOCORE_BENCH_INPROCESS=1 restores through the library in this
+// process instead of the CLI, so that -cpuprofile sees the restores
+// (times only: no RSS).
+//
 //	ATOCORE_BENCH_DB_MIB=1024 go test -run '^$' -bench RestoreAtDay -benchtime 1x -timeout 60m ./replica/
+//	ATOCORE_BENCH_DAY_DIR=/var/tmp/day ATOCORE_BENCH_INPROCESS=1 go test -run '^$' -bench RestoreAtDay -benchtime 5x -cpuprofile /tmp/at.prof ./replica/
 func BenchmarkRestoreAtDay(b *testing.B) {
-	mib, hours, tps := envInt("ATOCORE_BENCH_DB_MIB", 64), envInt("ATOCORE_BENCH_HOURS", 24), 10
+	d := dayRoot(b)
+	r := d.root
+	inProcess := os.Getenv("ATOCORE_BENCH_INPROCESS") == "1"
+	var cli, gnuTime, rssFile string
+	if !inProcess {
+		cli = filepath.Join(b.TempDir(), "atocore-backup")
+		if out, err := exec.Command("go", "build", "-o", cli, "github.com/atocore/atocore-backup/examples/atocore-backup").CombinedOutput(); err != nil {
+			b.Fatalf("build the CLI: %v\n%s", err, out)
+		}
+		// Peak RSS is GNU time's: the ru_maxrss this process would read
+		// from wait4 is never below its own peak (hundreds of MiB after
+		// the day), because Linux charges it to a child at exec (Go starts
+		// children sharing its memory, CLONE_VM).
+		var err error
+		if gnuTime, err = exec.LookPath("/usr/bin/time"); err != nil {
+			b.Fatalf("GNU time measures the restores' peak RSS: %v (Debian package time)", err)
+		}
+		rssFile = filepath.Join(b.TempDir(), "rss")
+	}
 	ctx := context.Background()
-	r, err := sample.Generate(ctx, filepath.Join(b.TempDir(), "root"), sample.Options{DBBytes: int64(mib) << 20, ChromaBytes: -1, Seed: 3})
+	run := func(stamp string, at time.Time) (time.Duration, int64) {
+		t := time.Now()
+		var rss int64
+		if inProcess {
+			opts := restore.Options{ConfirmServiceStopped: true, NoPreSnapshot: true}
+			if !at.IsZero() {
+				p, err := PlanAt(ctx, r.BackupDir, at)
+				if err != nil {
+					b.Fatal(err)
+				}
+				stamp, opts.Rebuild = p.Window.Base, p.Rebuild
+			}
+			if _, err := restore.Run(ctx, testutil.Config(r), stamp, opts); err != nil {
+				b.Fatal(err)
+			}
+		} else {
+			args := []string{"restore", stamp}
+			if !at.IsZero() {
+				args = []string{"restore", "--at", at.Format(time.RFC3339Nano)}
+			}
+			cmd := exec.Command(gnuTime, append([]string{"-f", "%M", "-o", rssFile, cli}, append(args, "--confirm-service-stopped", "--no-pre-snapshot", "--root", r.Dir, "-v")...)...)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				b.Fatalf("%v: %v\n%s", args, err, out)
+			}
+			if dir := os.Getenv("ATOCORE_BENCH_LOGDIR"); dir != "" {
+				_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d.log", args[1][:2], time.Now().UnixNano())), out, 0o644)
+			}
+			kib, err := os.ReadFile(rssFile)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if rss, err = strconv.ParseInt(strings.TrimSpace(string(kib)), 10, 64); err != nil {
+				b.Fatalf("GNU time wrote %q: %v", kib, err)
+			}
+			rss <<= 10
+		}
+		elapsed := time.Since(t)
+		if testutil.Fingerprint(b, r.DBPath) != d.Want {
+			b.Fatalf("restore %s (at %v) restored another database", stamp, at)
+		}
+		return elapsed, rss
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		plain, plainRSS := run(d.End, time.Time{})
+		pit, pitRSS := run("", d.At)
+		b.ReportMetric(plain.Seconds(), "plain-s")
+		b.ReportMetric(pit.Seconds(), "at-s")
+		b.ReportMetric(pit.Seconds()/plain.Seconds(), "ratio")
+		if !inProcess {
+			b.ReportMetric(float64(pitRSS)/(1<<20), "at-rss-MiB")
+			b.ReportMetric(float64(plainRSS)/(1<<20), "plain-rss-MiB")
+		}
+		b.Logf("base %s; restore %s: %s (%d MiB RSS); restore --at %s: %s (%d MiB RSS); ratio %.2f",
+			d.Base, d.End, plain.Round(time.Millisecond), plainRSS>>20, d.At.Format(time.RFC3339Nano), pit.Round(time.Millisecond), pitRSS>>20, pit.Seconds()/plain.Seconds())
+	}
+}
+
+// day is the root BenchmarkRestoreAtDay restores: its base snapshot, the
+// snapshot of its end state, the time of the day's end and the
+// fingerprint of the database then.
+type day struct {
+	root *sample.Root
+	Base string    `json:"base"`
+	End  string    `json:"end"`
+	At   time.Time `json:"at"`
+	Want string    `json:"want"`
+}
+
+// dayRoot generates the day's root, or reuses the one that
+// ATOCORE_BENCH_DAY_DIR holds.
+func dayRoot(b *testing.B) *day {
+	mib, hours, tps := envInt("ATOCORE_BENCH_DB_MIB", 64), envInt("ATOCORE_BENCH_HOURS", 24), 10
+	keep := os.Getenv("ATOCORE_BENCH_DAY_DIR")
+	dir := filepath.Join(b.TempDir(), "root")
+	if keep != "" {
+		dir = filepath.Join(keep, fmt.Sprintf("root-%dmib-%dh", mib, hours))
+		var d day
+		if js, err := os.ReadFile(dir + ".json"); err == nil && json.Unmarshal(js, &d) == nil {
+			d.root = &sample.Root{Dir: dir, DBPath: filepath.Join(dir, "data", "db", "atocore.db"),
+				RegistryPath: filepath.Join(dir, "config", "project-registry.json"), BackupDir: filepath.Join(dir, "backups")}
+			b.Logf("reusing the day in %s", dir)
+			return &d
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	r, err := sample.Generate(ctx, dir, sample.Options{DBBytes: int64(mib) << 20, ChromaBytes: -1, Seed: 3})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -94,40 +211,16 @@ func BenchmarkRestoreAtDay(b *testing.B) {
 	}
 	b.Logf("files per level: %v", ws[0].Files)
 	end := testutil.Create(b, r, backup.CreateOptions{}) // the same database, as a plain snapshot
-	want := testutil.Fingerprint(b, r.DBPath)
-
+	d := &day{root: r, Base: base.Stamp, End: end.Stamp, At: ws[0].To, Want: testutil.Fingerprint(b, r.DBPath)}
 	sqlitedb.CloseLiveFile(r.DBPath) // this process must not hold the database the CLI restores
-	cli := filepath.Join(b.TempDir(), "atocore-backup")
-	if out, err := exec.Command("go", "build", "-o", cli, "github.com/atocore/atocore-backup/examples/atocore-backup").CombinedOutput(); err != nil {
-		b.Fatalf("build the CLI: %v\n%s", err, out)
-	}
-	run := func(args ...string) (time.Duration, int64) {
-		cmd := exec.Command(cli, append(args, "--confirm-service-stopped", "--no-pre-snapshot", "--root", r.Dir, "-v")...)
-		t := time.Now()
-		out, err := cmd.CombinedOutput()
+	if keep != "" {
+		js, err := json.Marshal(d)
 		if err != nil {
-			b.Fatalf("%v: %v\n%s", args, err, out)
+			b.Fatal(err)
 		}
-		if dir := os.Getenv("ATOCORE_BENCH_LOGDIR"); dir != "" {
-			_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d.log", args[1][:2], time.Now().UnixNano())), out, 0o644)
+		if err := os.WriteFile(dir+".json", js, 0o644); err != nil {
+			b.Fatal(err)
 		}
-		d := time.Since(t)
-		if testutil.Fingerprint(b, r.DBPath) != want {
-			b.Fatalf("%v restored another database", args)
-		}
-		return d, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
 	}
-	at := ws[0].To.Format(time.RFC3339Nano)
-	b.ResetTimer()
-	for b.Loop() {
-		plain, plainRSS := run("restore", end.Stamp)
-		pit, pitRSS := run("restore", "--at", at)
-		b.ReportMetric(plain.Seconds(), "plain-s")
-		b.ReportMetric(pit.Seconds(), "at-s")
-		b.ReportMetric(pit.Seconds()/plain.Seconds(), "ratio")
-		b.ReportMetric(float64(pitRSS)/(1<<20), "at-rss-MiB")
-		b.ReportMetric(float64(plainRSS)/(1<<20), "plain-rss-MiB")
-		b.Logf("base %s; restore %s: %s (%d MiB RSS); restore --at %s: %s (%d MiB RSS); ratio %.2f",
-			base.Stamp, end.Stamp, plain.Round(time.Millisecond), plainRSS>>20, at, pit.Round(time.Millisecond), pitRSS>>20, pit.Seconds()/plain.Seconds())
-	}
+	return d
 }

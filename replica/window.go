@@ -27,7 +27,8 @@ type Window struct {
 	From time.Time `json:"from"`
 	To   time.Time `json:"to"`
 	TXID uint64    `json:"txid"` // the chain's last segment
-	// Files counts the chain's LTX files per level (L0, L1, L2).
+	// Files counts the chain's LTX files per level (L0, L1, L2), Bytes
+	// their size: from Windows (a Plan's window leaves them zero).
 	Files [3]int `json:"files"`
 	Bytes int64  `json:"bytes"`
 	// BaseMissing is set when the base snapshot is gone: the chain cannot
@@ -51,14 +52,18 @@ func Windows(ctx context.Context, backupDir string) ([]Window, error) {
 }
 
 // chainFiles is one chain's window and its LTX files, level by level.
+// A light listing (listChains without sizes) leaves L0 unlisted: a day of
+// ticks is 86,400 files, of which a restore needs at most a minute's.
 type chainFiles struct {
 	Window
-	files [3][]file
+	files   [3][]file
+	l0Light bool
 }
 
-// listChains reads every chain's window, oldest first; with sizes it
-// also sums their files' bytes (a stat per file, which a restore does not
-// need: a day of ticks is 86,400 files).
+// listChains reads every chain's window, oldest first. With sizes it
+// lists every file and sums their bytes (a stat each); without, for a
+// restore, it finds L0's first and last files by name (ChainFilesAfter's
+// rule) and counts no files.
 func listChains(ctx context.Context, backupDir string, sizes bool) ([]chainFiles, error) {
 	bases, err := os.ReadDir(Dir(backupDir))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -112,12 +117,20 @@ func window(backupDir, base, id string, sizes bool) (chainFiles, bool, error) {
 	}
 	var first, last *file
 	for level := range levels {
+		if level == 0 && !sizes && lightL0 {
+			if f, l, ok := l0Ends(dir); ok {
+				c.l0Light, first, last = true, f, l
+				continue
+			}
+		}
 		files, err := listLevel(dir, level)
 		if err != nil {
 			return chainFiles{}, false, nil
 		}
 		c.files[level] = files
-		w.Files[level] = len(files)
+		if sizes {
+			w.Files[level] = len(files)
+		}
 		for i := range files {
 			f := &files[i]
 			if sizes {
@@ -157,6 +170,41 @@ func window(backupDir, base, id string, sizes bool) (chainFiles, bool, error) {
 		w.To = a.Time.UTC()
 	}
 	return c, true, nil
+}
+
+// lightL0 lets listChains find L0's ends by name; tests turn it off to
+// compare with the whole listing.
+var lightL0 = true
+
+// l0Ends finds L0's first file (TXID 2, nil when a chain copied from a
+// target lacks it) and its last (the TXID alive.json names, or a later
+// one) by their names, as the ticks write them; ok is false when the
+// last is not there by that name (L0 must then be listed).
+func l0Ends(dir string) (first, last *file, ok bool) {
+	a, ok := readAlive(dir)
+	if !ok || a.TXID < 2 {
+		return nil, nil, false
+	}
+	byName := func(txid ltx.TXID) *file {
+		p := filepath.Join(dir, levels[0].dir, ltx.FormatFilename(txid, txid))
+		if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
+			return nil
+		}
+		return &file{level: 0, min: txid, max: txid, path: p}
+	}
+	if last = byName(ltx.TXID(a.TXID)); last == nil {
+		return nil, nil, false
+	}
+	// A tick that was stopped between its segment and alive.json left
+	// one more segment than alive.json says.
+	for range maxProbes {
+		f := byName(last.max + 1)
+		if f == nil {
+			return byName(2), last, true
+		}
+		last = f
+	}
+	return nil, nil, false
 }
 
 // Plan is how to rebuild the database as it was at a time: the base
@@ -206,17 +254,21 @@ func PlanAt(ctx context.Context, backupDir string, at time.Time) (*Plan, error) 
 	if m, err := readChainMeta(pick.Dir); err == nil {
 		p.baseSum, p.baseSHA256, p.pageSize = m.BaseChecksum, m.BaseSHA256, m.PageSize
 	}
-	byLevel := make([]map[ltx.TXID]file, len(levels))
-	for level := range levels {
-		byLevel[level] = make(map[ltx.TXID]file, len(pick.files[level]))
-		for _, f := range pick.files[level] {
-			byLevel[level][f.min] = f
-		}
-	}
 	cur := ltx.TXID(1)
 	for level := len(levels) - 1; level >= 0; level-- {
+		files := pick.files[level]
+		if level == 0 && pick.l0Light {
+			// Only the ticks past what the coarser levels gave are needed.
+			if files, err = levelAfter(pick.Dir, 0, uint64(cur)); err != nil {
+				return nil, err
+			}
+		}
+		byMin := make(map[ltx.TXID]file, len(files))
+		for _, f := range files {
+			byMin[f.min] = f
+		}
 		for {
-			f, ok := byLevel[level][cur+1]
+			f, ok := byMin[cur+1]
 			if !ok {
 				break
 			}

@@ -51,3 +51,10 @@ func (wb *writeback) finish(end int64) {
 
 // writeStarter is startWrite; tests replace it to see the ranges started.
 var writeStarter = startWrite
+
+// StartWriteback starts the disk writes of every byte of f that the page
+// cache holds unwritten, without waiting for them: for a file written in
+// place (a replay over a staged copy), which the checks that follow read
+// while the disk writes it. Like writeback, a hint: the sync that
+// follows makes it durable.
+func StartWriteback(f *os.File) { writeStarter(f, 0, 0) }

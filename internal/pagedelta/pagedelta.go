@@ -27,6 +27,7 @@ import (
 	"hash"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pierrec/lz4/v4"
@@ -488,44 +489,63 @@ func (rb *Rebuilder) Apply(ctx context.Context, r io.Reader, maxSize int64) (err
 	sum, pages := rb.sum, rb.pages
 	lock := ltx.LockPgno(hdr.PageSize)
 	h := ltx.NewHasher()
-	data, old := make([]byte, hdr.PageSize), make([]byte, hdr.PageSize)
+	ps := int(hdr.PageSize)
+	old := make([]byte, ps)
 	next := uint32(pages) + 1 // the next page past the base's end, which growth must write
+
+	// The pages are decoded (read, LZ4, the file's own checksum) on a
+	// goroutine of their own, a batch ahead, while this one checks, sums
+	// and writes them: two cores for a replay of many deltas.
+	pd := startPageDecoder(dec, ps)
+	defer pd.stop()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		var ph ltx.PageHeader
-		if err := dec.DecodePage(&ph, data); err == io.EOF {
+		b, ok := pd.next()
+		if !ok {
 			break
-		} else if err != nil {
-			return fmt.Errorf("page delta: %w", err)
 		}
-		if ph.Pgno > hdr.Commit {
-			return fmt.Errorf("page delta: %w: page %d past its size of %d pages", ltx.ErrInvalidFile, ph.Pgno, hdr.Commit)
-		}
-		off := int64(ph.Pgno-1) * int64(hdr.PageSize)
-		if int64(ph.Pgno) <= pages {
-			if _, err := rb.f.ReadAt(old, off); err != nil {
-				return fmt.Errorf("page delta: read page %d: %w", ph.Pgno, err)
+		w := runWriter{f: rb.f, ps: ps}
+		for i, pgno := range b.pgnos[:b.n] {
+			data := b.data[i*ps : (i+1)*ps]
+			if pgno > hdr.Commit {
+				return fmt.Errorf("page delta: %w: page %d past its size of %d pages", ltx.ErrInvalidFile, pgno, hdr.Commit)
 			}
-			sum ^= ltx.ChecksumPageWithHasher(h, ph.Pgno, old)
-		} else {
-			if next == lock {
+			if int64(pgno) <= pages {
+				// The run is written before any read, so that the pages
+				// read are those a page-by-page apply would read, even in
+				// a delta that names a page twice (the decoder refuses it
+				// at its end, against the page index).
+				if err := w.flush(); err != nil {
+					return err
+				}
+				if _, err := rb.f.ReadAt(old, int64(pgno-1)*int64(ps)); err != nil {
+					return fmt.Errorf("page delta: read page %d: %w", pgno, err)
+				}
+				sum ^= ltx.ChecksumPageWithHasher(h, pgno, old)
+			} else {
+				if next == lock {
+					next++
+				}
+				if pgno != next {
+					// A database grows by the pages written past its end: a
+					// gap would be pages nobody wrote.
+					return fmt.Errorf("page delta: %w: it writes page %d past the base's %d pages, not page %d", ltx.ErrInvalidFile, pgno, pages, next)
+				}
 				next++
 			}
-			if ph.Pgno != next {
-				// A database grows by the pages written past its end: a
-				// gap would be pages nobody wrote.
-				return fmt.Errorf("page delta: %w: it writes page %d past the base's %d pages, not page %d", ltx.ErrInvalidFile, ph.Pgno, pages, next)
+			if err := w.add(b, i); err != nil {
+				return err
 			}
-			next++
+			sum ^= ltx.ChecksumPageWithHasher(h, pgno, data)
 		}
-		if _, err := rb.f.WriteAt(data, off); err != nil {
-			return fmt.Errorf("page delta: write page %d: %w", ph.Pgno, err)
+		if err := w.flush(); err != nil {
+			return err
 		}
-		sum ^= ltx.ChecksumPageWithHasher(h, ph.Pgno, data)
+		pd.done(b)
 	}
-	if err := dec.Close(); err != nil {
+	if err := pd.err(); err != nil {
 		return fmt.Errorf("page delta: %w", err)
 	}
 	if int64(hdr.Commit) > max(pages, int64(next)-1) {
@@ -554,6 +574,129 @@ func (rb *Rebuilder) Apply(ctx context.Context, r io.Reader, maxSize int64) (err
 		return fmt.Errorf("page delta: %w: the rebuilt database has checksum %s, the delta says %s", ltx.ErrChecksumMismatch, sum, dec.Trailer().PostApplyChecksum)
 	}
 	rb.known, rb.sum, rb.pages = true, sum, int64(hdr.Commit)
+	return nil
+}
+
+// decodeBatch is how many decoded pages a pageBatch holds.
+const decodeBatch = 64
+
+// pageBatch is a run of decoded pages, in the delta's order.
+type pageBatch struct {
+	pgnos []uint32
+	data  []byte // len(pgnos) pages
+	n     int
+}
+
+// pageDecoder decodes a delta's pages on a goroutine of its own into a
+// few batches that it and its reader pass back and forth, and closes the
+// decoder (which checks the file's checksum) after the last page.
+type pageDecoder struct {
+	full, free chan *pageBatch
+	quit       chan struct{}
+	wg         sync.WaitGroup
+	failure    error // set before full is closed
+}
+
+func startPageDecoder(dec *ltx.Decoder, ps int) *pageDecoder {
+	pd := &pageDecoder{full: make(chan *pageBatch, 2), free: make(chan *pageBatch, 3), quit: make(chan struct{})}
+	for range 3 {
+		pd.free <- &pageBatch{pgnos: make([]uint32, decodeBatch), data: make([]byte, decodeBatch*ps)}
+	}
+	pd.wg.Go(func() {
+		defer close(pd.full)
+		for {
+			var b *pageBatch
+			select {
+			case b = <-pd.free:
+			case <-pd.quit:
+				return
+			}
+			b.n = 0
+			var err error
+			for b.n < decodeBatch {
+				var ph ltx.PageHeader
+				if err = dec.DecodePage(&ph, b.data[b.n*ps:(b.n+1)*ps]); err != nil {
+					break
+				}
+				b.pgnos[b.n] = ph.Pgno
+				b.n++
+			}
+			if err == io.EOF {
+				err = dec.Close()
+				if err == nil {
+					err = io.EOF
+				}
+			}
+			if b.n > 0 {
+				select {
+				case pd.full <- b:
+				case <-pd.quit:
+					return
+				}
+			}
+			if err != nil {
+				if err != io.EOF {
+					pd.failure = err
+				}
+				return
+			}
+		}
+	})
+	return pd
+}
+
+// next is the next batch; false after the last one (then err says
+// whether the delta was whole).
+func (pd *pageDecoder) next() (*pageBatch, bool) {
+	b, ok := <-pd.full
+	return b, ok
+}
+
+// done hands a batch back to be filled again.
+func (pd *pageDecoder) done(b *pageBatch) { pd.free <- b }
+
+// err is why the pages ended: nil when the delta was read to its end and
+// its trailer checked. Call it once next has returned false.
+func (pd *pageDecoder) err() error { return pd.failure }
+
+// stop ends the goroutine, wherever it is, and waits for it.
+func (pd *pageDecoder) stop() {
+	close(pd.quit)
+	pd.wg.Wait()
+}
+
+// runWriter writes a batch's pages to f, one write per run of pages
+// with consecutive numbers (a database grows by runs of new pages).
+type runWriter struct {
+	f      File
+	ps     int
+	b      *pageBatch
+	i0, i1 int // the run is b's pages [i0, i1)
+}
+
+// add adds page i of b to the run, writing the run first when the page
+// does not extend it.
+func (w *runWriter) add(b *pageBatch, i int) error {
+	if w.i1 > w.i0 && b == w.b && i == w.i1 && b.pgnos[i] == b.pgnos[w.i0]+uint32(i-w.i0) {
+		w.i1++
+		return nil
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	w.b, w.i0, w.i1 = b, i, i+1
+	return nil
+}
+
+func (w *runWriter) flush() error {
+	if w.i1 == w.i0 {
+		return nil
+	}
+	first := w.b.pgnos[w.i0]
+	if _, err := w.f.WriteAt(w.b.data[w.i0*w.ps:w.i1*w.ps], int64(first-1)*int64(w.ps)); err != nil {
+		return fmt.Errorf("page delta: write pages %d-%d: %w", first, first+uint32(w.i1-w.i0)-1, err)
+	}
+	w.i0, w.i1 = 0, 0
 	return nil
 }
 
