@@ -20,7 +20,8 @@ import (
 const (
 	envDBMiB     = "ATOCORE_BENCH_DB_MIB"     // default 64
 	envChromaMiB = "ATOCORE_BENCH_CHROMA_MIB" // default 64
-	envSegments  = "ATOCORE_BENCH_SEGMENTS"   // default 20
+	envSegments  = "ATOCORE_BENCH_SEGMENTS"   // default 20 for random, the shape's own for the others
+	envShape     = "ATOCORE_BENCH_SHAPE"      // random (default), text or many
 )
 
 // workDir holds the one sample root of this test process. It is made in
@@ -74,12 +75,21 @@ func makeFixture(ctx context.Context) (*fixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	segments, err := envInt(envSegments, 20)
+	shape, err := sample.ParseShape(os.Getenv(envShape))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", envShape, err)
+	}
+	segments := 0 // the text and many shapes choose their own
+	if shape == sample.ShapeRandom {
+		segments = 20
+	}
+	if os.Getenv(envSegments) != "" {
+		if segments, err = envInt(envSegments, 0); err != nil {
+			return nil, err
+		}
 	}
 	root, err := sample.Generate(ctx, filepath.Join(workDir, "root"), sample.Options{
-		DBBytes: int64(dbMiB) << 20, ChromaBytes: int64(chromaMiB) << 20, Segments: segments, Seed: 1})
+		DBBytes: int64(dbMiB) << 20, ChromaBytes: int64(chromaMiB) << 20, Segments: segments, Shape: shape, Seed: 1})
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,8 @@ func envInt(name string, def int) int {
 // reuses it on the next run (a restore leaves the database as it found
 // it); ATOCORE_BENCH_INPROCESS=1 restores through the library in this
 // process instead of the CLI, so that -cpuprofile sees the restores
-// (times only: no RSS).
+// (times only: no RSS); ATOCORE_BENCH_CLI names a CLI to run instead of
+// the one built from this module (another commit's, to compare).
 //
 //	ATOCORE_BENCH_DB_MIB=1024 go test -run '^$' -bench RestoreAtDay -benchtime 1x -timeout 60m ./replica/
 //	ATOCORE_BENCH_DAY_DIR=/var/tmp/day ATOCORE_BENCH_INPROCESS=1 go test -run '^$' -bench RestoreAtDay -benchtime 5x -cpuprofile /tmp/at.prof ./replica/
@@ -50,9 +51,12 @@ func BenchmarkRestoreAtDay(b *testing.B) {
 	inProcess := os.Getenv("ATOCORE_BENCH_INPROCESS") == "1"
 	var cli, gnuTime, rssFile string
 	if !inProcess {
-		cli = filepath.Join(b.TempDir(), "atocore-backup")
-		if out, err := exec.Command("go", "build", "-o", cli, "github.com/atocore/atocore-backup/examples/atocore-backup").CombinedOutput(); err != nil {
-			b.Fatalf("build the CLI: %v\n%s", err, out)
+		cli = os.Getenv("ATOCORE_BENCH_CLI") // another build's CLI, to compare
+		if cli == "" {
+			cli = filepath.Join(b.TempDir(), "atocore-backup")
+			if out, err := exec.Command("go", "build", "-o", cli, "github.com/atocore/atocore-backup/examples/atocore-backup").CombinedOutput(); err != nil {
+				b.Fatalf("build the CLI: %v\n%s", err, out)
+			}
 		}
 		// Peak RSS is GNU time's: the ru_maxrss this process would read
 		// from wait4 is never below its own peak (hundreds of MiB after

@@ -256,8 +256,9 @@ func (r *restorer) copyDBOut(ctx context.Context, tmp string, o owner) error {
 
 // copyOSFile copies the OS file src to the new file dst and returns the
 // digest of the bytes written: with durable.CopyFileSized (around the
-// page cache unless it is small), or, cached, through the page cache and
-// unsynced (stage syncs the filesystem once at its end).
+// page cache unless it is small), or, cached, through the page cache by
+// the kernel (durable.CopyFileKernel), unsynced (stage syncs the
+// filesystem once at its end).
 func copyOSFile(ctx context.Context, src, dst string, cached bool) (durable.Digest, error) {
 	in, err := os.Open(src)
 	if err != nil {
@@ -270,7 +271,7 @@ func copyOSFile(ctx context.Context, src, dst string, cached bool) (durable.Dige
 	}
 	progress.Plan(ctx, fi.Size())
 	if cached {
-		return durable.CopyFileUnsynced(ctx, afero.NewOsFs(), dst, in, 0o600)
+		return durable.CopyFileKernel(ctx, in, dst, 0o600)
 	}
 	return durable.CopyFileSized(ctx, dst, in, 0o600, fi.Size())
 }
