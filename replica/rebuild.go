@@ -37,22 +37,56 @@ func (p *Plan) Rebuild(ctx context.Context, db *os.File) error {
 			rb = pagedelta.NewRebuilderKnown(db, p.pageSize, fi.Size()/int64(p.pageSize), sum)
 		}
 	}
-	for _, name := range p.Files {
-		if err := applyFile(ctx, rb, name, limit); err != nil {
+	// Each file is decoded while the one before it is applied: opened
+	// one ahead, with up to replayAhead bytes of its pages decoded.
+	open := func(i int) (*openDelta, error) {
+		f, err := os.Open(p.Files[i])
+		if err != nil {
+			return nil, fmt.Errorf("replay %s: %w", p.Files[i], err)
+		}
+		return &openDelta{f: f, d: pagedelta.Decode(bufio.NewReaderSize(f, 1<<16), replayAhead)}, nil
+	}
+	var next *openDelta
+	defer func() {
+		if next != nil {
+			next.close()
+		}
+	}()
+	if len(p.Files) > 0 {
+		if next, err = open(0); err != nil {
 			return err
+		}
+	}
+	for i, name := range p.Files {
+		cur := next
+		next = nil
+		if i+1 < len(p.Files) {
+			if next, err = open(i + 1); err != nil {
+				cur.close()
+				return err
+			}
+		}
+		err := rb.ApplyDelta(ctx, cur.d, limit)
+		cur.close()
+		if err != nil {
+			return fmt.Errorf("replay %s: %w", name, err)
 		}
 	}
 	return nil
 }
 
-func applyFile(ctx context.Context, rb *pagedelta.Rebuilder, name string, limit int64) error {
-	f, err := os.Open(name)
-	if err != nil {
-		return fmt.Errorf("replay %s: %w", name, err)
-	}
-	defer f.Close()
-	if err := rb.Apply(ctx, bufio.NewReaderSize(f, 1<<16), limit); err != nil {
-		return fmt.Errorf("replay %s: %w", name, err)
-	}
-	return nil
+// replayAhead bounds the decoded pages of the next file that wait while
+// the file before it is applied: a file of an hour of changes is about
+// 10 MiB.
+const replayAhead = 16 << 20
+
+// openDelta is one file of the plan, open and being decoded.
+type openDelta struct {
+	f *os.File
+	d *pagedelta.Delta
+}
+
+func (o *openDelta) close() {
+	o.d.Close()
+	o.f.Close()
 }

@@ -458,13 +458,23 @@ func (t *Tracker) Close() error {
 }
 
 // Apply applies the next delta, read from r, as ApplyTo does.
-func (rb *Rebuilder) Apply(ctx context.Context, r io.Reader, maxSize int64) (err error) {
-	dec := ltx.NewDecoder(&frameGuard{r: r})
-	dec.SetRetainPageIndex(false)
-	if err := dec.DecodeHeader(); err != nil {
-		return fmt.Errorf("page delta: %w", err)
+func (rb *Rebuilder) Apply(ctx context.Context, r io.Reader, maxSize int64) error {
+	d := Decode(r, 0)
+	defer d.Close()
+	return rb.ApplyDelta(ctx, d, maxSize)
+}
+
+// ApplyDelta applies the next delta, d (see Decode), as ApplyTo does.
+func (rb *Rebuilder) ApplyDelta(ctx context.Context, d *Delta, maxSize int64) (err error) {
+	select {
+	case <-d.hdrReady:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	hdr := dec.Header()
+	if d.hdrErr != nil {
+		return fmt.Errorf("page delta: %w", d.hdrErr)
+	}
+	hdr := d.hdr
 	if hdr.IsSnapshot() || hdr.NoChecksum() {
 		return fmt.Errorf("page delta: %w: a delta with checksums was expected", ltx.ErrInvalidFile)
 	}
@@ -493,16 +503,14 @@ func (rb *Rebuilder) Apply(ctx context.Context, r io.Reader, maxSize int64) (err
 	old := make([]byte, ps)
 	next := uint32(pages) + 1 // the next page past the base's end, which growth must write
 
-	// The pages are decoded (read, LZ4, the file's own checksum) on a
-	// goroutine of their own, a batch ahead, while this one checks, sums
-	// and writes them: two cores for a replay of many deltas.
-	pd := startPageDecoder(dec, ps)
-	defer pd.stop()
+	// The pages are decoded (read, LZ4, the file's own checksum) on the
+	// delta's goroutine, ahead, while this one checks, sums and writes
+	// them.
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		b, ok := pd.next()
+		b, ok := d.next()
 		if !ok {
 			break
 		}
@@ -543,10 +551,10 @@ func (rb *Rebuilder) Apply(ctx context.Context, r io.Reader, maxSize int64) (err
 		if err := w.flush(); err != nil {
 			return err
 		}
-		pd.done(b)
+		d.done(b)
 	}
-	if err := pd.err(); err != nil {
-		return fmt.Errorf("page delta: %w", err)
+	if d.failure != nil {
+		return fmt.Errorf("page delta: %w", d.failure)
 	}
 	if int64(hdr.Commit) > max(pages, int64(next)-1) {
 		return fmt.Errorf("page delta: %w: it makes %d pages of a base of %d, and writes none past page %d", ltx.ErrInvalidFile, hdr.Commit, pages, next-1)
@@ -570,8 +578,8 @@ func (rb *Rebuilder) Apply(ctx context.Context, r io.Reader, maxSize int64) (err
 	if err := rb.f.Truncate(size); err != nil {
 		return fmt.Errorf("page delta: %w", err)
 	}
-	if sum != dec.Trailer().PostApplyChecksum {
-		return fmt.Errorf("page delta: %w: the rebuilt database has checksum %s, the delta says %s", ltx.ErrChecksumMismatch, sum, dec.Trailer().PostApplyChecksum)
+	if sum != d.trailer.PostApplyChecksum {
+		return fmt.Errorf("page delta: %w: the rebuilt database has checksum %s, the delta says %s", ltx.ErrChecksumMismatch, sum, d.trailer.PostApplyChecksum)
 	}
 	rb.known, rb.sum, rb.pages = true, sum, int64(hdr.Commit)
 	return nil
@@ -587,83 +595,112 @@ type pageBatch struct {
 	n     int
 }
 
-// pageDecoder decodes a delta's pages on a goroutine of its own into a
-// few batches that it and its reader pass back and forth, and closes the
-// decoder (which checks the file's checksum) after the last page.
-type pageDecoder struct {
+// Delta is one LTX delta decoded on a goroutine of its own, ahead of
+// the Rebuilder that applies it (ApplyDelta): its header, then its pages
+// in batches that the two pass back and forth, and last the decoder's own
+// check of the file (its checksum and page index). A replay decodes the
+// next delta while it applies this one: two cores for a chain of them.
+type Delta struct {
+	hdrReady   chan struct{} // closed once hdr or hdrErr is set
+	hdr        ltx.Header
+	hdrErr     error
 	full, free chan *pageBatch
 	quit       chan struct{}
+	quitOnce   sync.Once
 	wg         sync.WaitGroup
-	failure    error // set before full is closed
+	failure    error       // why the pages ended early; set before full is closed
+	trailer    ltx.Trailer // set before full is closed
 }
 
-func startPageDecoder(dec *ltx.Decoder, ps int) *pageDecoder {
-	pd := &pageDecoder{full: make(chan *pageBatch, 2), free: make(chan *pageBatch, 3), quit: make(chan struct{})}
-	for range 3 {
-		pd.free <- &pageBatch{pgnos: make([]uint32, decodeBatch), data: make([]byte, decodeBatch*ps)}
+// Decode starts decoding the delta read from r, holding at most about
+// ahead bytes of decoded pages that are not applied yet (at least three
+// batches of 64 pages). Close it when done with it, applied or not.
+func Decode(r io.Reader, ahead int) *Delta {
+	d := &Delta{hdrReady: make(chan struct{}), quit: make(chan struct{})}
+	d.wg.Go(func() { d.decode(r, ahead) })
+	return d
+}
+
+// Close stops the decoding, wherever it is, and waits for it; r is not
+// read after Close returns.
+func (d *Delta) Close() {
+	d.quitOnce.Do(func() { close(d.quit) })
+	d.wg.Wait()
+}
+
+func (d *Delta) decode(r io.Reader, ahead int) {
+	dec := ltx.NewDecoder(&frameGuard{r: r})
+	dec.SetRetainPageIndex(false)
+	d.hdrErr = dec.DecodeHeader()
+	d.hdr = dec.Header()
+	ps := int(d.hdr.PageSize)
+	batches := 3
+	if d.hdrErr == nil {
+		batches = max(3, ahead/(decodeBatch*ps))
 	}
-	pd.wg.Go(func() {
-		defer close(pd.full)
-		for {
-			var b *pageBatch
+	d.full, d.free = make(chan *pageBatch, batches), make(chan *pageBatch, batches)
+	close(d.hdrReady)
+	defer close(d.full)
+	if d.hdrErr != nil {
+		return
+	}
+	made := 0
+	for {
+		var b *pageBatch
+		select {
+		case b = <-d.free:
+		default:
+			if made < batches {
+				made++
+				b = &pageBatch{pgnos: make([]uint32, decodeBatch), data: make([]byte, decodeBatch*ps)}
+				break
+			}
 			select {
-			case b = <-pd.free:
-			case <-pd.quit:
-				return
-			}
-			b.n = 0
-			var err error
-			for b.n < decodeBatch {
-				var ph ltx.PageHeader
-				if err = dec.DecodePage(&ph, b.data[b.n*ps:(b.n+1)*ps]); err != nil {
-					break
-				}
-				b.pgnos[b.n] = ph.Pgno
-				b.n++
-			}
-			if err == io.EOF {
-				err = dec.Close()
-				if err == nil {
-					err = io.EOF
-				}
-			}
-			if b.n > 0 {
-				select {
-				case pd.full <- b:
-				case <-pd.quit:
-					return
-				}
-			}
-			if err != nil {
-				if err != io.EOF {
-					pd.failure = err
-				}
+			case b = <-d.free:
+			case <-d.quit:
 				return
 			}
 		}
-	})
-	return pd
+		b.n = 0
+		var err error
+		for b.n < decodeBatch {
+			var ph ltx.PageHeader
+			if err = dec.DecodePage(&ph, b.data[b.n*ps:(b.n+1)*ps]); err != nil {
+				break
+			}
+			b.pgnos[b.n] = ph.Pgno
+			b.n++
+		}
+		if err == io.EOF {
+			if err = dec.Close(); err == nil {
+				d.trailer, err = dec.Trailer(), io.EOF
+			}
+		}
+		if err != nil && err != io.EOF {
+			d.failure = err
+		}
+		if b.n > 0 {
+			select {
+			case d.full <- b:
+			case <-d.quit:
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
-// next is the next batch; false after the last one (then err says
-// whether the delta was whole).
-func (pd *pageDecoder) next() (*pageBatch, bool) {
-	b, ok := <-pd.full
+// next is the next batch of pages; false after the last one (d.failure
+// then says whether the delta was whole).
+func (d *Delta) next() (*pageBatch, bool) {
+	b, ok := <-d.full
 	return b, ok
 }
 
 // done hands a batch back to be filled again.
-func (pd *pageDecoder) done(b *pageBatch) { pd.free <- b }
-
-// err is why the pages ended: nil when the delta was read to its end and
-// its trailer checked. Call it once next has returned false.
-func (pd *pageDecoder) err() error { return pd.failure }
-
-// stop ends the goroutine, wherever it is, and waits for it.
-func (pd *pageDecoder) stop() {
-	close(pd.quit)
-	pd.wg.Wait()
-}
+func (d *Delta) done(b *pageBatch) { d.free <- b }
 
 // runWriter writes a batch's pages to f, one write per run of pages
 // with consecutive numbers (a database grows by runs of new pages).
