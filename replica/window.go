@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/superfly/ltx"
@@ -106,15 +107,22 @@ func listChains(ctx context.Context, backupDir string, sizes bool) ([]chainFiles
 // restore needs (chain.json then gives the first segment's time).
 func window(backupDir, base, id string, sizes bool) (chainFiles, bool, error) {
 	dir := chainDir(backupDir, base, id)
+	_, baseErr := os.Stat(filepath.Join(snapshot.Dir(backupDir, base), snapshot.ManifestFile))
+	var stamp chainStamp
+	if sizes {
+		stamp = chainStampOf(dir)
+		if w, ok := quietChains.get(dir, stamp); ok {
+			w.BaseMissing = baseErr != nil
+			return chainFiles{Window: w}, true, nil
+		}
+	}
 	meta, err := readChainMeta(dir)
 	if err != nil {
 		return chainFiles{}, false, nil
 	}
 	c := chainFiles{Window: Window{Base: base, Chain: id, Dir: dir}}
 	w := &c.Window
-	if _, err := os.Stat(filepath.Join(snapshot.Dir(backupDir, base), snapshot.ManifestFile)); err != nil {
-		w.BaseMissing = true
-	}
+	w.BaseMissing = baseErr != nil
 	var first, last *file
 	for level := range levels {
 		if level == 0 && !sizes && lightL0 {
@@ -169,8 +177,81 @@ func window(backupDir, base, id string, sizes bool) (chainFiles, bool, error) {
 	if a, ok := readAlive(dir); ok && a.Time.After(w.To) && a.TXID == uint64(last.max) {
 		w.To = a.Time.UTC()
 	}
+	if sizes {
+		quietChains.put(dir, stamp, *w)
+	}
 	return c, true, nil
 }
+
+// quietChains keeps the windows of chains that nothing has written for a
+// while: a week of chains is 600,000 files, and Windows runs at every
+// metrics scrape. A chain's entry holds while the modification times of
+// its directory and of its level directories are those it was read with,
+// and is kept only when all of them were already two seconds old then
+// (a change after that moves one of them, whatever the clock's grain).
+// The chain being replicated changes every tick and is never kept.
+var quietChains = chainCache{m: map[string]cachedWindow{}}
+
+// chainStamp is the modification times of a chain's directory and of its
+// level directories; ok is false when one could not be read.
+type chainStamp struct {
+	mtimes [1 + 3]int64
+	ok     bool
+}
+
+func chainStampOf(dir string) chainStamp {
+	st := chainStamp{ok: true}
+	quiet := time.Now().Add(-2 * time.Second).UnixNano()
+	for i, d := range []string{dir, filepath.Join(dir, levels[0].dir), filepath.Join(dir, levels[1].dir), filepath.Join(dir, levels[2].dir)} {
+		fi, err := os.Stat(d)
+		if err != nil || fi.ModTime().UnixNano() > quiet {
+			return chainStamp{}
+		}
+		st.mtimes[i] = fi.ModTime().UnixNano()
+	}
+	return st
+}
+
+type cachedWindow struct {
+	stamp chainStamp
+	w     Window
+}
+
+type chainCache struct {
+	mu sync.Mutex
+	m  map[string]cachedWindow
+}
+
+func (c *chainCache) get(dir string, st chainStamp) (Window, bool) {
+	if !st.ok {
+		return Window{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[dir]
+	if !ok || e.stamp != st {
+		return Window{}, false
+	}
+	return e.w, true
+}
+
+// put keeps w for dir; a chain whose stamp is not quiet is forgotten.
+// The cache forgets everything past maxCachedChains (chains are pruned
+// with their base snapshots, a few a day).
+func (c *chainCache) put(dir string, st chainStamp, w Window) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !st.ok {
+		delete(c.m, dir)
+		return
+	}
+	if len(c.m) >= maxCachedChains {
+		clear(c.m)
+	}
+	c.m[dir] = cachedWindow{stamp: st, w: w}
+}
+
+const maxCachedChains = 1024
 
 // lightL0 lets listChains find L0's ends by name; tests turn it off to
 // compare with the whole listing.

@@ -144,3 +144,63 @@ func TestPlanAtWithoutListingL0(t *testing.T) {
 	}
 	check("a chain without its first segment")
 }
+
+// TestWindowsKeepsOnlyQuietChains checks the cache behind Windows: a
+// chain whose directories were last changed long ago is read once (a
+// change that leaves their times as they were is not seen: the proof
+// that the cache was used), any change that moves a time is seen, and a
+// chain changed within the last seconds is read every time.
+func TestWindowsKeepsOnlyQuietChains(t *testing.T) {
+	backupDir := t.TempDir()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	dir := fakeChain(t, backupDir, "20261207T095959Z", "20261207T100000.000Z", t0, 120)
+	dirs := []string{dir, filepath.Join(dir, "L0"), filepath.Join(dir, "L1"), filepath.Join(dir, "L2")}
+	setTimes := func(at time.Time) {
+		t.Helper()
+		for _, d := range dirs {
+			if err := os.Chtimes(d, at, at); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	l0Files := func() int {
+		t.Helper()
+		ws, err := Windows(context.Background(), backupDir)
+		if err != nil || len(ws) != 1 {
+			t.Fatalf("Windows: %v %v", ws, err)
+		}
+		return ws[0].Files[0]
+	}
+	drop := func(txid ltx.TXID) {
+		t.Helper()
+		if err := os.Remove(filepath.Join(dir, "L0", ltx.FormatFilename(txid, txid))); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	long := time.Now().Add(-time.Hour)
+	setTimes(long)
+	if n := l0Files(); n != 120 {
+		t.Fatalf("%d L0 files, want 120", n)
+	}
+	drop(50)
+	setTimes(long)
+	if n := l0Files(); n != 120 {
+		t.Fatalf("a quiet chain was read again: %d L0 files, want the 120 it was read with", n)
+	}
+	drop(51) // the directory's time moves
+	if n := l0Files(); n != 118 {
+		t.Fatalf("after a change: %d L0 files, want 118", n)
+	}
+
+	recent := time.Now().Add(-500 * time.Millisecond)
+	setTimes(recent)
+	if n := l0Files(); n != 118 {
+		t.Fatalf("%d L0 files, want 118", n)
+	}
+	drop(52)
+	setTimes(recent)
+	if n := l0Files(); n != 117 {
+		t.Fatalf("a chain changed within the last seconds was taken from the cache: %d L0 files, want 117", n)
+	}
+}
