@@ -81,6 +81,22 @@ type Replicator struct {
 // startTargets starts a goroutine per target and returns the channels
 // that wake them after a tick.
 func (r *Replicator) startTargets(ctx context.Context) []chan struct{} {
+	// What an earlier run recorded: a target still configured keeps the
+	// last tick it holds (its lag stays measured while it is down), one
+	// no longer configured leaves the metrics now, not at the first ship.
+	prev := TargetsShipped(r.cfg.BackupDir)
+	r.mu.Lock()
+	for i := range r.st.Targets {
+		for _, p := range prev {
+			if p.Name == r.st.Targets[i].Name && r.st.Targets[i].Shipped.IsZero() {
+				r.st.Targets[i].Shipped = p.Shipped
+			}
+		}
+	}
+	r.mu.Unlock()
+	if len(prev) > 0 || len(r.opts.Targets) > 0 {
+		r.saveTargets()
+	}
 	var kicks []chan struct{}
 	for i, t := range r.opts.Targets {
 		k := make(chan struct{}, 1)

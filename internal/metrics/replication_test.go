@@ -2,7 +2,11 @@ package metrics_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,4 +99,48 @@ type failingTarget struct{}
 func (failingTarget) Name() string { return "mem://down" }
 func (failingTarget) Ship(ctx context.Context, dir string, _ time.Time) error {
 	return errors.New("connection refused")
+}
+
+// A replicate run starts from what the run before it recorded of its
+// targets: one still configured keeps its last tick (and its lag while
+// it is down), one no longer configured leaves the metrics at once.
+func TestReplicationTargetsOfAnEarlierRun(t *testing.T) {
+	r := testutil.Root(t)
+	testutil.Create(t, r, backup.CreateOptions{})
+	cfg := testutil.Config(r)
+	earlier := time.Now().Add(-time.Hour).Truncate(time.Second).UTC()
+	old, err := json.Marshal([]replica.TargetStatus{{Name: "mem://down", Shipped: earlier, Ships: 9}, {Name: "mem://removed", Shipped: earlier}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(replica.Dir(r.BackupDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(replica.Dir(r.BackupDir), ".targets.json"), old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := replica.New(cfg, replica.Options{Interval: 100 * time.Millisecond, Targets: []replica.Target{failingTarget{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rep.Run(ctx) }()
+	time.Sleep(500 * time.Millisecond)
+	got := gathered(t, cfg, nil)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if tick := got[metrics.NameReplicationLastTick+"{location=mem://down}"]; tick != float64(earlier.Unix()) {
+		t.Errorf("last tick of the configured target %v, want the earlier run's %d", tick, earlier.Unix())
+	}
+	if lag, ok := got[metrics.NameReplicationLag+"{location=mem://down}"]; !ok || lag < 3600 {
+		t.Errorf("lag of the configured target that is down %v (present %v), want at least an hour", lag, ok)
+	}
+	for k := range got {
+		if strings.Contains(k, "mem://removed") {
+			t.Errorf("%s: a target the run does not have is still reported", k)
+		}
+	}
 }
