@@ -78,26 +78,40 @@ func ChainFilesAfter(dir string, after [3]uint64) ([]ChainFile, error) {
 	return out, nil
 }
 
-// maxProbes bounds the L0 files one ChainFilesAfter finds by name; past
-// it the level is listed.
+// maxProbes bounds the L0 files found by name at once; past it the
+// level is listed.
 const maxProbes = 4096
+
+// tickFile is the L0 file of the single TXID txid, as a tick names it;
+// nil when there is no such regular file.
+func tickFile(dir string, txid ltx.TXID) *file {
+	p := filepath.Join(dir, levels[0].dir, ltx.FormatFilename(txid, txid))
+	if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	return &file{level: 0, min: txid, max: txid, path: p}
+}
+
+// ticksFrom is the L0 files of the ticks from TXID from on, found by
+// name up to the first one missing; complete is false when maxProbes
+// of them were found (there may be more).
+func ticksFrom(dir string, from ltx.TXID) (out []file, complete bool) {
+	for txid := from; len(out) < maxProbes; txid++ {
+		f := tickFile(dir, txid)
+		if f == nil {
+			return out, true
+		}
+		out = append(out, *f)
+	}
+	return out, false
+}
 
 func levelAfter(dir string, level int, after uint64) ([]file, error) {
 	if level == 0 && after > 0 {
-		var out []file
-		next := ltx.TXID(after + 1)
-		for range maxProbes {
-			p := filepath.Join(dir, levels[0].dir, ltx.FormatFilename(next, next))
-			fi, err := os.Lstat(p)
-			if err != nil || !fi.Mode().IsRegular() {
-				break
-			}
-			out = append(out, file{level: 0, min: next, max: next, path: p})
-			next++
-		}
+		out, complete := ticksFrom(dir, ltx.TXID(after+1))
 		// The ticks' alive.json is written after their segment: a TXID it
 		// names that no file by name holds is in a file of another shape.
-		if a, ok := readAlive(dir); !ok || a.TXID < uint64(next) {
+		if a, ok := readAlive(dir); complete && (!ok || a.TXID <= after+uint64(len(out))) {
 			return out, nil
 		}
 	}

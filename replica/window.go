@@ -266,26 +266,14 @@ func l0Ends(dir string) (first, last *file, ok bool) {
 	if !ok || a.TXID < 2 {
 		return nil, nil, false
 	}
-	byName := func(txid ltx.TXID) *file {
-		p := filepath.Join(dir, levels[0].dir, ltx.FormatFilename(txid, txid))
-		if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
-			return nil
-		}
-		return &file{level: 0, min: txid, max: txid, path: p}
-	}
-	if last = byName(ltx.TXID(a.TXID)); last == nil {
+	// alive.json's own tick, and any after it: a tick that was stopped
+	// between its segment and alive.json left one more segment than
+	// alive.json says.
+	ticks, complete := ticksFrom(dir, ltx.TXID(a.TXID))
+	if len(ticks) == 0 || !complete {
 		return nil, nil, false
 	}
-	// A tick that was stopped between its segment and alive.json left
-	// one more segment than alive.json says.
-	for range maxProbes {
-		f := byName(last.max + 1)
-		if f == nil {
-			return byName(2), last, true
-		}
-		last = f
-	}
-	return nil, nil, false
+	return tickFile(dir, 2), &ticks[len(ticks)-1], true
 }
 
 // Plan is how to rebuild the database as it was at a time: the base

@@ -61,19 +61,7 @@ func TestReplicationMetricsPerTarget(t *testing.T) {
 	r := testutil.Root(t)
 	testutil.Create(t, r, backup.CreateOptions{})
 	cfg := testutil.Config(r)
-	rep, err := replica.New(cfg, replica.Options{Interval: 100 * time.Millisecond, Targets: []replica.Target{okTarget{}, failingTarget{}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rep.Run(ctx) }()
-	time.Sleep(700 * time.Millisecond)
-	got := gathered(t, cfg, nil)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	got, st := gatheredWhileReplicating(t, cfg, 700*time.Millisecond, okTarget{}, failingTarget{})
 	if lag, ok := got[metrics.NameReplicationLag+"{location=mem://ok}"]; !ok || lag > 1 {
 		t.Errorf("lag of the working target %v (present %v)", lag, ok)
 	}
@@ -83,10 +71,29 @@ func TestReplicationMetricsPerTarget(t *testing.T) {
 	if _, ok := got[metrics.NameReplicationLag+"{location=mem://down}"]; ok {
 		t.Error("a lag for a target that never received a tick")
 	}
-	st := rep.Status()
 	if st.Targets[1].Errors == 0 || st.Targets[0].Ships == 0 || st.Errors != 0 {
 		t.Errorf("status %+v: the failing target must fail alone", st)
 	}
+}
+
+// gatheredWhileReplicating runs a replicator with targets for wait,
+// gathers the metrics, then stops it; it returns them and its status.
+func gatheredWhileReplicating(t *testing.T, cfg backup.Config, wait time.Duration, targets ...replica.Target) (map[string]float64, replica.Status) {
+	t.Helper()
+	rep, err := replica.New(cfg, replica.Options{Interval: 100 * time.Millisecond, Targets: targets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rep.Run(ctx) }()
+	time.Sleep(wait)
+	got := gathered(t, cfg, nil)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return got, rep.Status()
 }
 
 type okTarget struct{}
@@ -119,19 +126,7 @@ func TestReplicationTargetsOfAnEarlierRun(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(replica.Dir(r.BackupDir), ".targets.json"), old, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := replica.New(cfg, replica.Options{Interval: 100 * time.Millisecond, Targets: []replica.Target{failingTarget{}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rep.Run(ctx) }()
-	time.Sleep(500 * time.Millisecond)
-	got := gathered(t, cfg, nil)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	got, _ := gatheredWhileReplicating(t, cfg, 500*time.Millisecond, failingTarget{})
 	if tick := got[metrics.NameReplicationLastTick+"{location=mem://down}"]; tick != float64(earlier.Unix()) {
 		t.Errorf("last tick of the configured target %v, want the earlier run's %d", tick, earlier.Unix())
 	}
