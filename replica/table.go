@@ -6,6 +6,8 @@ import (
 	"hash"
 
 	"github.com/superfly/ltx"
+
+	"github.com/atocore/atocore-backup/internal/pagedelta"
 )
 
 // pageSum identifies a page's content: LTX's CRC-64 of page number and
@@ -25,18 +27,17 @@ func sumPage(pgno uint32, data []byte) pageSum {
 
 // summer sums pages with hashers it keeps.
 type summer struct {
-	crc hash.Hash64
 	sha hash.Hash
 	d   [sha256.Size]byte
 }
 
-func newSummer() *summer { return &summer{crc: ltx.NewHasher(), sha: sha256.New()} }
+func newSummer() *summer { return &summer{sha: sha256.New()} }
 
 func (s *summer) sum(pgno uint32, data []byte) pageSum {
 	s.sha.Reset()
 	s.sha.Write(data)
 	s.sha.Sum(s.d[:0])
-	return pageSum{crc: ltx.ChecksumPageWithHasher(s.crc, pgno, data), sha: binary.BigEndian.Uint64(s.d[:8])}
+	return pageSum{crc: pagedelta.PageChecksum(pgno, data), sha: binary.BigEndian.Uint64(s.d[:8])}
 }
 
 // table is what replicate knows of the database as its chain last wrote

@@ -44,10 +44,37 @@ func hashMapped(f *os.File, off, n int64, h hash.Hash) (err error) {
 }
 
 // copyRangeHashed copies in from offset 0 to its end onto out (empty)
-// with copy_file_range(2), copyHashChunk at a time, hashing each chunk
-// from out's pages and handing it to the disk. Where the kernel or the
-// filesystem refuses copy_file_range, the rest goes through a buffer.
-func copyRangeHashed(ctx context.Context, in, out *os.File, h hash.Hash) (int64, error) {
+// with copy_file_range(2), copyChunk at a time, hashing each chunk from
+// out's pages on a goroutine of its own while the next one is copied, and
+// handing it to the disk. Where the kernel or the filesystem refuses
+// copy_file_range, the rest goes through a buffer.
+func copyRangeHashed(ctx context.Context, in, out *os.File, h hash.Hash) (n int64, err error) {
+	ranges := make(chan [2]int64, 2)
+	hashed := make(chan error, 1)
+	go func() {
+		var err error
+		for r := range ranges {
+			if err == nil {
+				err = hashRange(ctx, out, r[0], r[1], h)
+			}
+		}
+		hashed <- err
+	}()
+	// wait ends the hashing of the chunks copied so far.
+	waited := false
+	wait := func() error {
+		if waited {
+			return nil
+		}
+		waited = true
+		close(ranges)
+		return <-hashed
+	}
+	defer func() {
+		if herr := wait(); err == nil && herr != nil {
+			n, err = 0, herr
+		}
+	}()
 	var off int64
 	wb := newWriteback(out)
 	for {
@@ -55,12 +82,15 @@ func copyRangeHashed(ctx context.Context, in, out *os.File, h hash.Hash) (int64,
 			return 0, err
 		}
 		roff, woff := off, off
-		n, err := unix.CopyFileRange(int(in.Fd()), &roff, int(out.Fd()), &woff, hashWindow, 0)
+		n, err := unix.CopyFileRange(int(in.Fd()), &roff, int(out.Fd()), &woff, copyChunk, 0)
 		if err == unix.EINTR {
 			continue
 		}
 		if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) ||
 			errors.Is(err, unix.EOPNOTSUPP) {
+			if err := wait(); err != nil {
+				return 0, err
+			}
 			return copyReadAtHashed(ctx, in, out, off, h)
 		}
 		if err != nil {
@@ -70,11 +100,13 @@ func copyRangeHashed(ctx context.Context, in, out *os.File, h hash.Hash) (int64,
 			wb.finish(off)
 			return off, nil
 		}
-		if err := hashRange(ctx, out, off, off+int64(n), h); err != nil {
-			return 0, err
-		}
+		ranges <- [2]int64{off, off + int64(n)}
 		off += int64(n)
 		wb.wrote(off)
 		progress.Add(ctx, int64(n))
 	}
 }
+
+// copyChunk is what one copy_file_range asks for: small enough that its
+// hash, one chunk behind, ends soon after the copy.
+const copyChunk = 4 << 20

@@ -27,10 +27,8 @@ import (
 	"hash"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/pierrec/lz4/v4"
 	"github.com/spf13/afero"
 	"github.com/superfly/ltx"
 
@@ -498,14 +496,13 @@ func (rb *Rebuilder) ApplyDelta(ctx context.Context, d *Delta, maxSize int64) (e
 	rb.known = false
 	sum, pages := rb.sum, rb.pages
 	lock := ltx.LockPgno(hdr.PageSize)
-	h := ltx.NewHasher()
 	ps := int(hdr.PageSize)
 	old := make([]byte, ps)
 	next := uint32(pages) + 1 // the next page past the base's end, which growth must write
 
-	// The pages are decoded (read, LZ4, the file's own checksum) on the
-	// delta's goroutine, ahead, while this one checks, sums and writes
-	// them.
+	// The pages are decoded (read, LZ4, the file's checksum and each
+	// page's) on the delta's goroutine, ahead, while this one checks them,
+	// sums the pages they replace and writes them.
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -516,22 +513,16 @@ func (rb *Rebuilder) ApplyDelta(ctx context.Context, d *Delta, maxSize int64) (e
 		}
 		w := runWriter{f: rb.f, ps: ps}
 		for i, pgno := range b.pgnos[:b.n] {
-			data := b.data[i*ps : (i+1)*ps]
 			if pgno > hdr.Commit {
 				return fmt.Errorf("page delta: %w: page %d past its size of %d pages", ltx.ErrInvalidFile, pgno, hdr.Commit)
 			}
 			if int64(pgno) <= pages {
-				// The run is written before any read, so that the pages
-				// read are those a page-by-page apply would read, even in
-				// a delta that names a page twice (the decoder refuses it
-				// at its end, against the page index).
-				if err := w.flush(); err != nil {
-					return err
-				}
+				// The run not yet written holds none of the pages read:
+				// the reader refuses pages that do not ascend.
 				if _, err := rb.f.ReadAt(old, int64(pgno-1)*int64(ps)); err != nil {
 					return fmt.Errorf("page delta: read page %d: %w", pgno, err)
 				}
-				sum ^= ltx.ChecksumPageWithHasher(h, pgno, old)
+				sum ^= PageChecksum(pgno, old)
 			} else {
 				if next == lock {
 					next++
@@ -546,7 +537,7 @@ func (rb *Rebuilder) ApplyDelta(ctx context.Context, d *Delta, maxSize int64) (e
 			if err := w.add(b, i); err != nil {
 				return err
 			}
-			sum ^= ltx.ChecksumPageWithHasher(h, pgno, data)
+			sum ^= b.sums[i]
 		}
 		if err := w.flush(); err != nil {
 			return err
@@ -572,7 +563,7 @@ func (rb *Rebuilder) ApplyDelta(ctx context.Context, d *Delta, maxSize int64) (e
 		if _, err := rb.f.ReadAt(old, (pgno-1)*int64(hdr.PageSize)); err != nil {
 			return fmt.Errorf("page delta: read page %d: %w", pgno, err)
 		}
-		sum ^= ltx.ChecksumPageWithHasher(h, uint32(pgno), old)
+		sum ^= PageChecksum(uint32(pgno), old)
 	}
 	sum |= ltx.ChecksumFlag
 	if err := rb.f.Truncate(size); err != nil {
@@ -584,123 +575,6 @@ func (rb *Rebuilder) ApplyDelta(ctx context.Context, d *Delta, maxSize int64) (e
 	rb.known, rb.sum, rb.pages = true, sum, int64(hdr.Commit)
 	return nil
 }
-
-// decodeBatch is how many decoded pages a pageBatch holds.
-const decodeBatch = 64
-
-// pageBatch is a run of decoded pages, in the delta's order.
-type pageBatch struct {
-	pgnos []uint32
-	data  []byte // len(pgnos) pages
-	n     int
-}
-
-// Delta is one LTX delta decoded on a goroutine of its own, ahead of
-// the Rebuilder that applies it (ApplyDelta): its header, then its pages
-// in batches that the two pass back and forth, and last the decoder's own
-// check of the file (its checksum and page index). A replay decodes the
-// next delta while it applies this one: two cores for a chain of them.
-type Delta struct {
-	hdrReady   chan struct{} // closed once hdr or hdrErr is set
-	hdr        ltx.Header
-	hdrErr     error
-	full, free chan *pageBatch
-	quit       chan struct{}
-	quitOnce   sync.Once
-	wg         sync.WaitGroup
-	failure    error       // why the pages ended early; set before full is closed
-	trailer    ltx.Trailer // set before full is closed
-}
-
-// Decode starts decoding the delta read from r, holding at most about
-// ahead bytes of decoded pages that are not applied yet (at least three
-// batches of 64 pages). Close it when done with it, applied or not.
-func Decode(r io.Reader, ahead int) *Delta {
-	d := &Delta{hdrReady: make(chan struct{}), quit: make(chan struct{})}
-	d.wg.Go(func() { d.decode(r, ahead) })
-	return d
-}
-
-// Close stops the decoding, wherever it is, and waits for it; r is not
-// read after Close returns.
-func (d *Delta) Close() {
-	d.quitOnce.Do(func() { close(d.quit) })
-	d.wg.Wait()
-}
-
-func (d *Delta) decode(r io.Reader, ahead int) {
-	dec := ltx.NewDecoder(&frameGuard{r: r})
-	dec.SetRetainPageIndex(false)
-	d.hdrErr = dec.DecodeHeader()
-	d.hdr = dec.Header()
-	ps := int(d.hdr.PageSize)
-	batches := 3
-	if d.hdrErr == nil {
-		batches = max(3, ahead/(decodeBatch*ps))
-	}
-	d.full, d.free = make(chan *pageBatch, batches), make(chan *pageBatch, batches)
-	close(d.hdrReady)
-	defer close(d.full)
-	if d.hdrErr != nil {
-		return
-	}
-	made := 0
-	for {
-		var b *pageBatch
-		select {
-		case b = <-d.free:
-		default:
-			if made < batches {
-				made++
-				b = &pageBatch{pgnos: make([]uint32, decodeBatch), data: make([]byte, decodeBatch*ps)}
-				break
-			}
-			select {
-			case b = <-d.free:
-			case <-d.quit:
-				return
-			}
-		}
-		b.n = 0
-		var err error
-		for b.n < decodeBatch {
-			var ph ltx.PageHeader
-			if err = dec.DecodePage(&ph, b.data[b.n*ps:(b.n+1)*ps]); err != nil {
-				break
-			}
-			b.pgnos[b.n] = ph.Pgno
-			b.n++
-		}
-		if err == io.EOF {
-			if err = dec.Close(); err == nil {
-				d.trailer, err = dec.Trailer(), io.EOF
-			}
-		}
-		if err != nil && err != io.EOF {
-			d.failure = err
-		}
-		if b.n > 0 {
-			select {
-			case d.full <- b:
-			case <-d.quit:
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// next is the next batch of pages; false after the last one (d.failure
-// then says whether the delta was whole).
-func (d *Delta) next() (*pageBatch, bool) {
-	b, ok := <-d.full
-	return b, ok
-}
-
-// done hands a batch back to be filled again.
-func (d *Delta) done(b *pageBatch) { d.free <- b }
 
 // runWriter writes a batch's pages to f, one write per run of pages
 // with consecutive numbers (a database grows by runs of new pages).
@@ -742,7 +616,7 @@ func (w *runWriter) flush() error {
 // that page size.
 func checksum(ctx context.Context, r io.Reader, pageSize uint32) (ltx.Checksum, int64, error) {
 	cr := &countingReader{r: ctxio.NewReader(ctx, r)}
-	sum, err := ltx.ChecksumReader(bufio.NewReaderSize(cr, 1<<20), int(pageSize))
+	sum, err := checksumPages(bufio.NewReaderSize(cr, 1<<20), int(pageSize))
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return 0, 0, fmt.Errorf("its size is not a multiple of its %d-byte pages", pageSize)
 	}
@@ -760,91 +634,6 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// frameGuard passes an LTX file through to the decoder and refuses,
-// before the decoder reads them, page frames that this tool's encoder
-// never writes and that would make the decoder allocate what a hostile
-// file announces: a page without its size field, or a compressed size
-// past LZ4's bound for the page size (the decoder allocates the size it
-// reads, up to 4 GiB, before it reads the block). After the pages it
-// passes the rest (the page index and trailer) unexamined.
-type frameGuard struct {
-	r     io.Reader
-	state int // guardHeader, guardPage, guardSize, guardData, guardRest
-	buf   [ltx.HeaderSize]byte
-	have  int
-	skip  int64
-	bound uint32
-	err   error
-}
-
-const (
-	guardHeader = iota
-	guardPage
-	guardSize
-	guardData
-	guardRest
-)
-
-// guardNeed is how many bytes each framing state reads before it decides.
-var guardNeed = [...]int{guardHeader: ltx.HeaderSize, guardPage: ltx.PageHeaderSize, guardSize: 4}
-
-func (g *frameGuard) Read(p []byte) (int, error) {
-	if g.err != nil {
-		return 0, g.err
-	}
-	n, err := g.r.Read(p)
-	for i := 0; i < n && g.state != guardRest; {
-		if g.state == guardData {
-			k := int(min(int64(n-i), g.skip))
-			i += k
-			if g.skip -= int64(k); g.skip == 0 {
-				g.state, g.have = guardPage, 0
-			}
-			continue
-		}
-		need := guardNeed[g.state]
-		k := min(n-i, need-g.have)
-		copy(g.buf[g.have:], p[i:i+k])
-		g.have += k
-		i += k
-		if g.have < need {
-			continue
-		}
-		g.have = 0
-		switch g.state {
-		case guardHeader:
-			size := binary.BigEndian.Uint32(g.buf[8:12])
-			if !validPageSize(int64(size)) {
-				g.err = fmt.Errorf("%w: page size %d", ltx.ErrInvalidFile, size)
-				return 0, g.err
-			}
-			g.bound = uint32(lz4.CompressBlockBound(int(size)))
-			g.state = guardPage
-		case guardPage:
-			flags := binary.BigEndian.Uint16(g.buf[4:6])
-			switch {
-			case [ltx.PageHeaderSize]byte(g.buf[:ltx.PageHeaderSize]) == [ltx.PageHeaderSize]byte{}:
-				g.state = guardRest // the end of the pages
-			case flags != ltx.PageHeaderFlagSize:
-				g.err = fmt.Errorf("%w: a page frame with flags %#x (this tool writes each page with its size)", ltx.ErrInvalidFile, flags)
-				return 0, g.err
-			default:
-				g.state = guardSize
-			}
-		case guardSize:
-			size := binary.BigEndian.Uint32(g.buf[:4])
-			if size == 0 || size > g.bound {
-				g.err = fmt.Errorf("%w: a page compressed to %d bytes, past the %d a page can take", ltx.ErrInvalidFile, size, g.bound)
-				return 0, g.err
-			}
-			g.skip, g.state = int64(size), guardData
-		}
-	}
-	return n, err
-}
-
-// ErrWrongBase is matched by errors.Is when a delta is applied to another
-// database than the one it was made on.
 var ErrWrongBase = errors.New("wrong base")
 
 // summer computes one database's LTX checksum and the SHA-256 of its
@@ -878,14 +667,13 @@ func startSummer(pageSize uint32) *summer {
 	}
 	go func() {
 		defer close(s.done)
-		h := ltx.NewHasher()
 		for b := range s.full {
 			s.sha.Write(b.data[:b.n*int(s.size)])
 			for i := range b.n {
 				pgno := b.first + uint32(i)
 				if pgno != s.lock {
 					page := b.data[i*int(s.size) : (i+1)*int(s.size)]
-					s.sum = ltx.ChecksumFlag | (s.sum ^ ltx.ChecksumPageWithHasher(h, pgno, page))
+					s.sum = ltx.ChecksumFlag | (s.sum ^ PageChecksum(pgno, page))
 				}
 			}
 			s.free <- b
