@@ -58,6 +58,34 @@ func Decode(r io.Reader, ahead int) *Delta {
 func (d *Delta) Close() {
 	d.quitOnce.Do(func() { close(d.quit) })
 	d.wg.Wait()
+	// The batches left are nobody's now: the next delta's decoding takes
+	// them (a replay's hundreds of files would each allocate and zero
+	// their own otherwise).
+	for {
+		select {
+		case b := <-d.free:
+			batchPool.Put(b)
+			continue
+		default:
+		}
+		break
+	}
+	if d.full != nil {
+		for b := range d.full {
+			batchPool.Put(b)
+		}
+	}
+}
+
+// batchPool holds page batches that no delta uses.
+var batchPool sync.Pool
+
+// newBatch is a batch for pages of ps bytes, from the pool when it holds one.
+func newBatch(ps int) *pageBatch {
+	if b, ok := batchPool.Get().(*pageBatch); ok && len(b.data) == decodeBatch*ps {
+		return b
+	}
+	return &pageBatch{pgnos: make([]uint32, decodeBatch), sums: make([]ltx.Checksum, decodeBatch), data: make([]byte, decodeBatch*ps)}
 }
 
 func (d *Delta) decode(r io.Reader, ahead int) {
@@ -82,7 +110,7 @@ func (d *Delta) decode(r io.Reader, ahead int) {
 		default:
 			if made < batches {
 				made++
-				b = &pageBatch{pgnos: make([]uint32, decodeBatch), sums: make([]ltx.Checksum, decodeBatch), data: make([]byte, decodeBatch*ps)}
+				b = newBatch(ps)
 				break
 			}
 			select {
