@@ -180,9 +180,15 @@ func (r *Replicator) Run(ctx context.Context) error {
 	defer func() { ch.comp.wait() }()
 	kicks := r.startTargets(ctx)
 	defer r.targets.Wait()
-	for {
-		if err := sleepUntil(ctx, nextTick(time.Now(), r.opts.Interval)); err != nil {
-			return nil
+	// The chain's first tick runs at once: it compares every page, and
+	// until its segment is written the chain holds nothing (a replicator
+	// restarted by systemd would otherwise leave up to one more interval
+	// uncovered). The ticks after it fall on multiples of the interval.
+	for first := true; ; first = false {
+		if !first {
+			if err := sleepUntil(ctx, nextTick(time.Now(), r.opts.Interval)); err != nil {
+				return nil
+			}
 		}
 		if time.Since(lastBaseCheck) >= baseCheckEvery {
 			lastBaseCheck = time.Now()
