@@ -234,3 +234,30 @@ func TestReplicateRestoreAtAnyTime(t *testing.T) {
 		})
 	}
 }
+
+// A chain holds its first segment as soon as the replicator has started,
+// not at the first multiple of the interval: with an interval of an hour,
+// a replicator killed in its first seconds would otherwise leave nothing.
+func TestFirstSegmentDoesNotWaitForTheInterval(t *testing.T) {
+	_, cfg, _ := setup(t, 1000)
+	rep, err := New(cfg, Options{Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- rep.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for rep.Status().Segments == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no segment 20 s after the start (interval 1 h): %+v", rep.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

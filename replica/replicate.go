@@ -180,16 +180,19 @@ func (r *Replicator) Run(ctx context.Context) error {
 	defer func() { ch.comp.wait() }()
 	kicks := r.startTargets(ctx)
 	defer r.targets.Wait()
-	// The chain's first tick runs at once: it compares every page, and
+	// A chain's first tick runs at once: it compares every page, and
 	// until its segment is written the chain holds nothing (a replicator
 	// restarted by systemd would otherwise leave up to one more interval
-	// uncovered). The ticks after it fall on multiples of the interval.
-	for first := true; ; first = false {
-		if !first {
+	// uncovered). The ticks after it fall on multiples of the interval. (A
+	// chain started for a newer base ticks at once too: in the same turn.)
+	for tickNow := true; ; {
+		immediate := tickNow
+		if !tickNow {
 			if err := sleepUntil(ctx, nextTick(time.Now(), r.opts.Interval)); err != nil {
 				return nil
 			}
 		}
+		tickNow = false
 		if time.Since(lastBaseCheck) >= baseCheckEvery {
 			lastBaseCheck = time.Now()
 			if newer, err := r.newerBase(ctx, ch.meta.Base); err != nil {
@@ -218,6 +221,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 			if next, nt, serr := r.startChain(ctx); serr == nil {
 				ch.comp.wait()
 				ch, f.t, f.pos = next, nt, walPos{}
+				tickNow = !immediate // at once, but not twice in a row
 			} else {
 				r.fail(serr)
 			}

@@ -166,6 +166,11 @@ func (d *Delta) done(b *pageBatch) { d.free <- b }
 // its replay in hash/crc64 there; `ltx verify` and `ltx apply` still
 // read every file this tool writes (TestLTXToolAppliesTheDelta).
 //
+// It reads deltas only: a snapshot file (a whole database) would need its
+// post-apply checksum checked against its pages, which ltx.Decoder does
+// and this reader does not; the Rebuilder refuses snapshots after their
+// header (ApplyDelta), before a page is read.
+//
 // It is stricter than ltx.Decoder where a hostile file could make it
 // allocate or misread: every page carries its compressed size (LZ4 block
 // format, what ltx's encoder writes), that size is within LZ4's bound

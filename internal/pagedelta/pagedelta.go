@@ -634,6 +634,8 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// ErrWrongBase is matched by errors.Is when a delta is applied to another
+// database than the one it was made on.
 var ErrWrongBase = errors.New("wrong base")
 
 // summer computes one database's LTX checksum and the SHA-256 of its
