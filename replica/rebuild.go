@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -44,7 +43,7 @@ func (p *Plan) Rebuild(ctx context.Context, db *os.File) error {
 		if err != nil {
 			return nil, fmt.Errorf("replay %s: %w", p.Files[i], err)
 		}
-		return &openDelta{f: f, d: pagedelta.Decode(bufio.NewReaderSize(f, 1<<16), replayAhead)}, nil
+		return &openDelta{f: f, d: pagedelta.Decode(f, replayAhead)}, nil
 	}
 	var next *openDelta
 	defer func() {

@@ -44,9 +44,10 @@ type Delta struct {
 	trailer    ltx.Trailer // set before full is closed
 }
 
-// Decode starts decoding the delta read from r, holding at most about
-// ahead bytes of decoded pages that are not applied yet (at least three
-// batches of 64 pages). Close it when done with it, applied or not.
+// Decode starts decoding the delta read from r (through a buffer of its
+// own), holding at most about ahead bytes of decoded pages that are not
+// applied yet (at least three batches of 64 pages). Close it when done
+// with it, applied or not.
 func Decode(r io.Reader, ahead int) *Delta {
 	d := &Delta{hdrReady: make(chan struct{}), quit: make(chan struct{})}
 	d.wg.Go(func() { d.decode(r, ahead) })
@@ -166,10 +167,10 @@ func (d *Delta) done(b *pageBatch) { d.free <- b }
 // its replay in hash/crc64 there; `ltx verify` and `ltx apply` still
 // read every file this tool writes (TestLTXToolAppliesTheDelta).
 //
-// It reads deltas only: a snapshot file (a whole database) would need its
-// post-apply checksum checked against its pages, which ltx.Decoder does
-// and this reader does not; the Rebuilder refuses snapshots after their
-// header (ApplyDelta), before a page is read.
+// It reads deltas with checksums only, and refuses anything else at the
+// header: a snapshot file (a whole database) would need its post-apply
+// checksum checked against its pages, which ltx.Decoder does and this
+// reader does not.
 //
 // It is stricter than ltx.Decoder where a hostile file could make it
 // allocate or misread: every page carries its compressed size (LZ4 block
@@ -223,6 +224,9 @@ func (r *deltaReader) header() (ltx.Header, error) {
 	r.consume(b)
 	if err := r.hdr.Validate(); err != nil {
 		return ltx.Header{}, fmt.Errorf("%w: %w", ltx.ErrInvalidFile, err)
+	}
+	if r.hdr.IsSnapshot() || r.hdr.NoChecksum() {
+		return ltx.Header{}, fmt.Errorf("%w: a delta with checksums was expected", ltx.ErrInvalidFile)
 	}
 	r.bound = lz4.CompressBlockBound(int(r.hdr.PageSize))
 	return r.hdr, nil

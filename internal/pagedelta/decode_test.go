@@ -2,10 +2,13 @@ package pagedelta
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -216,4 +219,55 @@ func FuzzReader(f *testing.F) {
 			t.Fatalf("the reader read %d pages, ltx %d", len(got), len(want))
 		}
 	})
+}
+
+// A whole database as an LTX snapshot (MinTXID 1), or a delta without
+// checksums, is refused at its header: the reader does not check a
+// snapshot's post-apply checksum against its pages.
+func TestReaderRefusesSnapshotsAndUncheckedDeltas(t *testing.T) {
+	page := make([]byte, 4096)
+	copy(page, "SQLite format 3\x00")
+	for _, c := range []struct {
+		name string
+		hdr  ltx.Header
+	}{
+		{"snapshot", ltx.Header{Version: ltx.Version, PageSize: 4096, Commit: 1, MinTXID: 1, MaxTXID: 1}},
+		{"no checksums", ltx.Header{Version: ltx.Version, Flags: ltx.HeaderFlagNoChecksum, PageSize: 4096, Commit: 1, MinTXID: 2, MaxTXID: 2}},
+	} {
+		var buf bytes.Buffer
+		enc, err := ltx.NewEncoder(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := enc.EncodeHeader(c.hdr); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if err := enc.EncodePage(ltx.PageHeader{Pgno: 1}, page); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if c.hdr.NoChecksum() {
+			enc.SetPostApplyChecksum(0)
+		} else {
+			enc.SetPostApplyChecksum(ltx.ChecksumFlag | 12345) // not the page's: a reader that read on would take it
+		}
+		if err := enc.Close(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if _, _, err := readDelta(bytes.NewReader(buf.Bytes())); !errors.Is(err, ltx.ErrInvalidFile) {
+			t.Fatalf("%s: the reader says %v, want ltx.ErrInvalidFile", c.name, err)
+		}
+		f := filepath.Join(t.TempDir(), "db")
+		if err := os.WriteFile(f, page, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		db, err := os.OpenFile(f, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = ApplyTo(context.Background(), db, bytes.NewReader(buf.Bytes()), 1<<20)
+		db.Close()
+		if !errors.Is(err, ltx.ErrInvalidFile) {
+			t.Fatalf("%s: ApplyTo says %v, want ltx.ErrInvalidFile", c.name, err)
+		}
+	}
 }

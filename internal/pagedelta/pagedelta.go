@@ -473,9 +473,6 @@ func (rb *Rebuilder) ApplyDelta(ctx context.Context, d *Delta, maxSize int64) (e
 		return fmt.Errorf("page delta: %w", d.hdrErr)
 	}
 	hdr := d.hdr
-	if hdr.IsSnapshot() || hdr.NoChecksum() {
-		return fmt.Errorf("page delta: %w: a delta with checksums was expected", ltx.ErrInvalidFile)
-	}
 	size := int64(hdr.Commit) * int64(hdr.PageSize)
 	if size > maxSize || hdr.Commit == 0 {
 		return fmt.Errorf("page delta: it makes a database of %d pages of %d bytes, more than the %d bytes expected", hdr.Commit, hdr.PageSize, maxSize)
